@@ -1,0 +1,100 @@
+//! The command line, as clap sees it. Turned into plain settings before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "buildkit", version, about = "Pinned, verified mold, lld and sccache, and the cargo, devcontainer and CI configuration that use them")]
+pub struct Cli {
+    /// The buildkit.toml to use (default: the nearest one in this directory or its parents).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinkerArg {
+    Mold,
+    Lld,
+    Default,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Sh,
+    Fish,
+    Github,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write buildkit.toml pinned to the newest releases buildkit knows, and buildkit.lock.
+    Init {
+        /// The linker cargo should use.
+        #[arg(long, value_enum, default_value_t = LinkerArg::Mold)]
+        linker: LinkerArg,
+        /// Leave sccache out.
+        #[arg(long)]
+        no_sccache: bool,
+        /// Overwrite an existing buildkit.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Resolve buildkit.toml into buildkit.lock.
+    Lock {
+        /// Move every registry-pinned tool to the newest version buildkit knows (rewrites buildkit.toml).
+        #[arg(long)]
+        upgrade: bool,
+    },
+    /// Download, verify and install every locked tool into BUILDKIT_HOME.
+    Setup {
+        /// Fail if buildkit.lock is missing or does not match buildkit.toml, instead of updating it.
+        #[arg(long)]
+        locked: bool,
+        /// No network: install only from the download cache (also BUILDKIT_OFFLINE=1).
+        #[arg(long)]
+        offline: bool,
+        /// Fetch https://HOST/PATH as MIRROR/HOST/PATH (also BUILDKIT_MIRROR).
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// Also put the bin dir on PATH for the CI job ($GITHUB_PATH, or printed exports).
+        #[arg(long)]
+        ci: bool,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Print a machine-readable summary on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write .cargo/config.toml, the devcontainer and the CI configuration.
+    Generate {
+        /// Overwrite files that buildkit did not generate.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Fail when a generated file or an installed tool drifted from buildkit.toml and its lock.
+    Check,
+    /// Print PATH and the other variables an environment needs.
+    Env {
+        #[arg(long, value_enum, default_value_t = Shell::Sh)]
+        shell: Shell,
+    },
+    /// Say whether this environment really builds the way buildkit.toml says.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List installed tools.
+    List,
+    /// Remove tool versions and cached archives that the lock does not use.
+    Gc {
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}

@@ -1,0 +1,2 @@
+//! placeholder
+pub fn run(_: &super::Context) -> Result<std::process::ExitCode, crate::Error> { todo!() }

@@ -1,0 +1,156 @@
+//! One module per subcommand: the only place that orchestrates I/O. Shared set-up (directories,
+//! manifest discovery, lock resolution) lives here so every command sees the same world.
+
+mod check;
+mod doctor;
+mod env;
+mod gc;
+mod generate;
+mod init;
+mod list;
+mod lock;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::Error;
+use crate::cli::{Cli, Command};
+use crate::env_vars;
+use crate::install::Home;
+use crate::lock::{LOCK_FILE, Lockfile};
+use crate::manifest::{self, Manifest};
+use crate::registry::Registry;
+
+/// What every command needs to know about where it runs.
+pub struct Context {
+    pub cwd: PathBuf,
+    pub config: Option<PathBuf>,
+    pub home: Home,
+    pub cache_dir: PathBuf,
+    pub registry: Registry,
+}
+
+/// The manifest in effect and where its lock lives (none for the embedded default set).
+pub struct Project {
+    pub manifest: Manifest,
+    pub lock_path: Option<PathBuf>,
+}
+
+impl Project {
+    pub fn root(&self) -> Option<&Path> {
+        self.manifest.project_dir()
+    }
+}
+
+impl Context {
+    pub fn from_env(config: Option<PathBuf>) -> Result<Context, Error> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::Failed(format!("cannot read the current directory: {e}")))?;
+        let dirs = directories::ProjectDirs::from("", "", "buildkit");
+        let pick = |var: &str, default: Option<PathBuf>, what: &str| -> Result<PathBuf, Error> {
+            match std::env::var_os(var).filter(|v| !v.is_empty()) {
+                Some(value) => Ok(cwd.join(value)),
+                None => default.ok_or_else(|| {
+                    Error::Usage(format!("cannot find a {what} directory (no HOME?); set {var}"))
+                }),
+            }
+        };
+        let home = pick(
+            env_vars::BUILDKIT_HOME,
+            dirs.as_ref().map(|d| d.data_dir().to_path_buf()),
+            "data",
+        )?;
+        let cache_dir = pick(
+            env_vars::BUILDKIT_CACHE_DIR,
+            dirs.as_ref().map(|d| d.cache_dir().to_path_buf()),
+            "cache",
+        )?;
+        Ok(Context {
+            config: config.map(|c| cwd.join(c)),
+            cwd,
+            home: Home::new(home),
+            cache_dir,
+            registry: Registry::embedded(),
+        })
+    }
+
+    /// `--config`, else the nearest buildkit.toml upwards; `None` when there is none.
+    pub fn manifest_path(&self) -> Result<Option<PathBuf>, Error> {
+        match &self.config {
+            Some(path) if path.is_file() => Ok(Some(path.clone())),
+            Some(path) => Err(Error::Usage(format!(
+                "{} does not exist (given with --config)",
+                path.display()
+            ))),
+            None => Ok(manifest::discover(&self.cwd)),
+        }
+    }
+
+    /// The project's manifest, or an error saying how to create one.
+    pub fn require_project(&self) -> Result<Project, Error> {
+        self.project()?.ok_or_else(|| {
+            Error::Usage(format!(
+                "no buildkit.toml in {} or its parents; run `buildkit init` to create one",
+                self.cwd.display()
+            ))
+        })
+    }
+
+    pub fn project(&self) -> Result<Option<Project>, Error> {
+        let Some(path) = self.manifest_path()? else {
+            return Ok(None);
+        };
+        let manifest = Manifest::load(&path, &self.registry)?;
+        let lock_path = manifest.project_dir().map(|d| d.join(LOCK_FILE));
+        Ok(Some(Project { manifest, lock_path }))
+    }
+
+    /// The lock that should be in effect, and whether the file on disk differs from it.
+    pub fn resolve_lock(&self, project: &Project) -> Result<(Lockfile, LockState), Error> {
+        let resolved = Lockfile::resolve(&project.manifest, &self.registry);
+        let Some(path) = &project.lock_path else {
+            return Ok((resolved, LockState::NoFile));
+        };
+        let state = match Lockfile::read(path)? {
+            None => LockState::Missing,
+            Some(existing) if existing == resolved => LockState::Fresh,
+            Some(_) => LockState::Stale,
+        };
+        Ok((resolved, state))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    /// The embedded default set: no lock file is written.
+    NoFile,
+    Missing,
+    Stale,
+    Fresh,
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let ctx = Context::from_env(cli.config)?;
+    match cli.command {
+        Command::Init { linker, no_sccache, force } => init::run(&ctx, linker, !no_sccache, force),
+        Command::Lock { upgrade } => lock::run(&ctx, upgrade),
+        Command::Setup { locked, offline, mirror, ci, quiet, json } => {
+            let options = setup::SetupOptions {
+                locked,
+                offline: offline || env_vars::flag(env_vars::BUILDKIT_OFFLINE),
+                mirror: mirror.or_else(|| std::env::var(env_vars::BUILDKIT_MIRROR).ok().filter(|m| !m.is_empty())),
+                ci,
+                quiet,
+                json,
+            };
+            setup::run(&ctx, &options)
+        }
+        Command::Generate { force } => generate::run(&ctx, force),
+        Command::Check => check::run(&ctx),
+        Command::Env { shell } => env::run(&ctx, shell),
+        Command::Doctor { json } => doctor::run(&ctx, json),
+        Command::List => list::run(&ctx),
+        Command::Gc { dry_run } => gc::run(&ctx, dry_run),
+    }
+}

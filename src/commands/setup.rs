@@ -1,0 +1,372 @@
+//! `buildkit setup`: install every locked tool, verified, into BUILDKIT_HOME.
+//!
+//! Tools are fetched and unpacked in parallel, each into its own staging directory; the `bin/`
+//! links are switched only once every tool succeeded, so a failure changes nothing visible.
+
+use std::io::{BufReader, IsTerminal, Read, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::{Context, LockState};
+use crate::Error;
+use crate::env_vars;
+use crate::extract::{self, UnpackOptions};
+use crate::fetch::{Artifact, FetchError, FetchOptions, Fetcher, HashingReader};
+use crate::install::{self, Home, InstallError, RECEIPT_FILE, Receipt};
+use crate::lock::{LockedTool, Lockfile, ToolSource};
+use crate::manifest::Manifest;
+use crate::reporter::{Bars, Lines, Progress, Reporter, Silent};
+
+#[derive(Debug, Clone, Default)]
+pub struct SetupOptions {
+    pub locked: bool,
+    pub offline: bool,
+    pub mirror: Option<String>,
+    pub ci: bool,
+    pub quiet: bool,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Status {
+    Installed,
+    AlreadyInstalled,
+    LinkedFromToolchain,
+}
+
+#[derive(Debug, Serialize)]
+struct ToolOutcome {
+    name: String,
+    version: String,
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    path: PathBuf,
+    /// Where each bin/ link points.
+    #[serde(skip)]
+    links: Vec<(String, PathBuf)>,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    home: &'a Path,
+    bin: PathBuf,
+    lock: Option<&'a Path>,
+    tools: &'a [ToolOutcome],
+}
+
+pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
+    if let Some(mirror) = &options.mirror
+        && !["http://", "https://", "file://"].iter().any(|s| mirror.starts_with(s))
+    {
+        return Err(Error::Usage(format!(
+            "mirror `{mirror}` must start with http://, https:// or file://"
+        )));
+    }
+    let say = |line: &str| {
+        if !options.quiet && !options.json {
+            eprintln!("{line}");
+        }
+    };
+
+    let project = ctx.project()?;
+    let lock = match &project {
+        Some(project) => {
+            let (lock, state) = ctx.resolve_lock(project)?;
+            let lock_path = project.lock_path.as_deref().expect("a project has a lock path");
+            match state {
+                LockState::Missing | LockState::Stale if options.locked => {
+                    let what = if state == LockState::Missing { "is missing" } else { "does not match buildkit.toml" };
+                    return Err(Error::Usage(format!(
+                        "{} {what}, and --locked forbids updating it; run `buildkit lock` and commit the result",
+                        lock_path.display()
+                    )));
+                }
+                LockState::Missing | LockState::Stale => {
+                    lock.write(lock_path)?;
+                    say(&format!("wrote {}", lock_path.display()));
+                }
+                LockState::Fresh | LockState::NoFile => {}
+            }
+            lock
+        }
+        None => {
+            let manifest = Manifest::default_set(&ctx.registry);
+            let lock = Lockfile::resolve(&manifest, &ctx.registry);
+            say(&format!(
+                "no buildkit.toml in {} or its parents: installing the default set ({})",
+                ctx.cwd.display(),
+                lock.tools.iter().map(describe).collect::<Vec<_>>().join(", ")
+            ));
+            lock
+        }
+    };
+
+    let _guard = ctx.home.lock()?;
+    let fetcher = Fetcher::new(FetchOptions {
+        cache_dir: ctx.cache_dir.clone(),
+        mirror: options.mirror.clone(),
+        offline: options.offline,
+        attempts: std::env::var(env_vars::BUILDKIT_DOWNLOAD_ATTEMPTS)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n >= 1)
+            .unwrap_or(4),
+    });
+    let reporter: Box<dyn Reporter> = if options.quiet || options.json {
+        Box::new(Silent)
+    } else if std::io::stderr().is_terminal() {
+        Box::new(Bars::new())
+    } else {
+        Box::new(Lines)
+    };
+
+    let results: Vec<Result<ToolOutcome, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lock
+            .tools
+            .iter()
+            .map(|tool| {
+                let (home, fetcher, reporter) = (&ctx.home, &fetcher, reporter.as_ref());
+                scope.spawn(move || install_tool(home, fetcher, tool, reporter))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Failed("an install thread panicked".into()))))
+            .collect()
+    });
+    let mut outcomes = Vec::new();
+    let mut errors = Vec::new();
+    for result in results {
+        match result {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(err) => errors.push(err),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(if errors.len() == 1 { errors.remove(0) } else { Error::Several(errors) });
+    }
+
+    // Every tool is in place: now, and only now, switch what users run.
+    for outcome in &outcomes {
+        for (link, target) in &outcome.links {
+            ctx.home.switch_link(link, target)?;
+        }
+    }
+
+    let bin = ctx.home.bin_dir();
+    for outcome in &outcomes {
+        let verb = match outcome.status {
+            Status::Installed => "installed",
+            Status::AlreadyInstalled => "already installed",
+            Status::LinkedFromToolchain => "linked from the Rust toolchain",
+        };
+        say(&format!("{} {}: {verb}", outcome.name, outcome.version));
+    }
+    if options.ci {
+        publish_for_ci(&bin, options.json)?;
+    }
+    if options.json {
+        let summary = Summary {
+            home: ctx.home.root(),
+            bin: bin.clone(),
+            lock: project.as_ref().and_then(|p| p.lock_path.as_deref()),
+            tools: &outcomes,
+        };
+        println!("{}", serde_json::to_string_pretty(&summary).expect("summary serializes"));
+    } else if !on_path(&bin) && !options.ci {
+        say(&format!(
+            "{} is not on PATH: run `eval \"$(buildkit env)\"` or add it to your shell profile",
+            bin.display()
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(tool: &LockedTool) -> String {
+    match tool.source {
+        ToolSource::Archive => tool.label(),
+        ToolSource::RustToolchain => format!("{} from the Rust toolchain", tool.name),
+    }
+}
+
+fn on_path(dir: &Path) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|p| p == dir))
+}
+
+/// GitHub Actions: append to $GITHUB_PATH; elsewhere print an export line for the CI script.
+fn publish_for_ci(bin: &Path, json: bool) -> Result<(), Error> {
+    match std::env::var_os(env_vars::GITHUB_PATH) {
+        Some(file) => {
+            let path = PathBuf::from(file);
+            let mut f = fs_err::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .map_err(|source| InstallError::Write { path: path.clone(), source })?;
+            writeln!(f, "{}", bin.display()).map_err(|source| InstallError::Write { path, source })?;
+        }
+        None if !json => println!("export PATH=\"{}:$PATH\"", bin.display()),
+        None => {}
+    }
+    Ok(())
+}
+
+fn install_tool(home: &Home, fetcher: &Fetcher, tool: &LockedTool, reporter: &dyn Reporter) -> Result<ToolOutcome, Error> {
+    match tool.source {
+        ToolSource::RustToolchain => link_rust_lld(tool),
+        ToolSource::Archive => install_archive(home, fetcher, tool, reporter),
+    }
+}
+
+/// lld from the Rust toolchain: nothing to download; `bin/ld.lld` points at rust-lld, which acts
+/// as the ELF linker when called by that name.
+fn link_rust_lld(tool: &LockedTool) -> Result<ToolOutcome, Error> {
+    let sysroot = install::rust_sysroot()?;
+    let mut links = Vec::new();
+    for (link, in_sysroot) in &tool.binaries {
+        let target = sysroot.join(in_sysroot);
+        if !target.is_file() {
+            return Err(InstallError::NoRustLld { path: target }.into());
+        }
+        // Prove it runs under the name it will be called by, before anything is switched.
+        let probe = tempfile::tempdir().map_err(|source| InstallError::Write { path: std::env::temp_dir(), source })?;
+        let probe_link = probe.path().join(link);
+        std::os::unix::fs::symlink(&target, &probe_link)
+            .map_err(|source| InstallError::Write { path: probe_link.clone(), source })?;
+        let line = install::version_line(&probe_link).map_err(|reason| InstallError::DoesNotRun {
+            tool: tool.name.clone(),
+            path: target.clone(),
+            reason,
+        })?;
+        if !line.starts_with("LLD") {
+            return Err(InstallError::WrongVersion {
+                tool: tool.name.clone(),
+                path: target,
+                said: line,
+                expected: "LLD".into(),
+            }
+            .into());
+        }
+        links.push((link.clone(), target));
+    }
+    Ok(ToolOutcome {
+        name: tool.name.clone(),
+        version: tool.version.clone(),
+        status: Status::LinkedFromToolchain,
+        sha256: None,
+        path: sysroot,
+        links,
+    })
+}
+
+fn install_archive(home: &Home, fetcher: &Fetcher, tool: &LockedTool, reporter: &dyn Reporter) -> Result<ToolOutcome, Error> {
+    let (Some(url), Some(sha256), Some(format)) = (&tool.url, &tool.sha256, &tool.format) else {
+        return Err(Error::Usage(format!("buildkit.lock entry for {} lacks url, sha256 or format; run `buildkit lock`", tool.name)));
+    };
+    let links = tool
+        .binaries
+        .iter()
+        .map(|(link, path)| (link.clone(), Home::link_target(&tool.name, &tool.version, path)))
+        .collect();
+    let outcome = |status| ToolOutcome {
+        name: tool.name.clone(),
+        version: tool.version.clone(),
+        status,
+        sha256: Some(sha256.clone()),
+        path: home.tool_dir(&tool.name, &tool.version),
+        links,
+    };
+    if home.is_installed(tool) {
+        return Ok(outcome(Status::AlreadyInstalled));
+    }
+
+    let label = tool.label();
+    let artifact = Artifact {
+        label: &label,
+        url,
+        sha256,
+        size: tool.size,
+        format,
+    };
+    let staging = home.staging_dir()?;
+    let unpack_options = UnpackOptions {
+        archive: url,
+        format,
+        top_dir: tool.top_dir.as_deref(),
+        keep: &tool.keep,
+    };
+    if tool.keep.is_empty() {
+        let cached = fetcher.cached_path(sha256, format);
+        let from_earlier_run = cached.is_file();
+        let path = fetcher.fetch_to_cache(&artifact, reporter)?;
+        let file = fs_err::File::open(&path).map_err(|source| InstallError::Read { path: path.clone(), source })?;
+        if from_earlier_run {
+            // The cache may have been copied from elsewhere: verify again, in the same pass.
+            let mut hashing = HashingReader::new(file);
+            extract::unpack(BufReader::with_capacity(1 << 18, &mut hashing), staging.path(), &unpack_options)?;
+            let (actual, _) = hashing.finish().map_err(|source| InstallError::Read { path: path.clone(), source })?;
+            if &actual != sha256 {
+                let _ = fs_err::remove_file(&path);
+                return Err(FetchError::ChecksumMismatch {
+                    url: format!("{} (cached copy of {url}, now removed)", path.display()),
+                    expected: sha256.clone(),
+                    actual,
+                }
+                .into());
+            }
+        } else {
+            extract::unpack(BufReader::with_capacity(1 << 18, file), staging.path(), &unpack_options)?;
+        }
+    } else {
+        // Too large to keep (LLVM): stream once, hash all of it, keep only what `keep` names.
+        let (body, length) = fetcher.open_with_retries(&artifact, reporter)?;
+        let progress = reporter.start(&label, length.or(tool.size));
+        let mut hashing = HashingReader::new(ProgressReader { inner: body, progress: progress.as_ref() });
+        let unpacked = extract::unpack(BufReader::with_capacity(1 << 18, &mut hashing), staging.path(), &unpack_options);
+        let finished = hashing.finish();
+        progress.finish();
+        unpacked?;
+        let (actual, _) = finished.map_err(|e| FetchError::Transport { url: url.clone(), message: e.to_string() })?;
+        if &actual != sha256 {
+            return Err(FetchError::ChecksumMismatch {
+                url: url.clone(),
+                expected: sha256.clone(),
+                actual,
+            }
+            .into());
+        }
+    }
+
+    let digests = install::verify_binaries(tool, staging.path())?;
+    let receipt = Receipt {
+        name: tool.name.clone(),
+        version: tool.version.clone(),
+        url: url.clone(),
+        sha256: sha256.clone(),
+        installed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        installed_by: concat!("buildkit ", env!("CARGO_PKG_VERSION")).to_string(),
+        binaries: digests,
+    };
+    let receipt_path = staging.path().join(RECEIPT_FILE);
+    install::write_atomically(&receipt_path, toml::to_string(&receipt).expect("receipt serializes").as_bytes())
+        .map_err(|source| InstallError::Write { path: receipt_path, source })?;
+    home.commit(staging, &tool.name, &tool.version)?;
+    Ok(outcome(Status::Installed))
+}
+
+struct ProgressReader<'a, R> {
+    inner: R,
+    progress: &'a dyn Progress,
+}
+
+impl<R: Read> Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}

@@ -1,0 +1,370 @@
+//! The toolchain directory (BUILDKIT_HOME): unpacked tools, receipts, and the `bin/` links.
+//!
+//! Every change is a rename: a tool is unpacked and checked in a temporary directory beside
+//! `tools/`, renamed into `tools/<name>/<version>/`, and only then are the `bin/` links switched,
+//! each by renaming a fresh link over the old one. A kill at any point leaves the previous state.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lock::LockedTool;
+
+pub const RECEIPT_FILE: &str = "buildkit-receipt.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("could not write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("could not lock {path} (another buildkit may hold it): {source}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{tool}: the archive from {url} has no `{path}`; check the url or the archive's layout (expected top directory `{top_dir}`)")]
+    MissingBinary {
+        tool: String,
+        url: String,
+        path: String,
+        top_dir: String,
+    },
+    #[error("{tool}: {path} does not run on this machine ({reason}); nothing was installed")]
+    DoesNotRun {
+        tool: String,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("{tool}: {path} says `{said}`, not version {expected} as buildkit.lock pins; nothing was installed")]
+    WrongVersion {
+        tool: String,
+        path: PathBuf,
+        said: String,
+        expected: String,
+    },
+    #[error("lld: cannot find rust-lld: `{rustc} --print sysroot` failed ({reason}); install Rust with rustup, or use [tools.lld] source = \"llvm\"")]
+    NoSysroot { rustc: String, reason: String },
+    #[error("lld: {path} does not exist; run `rustup component add llvm-tools` or use [tools.lld] source = \"llvm\"")]
+    NoRustLld { path: PathBuf },
+}
+
+/// What an install recorded: enough to tell later whether it still matches the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub name: String,
+    pub version: String,
+    pub url: String,
+    pub sha256: String,
+    pub installed_at: String,
+    pub installed_by: String,
+    /// Path inside the tool directory -> sha256 of the file, for `check`.
+    pub binaries: BTreeMap<String, String>,
+}
+
+/// The layout of BUILDKIT_HOME.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    pub fn new(root: PathBuf) -> Home {
+        Home { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn tools_dir(&self) -> PathBuf {
+        self.root.join("tools")
+    }
+
+    pub fn tool_dir(&self, name: &str, version: &str) -> PathBuf {
+        self.tools_dir().join(name).join(version)
+    }
+
+    pub fn bin_dir(&self) -> PathBuf {
+        self.root.join("bin")
+    }
+
+    /// Serializes commands that change BUILDKIT_HOME. Released when the guard drops (or the
+    /// process dies: the kernel drops the lock with the file descriptor).
+    pub fn lock(&self) -> Result<HomeLock, InstallError> {
+        let path = self.root.join(".lock");
+        fs_err::create_dir_all(&self.root).map_err(|source| InstallError::Write {
+            path: self.root.clone(),
+            source,
+        })?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| InstallError::Lock { path: path.clone(), source })?;
+        file.lock()
+            .map_err(|source| InstallError::Lock { path: path.clone(), source })?;
+        Ok(HomeLock { _file: file })
+    }
+
+    pub fn read_receipt(&self, name: &str, version: &str) -> Option<Receipt> {
+        let path = self.tool_dir(name, version).join(RECEIPT_FILE);
+        let text = fs_err::read_to_string(path).ok()?;
+        toml::from_str(&text).ok()
+    }
+
+    /// Whether `tool` is installed exactly as locked (same digest, same url). Reads one small
+    /// file: no archive is re-hashed.
+    pub fn is_installed(&self, tool: &LockedTool) -> bool {
+        self.read_receipt(&tool.name, &tool.version)
+            .is_some_and(|r| Some(&r.sha256) == tool.sha256.as_ref() && Some(&r.url) == tool.url.as_ref())
+    }
+
+    /// Every installed tool version with its receipt, sorted.
+    pub fn installed(&self) -> Vec<Receipt> {
+        let mut found = Vec::new();
+        let Ok(names) = fs_err::read_dir(self.tools_dir()) else {
+            return found;
+        };
+        for name in names.flatten() {
+            let Ok(versions) = fs_err::read_dir(name.path()) else {
+                continue;
+            };
+            for version in versions.flatten() {
+                let (Some(n), Some(v)) = (name.file_name().to_str().map(String::from), version.file_name().to_str().map(String::from)) else {
+                    continue;
+                };
+                if let Some(receipt) = self.read_receipt(&n, &v) {
+                    found.push(receipt);
+                }
+            }
+        }
+        found.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        found
+    }
+
+    /// A temporary directory on the same filesystem as `tools/`, so the final rename is atomic.
+    pub fn staging_dir(&self) -> Result<tempfile::TempDir, InstallError> {
+        let tools = self.tools_dir();
+        fs_err::create_dir_all(&tools).map_err(|source| InstallError::Write { path: tools.clone(), source })?;
+        tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(&tools)
+            .map_err(|source| InstallError::Write { path: tools, source })
+    }
+
+    /// Moves a verified, unpacked tree into `tools/<name>/<version>/`, replacing what was there.
+    pub fn commit(&self, staged: tempfile::TempDir, name: &str, version: &str) -> Result<PathBuf, InstallError> {
+        let target = self.tool_dir(name, version);
+        let parent = target.parent().expect("tool dir has a parent");
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| InstallError::Write { path, source }
+        };
+        fs_err::create_dir_all(parent).map_err(write_err(parent))?;
+        let staged = staged.keep();
+        if target.exists() {
+            // Same name and version, other bytes (a re-pinned url): move the old one aside first.
+            let old = tempfile::Builder::new()
+                .prefix(".replaced-")
+                .tempdir_in(self.tools_dir())
+                .map_err(write_err(&self.tools_dir()))?;
+            let old_path = old.path().join("old");
+            fs_err::rename(&target, &old_path).map_err(write_err(&target))?;
+            let renamed = fs_err::rename(&staged, &target).map_err(write_err(&target));
+            if renamed.is_err() {
+                let _ = fs_err::rename(&old_path, &target);
+            }
+            renamed?;
+        } else if let Err(err) = fs_err::rename(&staged, &target) {
+            let _ = fs_err::remove_dir_all(&staged);
+            return Err(write_err(&target)(err));
+        }
+        Ok(target)
+    }
+
+    /// Points `bin/<link>` at `target`, atomically: a new link renamed over the old one.
+    pub fn switch_link(&self, link: &str, target: &Path) -> Result<(), InstallError> {
+        let bin = self.bin_dir();
+        fs_err::create_dir_all(&bin).map_err(|source| InstallError::Write { path: bin.clone(), source })?;
+        let final_path = bin.join(link);
+        if fs_err::read_link(&final_path).is_ok_and(|current| current == target) {
+            return Ok(());
+        }
+        let temp = bin.join(format!(".{link}.{}.tmp", std::process::id()));
+        let _ = fs_err::remove_file(&temp);
+        std::os::unix::fs::symlink(target, &temp)
+            .map_err(|source| InstallError::Write { path: temp.clone(), source })?;
+        fs_err::rename(&temp, &final_path).map_err(|source| {
+            let _ = fs_err::remove_file(&temp);
+            InstallError::Write { path: final_path.clone(), source }
+        })
+    }
+
+    /// The link target for a file of an installed tool, relative to `bin/` so that a moved
+    /// BUILDKIT_HOME keeps working.
+    pub fn link_target(name: &str, version: &str, path_in_tool: &str) -> PathBuf {
+        Path::new("../tools").join(name).join(version).join(path_in_tool)
+    }
+
+    /// Where each `bin/` link currently points, resolved to an absolute path.
+    pub fn links(&self) -> BTreeMap<String, PathBuf> {
+        let bin = self.bin_dir();
+        let mut links = BTreeMap::new();
+        if let Ok(entries) = fs_err::read_dir(&bin) {
+            for entry in entries.flatten() {
+                let Some(name) = entry.file_name().to_str().map(String::from) else {
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue;
+                }
+                if let Ok(target) = fs_err::read_link(entry.path()) {
+                    links.insert(name, bin.join(target));
+                }
+            }
+        }
+        links
+    }
+}
+
+/// Holds the BUILDKIT_HOME lock while alive.
+pub struct HomeLock {
+    _file: std::fs::File,
+}
+
+/// Writes `path` atomically: a temporary file in the same directory, then a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir)?;
+    let mut temp = tempfile::Builder::new().prefix(".buildkit-").tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Runs `binary --version` and returns its first line of output.
+pub fn version_line(binary: &Path) -> Result<String, String> {
+    let output = Command::new(binary)
+        .arg("--version")
+        .env_remove("RUSTC_WRAPPER")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let detail = stderr.lines().next().unwrap_or("").trim().to_string();
+        return Err(format!("`--version` exited with {}{}{}", output.status, if detail.is_empty() { "" } else { ": " }, detail));
+    }
+    Ok(stdout.lines().chain(stderr.lines()).next().unwrap_or("").trim().to_string())
+}
+
+/// Whether a `--version` line names `version` as a whole word.
+pub fn says_version(line: &str, version: &str) -> bool {
+    line.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .any(|word| word == version || word.strip_prefix('v') == Some(version))
+}
+
+/// Checks that each distinct binary of an unpacked tool runs and reports the locked version,
+/// and returns their digests for the receipt.
+pub fn verify_binaries(tool: &LockedTool, root: &Path) -> Result<BTreeMap<String, String>, InstallError> {
+    let mut digests = BTreeMap::new();
+    for path_in_tool in tool.binaries.values() {
+        if digests.contains_key(path_in_tool) {
+            continue;
+        }
+        let path = root.join(path_in_tool);
+        if !path.is_file() {
+            return Err(InstallError::MissingBinary {
+                tool: tool.name.clone(),
+                url: tool.url.clone().unwrap_or_default(),
+                path: path_in_tool.clone(),
+                top_dir: tool.top_dir.clone().unwrap_or_default(),
+            });
+        }
+        let line = version_line(&path).map_err(|reason| InstallError::DoesNotRun {
+            tool: tool.name.clone(),
+            path: path.clone(),
+            reason,
+        })?;
+        if !says_version(&line, &tool.version) {
+            return Err(InstallError::WrongVersion {
+                tool: tool.name.clone(),
+                path: path.clone(),
+                said: line,
+                expected: tool.version.clone(),
+            });
+        }
+        let digest = crate::fetch::sha256_file(&path).map_err(|source| InstallError::Read { path: path.clone(), source })?;
+        digests.insert(path_in_tool.clone(), digest);
+    }
+    Ok(digests)
+}
+
+/// The sysroot of the active Rust toolchain, which holds rust-lld.
+pub fn rust_sysroot() -> Result<PathBuf, InstallError> {
+    let rustc = std::env::var(crate::env_vars::RUSTC).unwrap_or_else(|_| "rustc".into());
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| InstallError::NoSysroot { rustc: rustc.clone(), reason: e.to_string() })?;
+    if !output.status.success() {
+        return Err(InstallError::NoSysroot {
+            rustc,
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_words() {
+        assert!(says_version("mold 2.41.0 (abc; compatible with GNU ld)", "2.41.0"));
+        assert!(says_version("sccache 0.17.0", "0.17.0"));
+        assert!(says_version("LLD 22.1.8 (compatible with GNU linkers)", "22.1.8"));
+        assert!(!says_version("mold 2.41.01", "2.41.0"));
+        assert!(!says_version("sccache 0.16.0", "0.17.0"));
+    }
+
+    #[test]
+    fn links_switch_atomically_and_idempotently() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().to_path_buf());
+        let a = Home::link_target("mold", "1", "bin/mold");
+        let b = Home::link_target("mold", "2", "bin/mold");
+        home.switch_link("mold", &a).unwrap();
+        home.switch_link("mold", &a).unwrap();
+        home.switch_link("mold", &b).unwrap();
+        assert_eq!(fs_err::read_link(home.bin_dir().join("mold")).unwrap(), b);
+        let leftovers: Vec<_> = fs_err::read_dir(home.bin_dir()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1);
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(fs_err::read(&path).unwrap(), b"two");
+    }
+}

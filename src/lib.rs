@@ -1,0 +1,69 @@
+//! buildkit installs mold, lld and sccache at pinned, verified versions and generates the cargo,
+//! devcontainer and CI configuration that uses them, from one committed buildkit.toml.
+//!
+//! The core (manifest, lock, registry, render) is pure; I/O lives in fetch, extract, install and
+//! the commands that orchestrate them.
+
+pub mod cli;
+pub mod commands;
+pub mod env_vars;
+pub mod extract;
+pub mod fetch;
+pub mod install;
+pub mod lock;
+pub mod manifest;
+pub mod registry;
+pub mod render;
+pub mod reporter;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Everything a command can fail with. Each variant keeps the url or path of what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
+    Extract(#[from] extract::ExtractError),
+    #[error(transparent)]
+    Install(#[from] install::InstallError),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    /// Bad usage or a bad manifest/lock: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The work or a check failed; details were already printed: exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// Several independent failures (parallel installs), one line each.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\nerror: "))]
+    Several(Vec<Error>),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Manifest(_) | Error::Usage(_) | Error::Lock(lock::LockError::Malformed { .. }) => 2,
+            Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(1),
+            _ => 1,
+        }
+    }
+}
+
+/// The whole program: parse the command line, run the command, report.
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

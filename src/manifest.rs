@@ -1,0 +1,765 @@
+//! `buildkit.toml`: the one committed file every environment is derived from.
+//!
+//! Parsing is pure (text in, typed manifest or error out). Every error names the file, the line
+//! and the key, because a silent default here would become a drifted environment later.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::registry::{Registry, archive_format};
+
+pub const MANIFEST_FILE: &str = "buildkit.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}:{line}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkerKind {
+    Mold,
+    Lld,
+    Default,
+}
+
+impl LinkerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkerKind::Mold => "mold",
+            LinkerKind::Lld => "lld",
+            LinkerKind::Default => "default",
+        }
+    }
+}
+
+impl fmt::Display for LinkerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkerDriver {
+    Cc,
+    Clang,
+}
+
+impl LinkerDriver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkerDriver::Cc => "cc",
+            LinkerDriver::Clang => "clang",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LldSource {
+    Rust,
+    Llvm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CiProvider {
+    Github,
+    Gitlab,
+}
+
+/// A tool to download: a registry version, or any version from an explicit url + sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolSpec {
+    pub version: String,
+    /// Overrides the registry; always together with `sha256`.
+    pub source: Option<ExplicitSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplicitSource {
+    pub url: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LldSpec {
+    /// rust-lld from the active Rust toolchain: nothing to download.
+    Rust,
+    /// lld out of an LLVM release.
+    Llvm(ToolSpec),
+}
+
+/// Where sccache keeps its cache, and the settings the backend needs (turned into SCCACHE_* vars).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    pub backend: String,
+    pub settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildkitSource {
+    pub version: Option<String>,
+    pub git: Option<String>,
+    pub rev: Option<String>,
+}
+
+/// A validated buildkit.toml.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file it came from; `None` for the embedded default set.
+    pub path: Option<PathBuf>,
+    pub rust: Option<String>,
+    pub linker: LinkerKind,
+    pub driver: LinkerDriver,
+    pub mold: Option<ToolSpec>,
+    pub sccache: Option<ToolSpec>,
+    pub lld: Option<LldSpec>,
+    pub cache: Option<CacheConfig>,
+    /// `[profile.*]`, copied into .cargo/config.toml as written.
+    pub profiles: BTreeMap<String, toml::Table>,
+    pub ci_providers: Vec<CiProvider>,
+    pub devcontainer_image: Option<String>,
+    pub buildkit: BuildkitSource,
+}
+
+/// The sccache backends and the settings each accepts, with the variable each becomes.
+pub const CACHE_BACKENDS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "local",
+        &[("dir", "SCCACHE_DIR"), ("size", "SCCACHE_CACHE_SIZE")],
+    ),
+    (
+        "redis",
+        &[
+            ("endpoint", "SCCACHE_REDIS_ENDPOINT"),
+            ("key_prefix", "SCCACHE_REDIS_KEY_PREFIX"),
+            ("ttl", "SCCACHE_REDIS_TTL"),
+        ],
+    ),
+    (
+        "s3",
+        &[
+            ("bucket", "SCCACHE_BUCKET"),
+            ("region", "SCCACHE_REGION"),
+            ("endpoint", "SCCACHE_ENDPOINT"),
+            ("key_prefix", "SCCACHE_S3_KEY_PREFIX"),
+            ("use_ssl", "SCCACHE_S3_USE_SSL"),
+        ],
+    ),
+    ("gha", &[("version", "SCCACHE_GHA_VERSION")]),
+    (
+        "webdav",
+        &[
+            ("endpoint", "SCCACHE_WEBDAV_ENDPOINT"),
+            ("key_prefix", "SCCACHE_WEBDAV_KEY_PREFIX"),
+        ],
+    ),
+];
+
+impl CacheConfig {
+    /// The SCCACHE_* variables this cache configuration means, sorted by name.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        let table = CACHE_BACKENDS
+            .iter()
+            .find(|(name, _)| *name == self.backend)
+            .map(|(_, keys)| *keys)
+            .unwrap_or(&[]);
+        let mut vars: Vec<(String, String)> = self
+            .settings
+            .iter()
+            .filter_map(|(key, value)| {
+                table
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, var)| (var.to_string(), value.clone()))
+            })
+            .collect();
+        if self.backend == "gha" {
+            vars.push(("SCCACHE_GHA_ENABLED".into(), "true".into()));
+        }
+        vars.sort();
+        vars
+    }
+}
+
+// ---- raw, span-carrying form --------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    toolchain: Option<RawToolchain>,
+    linker: Option<RawLinker>,
+    tools: Option<RawTools>,
+    cache: Option<BTreeMap<String, Spanned<toml::Value>>>,
+    profile: Option<BTreeMap<String, toml::Table>>,
+    ci: Option<RawCi>,
+    devcontainer: Option<RawDevcontainer>,
+    buildkit: Option<RawBuildkit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToolchain {
+    rust: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLinker {
+    kind: Option<Spanned<LinkerKind>>,
+    driver: Option<LinkerDriver>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTools {
+    mold: Option<RawTool>,
+    sccache: Option<RawTool>,
+    lld: Option<RawLld>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTool {
+    version: Spanned<String>,
+    url: Option<Spanned<String>>,
+    sha256: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLld {
+    source: Option<Spanned<LldSource>>,
+    version: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    sha256: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCi {
+    providers: Option<Vec<CiProvider>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevcontainer {
+    image: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuildkit {
+    version: Option<Spanned<String>>,
+    git: Option<Spanned<String>>,
+    rev: Option<Spanned<String>>,
+}
+
+/// Builds errors that point into one source text.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error(&self, offset: usize, key: &str, message: impl Into<String>) -> ManifestError {
+        ManifestError::Invalid {
+            path: self.path.to_path_buf(),
+            line: self.line_of(offset),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn at<T>(&self, spanned: &Spanned<T>, key: &str, message: impl Into<String>) -> ManifestError {
+        self.error(spanned.span().start, key, message)
+    }
+
+    /// The key a parse error points at: the text before `=` on its line, or the table header.
+    fn key_near(&self, offset: usize) -> String {
+        let start = self.text[..offset.min(self.text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let line = self.text[start..].lines().next().unwrap_or("").trim();
+        match line.split_once('=') {
+            Some((key, _)) if !line.starts_with('[') => key.trim().to_string(),
+            _ => line.to_string(),
+        }
+    }
+}
+
+/// Whether `version` is safe as a directory name and looks like a version: `1.2.3`, `0.17.0-rc1`.
+pub fn is_valid_version(version: &str) -> bool {
+    let mut chars = version.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_digit())
+        && version.len() <= 64
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'))
+        && !version.contains("..")
+}
+
+pub fn is_sha256_hex(digest: &str) -> bool {
+    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_rust_version(version: &str) -> bool {
+    let parts: Vec<&str> = version.split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path, registry: &Registry) -> Result<Manifest, ManifestError> {
+        let text = fs_err::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Manifest::parse(&text, path, registry)
+    }
+
+    /// Parses `text` as if read from `path`. Pure.
+    pub fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Manifest, ManifestError> {
+        let src = Source { path, text };
+        let raw: RawManifest = toml::from_str(text).map_err(|err| {
+            let offset = err.span().map_or(0, |s| s.start);
+            let message = err.message().trim().replace('\n', " ");
+            src.error(offset, &src.key_near(offset), message)
+        })?;
+
+        let rust = match raw.toolchain.and_then(|t| t.rust) {
+            Some(rust) if !is_rust_version(rust.get_ref()) => {
+                return Err(src.at(
+                    &rust,
+                    "toolchain.rust",
+                    format!("`{}` is not a Rust version like 1.95.0", rust.get_ref()),
+                ));
+            }
+            other => other.map(Spanned::into_inner),
+        };
+
+        let tools = raw.tools.unwrap_or(RawTools {
+            mold: None,
+            sccache: None,
+            lld: None,
+        });
+        let mold = tools
+            .mold
+            .map(|t| tool_spec(&src, "mold", t.version, t.url, t.sha256, registry))
+            .transpose()?;
+        let sccache = tools
+            .sccache
+            .map(|t| tool_spec(&src, "sccache", t.version, t.url, t.sha256, registry))
+            .transpose()?;
+        let lld = tools
+            .lld
+            .map(|raw| lld_spec(&src, raw, registry))
+            .transpose()?;
+
+        let (kind, kind_span) = match raw.linker.as_ref().and_then(|l| l.kind.as_ref()) {
+            Some(kind) => (*kind.get_ref(), Some(kind.span().start)),
+            None if mold.is_some() => (LinkerKind::Mold, None),
+            None if lld.is_some() => (LinkerKind::Lld, None),
+            None => (LinkerKind::Default, None),
+        };
+        let kind_offset = kind_span.unwrap_or(0);
+        match kind {
+            LinkerKind::Mold if mold.is_none() => {
+                return Err(src.error(
+                    kind_offset,
+                    "linker.kind",
+                    "is \"mold\" but there is no [tools.mold] to install it from",
+                ));
+            }
+            LinkerKind::Lld if lld.is_none() => {
+                return Err(src.error(
+                    kind_offset,
+                    "linker.kind",
+                    "is \"lld\" but there is no [tools.lld]; add one with source = \"rust\"",
+                ));
+            }
+            _ => {}
+        }
+        let driver = raw
+            .linker
+            .and_then(|l| l.driver)
+            .unwrap_or(LinkerDriver::Cc);
+
+        let cache = match raw.cache {
+            None => sccache.as_ref().map(|_| CacheConfig {
+                backend: "local".into(),
+                settings: BTreeMap::new(),
+            }),
+            Some(table) => Some(cache_config(&src, table, sccache.is_some())?),
+        };
+
+        let ci_providers = raw
+            .ci
+            .and_then(|c| c.providers)
+            .unwrap_or_else(|| vec![CiProvider::Github]);
+
+        let devcontainer_image = raw.devcontainer.and_then(|d| d.image).map(|image| {
+            if image.get_ref().trim().is_empty() || image.get_ref().contains(char::is_whitespace) {
+                Err(src.at(&image, "devcontainer.image", "is not an image reference"))
+            } else {
+                Ok(image.into_inner())
+            }
+        });
+        let devcontainer_image = devcontainer_image.transpose()?;
+
+        let buildkit = match raw.buildkit {
+            None => BuildkitSource::default(),
+            Some(b) => {
+                if let Some(v) = &b.version
+                    && !is_valid_version(v.get_ref())
+                {
+                    return Err(src.at(v, "buildkit.version", "is not a version like 0.1.0"));
+                }
+                match (&b.git, &b.rev) {
+                    (Some(git), None) => {
+                        return Err(src.at(git, "buildkit.git", "needs `rev`, a pinned commit"));
+                    }
+                    (None, Some(rev)) => {
+                        return Err(src.at(rev, "buildkit.rev", "needs `git`, the repository"));
+                    }
+                    _ => {}
+                }
+                BuildkitSource {
+                    version: b.version.map(Spanned::into_inner),
+                    git: b.git.map(Spanned::into_inner),
+                    rev: b.rev.map(Spanned::into_inner),
+                }
+            }
+        };
+
+        Ok(Manifest {
+            path: Some(path.to_path_buf()),
+            rust,
+            linker: kind,
+            driver,
+            mold,
+            sccache,
+            lld,
+            cache,
+            profiles: raw.profile.unwrap_or_default(),
+            ci_providers,
+            devcontainer_image,
+            buildkit,
+        })
+    }
+
+    /// What `setup` installs where no buildkit.toml exists: the newest mold and sccache the
+    /// registry knows, and lld from the Rust toolchain.
+    pub fn default_set(registry: &Registry) -> Manifest {
+        let newest = |name: &str| {
+            registry.tool(name).map(|t| ToolSpec {
+                version: t.newest().version.clone(),
+                source: None,
+            })
+        };
+        Manifest {
+            path: None,
+            rust: None,
+            linker: LinkerKind::Mold,
+            driver: LinkerDriver::Cc,
+            mold: newest("mold"),
+            sccache: newest("sccache"),
+            lld: Some(LldSpec::Rust),
+            cache: Some(CacheConfig {
+                backend: "local".into(),
+                settings: BTreeMap::new(),
+            }),
+            profiles: BTreeMap::new(),
+            ci_providers: vec![CiProvider::Github],
+            devcontainer_image: None,
+            buildkit: BuildkitSource::default(),
+        }
+    }
+
+    /// The directory holding buildkit.toml (and buildkit.lock): the project root.
+    pub fn project_dir(&self) -> Option<&Path> {
+        self.path.as_deref().and_then(Path::parent)
+    }
+}
+
+fn tool_spec(
+    src: &Source<'_>,
+    name: &str,
+    version: Spanned<String>,
+    url: Option<Spanned<String>>,
+    sha256: Option<Spanned<String>>,
+    registry: &Registry,
+) -> Result<ToolSpec, ManifestError> {
+    let key = |field: &str| format!("tools.{name}.{field}");
+    if !is_valid_version(version.get_ref()) {
+        return Err(src.at(
+            &version,
+            &key("version"),
+            format!("`{}` is not a version like 1.2.3", version.get_ref()),
+        ));
+    }
+    let source = match (url, sha256) {
+        (Some(url), Some(sha256)) => {
+            let scheme_ok = ["https://", "http://", "file://"]
+                .iter()
+                .any(|s| url.get_ref().starts_with(s));
+            if !scheme_ok {
+                return Err(src.at(&url, &key("url"), "must start with https://, http:// or file://"));
+            }
+            if archive_format(url.get_ref()).is_none() {
+                return Err(src.at(&url, &key("url"), "must name a .tar.gz or .tar.xz archive"));
+            }
+            if !is_sha256_hex(sha256.get_ref()) {
+                return Err(src.at(&sha256, &key("sha256"), "must be 64 hexadecimal digits"));
+            }
+            Some(ExplicitSource {
+                url: url.into_inner(),
+                sha256: sha256.into_inner().to_ascii_lowercase(),
+            })
+        }
+        (Some(url), None) => {
+            return Err(src.at(
+                &url,
+                &key("url"),
+                "has no `sha256` beside it: a download is only trusted against a pinned digest",
+            ));
+        }
+        (None, Some(sha256)) => {
+            return Err(src.at(
+                &sha256,
+                &key("sha256"),
+                "has no `url` beside it: the registry already pins the digest of a known version",
+            ));
+        }
+        (None, None) => {
+            let releases = registry.tool(name);
+            if releases.and_then(|r| r.release(version.get_ref())).is_none() {
+                let known = releases.map(|r| r.known_versions()).unwrap_or_default();
+                return Err(src.at(
+                    &version,
+                    &key("version"),
+                    format!(
+                        "buildkit does not know {name} {} (known: {known}); give `url` and `sha256` to use another",
+                        version.get_ref()
+                    ),
+                ));
+            }
+            None
+        }
+    };
+    Ok(ToolSpec {
+        version: version.into_inner(),
+        source,
+    })
+}
+
+fn lld_spec(src: &Source<'_>, raw: RawLld, registry: &Registry) -> Result<LldSpec, ManifestError> {
+    let source = raw.source.as_ref().map_or(LldSource::Rust, |s| *s.get_ref());
+    match source {
+        LldSource::Rust => {
+            let stray = [("version", &raw.version), ("url", &raw.url), ("sha256", &raw.sha256)];
+            if let Some((field, Some(value))) = stray.into_iter().find(|(_, v)| v.is_some()) {
+                return Err(src.at(
+                    value,
+                    &format!("tools.lld.{field}"),
+                    "only applies with source = \"llvm\"; rust-lld comes with the Rust toolchain",
+                ));
+            }
+            Ok(LldSpec::Rust)
+        }
+        LldSource::Llvm => {
+            let Some(version) = raw.version else {
+                let offset = raw.source.as_ref().map_or(0, |s| s.span().start);
+                return Err(src.error(offset, "tools.lld.version", "is required with source = \"llvm\""));
+            };
+            tool_spec(src, "lld", version, raw.url, raw.sha256, registry).map(LldSpec::Llvm)
+        }
+    }
+}
+
+fn cache_config(
+    src: &Source<'_>,
+    table: BTreeMap<String, Spanned<toml::Value>>,
+    has_sccache: bool,
+) -> Result<CacheConfig, ManifestError> {
+    let first_offset = table.values().map(|v| v.span().start).min().unwrap_or(0);
+    if !has_sccache {
+        return Err(src.error(first_offset, "cache", "needs [tools.sccache]: the cache is sccache's"));
+    }
+    let backend = match table.get("backend") {
+        None => "local".to_string(),
+        Some(value) => match value.get_ref().as_str() {
+            Some(name) if CACHE_BACKENDS.iter().any(|(b, _)| *b == name) => name.to_string(),
+            _ => {
+                return Err(src.at(value, "cache.backend", "must be one of local, redis, s3, gha, webdav"));
+            }
+        },
+    };
+    let allowed = CACHE_BACKENDS
+        .iter()
+        .find(|(b, _)| *b == backend)
+        .map(|(_, keys)| *keys)
+        .unwrap_or(&[]);
+    let mut settings = BTreeMap::new();
+    for (key, value) in table {
+        if key == "backend" {
+            continue;
+        }
+        if !allowed.iter().any(|(k, _)| *k == key) {
+            let names: Vec<&str> = allowed.iter().map(|(k, _)| *k).collect();
+            return Err(src.at(
+                &value,
+                &format!("cache.{key}"),
+                format!("is not a setting of the {backend} backend (it takes: {})", names.join(", ")),
+            ));
+        }
+        let text = match value.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => {
+                return Err(src.at(&value, &format!("cache.{key}"), "must be a string, integer or boolean"));
+            }
+        };
+        settings.insert(key, text);
+    }
+    Ok(CacheConfig { backend, settings })
+}
+
+/// The nearest buildkit.toml in `start` or its parents, as cargo finds Cargo.toml.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(MANIFEST_FILE))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, String> {
+        Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn minimal_manifest_gets_documented_defaults() {
+        let m = parse("[tools.mold]\nversion = \"2.41.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n").unwrap();
+        assert_eq!(m.linker, LinkerKind::Mold);
+        assert_eq!(m.driver, LinkerDriver::Cc);
+        assert_eq!(m.cache.unwrap().backend, "local");
+        assert_eq!(m.ci_providers, vec![CiProvider::Github]);
+        assert_eq!(m.rust, None);
+    }
+
+    #[test]
+    fn lld_only_defaults_to_lld() {
+        let m = parse("[tools.lld]\nsource = \"rust\"\n").unwrap();
+        assert_eq!(m.linker, LinkerKind::Lld);
+        assert_eq!(m.lld, Some(LldSpec::Rust));
+        assert!(m.cache.is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = parse("[tools.mold]\nversion = \"2.41.0\"\ncolour = \"red\"\n").unwrap_err();
+        assert!(err.starts_with("buildkit.toml:3: `colour`:"), "{err}");
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn unknown_version_lists_known_ones() {
+        let err = parse("[tools.mold]\nversion = \"9.9.9\"\n").unwrap_err();
+        assert!(err.starts_with("buildkit.toml:2: `tools.mold.version`"), "{err}");
+        assert!(err.contains("2.41.0"), "{err}");
+    }
+
+    #[test]
+    fn explicit_source_accepts_any_version() {
+        let m = parse(&format!(
+            "[tools.mold]\nversion = \"1.10.1\"\nurl = \"http://127.0.0.1:1/m.tar.gz\"\nsha256 = \"{}\"\n",
+            "AB".repeat(32)
+        ))
+        .unwrap();
+        let source = m.mold.unwrap().source.unwrap();
+        assert_eq!(source.sha256, "ab".repeat(32));
+    }
+
+    #[test]
+    fn bad_digest_and_lonely_url_are_errors() {
+        let err = parse("[tools.mold]\nversion = \"1.0\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"xyz\"\n")
+            .unwrap_err();
+        assert!(err.starts_with("buildkit.toml:4: `tools.mold.sha256`"), "{err}");
+        let err = parse("[tools.mold]\nversion = \"1.0\"\nurl = \"https://x/m.tar.gz\"\n").unwrap_err();
+        assert!(err.contains("`tools.mold.url`") && err.contains("sha256"), "{err}");
+    }
+
+    #[test]
+    fn bad_version_string_is_refused() {
+        let err = parse("[tools.sccache]\nversion = \"../../etc\"\n").unwrap_err();
+        assert!(err.contains("`tools.sccache.version`"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let err = parse("[tools.mold]\nversion = 2.41.0\n").unwrap_err();
+        assert!(err.starts_with("buildkit.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn linker_kind_needs_its_tool() {
+        let err = parse("[linker]\nkind = \"mold\"\n[tools.sccache]\nversion = \"0.17.0\"\n").unwrap_err();
+        assert!(err.starts_with("buildkit.toml:2: `linker.kind`"), "{err}");
+    }
+
+    #[test]
+    fn cache_settings_are_checked_per_backend() {
+        let ok = parse("[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"redis\"\nendpoint = \"redis://127.0.0.1\"\n").unwrap();
+        assert_eq!(
+            ok.cache.unwrap().env_vars(),
+            vec![("SCCACHE_REDIS_ENDPOINT".to_string(), "redis://127.0.0.1".to_string())]
+        );
+        let err = parse("[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"redis\"\nbucket = \"b\"\n").unwrap_err();
+        assert!(err.starts_with("buildkit.toml:5: `cache.bucket`"), "{err}");
+    }
+
+    #[test]
+    fn discover_walks_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        assert_eq!(discover(&nested), None);
+        std::fs::write(dir.path().join(MANIFEST_FILE), "").unwrap();
+        assert_eq!(discover(&nested), Some(dir.path().join(MANIFEST_FILE)));
+    }
+}

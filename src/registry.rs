@@ -1,0 +1,122 @@
+//! The releases buildkit knows how to install, embedded at build time from `registry.toml`.
+//!
+//! Kept as data so that adding a release is a one-line change reviewed like any other pin, and
+//! so that the code never hard-codes a URL or a digest.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The embedded data file; parsed on first use.
+const REGISTRY_TOML: &str = include_str!("registry.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    pub tools: BTreeMap<String, ToolReleases>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolReleases {
+    /// URL template, `{version}` substituted.
+    pub url: String,
+    /// The single directory at the archive's root, `{version}` substituted.
+    pub top_dir: String,
+    /// Name in `BUILDKIT_HOME/bin` -> path inside the unpacked tree.
+    pub links: BTreeMap<String, String>,
+    /// When present, only these paths of the archive are kept (LLVM ships 11 GB; lld is 100 MB).
+    #[serde(default)]
+    pub keep: Vec<String>,
+    /// Newest first.
+    pub versions: Vec<Release>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    pub version: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+impl Registry {
+    /// The registry compiled into this binary. A unit test proves it parses.
+    pub fn embedded() -> Registry {
+        toml::from_str(REGISTRY_TOML).expect("the embedded registry.toml is valid (unit-tested)")
+    }
+
+    pub fn tool(&self, name: &str) -> Option<&ToolReleases> {
+        self.tools.get(name)
+    }
+}
+
+impl ToolReleases {
+    pub fn release(&self, version: &str) -> Option<&Release> {
+        self.versions.iter().find(|r| r.version == version)
+    }
+
+    pub fn newest(&self) -> &Release {
+        &self.versions[0]
+    }
+
+    pub fn url_for(&self, version: &str) -> String {
+        self.url.replace("{version}", version)
+    }
+
+    pub fn top_dir_for(&self, version: &str) -> String {
+        self.top_dir.replace("{version}", version)
+    }
+
+    pub fn known_versions(&self) -> String {
+        self.versions
+            .iter()
+            .map(|r| r.version.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The archive format, from the file name: what the extractor dispatches on.
+pub fn archive_format(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    if path.ends_with(".tar.gz") || path.ends_with(".tgz") {
+        Some("tar.gz")
+    } else if path.ends_with(".tar.xz") || path.ends_with(".txz") {
+        Some("tar.xz")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_registry_is_well_formed() {
+        let registry = Registry::embedded();
+        for (name, tool) in &registry.tools {
+            assert!(!tool.versions.is_empty(), "{name} has no versions");
+            assert!(!tool.links.is_empty(), "{name} has no links");
+            assert!(archive_format(&tool.url).is_some(), "{name}: unknown format");
+            for release in &tool.versions {
+                assert_eq!(release.sha256.len(), 64, "{name} {}", release.version);
+                assert!(release.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
+            }
+        }
+        assert_eq!(registry.tool("mold").unwrap().newest().version, "2.42.0");
+        assert_eq!(
+            registry.tool("sccache").unwrap().url_for("0.17.0"),
+            "https://github.com/mozilla/sccache/releases/download/v0.17.0/sccache-v0.17.0-x86_64-unknown-linux-musl.tar.gz"
+        );
+    }
+
+    #[test]
+    fn format_from_url() {
+        assert_eq!(archive_format("https://x/a.tar.gz"), Some("tar.gz"));
+        assert_eq!(archive_format("https://x/a.tar.xz?sig=1"), Some("tar.xz"));
+        assert_eq!(archive_format("https://x/a.zip"), None);
+    }
+}
