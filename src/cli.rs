@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "buildkit", version, about = "Pinned, verified mold, lld and sccache, and the cargo, devcontainer and CI configuration that use them")]
+#[command(
+    name = "buildkit",
+    version,
+    about = "Pinned, verified mold, lld and sccache, and the cargo, devcontainer and CI configuration that use them"
+)]
 pub struct Cli {
     /// The buildkit.toml to use (default: the nearest one in this directory or its parents).
     #[arg(long, global = true, value_name = "PATH")]

@@ -29,7 +29,9 @@ pub enum ExtractError {
         #[source]
         source: io::Error,
     },
-    #[error("{archive} is a {format} archive, which buildkit cannot unpack (it reads tar.gz and tar.xz)")]
+    #[error(
+        "{archive} is a {format} archive, which buildkit cannot unpack (it reads tar.gz and tar.xz)"
+    )]
     UnknownFormat { archive: String, format: String },
 }
 
@@ -45,14 +47,22 @@ pub struct UnpackOptions<'a> {
 }
 
 /// Unpacks `reader` (compressed as `options.format`) into `dest`, an empty directory.
-pub fn unpack(reader: impl BufRead, dest: &Path, options: &UnpackOptions<'_>) -> Result<(), ExtractError> {
+pub fn unpack(
+    reader: impl BufRead,
+    dest: &Path,
+    options: &UnpackOptions<'_>,
+) -> Result<(), ExtractError> {
     let read_err = |source| ExtractError::Read {
         archive: options.archive.to_string(),
         source,
     };
     match options.format {
         "tar.gz" => unpack_tar(flate2::bufread::MultiGzDecoder::new(reader), dest, options),
-        "tar.xz" => unpack_tar(xz2::bufread::XzDecoder::new_multi_decoder(reader), dest, options),
+        "tar.xz" => unpack_tar(
+            xz2::bufread::XzDecoder::new_multi_decoder(reader),
+            dest,
+            options,
+        ),
         other => Err(ExtractError::UnknownFormat {
             archive: options.archive.to_string(),
             format: other.to_string(),
@@ -64,7 +74,11 @@ pub fn unpack(reader: impl BufRead, dest: &Path, options: &UnpackOptions<'_>) ->
     })
 }
 
-fn unpack_tar(decoder: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> Result<(), ExtractError> {
+fn unpack_tar(
+    decoder: impl Read,
+    dest: &Path,
+    options: &UnpackOptions<'_>,
+) -> Result<(), ExtractError> {
     let archive_name = options.archive;
     let read_err = |source| ExtractError::Read {
         archive: archive_name.to_string(),
@@ -90,7 +104,9 @@ fn unpack_tar(decoder: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> R
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         let raw_path = entry.path().map_err(read_err)?.into_owned();
-        let Some(rel) = relative_path(&raw_path, options.top_dir).map_err(|r| refuse(&raw_path, r))? else {
+        let Some(rel) =
+            relative_path(&raw_path, options.top_dir).map_err(|r| refuse(&raw_path, r))?
+        else {
             continue; // the top directory itself
         };
         let kind = entry.header().entry_type();
@@ -113,11 +129,19 @@ fn unpack_tar(decoder: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> R
             }
             (tar::EntryType::Link, Some(target)) => {
                 let source = relative_path(target, options.top_dir)
-                    .map_err(|_| refuse(&raw_path, "is a hard link pointing outside the tool's directory"))?
+                    .map_err(|_| {
+                        refuse(
+                            &raw_path,
+                            "is a hard link pointing outside the tool's directory",
+                        )
+                    })?
                     .ok_or_else(|| refuse(&raw_path, "is a hard link to the archive's root"))?;
                 Some(source)
             }
-            (tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory, _) => None,
+            (
+                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory,
+                _,
+            ) => None,
             (tar::EntryType::XGlobalHeader | tar::EntryType::XHeader, _) => continue,
             _ => return Err(refuse(&raw_path, "is a device, fifo or other special file")),
         };
@@ -127,11 +151,10 @@ fn unpack_tar(decoder: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> R
 
         let target = dest.join(&rel);
         if let Some(parent) = rel.parent() {
-            ensure_real_dir(dest, parent, &mut real_dirs)
-                .map_err(|e| match e {
-                    WalkError::Io(source) => write_err(&dest.join(parent), source),
-                    WalkError::Escapes(_) => refuse(&raw_path, "is inside a symlinked directory"),
-                })?;
+            ensure_real_dir(dest, parent, &mut real_dirs).map_err(|e| match e {
+                WalkError::Io(source) => write_err(&dest.join(parent), source),
+                WalkError::Escapes(_) => refuse(&raw_path, "is inside a symlinked directory"),
+            })?;
         }
         if kind == tar::EntryType::Directory {
             ensure_real_dir(dest, &rel, &mut real_dirs).map_err(|e| match e {
@@ -150,7 +173,8 @@ fn unpack_tar(decoder: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> R
             }
             (tar::EntryType::Link, _, Some(source)) => {
                 let source_path = dest.join(&source);
-                if fs_err::symlink_metadata(&source_path).is_ok_and(|m| m.file_type().is_symlink()) {
+                if fs_err::symlink_metadata(&source_path).is_ok_and(|m| m.file_type().is_symlink())
+                {
                     return Err(refuse(&raw_path, "is a hard link to a symlink"));
                 }
                 fs_err::hard_link(&source_path, &target).map_err(|e| write_err(&target, e))?;
@@ -198,7 +222,9 @@ fn check_symlink_target(rel: &Path, target: &Path) -> Result<(), &'static str> {
                     .checked_sub(1)
                     .ok_or("is a symlink pointing outside the tool's directory")?;
             }
-            Component::RootDir | Component::Prefix(_) => return Err("is a symlink to an absolute path"),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("is a symlink to an absolute path");
+            }
         }
     }
     Ok(())
@@ -210,7 +236,11 @@ enum WalkError {
 }
 
 /// Creates `rel` under `dest` as real directories, refusing to pass through a symlink.
-fn ensure_real_dir(dest: &Path, rel: &Path, real_dirs: &mut HashSet<PathBuf>) -> Result<(), WalkError> {
+fn ensure_real_dir(
+    dest: &Path,
+    rel: &Path,
+    real_dirs: &mut HashSet<PathBuf>,
+) -> Result<(), WalkError> {
     let mut current = PathBuf::new();
     for component in rel.components() {
         current.push(component);
@@ -254,7 +284,8 @@ fn check_symlinks_stay_inside(dest: &Path, options: &UnpackOptions<'_>) -> Resul
             if file_type.is_dir() {
                 pending.push(path);
             } else if file_type.is_symlink() {
-                let inside = std::fs::canonicalize(&path).is_ok_and(|resolved| resolved.starts_with(&root));
+                let inside =
+                    std::fs::canonicalize(&path).is_ok_and(|resolved| resolved.starts_with(&root));
                 if !inside {
                     let entry = path.strip_prefix(dest).unwrap_or(&path).to_path_buf();
                     return Err(WalkError::Escapes(ExtractError::EntryEscapes {
@@ -276,16 +307,24 @@ mod tests {
     #[test]
     fn relative_paths_strip_top_and_refuse_escapes() {
         let top = Some("mold-1-x");
-        assert_eq!(relative_path(Path::new("mold-1-x/bin/mold"), top), Ok(Some("bin/mold".into())));
+        assert_eq!(
+            relative_path(Path::new("mold-1-x/bin/mold"), top),
+            Ok(Some("bin/mold".into()))
+        );
         assert_eq!(relative_path(Path::new("./mold-1-x/"), top), Ok(None));
-        assert_eq!(relative_path(Path::new("other/x"), top), Ok(Some("other/x".into())));
+        assert_eq!(
+            relative_path(Path::new("other/x"), top),
+            Ok(Some("other/x".into()))
+        );
         assert!(relative_path(Path::new("/etc/passwd"), top).is_err());
         assert!(relative_path(Path::new("mold-1-x/../../x"), top).is_err());
     }
 
     #[test]
     fn symlink_targets_are_judged_from_their_directory() {
-        assert!(check_symlink_target(Path::new("libexec/mold/ld"), Path::new("../../bin/mold")).is_ok());
+        assert!(
+            check_symlink_target(Path::new("libexec/mold/ld"), Path::new("../../bin/mold")).is_ok()
+        );
         assert!(check_symlink_target(Path::new("bin/ld.mold"), Path::new("mold")).is_ok());
         assert!(check_symlink_target(Path::new("bin/x"), Path::new("../../etc")).is_err());
         assert!(check_symlink_target(Path::new("x"), Path::new("/etc/passwd")).is_err());

@@ -31,7 +31,11 @@ pub enum FetchError {
         actual: String,
     },
     #[error("download of {url} is cut short: got {got} of {expected} bytes")]
-    Truncated { url: String, got: u64, expected: u64 },
+    Truncated {
+        url: String,
+        got: u64,
+        expected: u64,
+    },
     #[error(
         "offline: {url} (sha256 {sha256}) is not in the download cache {cache_dir}; run `buildkit setup` once with network access, or copy the archive there"
     )]
@@ -290,8 +294,10 @@ impl Fetcher {
     pub fn open(&self, url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>), FetchError> {
         if let Some(path) = url.strip_prefix("file://") {
             let path = PathBuf::from(path);
-            let file = fs_err::File::open(&path)
-                .map_err(|source| FetchError::ReadLocal { path: path.clone(), source })?;
+            let file = fs_err::File::open(&path).map_err(|source| FetchError::ReadLocal {
+                path: path.clone(),
+                source,
+            })?;
             let len = file.metadata().ok().map(|m| m.len());
             return Ok((Box::new(file), len));
         }
@@ -309,8 +315,12 @@ impl Fetcher {
                 url: url.to_string(),
                 status: status.as_u16(),
                 hint: match status.as_u16() {
-                    404 | 410 => " (not found: check the version and url in buildkit.toml, or the mirror)",
-                    401 | 403 => " (access denied: check the url, the mirror, or proxy credentials)",
+                    404 | 410 => {
+                        " (not found: check the version and url in buildkit.toml, or the mirror)"
+                    }
+                    401 | 403 => {
+                        " (access denied: check the url, the mirror, or proxy credentials)"
+                    }
                     _ => "",
                 },
             });
@@ -403,14 +413,20 @@ mod tests {
     #[test]
     fn mirror_rewrites_host_and_path() {
         assert_eq!(
-            apply_mirror("https://github.com/a/b.tar.gz", Some("http://127.0.0.1:9/m/")),
+            apply_mirror(
+                "https://github.com/a/b.tar.gz",
+                Some("http://127.0.0.1:9/m/")
+            ),
             "http://127.0.0.1:9/m/github.com/a/b.tar.gz"
         );
         assert_eq!(
             apply_mirror("https://github.com/a/b.tar.gz", Some("file:///srv/mirror")),
             "file:///srv/mirror/github.com/a/b.tar.gz"
         );
-        assert_eq!(apply_mirror("file:///x.tar.gz", Some("http://m")), "file:///x.tar.gz");
+        assert_eq!(
+            apply_mirror("file:///x.tar.gz", Some("http://m")),
+            "file:///x.tar.gz"
+        );
         assert_eq!(apply_mirror("https://h/p", None), "https://h/p");
     }
 
@@ -426,15 +442,21 @@ mod tests {
 
     #[test]
     fn only_network_and_server_errors_are_retried() {
-        let status = |status| FetchError::Status { url: "u".into(), status, hint: "" };
+        let status = |status| FetchError::Status {
+            url: "u".into(),
+            status,
+            hint: "",
+        };
         assert!(status(500).is_transient());
         assert!(status(503).is_transient());
         assert!(!status(404).is_transient());
-        assert!(!FetchError::ChecksumMismatch {
-            url: "u".into(),
-            expected: "a".into(),
-            actual: "b".into()
-        }
-        .is_transient());
+        assert!(
+            !FetchError::ChecksumMismatch {
+                url: "u".into(),
+                expected: "a".into(),
+                actual: "b".into()
+            }
+            .is_transient()
+        );
     }
 }

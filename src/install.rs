@@ -35,7 +35,9 @@ pub enum InstallError {
         #[source]
         source: io::Error,
     },
-    #[error("{tool}: the archive from {url} has no `{path}`; check the url or the archive's layout (expected top directory `{top_dir}`)")]
+    #[error(
+        "{tool}: the archive from {url} has no `{path}`; check the url or the archive's layout (expected top directory `{top_dir}`)"
+    )]
     MissingBinary {
         tool: String,
         url: String,
@@ -48,16 +50,22 @@ pub enum InstallError {
         path: PathBuf,
         reason: String,
     },
-    #[error("{tool}: {path} says `{said}`, not version {expected} as buildkit.lock pins; nothing was installed")]
+    #[error(
+        "{tool}: {path} says `{said}`, not version {expected} as buildkit.lock pins; nothing was installed"
+    )]
     WrongVersion {
         tool: String,
         path: PathBuf,
         said: String,
         expected: String,
     },
-    #[error("lld: cannot find rust-lld: `{rustc} --print sysroot` failed ({reason}); install Rust with rustup, or use [tools.lld] source = \"llvm\"")]
+    #[error(
+        "lld: cannot find rust-lld: `{rustc} --print sysroot` failed ({reason}); install Rust with rustup, or use [tools.lld] source = \"llvm\""
+    )]
     NoSysroot { rustc: String, reason: String },
-    #[error("lld: {path} does not exist; run `rustup component add llvm-tools` or use [tools.lld] source = \"llvm\"")]
+    #[error(
+        "lld: {path} does not exist; run `rustup component add llvm-tools` or use [tools.lld] source = \"llvm\""
+    )]
     NoRustLld { path: PathBuf },
 }
 
@@ -114,9 +122,14 @@ impl Home {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| InstallError::Lock { path: path.clone(), source })?;
-        file.lock()
-            .map_err(|source| InstallError::Lock { path: path.clone(), source })?;
+            .map_err(|source| InstallError::Lock {
+                path: path.clone(),
+                source,
+            })?;
+        file.lock().map_err(|source| InstallError::Lock {
+            path: path.clone(),
+            source,
+        })?;
         Ok(HomeLock { _file: file })
     }
 
@@ -130,7 +143,9 @@ impl Home {
     /// file: no archive is re-hashed.
     pub fn is_installed(&self, tool: &LockedTool) -> bool {
         self.read_receipt(&tool.name, &tool.version)
-            .is_some_and(|r| Some(&r.sha256) == tool.sha256.as_ref() && Some(&r.url) == tool.url.as_ref())
+            .is_some_and(|r| {
+                Some(&r.sha256) == tool.sha256.as_ref() && Some(&r.url) == tool.url.as_ref()
+            })
     }
 
     /// Every installed tool version with its receipt, sorted.
@@ -144,7 +159,10 @@ impl Home {
                 continue;
             };
             for version in versions.flatten() {
-                let (Some(n), Some(v)) = (name.file_name().to_str().map(String::from), version.file_name().to_str().map(String::from)) else {
+                let (Some(n), Some(v)) = (
+                    name.file_name().to_str().map(String::from),
+                    version.file_name().to_str().map(String::from),
+                ) else {
                     continue;
                 };
                 if let Some(receipt) = self.read_receipt(&n, &v) {
@@ -159,15 +177,26 @@ impl Home {
     /// A temporary directory on the same filesystem as `tools/`, so the final rename is atomic.
     pub fn staging_dir(&self) -> Result<tempfile::TempDir, InstallError> {
         let tools = self.tools_dir();
-        fs_err::create_dir_all(&tools).map_err(|source| InstallError::Write { path: tools.clone(), source })?;
+        fs_err::create_dir_all(&tools).map_err(|source| InstallError::Write {
+            path: tools.clone(),
+            source,
+        })?;
         tempfile::Builder::new()
             .prefix(".staging-")
             .tempdir_in(&tools)
-            .map_err(|source| InstallError::Write { path: tools, source })
+            .map_err(|source| InstallError::Write {
+                path: tools,
+                source,
+            })
     }
 
     /// Moves a verified, unpacked tree into `tools/<name>/<version>/`, replacing what was there.
-    pub fn commit(&self, staged: tempfile::TempDir, name: &str, version: &str) -> Result<PathBuf, InstallError> {
+    pub fn commit(
+        &self,
+        staged: tempfile::TempDir,
+        name: &str,
+        version: &str,
+    ) -> Result<PathBuf, InstallError> {
         let target = self.tool_dir(name, version);
         let parent = target.parent().expect("tool dir has a parent");
         let write_err = |path: &Path| {
@@ -199,25 +228,36 @@ impl Home {
     /// Points `bin/<link>` at `target`, atomically: a new link renamed over the old one.
     pub fn switch_link(&self, link: &str, target: &Path) -> Result<(), InstallError> {
         let bin = self.bin_dir();
-        fs_err::create_dir_all(&bin).map_err(|source| InstallError::Write { path: bin.clone(), source })?;
+        fs_err::create_dir_all(&bin).map_err(|source| InstallError::Write {
+            path: bin.clone(),
+            source,
+        })?;
         let final_path = bin.join(link);
         if fs_err::read_link(&final_path).is_ok_and(|current| current == target) {
             return Ok(());
         }
         let temp = bin.join(format!(".{link}.{}.tmp", std::process::id()));
         let _ = fs_err::remove_file(&temp);
-        std::os::unix::fs::symlink(target, &temp)
-            .map_err(|source| InstallError::Write { path: temp.clone(), source })?;
+        std::os::unix::fs::symlink(target, &temp).map_err(|source| InstallError::Write {
+            path: temp.clone(),
+            source,
+        })?;
         fs_err::rename(&temp, &final_path).map_err(|source| {
             let _ = fs_err::remove_file(&temp);
-            InstallError::Write { path: final_path.clone(), source }
+            InstallError::Write {
+                path: final_path.clone(),
+                source,
+            }
         })
     }
 
     /// The link target for a file of an installed tool, relative to `bin/` so that a moved
     /// BUILDKIT_HOME keeps working.
     pub fn link_target(name: &str, version: &str, path_in_tool: &str) -> PathBuf {
-        Path::new("../tools").join(name).join(version).join(path_in_tool)
+        Path::new("../tools")
+            .join(name)
+            .join(version)
+            .join(path_in_tool)
     }
 
     /// Where each `bin/` link currently points, resolved to an absolute path.
@@ -249,9 +289,14 @@ pub struct HomeLock {
 /// Writes `path` atomically: a temporary file in the same directory, then a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write as _;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new().prefix(".buildkit-").tempfile_in(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".buildkit-")
+        .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
@@ -269,9 +314,20 @@ pub fn version_line(binary: &Path) -> Result<String, String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         let detail = stderr.lines().next().unwrap_or("").trim().to_string();
-        return Err(format!("`--version` exited with {}{}{}", output.status, if detail.is_empty() { "" } else { ": " }, detail));
+        return Err(format!(
+            "`--version` exited with {}{}{}",
+            output.status,
+            if detail.is_empty() { "" } else { ": " },
+            detail
+        ));
     }
-    Ok(stdout.lines().chain(stderr.lines()).next().unwrap_or("").trim().to_string())
+    Ok(stdout
+        .lines()
+        .chain(stderr.lines())
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string())
 }
 
 /// Whether a `--version` line names `version` as a whole word.
@@ -282,7 +338,10 @@ pub fn says_version(line: &str, version: &str) -> bool {
 
 /// Checks that each distinct binary of an unpacked tool runs and reports the locked version,
 /// and returns their digests for the receipt.
-pub fn verify_binaries(tool: &LockedTool, root: &Path) -> Result<BTreeMap<String, String>, InstallError> {
+pub fn verify_binaries(
+    tool: &LockedTool,
+    root: &Path,
+) -> Result<BTreeMap<String, String>, InstallError> {
     let mut digests = BTreeMap::new();
     for path_in_tool in tool.binaries.values() {
         if digests.contains_key(path_in_tool) {
@@ -310,7 +369,10 @@ pub fn verify_binaries(tool: &LockedTool, root: &Path) -> Result<BTreeMap<String
                 expected: tool.version.clone(),
             });
         }
-        let digest = crate::fetch::sha256_file(&path).map_err(|source| InstallError::Read { path: path.clone(), source })?;
+        let digest = crate::fetch::sha256_file(&path).map_err(|source| InstallError::Read {
+            path: path.clone(),
+            source,
+        })?;
         digests.insert(path_in_tool.clone(), digest);
     }
     Ok(digests)
@@ -322,14 +384,19 @@ pub fn rust_sysroot() -> Result<PathBuf, InstallError> {
     let output = Command::new(&rustc)
         .args(["--print", "sysroot"])
         .output()
-        .map_err(|e| InstallError::NoSysroot { rustc: rustc.clone(), reason: e.to_string() })?;
+        .map_err(|e| InstallError::NoSysroot {
+            rustc: rustc.clone(),
+            reason: e.to_string(),
+        })?;
     if !output.status.success() {
         return Err(InstallError::NoSysroot {
             rustc,
             reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
         });
     }
-    Ok(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
 }
 
 #[cfg(test)]
@@ -338,9 +405,15 @@ mod tests {
 
     #[test]
     fn version_words() {
-        assert!(says_version("mold 2.41.0 (abc; compatible with GNU ld)", "2.41.0"));
+        assert!(says_version(
+            "mold 2.41.0 (abc; compatible with GNU ld)",
+            "2.41.0"
+        ));
         assert!(says_version("sccache 0.17.0", "0.17.0"));
-        assert!(says_version("LLD 22.1.8 (compatible with GNU linkers)", "22.1.8"));
+        assert!(says_version(
+            "LLD 22.1.8 (compatible with GNU linkers)",
+            "22.1.8"
+        ));
         assert!(!says_version("mold 2.41.01", "2.41.0"));
         assert!(!says_version("sccache 0.16.0", "0.17.0"));
     }

@@ -49,7 +49,9 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Manifest(_) | Error::Usage(_) | Error::Lock(lock::LockError::Malformed { .. }) => 2,
+            Error::Manifest(_)
+            | Error::Usage(_)
+            | Error::Lock(lock::LockError::Malformed { .. }) => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(1),
             _ => 1,
         }

@@ -533,7 +533,11 @@ fn tool_spec(
                 .iter()
                 .any(|s| url.get_ref().starts_with(s));
             if !scheme_ok {
-                return Err(src.at(&url, &key("url"), "must start with https://, http:// or file://"));
+                return Err(src.at(
+                    &url,
+                    &key("url"),
+                    "must start with https://, http:// or file://",
+                ));
             }
             if archive_format(url.get_ref()).is_none() {
                 return Err(src.at(&url, &key("url"), "must name a .tar.gz or .tar.xz archive"));
@@ -562,7 +566,10 @@ fn tool_spec(
         }
         (None, None) => {
             let releases = registry.tool(name);
-            if releases.and_then(|r| r.release(version.get_ref())).is_none() {
+            if releases
+                .and_then(|r| r.release(version.get_ref()))
+                .is_none()
+            {
                 let known = releases.map(|r| r.known_versions()).unwrap_or_default();
                 return Err(src.at(
                     &version,
@@ -583,10 +590,17 @@ fn tool_spec(
 }
 
 fn lld_spec(src: &Source<'_>, raw: RawLld, registry: &Registry) -> Result<LldSpec, ManifestError> {
-    let source = raw.source.as_ref().map_or(LldSource::Rust, |s| *s.get_ref());
+    let source = raw
+        .source
+        .as_ref()
+        .map_or(LldSource::Rust, |s| *s.get_ref());
     match source {
         LldSource::Rust => {
-            let stray = [("version", &raw.version), ("url", &raw.url), ("sha256", &raw.sha256)];
+            let stray = [
+                ("version", &raw.version),
+                ("url", &raw.url),
+                ("sha256", &raw.sha256),
+            ];
             if let Some((field, Some(value))) = stray.into_iter().find(|(_, v)| v.is_some()) {
                 return Err(src.at(
                     value,
@@ -599,7 +613,11 @@ fn lld_spec(src: &Source<'_>, raw: RawLld, registry: &Registry) -> Result<LldSpe
         LldSource::Llvm => {
             let Some(version) = raw.version else {
                 let offset = raw.source.as_ref().map_or(0, |s| s.span().start);
-                return Err(src.error(offset, "tools.lld.version", "is required with source = \"llvm\""));
+                return Err(src.error(
+                    offset,
+                    "tools.lld.version",
+                    "is required with source = \"llvm\"",
+                ));
             };
             tool_spec(src, "lld", version, raw.url, raw.sha256, registry).map(LldSpec::Llvm)
         }
@@ -613,14 +631,22 @@ fn cache_config(
 ) -> Result<CacheConfig, ManifestError> {
     let first_offset = table.values().map(|v| v.span().start).min().unwrap_or(0);
     if !has_sccache {
-        return Err(src.error(first_offset, "cache", "needs [tools.sccache]: the cache is sccache's"));
+        return Err(src.error(
+            first_offset,
+            "cache",
+            "needs [tools.sccache]: the cache is sccache's",
+        ));
     }
     let backend = match table.get("backend") {
         None => "local".to_string(),
         Some(value) => match value.get_ref().as_str() {
             Some(name) if CACHE_BACKENDS.iter().any(|(b, _)| *b == name) => name.to_string(),
             _ => {
-                return Err(src.at(value, "cache.backend", "must be one of local, redis, s3, gha, webdav"));
+                return Err(src.at(
+                    value,
+                    "cache.backend",
+                    "must be one of local, redis, s3, gha, webdav",
+                ));
             }
         },
     };
@@ -639,7 +665,10 @@ fn cache_config(
             return Err(src.at(
                 &value,
                 &format!("cache.{key}"),
-                format!("is not a setting of the {backend} backend (it takes: {})", names.join(", ")),
+                format!(
+                    "is not a setting of the {backend} backend (it takes: {})",
+                    names.join(", ")
+                ),
             ));
         }
         let text = match value.get_ref() {
@@ -647,7 +676,11 @@ fn cache_config(
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
             _ => {
-                return Err(src.at(&value, &format!("cache.{key}"), "must be a string, integer or boolean"));
+                return Err(src.at(
+                    &value,
+                    &format!("cache.{key}"),
+                    "must be a string, integer or boolean",
+                ));
             }
         };
         settings.insert(key, text);
@@ -674,7 +707,9 @@ mod tests {
 
     #[test]
     fn minimal_manifest_gets_documented_defaults() {
-        let m = parse("[tools.mold]\nversion = \"2.41.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n").unwrap();
+        let m =
+            parse("[tools.mold]\nversion = \"2.41.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n")
+                .unwrap();
         assert_eq!(m.linker, LinkerKind::Mold);
         assert_eq!(m.driver, LinkerDriver::Cc);
         assert_eq!(m.cache.unwrap().backend, "local");
@@ -700,7 +735,10 @@ mod tests {
     #[test]
     fn unknown_version_lists_known_ones() {
         let err = parse("[tools.mold]\nversion = \"9.9.9\"\n").unwrap_err();
-        assert!(err.starts_with("buildkit.toml:2: `tools.mold.version`"), "{err}");
+        assert!(
+            err.starts_with("buildkit.toml:2: `tools.mold.version`"),
+            "{err}"
+        );
         assert!(err.contains("2.41.0"), "{err}");
     }
 
@@ -717,11 +755,20 @@ mod tests {
 
     #[test]
     fn bad_digest_and_lonely_url_are_errors() {
-        let err = parse("[tools.mold]\nversion = \"1.0\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"xyz\"\n")
-            .unwrap_err();
-        assert!(err.starts_with("buildkit.toml:4: `tools.mold.sha256`"), "{err}");
-        let err = parse("[tools.mold]\nversion = \"1.0\"\nurl = \"https://x/m.tar.gz\"\n").unwrap_err();
-        assert!(err.contains("`tools.mold.url`") && err.contains("sha256"), "{err}");
+        let err = parse(
+            "[tools.mold]\nversion = \"1.0\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"xyz\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("buildkit.toml:4: `tools.mold.sha256`"),
+            "{err}"
+        );
+        let err =
+            parse("[tools.mold]\nversion = \"1.0\"\nurl = \"https://x/m.tar.gz\"\n").unwrap_err();
+        assert!(
+            err.contains("`tools.mold.url`") && err.contains("sha256"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -738,7 +785,8 @@ mod tests {
 
     #[test]
     fn linker_kind_needs_its_tool() {
-        let err = parse("[linker]\nkind = \"mold\"\n[tools.sccache]\nversion = \"0.17.0\"\n").unwrap_err();
+        let err = parse("[linker]\nkind = \"mold\"\n[tools.sccache]\nversion = \"0.17.0\"\n")
+            .unwrap_err();
         assert!(err.starts_with("buildkit.toml:2: `linker.kind`"), "{err}");
     }
 
@@ -747,9 +795,15 @@ mod tests {
         let ok = parse("[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"redis\"\nendpoint = \"redis://127.0.0.1\"\n").unwrap();
         assert_eq!(
             ok.cache.unwrap().env_vars(),
-            vec![("SCCACHE_REDIS_ENDPOINT".to_string(), "redis://127.0.0.1".to_string())]
+            vec![(
+                "SCCACHE_REDIS_ENDPOINT".to_string(),
+                "redis://127.0.0.1".to_string()
+            )]
         );
-        let err = parse("[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"redis\"\nbucket = \"b\"\n").unwrap_err();
+        let err = parse(
+            "[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"redis\"\nbucket = \"b\"\n",
+        )
+        .unwrap_err();
         assert!(err.starts_with("buildkit.toml:5: `cache.bucket`"), "{err}");
     }
 

@@ -100,7 +100,10 @@ mod tests {
         for (name, tool) in &registry.tools {
             assert!(!tool.versions.is_empty(), "{name} has no versions");
             assert!(!tool.links.is_empty(), "{name} has no links");
-            assert!(archive_format(&tool.url).is_some(), "{name}: unknown format");
+            assert!(
+                archive_format(&tool.url).is_some(),
+                "{name}: unknown format"
+            );
             for release in &tool.versions {
                 assert_eq!(release.sha256.len(), 64, "{name} {}", release.version);
                 assert!(release.sha256.bytes().all(|b| b.is_ascii_hexdigit()));

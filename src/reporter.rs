@@ -97,6 +97,8 @@ impl Reporter for Bars {
     }
 
     fn retrying(&self, label: &str, reason: &str) {
-        let _ = self.multi.println(format!("warning: retrying {label}: {reason}"));
+        let _ = self
+            .multi
+            .println(format!("warning: retrying {label}: {reason}"));
     }
 }

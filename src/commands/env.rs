@@ -51,7 +51,10 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
                 "path_prepend": [bin.to_string()],
                 "vars": vars.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&object).expect("serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&object).expect("serializes")
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

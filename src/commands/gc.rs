@@ -18,14 +18,23 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
         None => Lockfile::resolve(&Manifest::default_set(&ctx.registry), &ctx.registry),
     };
     let _guard = ctx.home.lock()?;
-    let links: Vec<_> = ctx.home.links().into_values().map(|t| normalize(&t)).collect();
-    let mut keep_digests: BTreeSet<String> = lock.tools.iter().filter_map(|t| t.sha256.clone()).collect();
+    let links: Vec<_> = ctx
+        .home
+        .links()
+        .into_values()
+        .map(|t| normalize(&t))
+        .collect();
+    let mut keep_digests: BTreeSet<String> =
+        lock.tools.iter().filter_map(|t| t.sha256.clone()).collect();
     let mut removed = 0usize;
     let verb = if dry_run { "would remove" } else { "removed" };
 
     for receipt in ctx.home.installed() {
         let dir = ctx.home.tool_dir(&receipt.name, &receipt.version);
-        let locked = lock.tools.iter().any(|t| t.name == receipt.name && t.version == receipt.version);
+        let locked = lock
+            .tools
+            .iter()
+            .any(|t| t.name == receipt.name && t.version == receipt.version);
         let linked = links.iter().any(|l| l.starts_with(&dir));
         if locked || linked {
             keep_digests.insert(receipt.sha256.clone());
@@ -43,7 +52,8 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with(".staging-") || name.starts_with(".replaced-") {
                 if !dry_run {
-                    fs_err::remove_dir_all(entry.path()).map_err(|e| Error::Failed(e.to_string()))?;
+                    fs_err::remove_dir_all(entry.path())
+                        .map_err(|e| Error::Failed(e.to_string()))?;
                 }
                 println!("{verb} {}", entry.path().display());
                 removed += 1;

@@ -1,2 +1,4 @@
 //! placeholder
-pub fn run(_: &super::Context, _: bool) -> Result<std::process::ExitCode, crate::Error> { todo!() }
+pub fn run(_: &super::Context, _: bool) -> Result<std::process::ExitCode, crate::Error> {
+    todo!()
+}

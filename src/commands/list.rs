@@ -19,11 +19,23 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
             .filter(|(_, target)| target.starts_with(&dir) || normalize(target).starts_with(&dir))
             .map(|(name, _)| name.as_str())
             .collect();
-        let active = if linked.is_empty() { String::new() } else { format!("  (bin: {})", linked.join(", ")) };
-        println!("{} {}  sha256:{}  {}{active}", receipt.name, receipt.version, &receipt.sha256[..12], receipt.installed_at);
+        let active = if linked.is_empty() {
+            String::new()
+        } else {
+            format!("  (bin: {})", linked.join(", "))
+        };
+        println!(
+            "{} {}  sha256:{}  {}{active}",
+            receipt.name,
+            receipt.version,
+            &receipt.sha256[..12],
+            receipt.installed_at
+        );
     }
     for (name, target) in &links {
-        if !target.starts_with(ctx.home.tools_dir()) && !normalize(target).starts_with(ctx.home.tools_dir()) {
+        if !target.starts_with(ctx.home.tools_dir())
+            && !normalize(target).starts_with(ctx.home.tools_dir())
+        {
             println!("{name} -> {}", target.display());
         }
     }

@@ -4,25 +4,34 @@ use std::process::ExitCode;
 
 use super::{Context, LockState};
 use crate::Error;
-use crate::manifest::{Manifest, MANIFEST_FILE};
+use crate::manifest::{MANIFEST_FILE, Manifest};
 
 pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
     let mut project = ctx.require_project()?;
-    let manifest_path = project.manifest.path.clone().expect("a project has a manifest path");
+    let manifest_path = project
+        .manifest
+        .path
+        .clone()
+        .expect("a project has a manifest path");
     if upgrade {
-        let text = fs_err::read_to_string(&manifest_path)
-            .map_err(|e| Error::Failed(format!("could not read {}: {e}", manifest_path.display())))?;
+        let text = fs_err::read_to_string(&manifest_path).map_err(|e| {
+            Error::Failed(format!("could not read {}: {e}", manifest_path.display()))
+        })?;
         let upgraded = super::init::upgrade_versions(&text, &ctx.registry)
             .map_err(|e| Error::Usage(format!("{}: {e}", manifest_path.display())))?;
         if upgraded != text {
-            crate::install::write_atomically(&manifest_path, upgraded.as_bytes())
-                .map_err(|e| Error::Failed(format!("could not write {}: {e}", manifest_path.display())))?;
+            crate::install::write_atomically(&manifest_path, upgraded.as_bytes()).map_err(|e| {
+                Error::Failed(format!("could not write {}: {e}", manifest_path.display()))
+            })?;
             eprintln!("upgraded pinned versions in {MANIFEST_FILE}");
         }
         project.manifest = Manifest::load(&manifest_path, &ctx.registry)?;
     }
     let (lock, state) = ctx.resolve_lock(&project)?;
-    let path = project.lock_path.as_deref().expect("a project has a lock path");
+    let path = project
+        .lock_path
+        .as_deref()
+        .expect("a project has a lock path");
     if state == LockState::Fresh {
         eprintln!("{} is up to date", path.display());
     } else {
@@ -41,4 +50,3 @@ fn describe(tool: &crate::lock::LockedTool) -> String {
         None => format!("{} from the Rust toolchain", tool.name),
     }
 }
-

@@ -52,7 +52,9 @@ impl Context {
             match std::env::var_os(var).filter(|v| !v.is_empty()) {
                 Some(value) => Ok(cwd.join(value)),
                 None => default.ok_or_else(|| {
-                    Error::Usage(format!("cannot find a {what} directory (no HOME?); set {var}"))
+                    Error::Usage(format!(
+                        "cannot find a {what} directory (no HOME?); set {var}"
+                    ))
                 }),
             }
         };
@@ -103,7 +105,10 @@ impl Context {
         };
         let manifest = Manifest::load(&path, &self.registry)?;
         let lock_path = manifest.project_dir().map(|d| d.join(LOCK_FILE));
-        Ok(Some(Project { manifest, lock_path }))
+        Ok(Some(Project {
+            manifest,
+            lock_path,
+        }))
     }
 
     /// The lock that should be in effect, and whether the file on disk differs from it.
@@ -133,13 +138,28 @@ pub enum LockState {
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     let ctx = Context::from_env(cli.config)?;
     match cli.command {
-        Command::Init { linker, no_sccache, force } => init::run(&ctx, linker, !no_sccache, force),
+        Command::Init {
+            linker,
+            no_sccache,
+            force,
+        } => init::run(&ctx, linker, !no_sccache, force),
         Command::Lock { upgrade } => lock::run(&ctx, upgrade),
-        Command::Setup { locked, offline, mirror, ci, quiet, json } => {
+        Command::Setup {
+            locked,
+            offline,
+            mirror,
+            ci,
+            quiet,
+            json,
+        } => {
             let options = setup::SetupOptions {
                 locked,
                 offline: offline || env_vars::flag(env_vars::BUILDKIT_OFFLINE),
-                mirror: mirror.or_else(|| std::env::var(env_vars::BUILDKIT_MIRROR).ok().filter(|m| !m.is_empty())),
+                mirror: mirror.or_else(|| {
+                    std::env::var(env_vars::BUILDKIT_MIRROR)
+                        .ok()
+                        .filter(|m| !m.is_empty())
+                }),
                 ci,
                 quiet,
                 json,

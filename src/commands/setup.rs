@@ -60,7 +60,9 @@ struct Summary<'a> {
 
 pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     if let Some(mirror) = &options.mirror
-        && !["http://", "https://", "file://"].iter().any(|s| mirror.starts_with(s))
+        && !["http://", "https://", "file://"]
+            .iter()
+            .any(|s| mirror.starts_with(s))
     {
         return Err(Error::Usage(format!(
             "mirror `{mirror}` must start with http://, https:// or file://"
@@ -76,10 +78,17 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     let lock = match &project {
         Some(project) => {
             let (lock, state) = ctx.resolve_lock(project)?;
-            let lock_path = project.lock_path.as_deref().expect("a project has a lock path");
+            let lock_path = project
+                .lock_path
+                .as_deref()
+                .expect("a project has a lock path");
             match state {
                 LockState::Missing | LockState::Stale if options.locked => {
-                    let what = if state == LockState::Missing { "is missing" } else { "does not match buildkit.toml" };
+                    let what = if state == LockState::Missing {
+                        "is missing"
+                    } else {
+                        "does not match buildkit.toml"
+                    };
                     return Err(Error::Usage(format!(
                         "{} {what}, and --locked forbids updating it; run `buildkit lock` and commit the result",
                         lock_path.display()
@@ -99,7 +108,11 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
             say(&format!(
                 "no buildkit.toml in {} or its parents: installing the default set ({})",
                 ctx.cwd.display(),
-                lock.tools.iter().map(describe).collect::<Vec<_>>().join(", ")
+                lock.tools
+                    .iter()
+                    .map(describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             lock
         }
@@ -135,7 +148,10 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Failed("an install thread panicked".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Failed("an install thread panicked".into())))
+            })
             .collect()
     });
     let mut outcomes = Vec::new();
@@ -147,7 +163,11 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         }
     }
     if !errors.is_empty() {
-        return Err(if errors.len() == 1 { errors.remove(0) } else { Error::Several(errors) });
+        return Err(if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            Error::Several(errors)
+        });
     }
 
     // Every tool is in place: now, and only now, switch what users run.
@@ -176,7 +196,10 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
             lock: project.as_ref().and_then(|p| p.lock_path.as_deref()),
             tools: &outcomes,
         };
-        println!("{}", serde_json::to_string_pretty(&summary).expect("summary serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
     } else if !on_path(&bin) && !options.ci {
         say(&format!(
             "{} is not on PATH: run `eval \"$(buildkit env)\"` or add it to your shell profile",
@@ -206,8 +229,12 @@ fn publish_for_ci(bin: &Path, json: bool) -> Result<(), Error> {
                 .append(true)
                 .create(true)
                 .open(&path)
-                .map_err(|source| InstallError::Write { path: path.clone(), source })?;
-            writeln!(f, "{}", bin.display()).map_err(|source| InstallError::Write { path, source })?;
+                .map_err(|source| InstallError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+            writeln!(f, "{}", bin.display())
+                .map_err(|source| InstallError::Write { path, source })?;
         }
         None if !json => println!("export PATH=\"{}:$PATH\"", bin.display()),
         None => {}
@@ -215,7 +242,12 @@ fn publish_for_ci(bin: &Path, json: bool) -> Result<(), Error> {
     Ok(())
 }
 
-fn install_tool(home: &Home, fetcher: &Fetcher, tool: &LockedTool, reporter: &dyn Reporter) -> Result<ToolOutcome, Error> {
+fn install_tool(
+    home: &Home,
+    fetcher: &Fetcher,
+    tool: &LockedTool,
+    reporter: &dyn Reporter,
+) -> Result<ToolOutcome, Error> {
     match tool.source {
         ToolSource::RustToolchain => link_rust_lld(tool),
         ToolSource::Archive => install_archive(home, fetcher, tool, reporter),
@@ -233,15 +265,21 @@ fn link_rust_lld(tool: &LockedTool) -> Result<ToolOutcome, Error> {
             return Err(InstallError::NoRustLld { path: target }.into());
         }
         // Prove it runs under the name it will be called by, before anything is switched.
-        let probe = tempfile::tempdir().map_err(|source| InstallError::Write { path: std::env::temp_dir(), source })?;
-        let probe_link = probe.path().join(link);
-        std::os::unix::fs::symlink(&target, &probe_link)
-            .map_err(|source| InstallError::Write { path: probe_link.clone(), source })?;
-        let line = install::version_line(&probe_link).map_err(|reason| InstallError::DoesNotRun {
-            tool: tool.name.clone(),
-            path: target.clone(),
-            reason,
+        let probe = tempfile::tempdir().map_err(|source| InstallError::Write {
+            path: std::env::temp_dir(),
+            source,
         })?;
+        let probe_link = probe.path().join(link);
+        std::os::unix::fs::symlink(&target, &probe_link).map_err(|source| InstallError::Write {
+            path: probe_link.clone(),
+            source,
+        })?;
+        let line =
+            install::version_line(&probe_link).map_err(|reason| InstallError::DoesNotRun {
+                tool: tool.name.clone(),
+                path: target.clone(),
+                reason,
+            })?;
         if !line.starts_with("LLD") {
             return Err(InstallError::WrongVersion {
                 tool: tool.name.clone(),
@@ -263,14 +301,27 @@ fn link_rust_lld(tool: &LockedTool) -> Result<ToolOutcome, Error> {
     })
 }
 
-fn install_archive(home: &Home, fetcher: &Fetcher, tool: &LockedTool, reporter: &dyn Reporter) -> Result<ToolOutcome, Error> {
+fn install_archive(
+    home: &Home,
+    fetcher: &Fetcher,
+    tool: &LockedTool,
+    reporter: &dyn Reporter,
+) -> Result<ToolOutcome, Error> {
     let (Some(url), Some(sha256), Some(format)) = (&tool.url, &tool.sha256, &tool.format) else {
-        return Err(Error::Usage(format!("buildkit.lock entry for {} lacks url, sha256 or format; run `buildkit lock`", tool.name)));
+        return Err(Error::Usage(format!(
+            "buildkit.lock entry for {} lacks url, sha256 or format; run `buildkit lock`",
+            tool.name
+        )));
     };
     let links = tool
         .binaries
         .iter()
-        .map(|(link, path)| (link.clone(), Home::link_target(&tool.name, &tool.version, path)))
+        .map(|(link, path)| {
+            (
+                link.clone(),
+                Home::link_target(&tool.name, &tool.version, path),
+            )
+        })
         .collect();
     let outcome = |status| ToolOutcome {
         name: tool.name.clone(),
@@ -303,12 +354,22 @@ fn install_archive(home: &Home, fetcher: &Fetcher, tool: &LockedTool, reporter: 
         let cached = fetcher.cached_path(sha256, format);
         let from_earlier_run = cached.is_file();
         let path = fetcher.fetch_to_cache(&artifact, reporter)?;
-        let file = fs_err::File::open(&path).map_err(|source| InstallError::Read { path: path.clone(), source })?;
+        let file = fs_err::File::open(&path).map_err(|source| InstallError::Read {
+            path: path.clone(),
+            source,
+        })?;
         if from_earlier_run {
             // The cache may have been copied from elsewhere: verify again, in the same pass.
             let mut hashing = HashingReader::new(file);
-            extract::unpack(BufReader::with_capacity(1 << 18, &mut hashing), staging.path(), &unpack_options)?;
-            let (actual, _) = hashing.finish().map_err(|source| InstallError::Read { path: path.clone(), source })?;
+            extract::unpack(
+                BufReader::with_capacity(1 << 18, &mut hashing),
+                staging.path(),
+                &unpack_options,
+            )?;
+            let (actual, _) = hashing.finish().map_err(|source| InstallError::Read {
+                path: path.clone(),
+                source,
+            })?;
             if &actual != sha256 {
                 let _ = fs_err::remove_file(&path);
                 return Err(FetchError::ChecksumMismatch {
@@ -319,18 +380,32 @@ fn install_archive(home: &Home, fetcher: &Fetcher, tool: &LockedTool, reporter: 
                 .into());
             }
         } else {
-            extract::unpack(BufReader::with_capacity(1 << 18, file), staging.path(), &unpack_options)?;
+            extract::unpack(
+                BufReader::with_capacity(1 << 18, file),
+                staging.path(),
+                &unpack_options,
+            )?;
         }
     } else {
         // Too large to keep (LLVM): stream once, hash all of it, keep only what `keep` names.
         let (body, length) = fetcher.open_with_retries(&artifact, reporter)?;
         let progress = reporter.start(&label, length.or(tool.size));
-        let mut hashing = HashingReader::new(ProgressReader { inner: body, progress: progress.as_ref() });
-        let unpacked = extract::unpack(BufReader::with_capacity(1 << 18, &mut hashing), staging.path(), &unpack_options);
+        let mut hashing = HashingReader::new(ProgressReader {
+            inner: body,
+            progress: progress.as_ref(),
+        });
+        let unpacked = extract::unpack(
+            BufReader::with_capacity(1 << 18, &mut hashing),
+            staging.path(),
+            &unpack_options,
+        );
         let finished = hashing.finish();
         progress.finish();
         unpacked?;
-        let (actual, _) = finished.map_err(|e| FetchError::Transport { url: url.clone(), message: e.to_string() })?;
+        let (actual, _) = finished.map_err(|e| FetchError::Transport {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
         if &actual != sha256 {
             return Err(FetchError::ChecksumMismatch {
                 url: url.clone(),
@@ -352,8 +427,16 @@ fn install_archive(home: &Home, fetcher: &Fetcher, tool: &LockedTool, reporter: 
         binaries: digests,
     };
     let receipt_path = staging.path().join(RECEIPT_FILE);
-    install::write_atomically(&receipt_path, toml::to_string(&receipt).expect("receipt serializes").as_bytes())
-        .map_err(|source| InstallError::Write { path: receipt_path, source })?;
+    install::write_atomically(
+        &receipt_path,
+        toml::to_string(&receipt)
+            .expect("receipt serializes")
+            .as_bytes(),
+    )
+    .map_err(|source| InstallError::Write {
+        path: receipt_path,
+        source,
+    })?;
     home.commit(staging, &tool.name, &tool.version)?;
     Ok(outcome(Status::Installed))
 }
