@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod elf;
 pub mod env_vars;
 pub mod extract;
 pub mod fetch;

@@ -119,6 +119,8 @@ pub struct BuildkitSource {
     pub version: Option<String>,
     pub git: Option<String>,
     pub rev: Option<String>,
+    /// A source tree to `cargo install --path` from (buildkit's own repository uses `.`).
+    pub path: Option<String>,
 }
 
 /// A validated buildkit.toml.
@@ -271,6 +273,7 @@ struct RawBuildkit {
     version: Option<Spanned<String>>,
     git: Option<Spanned<String>>,
     rev: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
 }
 
 /// Builds errors that point into one source text.
@@ -453,10 +456,18 @@ impl Manifest {
                     }
                     _ => {}
                 }
+                if let (Some(path), Some(_)) = (&b.path, &b.git) {
+                    return Err(src.at(
+                        path,
+                        "buildkit.path",
+                        "and `git` are two sources; keep one",
+                    ));
+                }
                 BuildkitSource {
                     version: b.version.map(Spanned::into_inner),
                     git: b.git.map(Spanned::into_inner),
                     rev: b.rev.map(Spanned::into_inner),
+                    path: b.path.map(Spanned::into_inner),
                 }
             }
         };

@@ -1,4 +1,258 @@
-//! placeholder
-pub fn run(_: &super::Context, _: bool) -> Result<std::process::ExitCode, crate::Error> {
-    todo!()
+//! `buildkit doctor`: does this environment really build the way buildkit.toml says?
+//!
+//! Beyond comparing files, it asks the C driver which linker `-fuse-ld` picks, builds a tiny
+//! crate with the project's cargo settings, and reads the linker's signature out of the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use serde::Serialize;
+
+use super::{Context, LockState};
+use crate::Error;
+use crate::lock::Lockfile;
+use crate::manifest::{LinkerKind, Manifest};
+use crate::render::CARGO_CONFIG;
+
+#[derive(Debug, Serialize)]
+struct Finding {
+    check: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
+    let mut findings = Vec::new();
+    let mut add = |check, ok, detail: String| findings.push(Finding { check, ok, detail });
+
+    let project = ctx.project()?;
+    let manifest = match &project {
+        Some(p) => {
+            add(
+                "manifest",
+                true,
+                format!(
+                    "{}",
+                    p.manifest
+                        .path
+                        .as_deref()
+                        .unwrap_or(Path::new("?"))
+                        .display()
+                ),
+            );
+            p.manifest.clone()
+        }
+        None => {
+            add(
+                "manifest",
+                true,
+                "no buildkit.toml here or above: checking the default set".into(),
+            );
+            Manifest::default_set(&ctx.registry)
+        }
+    };
+    let lock = match &project {
+        Some(p) => {
+            let (lock, state) = ctx.resolve_lock(p)?;
+            let (ok, detail) = match state {
+                LockState::Fresh | LockState::NoFile => (true, "matches buildkit.toml".to_string()),
+                LockState::Missing => (false, "missing: run `buildkit lock`".to_string()),
+                LockState::Stale => (
+                    false,
+                    "does not match buildkit.toml: run `buildkit lock`".to_string(),
+                ),
+            };
+            add("lock", ok, detail);
+            lock
+        }
+        None => Lockfile::resolve(&manifest, &ctx.registry),
+    };
+
+    let tool_problems = super::check::check_tools(&ctx.home, &lock);
+    add(
+        "tools",
+        tool_problems.is_empty(),
+        if tool_problems.is_empty() {
+            format!("{} installed as locked", lock.tools.len())
+        } else {
+            tool_problems.join("; ")
+        },
+    );
+
+    let bin = ctx.home.bin_dir();
+    for link in lock.tools.iter().flat_map(|t| t.binaries.keys()) {
+        let found = which(link);
+        let ok = found
+            .as_deref()
+            .is_some_and(|p| p.parent() == Some(bin.as_path()));
+        let detail = match found {
+            Some(p) if ok => format!("{link} -> {}", p.display()),
+            Some(p) => format!(
+                "{link} resolves to {} first, not {}: put {} first on PATH (`eval \"$(buildkit env)\"`)",
+                p.display(),
+                bin.join(link).display(),
+                bin.display()
+            ),
+            None => format!("{link} is not on PATH: `eval \"$(buildkit env)\"`"),
+        };
+        add("path", ok, detail);
+    }
+
+    if let Some(fuse) = match manifest.linker {
+        LinkerKind::Mold => Some(("mold", "mold")),
+        LinkerKind::Lld => Some(("lld", "LLD")),
+        LinkerKind::Default => None,
+    } {
+        let (ld, signature) = fuse;
+        let driver = manifest.driver.as_str();
+        let output = Command::new(driver)
+            .args([&format!("-fuse-ld={ld}"), "-Wl,--version"])
+            .output();
+        let (ok, detail) = match output {
+            Ok(out) => {
+                let first = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                (
+                    out.status.success() && first.contains(signature),
+                    format!("`{driver} -fuse-ld={ld}` runs: {first}"),
+                )
+            }
+            Err(e) => (false, format!("cannot run {driver}: {e}")),
+        };
+        add("linker", ok, detail);
+    }
+
+    if let Some(p) = &project {
+        match super::generate::plan(p, false) {
+            Ok(files) => {
+                let drifted: Vec<&str> = files
+                    .iter()
+                    .filter(|f| f.drifted())
+                    .map(|f| f.rel)
+                    .collect();
+                add(
+                    "generated files",
+                    drifted.is_empty(),
+                    if drifted.is_empty() {
+                        "all match buildkit.toml".into()
+                    } else {
+                        format!("drifted: {} (run `buildkit generate`)", drifted.join(", "))
+                    },
+                );
+            }
+            Err(e) => add("generated files", false, e.to_string()),
+        }
+        if let Some(root) = p.root() {
+            let (ok, detail) = probe_build(root, &manifest);
+            add("build", ok, detail);
+        }
+    }
+
+    let all_ok = findings.iter().all(|f| f.ok);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&findings).expect("serializes")
+        );
+    } else {
+        for f in &findings {
+            println!(
+                "{} {:<16} {}",
+                if f.ok { "ok  " } else { "FAIL" },
+                f.check,
+                f.detail
+            );
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The first executable called `name` on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            fs_err::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Builds a hello-world crate with the project's .cargo/config.toml and reads which linker
+/// signed the binary.
+fn probe_build(root: &Path, manifest: &Manifest) -> (bool, String) {
+    let Ok(dir) = tempfile::tempdir() else {
+        return (false, "cannot create a temporary directory".into());
+    };
+    let crate_dir = dir.path().join("probe");
+    let written = fs_err::create_dir_all(crate_dir.join("src"))
+        .and_then(|_| fs_err::write(crate_dir.join("Cargo.toml"), "[package]\nname = \"buildkit-doctor-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\n[workspace]\n"))
+        .and_then(|_| fs_err::write(crate_dir.join("src/main.rs"), "fn main() { println!(\"probe\"); }\n"));
+    if let Err(e) = written {
+        return (false, e.to_string());
+    }
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .arg("build")
+        .arg("--quiet")
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", dir.path().join("target"));
+    let config = root.join(CARGO_CONFIG);
+    if config.is_file() {
+        cargo.arg("--config").arg(&config);
+    }
+    match cargo.output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let line = err
+                .lines()
+                .find(|l| l.contains("error"))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            return (
+                false,
+                format!(
+                    "a probe crate failed to build with {}: {line}",
+                    config.display()
+                ),
+            );
+        }
+        Err(e) => return (false, format!("cannot run cargo: {e}")),
+    }
+    let binary = dir.path().join("target/debug/buildkit-doctor-probe");
+    let comments = fs_err::read(&binary)
+        .ok()
+        .and_then(|b| crate::elf::comment_strings(&b))
+        .unwrap_or_default();
+    let signature = crate::elf::linker_signature(&comments);
+    let expected = match manifest.linker {
+        LinkerKind::Mold => Some("mold "),
+        LinkerKind::Lld => Some("LLD "),
+        LinkerKind::Default => None,
+    };
+    let signed = signature
+        .clone()
+        .unwrap_or_else(|| "no signature (GNU ld)".into());
+    match expected {
+        Some(prefix) if signature.as_deref().is_some_and(|s| s.starts_with(prefix)) => {
+            (true, format!("a probe crate linked with {signed}"))
+        }
+        Some(prefix) => (
+            false,
+            format!("a probe crate linked with {signed}, not {}", prefix.trim()),
+        ),
+        None => (
+            true,
+            format!("a probe crate linked with {signed} (linker.kind = default)"),
+        ),
+    }
 }

@@ -5,25 +5,15 @@ use std::process::ExitCode;
 use super::Context;
 use crate::Error;
 use crate::cli::Shell;
-use crate::manifest::Manifest;
-
-/// The variables to set besides PATH, for a manifest (sorted by name).
-pub fn variables(manifest: Option<&Manifest>) -> Vec<(String, String)> {
-    let mut vars = Vec::new();
-    if let Some(cache) = manifest.and_then(|m| m.cache.as_ref()) {
-        vars.extend(cache.env_vars());
-        // sccache cannot cache incremental compilation; without this, it caches nothing.
-        vars.push(("CARGO_INCREMENTAL".into(), "0".into()));
-    }
-    vars.sort();
-    vars
-}
 
 pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     let project = ctx.project()?;
     let bin = ctx.home.bin_dir();
     let bin = bin.display();
-    let vars = variables(project.as_ref().map(|p| &p.manifest));
+    let vars = project
+        .as_ref()
+        .map(|p| crate::render::environment(&p.manifest))
+        .unwrap_or_default();
     let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
     match shell {
         Shell::Sh => {
