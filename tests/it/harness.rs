@@ -371,8 +371,17 @@ impl Sandbox {
             .env("BUILDKIT_CACHE_DIR", self.cache())
             .env("BUILDKIT_DOWNLOAD_ATTEMPTS", "3")
             .env("NO_PROXY", "*");
-        if let Some(rustup) = std::env::var_os("RUSTUP_HOME") {
-            cmd.env("RUSTUP_HOME", rustup);
+        // The sandbox's HOME is not the one rustup and cargo were installed under.
+        let real_home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        for (var, default) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
+            let value = std::env::var_os(var)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| real_home.join(default));
+            if value.exists() {
+                cmd.env(var, value);
+            }
         }
         if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
             cmd.env("RUSTUP_TOOLCHAIN", toolchain);
