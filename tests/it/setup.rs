@@ -783,3 +783,132 @@ fn list_shows_installed_tools_and_links() {
         lines[1]
     );
 }
+
+#[test]
+fn ci_mode_appends_the_bin_dir_to_github_path() {
+    let sandbox = Sandbox::new();
+    sandbox.write("buildkit.toml", "[tools.lld]\nsource = \"rust\"\n");
+    let github_path = sandbox.root().join("github_path");
+    std::fs::write(&github_path, "/already/there\n").unwrap();
+    let out = sandbox
+        .cmd(&["setup", "--ci", "--quiet"])
+        .env("GITHUB_PATH", &github_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&github_path).unwrap(),
+        format!("/already/there\n{}\n", sandbox.home().join("bin").display())
+    );
+    // Elsewhere, the export line goes to stdout for the CI script to eval.
+    let run = sandbox.run(&["setup", "--ci", "--quiet"]).success();
+    assert_eq!(run.stdout, "export PATH=\"[SANDBOX]/home/bin:$PATH\"\n");
+}
+
+#[test]
+fn downloads_go_through_the_configured_proxy() {
+    let sandbox = Sandbox::new();
+    let proxy = Server::start();
+    let mold = mold_archive("2.41.0");
+    // A proxy receives the absolute URL as the request target.
+    proxy.route(
+        "http://releases.example.invalid/mold.tar.gz",
+        Route::Ok(mold.clone()),
+    );
+    sandbox.write(
+        "buildkit.toml",
+        &tool_table(
+            "mold",
+            "2.41.0",
+            "http://releases.example.invalid/mold.tar.gz",
+            &mold,
+        ),
+    );
+    let out = sandbox
+        .cmd(&["setup", "--quiet"])
+        .env_remove("NO_PROXY")
+        .env("HTTP_PROXY", proxy.url(""))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(proxy.hits("http://releases.example.invalid/mold.tar.gz"), 1);
+}
+
+#[test]
+fn a_bad_ssl_cert_file_is_named() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    project_with_tools(&sandbox, &server);
+    let out = sandbox
+        .cmd(&["setup"])
+        .env("SSL_CERT_FILE", sandbox.root().join("missing.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = sandbox.redact(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stderr.contains("could not set up the HTTP client")
+            && stderr.contains("[SANDBOX]/missing.pem"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn hard_links_inside_the_archive_are_kept() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let top = "mold-2.41.0-x86_64-linux";
+    let archive = gzip(&tar(&[
+        Entry::exe(
+            &format!("{top}/bin/mold"),
+            version_script("mold 2.41.0 (fixture)"),
+        ),
+        Entry::hard_link(&format!("{top}/bin/ld.mold"), &format!("{top}/bin/mold")),
+    ]));
+    server.route("/mold.tar.gz", Route::Ok(archive.clone()));
+    sandbox.write(
+        "buildkit.toml",
+        &tool_table("mold", "2.41.0", &server.url("/mold.tar.gz"), &archive),
+    );
+    sandbox.run(&["setup"]).success();
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(sandbox.home().join("tools/mold/2.41.0/bin/ld.mold")).unwrap();
+    assert_eq!(meta.nlink(), 2);
+}
+
+#[test]
+fn doctor_reports_missing_tools_and_exits_1() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "buildkit.toml",
+        "[toolchain]\nrust = \"1.95.0\"\n[tools.lld]\nsource = \"rust\"\n",
+    );
+    let run = sandbox.run(&["doctor", "--json"]).failure(1);
+    let findings: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let by_check = |name: &str| {
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_check("lock")["ok"], false);
+    assert_eq!(by_check("tools")["ok"], false);
+    assert!(
+        by_check("tools")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("bin/ld.lld is missing")
+    );
+    assert_eq!(by_check("generated files")["ok"], false);
+}
