@@ -165,7 +165,7 @@ fn unpack_tar(
         }
         // A later entry with the same name replaces the earlier one, never writes through it.
         if fs_err::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
-            fs_err::remove_file(&target).map_err(|e| write_err(&target, e))?;
+            std::fs::remove_file(&target).map_err(|e| write_err(&target, e))?;
         }
         match (kind, link_target, hard_link_source) {
             (tar::EntryType::Symlink, Some(link), _) => {
@@ -177,7 +177,7 @@ fn unpack_tar(
                 {
                     return Err(refuse(&raw_path, "is a hard link to a symlink"));
                 }
-                fs_err::hard_link(&source_path, &target).map_err(|e| write_err(&target, e))?;
+                std::fs::hard_link(&source_path, &target).map_err(|e| write_err(&target, e))?;
             }
             _ => {
                 entry.unpack(&target).map_err(|e| write_err(&target, e))?;
@@ -258,11 +258,11 @@ fn ensure_real_dir(
                 }));
             }
             Ok(_) => {
-                fs_err::remove_file(&path).map_err(WalkError::Io)?;
-                fs_err::create_dir(&path).map_err(WalkError::Io)?;
+                std::fs::remove_file(&path).map_err(WalkError::Io)?;
+                std::fs::create_dir(&path).map_err(WalkError::Io)?;
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                fs_err::create_dir(&path).map_err(WalkError::Io)?;
+                std::fs::create_dir(&path).map_err(WalkError::Io)?;
             }
             Err(err) => return Err(WalkError::Io(err)),
         }

@@ -207,7 +207,7 @@ impl Fetcher {
             let path = path.to_path_buf();
             move |source| FetchError::WriteCache { path, source }
         };
-        fs_err::create_dir_all(&self.options.cache_dir)
+        std::fs::create_dir_all(&self.options.cache_dir)
             .map_err(write_err(&self.options.cache_dir))?;
         let partial = self
             .options
@@ -230,7 +230,7 @@ impl Fetcher {
                 }
             }
         }
-        fs_err::rename(&partial, &final_path).map_err(write_err(&final_path))?;
+        std::fs::rename(&partial, &final_path).map_err(write_err(&final_path))?;
         Ok(final_path)
     }
 
@@ -248,7 +248,7 @@ impl Fetcher {
             path: partial.to_path_buf(),
             source,
         };
-        let mut file = fs_err::File::create(partial).map_err(write_err)?;
+        let mut file = std::fs::File::create(partial).map_err(write_err)?;
         let mut reader = HashingReader::new(body);
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -294,7 +294,7 @@ impl Fetcher {
     pub fn open(&self, url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>), FetchError> {
         if let Some(path) = url.strip_prefix("file://") {
             let path = PathBuf::from(path);
-            let file = fs_err::File::open(&path).map_err(|source| FetchError::ReadLocal {
+            let file = std::fs::File::open(&path).map_err(|source| FetchError::ReadLocal {
                 path: path.clone(),
                 source,
             })?;

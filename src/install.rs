@@ -113,7 +113,7 @@ impl Home {
     /// process dies: the kernel drops the lock with the file descriptor).
     pub fn lock(&self) -> Result<HomeLock, InstallError> {
         let path = self.root.join(".lock");
-        fs_err::create_dir_all(&self.root).map_err(|source| InstallError::Write {
+        std::fs::create_dir_all(&self.root).map_err(|source| InstallError::Write {
             path: self.root.clone(),
             source,
         })?;
@@ -177,7 +177,7 @@ impl Home {
     /// A temporary directory on the same filesystem as `tools/`, so the final rename is atomic.
     pub fn staging_dir(&self) -> Result<tempfile::TempDir, InstallError> {
         let tools = self.tools_dir();
-        fs_err::create_dir_all(&tools).map_err(|source| InstallError::Write {
+        std::fs::create_dir_all(&tools).map_err(|source| InstallError::Write {
             path: tools.clone(),
             source,
         })?;
@@ -203,7 +203,7 @@ impl Home {
             let path = path.to_path_buf();
             move |source| InstallError::Write { path, source }
         };
-        fs_err::create_dir_all(parent).map_err(write_err(parent))?;
+        std::fs::create_dir_all(parent).map_err(write_err(parent))?;
         let staged = staged.keep();
         if target.exists() {
             // Same name and version, other bytes (a re-pinned url): move the old one aside first.
@@ -212,13 +212,13 @@ impl Home {
                 .tempdir_in(self.tools_dir())
                 .map_err(write_err(&self.tools_dir()))?;
             let old_path = old.path().join("old");
-            fs_err::rename(&target, &old_path).map_err(write_err(&target))?;
-            let renamed = fs_err::rename(&staged, &target).map_err(write_err(&target));
+            std::fs::rename(&target, &old_path).map_err(write_err(&target))?;
+            let renamed = std::fs::rename(&staged, &target).map_err(write_err(&target));
             if renamed.is_err() {
                 let _ = fs_err::rename(&old_path, &target);
             }
             renamed?;
-        } else if let Err(err) = fs_err::rename(&staged, &target) {
+        } else if let Err(err) = std::fs::rename(&staged, &target) {
             let _ = fs_err::remove_dir_all(&staged);
             return Err(write_err(&target)(err));
         }
@@ -228,7 +228,7 @@ impl Home {
     /// Points `bin/<link>` at `target`, atomically: a new link renamed over the old one.
     pub fn switch_link(&self, link: &str, target: &Path) -> Result<(), InstallError> {
         let bin = self.bin_dir();
-        fs_err::create_dir_all(&bin).map_err(|source| InstallError::Write {
+        std::fs::create_dir_all(&bin).map_err(|source| InstallError::Write {
             path: bin.clone(),
             source,
         })?;
@@ -242,7 +242,7 @@ impl Home {
             path: temp.clone(),
             source,
         })?;
-        fs_err::rename(&temp, &final_path).map_err(|source| {
+        std::fs::rename(&temp, &final_path).map_err(|source| {
             let _ = fs_err::remove_file(&temp);
             InstallError::Write {
                 path: final_path.clone(),

@@ -3,6 +3,10 @@
 //!
 //! The core (manifest, lock, registry, render) is pure; I/O lives in fetch, extract, install and
 //! the commands that orchestrate them.
+//!
+//! I/O errors name their path: through `fs-err` where an error is passed on as it is, and
+//! through the module's own error variant (with `std::fs`) where that variant already carries
+//! the path, so that no message says it twice.
 
 pub mod cli;
 pub mod commands;

@@ -138,7 +138,7 @@ impl Lockfile {
 
     /// Reads the lock at `path`; `Ok(None)` when there is none.
     pub fn read(path: &Path) -> Result<Option<Lockfile>, LockError> {
-        match fs_err::read_to_string(path) {
+        match std::fs::read_to_string(path) {
             Ok(text) => Lockfile::parse(&text, path).map(Some),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(LockError::Read {

@@ -343,7 +343,7 @@ fn is_rust_version(version: &str) -> bool {
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path, registry: &Registry) -> Result<Manifest, ManifestError> {
-        let text = fs_err::read_to_string(path).map_err(|source| ManifestError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
             path: path.to_path_buf(),
             source,
         })?;

@@ -225,7 +225,7 @@ fn publish_for_ci(bin: &Path, json: bool) -> Result<(), Error> {
     match std::env::var_os(env_vars::GITHUB_PATH) {
         Some(file) => {
             let path = PathBuf::from(file);
-            let mut f = fs_err::OpenOptions::new()
+            let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
                 .open(&path)
@@ -354,7 +354,7 @@ fn install_archive(
         let cached = fetcher.cached_path(sha256, format);
         let from_earlier_run = cached.is_file();
         let path = fetcher.fetch_to_cache(&artifact, reporter)?;
-        let file = fs_err::File::open(&path).map_err(|source| InstallError::Read {
+        let file = std::fs::File::open(&path).map_err(|source| InstallError::Read {
             path: path.clone(),
             source,
         })?;

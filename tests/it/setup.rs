@@ -912,3 +912,85 @@ fn doctor_reports_missing_tools_and_exits_1() {
     );
     assert_eq!(by_check("generated files")["ok"], false);
 }
+
+/// Bytes that do not compress, so an archive of them is as large as they are.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut block = sha256_hex(b"seed").into_bytes();
+    while out.len() < len {
+        block = sha256_hex(&block).into_bytes();
+        out.extend(block.iter().map(|b| b.wrapping_mul(31)));
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_keeps_the_previous_install() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    project_with_tools(&sandbox, &server);
+    sandbox.run(&["setup"]).success();
+
+    let top = "mold-2.42.0-x86_64-linux";
+    let big = gzip(&tar(&[
+        Entry::exe(
+            &format!("{top}/bin/mold"),
+            version_script("mold 2.42.0 (fixture)"),
+        ),
+        Entry::file(&format!("{top}/share/payload"), incompressible(400_000)),
+    ]));
+    server.route("/big.tar.gz", Route::Ok(big.clone()));
+    sandbox.write(
+        "buildkit.toml",
+        &tool_table("mold", "2.42.0", &server.url("/big.tar.gz"), &big),
+    );
+    // RLIMIT_FSIZE with SIGXFSZ ignored: writes past 64 KiB fail with EFBIG, as on a full disk.
+    let mut cmd = sandbox.cmd(&[]);
+    let envs: Vec<_> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+        .collect();
+    cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 64; exec '{}' setup",
+            env!("CARGO_BIN_EXE_buildkit")
+        ))
+        .current_dir(sandbox.project())
+        .env_clear()
+        .envs(envs);
+    let out = cmd.output().unwrap();
+    let stderr = sandbox.redact(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "error: could not write [SANDBOX]/cache/{}.partial",
+            sha256_hex(&big)
+        )),
+        "{stderr}"
+    );
+    assert!(last.contains("File too large"), "{stderr}");
+    assert_eq!(
+        last.matches(".partial").count(),
+        1,
+        "the path is said once: {last}"
+    );
+    let out = std::process::Command::new(sandbox.home().join("bin/mold"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("mold 2.41.0"),
+        "the previous mold still runs"
+    );
+    assert!(!sandbox.home().join("tools/mold/2.42.0").exists());
+    assert!(
+        !sandbox
+            .cache()
+            .join(format!("{}.partial", sha256_hex(&big)))
+            .exists(),
+        "the partial file is cleaned up"
+    );
+}
