@@ -139,13 +139,12 @@ impl Home {
         toml::from_str(&text).ok()
     }
 
-    /// Whether `tool` is installed exactly as locked (same digest, same url). Reads one small
-    /// file: no archive is re-hashed.
+    /// Whether `tool` is installed exactly as locked: the same archive digest (the digest is the
+    /// identity; a url moved to another host serves the same bytes). Reads one small file: no
+    /// archive is re-hashed.
     pub fn is_installed(&self, tool: &LockedTool) -> bool {
         self.read_receipt(&tool.name, &tool.version)
-            .is_some_and(|r| {
-                Some(&r.sha256) == tool.sha256.as_ref() && Some(&r.url) == tool.url.as_ref()
-            })
+            .is_some_and(|r| Some(&r.sha256) == tool.sha256.as_ref())
     }
 
     /// Every installed tool version with its receipt, sorted.

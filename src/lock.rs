@@ -127,11 +127,38 @@ impl Lockfile {
             path: path.to_path_buf(),
             message: err.message().trim().to_string(),
         })?;
+        let malformed = |message: String| LockError::Malformed {
+            path: path.to_path_buf(),
+            message,
+        };
         if lock.version != 1 {
-            return Err(LockError::Malformed {
-                path: path.to_path_buf(),
-                message: format!("lock format version {} is not supported", lock.version),
-            });
+            return Err(malformed(format!(
+                "lock format version {} is not supported",
+                lock.version
+            )));
+        }
+        for tool in &lock.tools {
+            if !crate::manifest::is_valid_version(&tool.version)
+                && tool.source == ToolSource::Archive
+            {
+                return Err(malformed(format!(
+                    "tool {} has a bad version `{}`",
+                    tool.name, tool.version
+                )));
+            }
+            if tool.source == ToolSource::Archive {
+                let complete = tool.url.is_some() && tool.format.is_some();
+                let digest_ok = tool
+                    .sha256
+                    .as_deref()
+                    .is_some_and(crate::manifest::is_sha256_hex);
+                if !complete || !digest_ok {
+                    return Err(malformed(format!(
+                        "tool {} needs a url, a format and a 64-hex-digit sha256",
+                        tool.name
+                    )));
+                }
+            }
         }
         Ok(lock)
     }
@@ -229,6 +256,18 @@ mod tests {
         assert_eq!(lld.format.as_deref(), Some("tar.xz"));
         assert_eq!(lld.size, Some(1938859476));
         assert_eq!(lld.keep, ["bin/lld", "bin/ld.lld"]);
+    }
+
+    #[test]
+    fn a_lock_entry_without_a_proper_digest_is_malformed() {
+        let text = "version = 1\n[[tool]]\nname = \"mold\"\nversion = \"2.41.0\"\nsource = \"archive\"\nurl = \"https://x/m.tar.gz\"\nformat = \"tar.gz\"\nsha256 = \"abc\"\n[tool.binaries]\nmold = \"bin/mold\"\n";
+        let err = Lockfile::parse(text, Path::new("buildkit.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tool mold needs a url, a format and a 64-hex-digit sha256"),
+            "{err}"
+        );
     }
 
     #[test]

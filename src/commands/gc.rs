@@ -63,8 +63,17 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
     if let Ok(entries) = fs_err::read_dir(&ctx.cache_dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            let digest = name.split('.').next().unwrap_or("");
-            if name.ends_with(".partial") || !keep_digests.contains(digest) {
+            // Only files buildkit names (`<sha256>.<format>`, `<sha256>.partial`): the cache dir
+            // may be shared with other things.
+            let Some((digest, extension)) = name.split_once('.') else {
+                continue;
+            };
+            if !crate::manifest::is_sha256_hex(digest)
+                || !["tar.gz", "tar.xz", "partial"].contains(&extension)
+            {
+                continue;
+            }
+            if extension == "partial" || !keep_digests.contains(digest) {
                 if !dry_run {
                     fs_err::remove_file(entry.path()).map_err(|e| Error::Failed(e.to_string()))?;
                 }

@@ -994,3 +994,35 @@ fn a_full_disk_is_a_clear_error_and_keeps_the_previous_install() {
         "the partial file is cleaned up"
     );
 }
+
+#[test]
+fn gc_removes_only_what_buildkit_put_there_and_nothing_in_use() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let (mold, sccache) = project_with_tools(&sandbox, &server);
+    sandbox.run(&["setup"]).success();
+    let stale = format!("{}.tar.gz", "e".repeat(64));
+    std::fs::write(sandbox.cache().join(&stale), b"old").unwrap();
+    std::fs::write(sandbox.cache().join("notes.txt"), b"not buildkit's").unwrap();
+
+    let run = sandbox.run(&["gc", "--dry-run"]).success();
+    assert_eq!(
+        run.stdout,
+        format!("would remove [SANDBOX]/cache/{stale}\n")
+    );
+    assert!(sandbox.cache().join(&stale).exists());
+    sandbox.run(&["gc"]).success();
+    let mut left: Vec<String> = std::fs::read_dir(sandbox.cache())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    let mut expected = vec![
+        format!("{}.tar.gz", sha256_hex(&mold)),
+        format!("{}.tar.gz", sha256_hex(&sccache)),
+        "notes.txt".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(left, expected);
+    assert!(sandbox.home().join("tools/mold/2.41.0").exists());
+}
