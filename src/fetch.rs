@@ -215,20 +215,12 @@ impl Fetcher {
             .join(format!("{}.partial", artifact.sha256));
 
         let url = apply_mirror(artifact.url, self.options.mirror.as_deref());
-        let mut attempt = 1;
-        loop {
-            match self.download_once(&url, artifact, &partial, reporter) {
-                Ok(()) => break,
-                Err(err) if err.is_transient() && attempt < self.options.attempts => {
-                    reporter.retrying(artifact.label, &err.to_string());
-                    std::thread::sleep(backoff(attempt));
-                    attempt += 1;
-                }
-                Err(err) => {
-                    let _ = fs_err::remove_file(&partial);
-                    return Err(err);
-                }
-            }
+        let downloaded = self.with_retries(artifact.label, reporter, || {
+            self.download_once(&url, artifact, &partial, reporter)
+        });
+        if let Err(err) = downloaded {
+            let _ = fs_err::remove_file(&partial);
+            return Err(err);
         }
         std::fs::rename(&partial, &final_path).map_err(write_err(&final_path))?;
         Ok(final_path)
@@ -260,7 +252,7 @@ impl Fetcher {
                     progress.finish();
                     return Err(FetchError::Transport {
                         url: url.to_string(),
-                        message: format!("reading the body: {}", io_error_chain(&err)),
+                        message: format!("reading the body: {}", error_chain(&err)),
                     });
                 }
             };
@@ -301,14 +293,18 @@ impl Fetcher {
             let len = file.metadata().ok().map(|m| m.len());
             return Ok((Box::new(file), len));
         }
-        let response = self
-            .client()?
-            .get(url)
-            .send()
-            .map_err(|err| FetchError::Transport {
+        let response = self.client()?.get(url).send().map_err(|err| {
+            // The url is in our own message already.
+            let hint = if err.is_connect() {
+                " (check the network and HTTPS_PROXY, or use --mirror or --offline)"
+            } else {
+                ""
+            };
+            FetchError::Transport {
                 url: url.to_string(),
-                message: reqwest_error_chain(&err),
-            })?;
+                message: format!("{}{hint}", error_chain(&err.without_url())),
+            }
+        })?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status {
@@ -344,16 +340,26 @@ impl Fetcher {
             });
         }
         let url = apply_mirror(artifact.url, self.options.mirror.as_deref());
-        let mut attempt = 1;
+        self.with_retries(artifact.label, reporter, || self.open(&url))
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the attempts are used up, waiting
+    /// longer after each transient failure.
+    fn with_retries<T>(
+        &self,
+        label: &str,
+        reporter: &dyn Reporter,
+        mut attempt: impl FnMut() -> Result<T, FetchError>,
+    ) -> Result<T, FetchError> {
+        let mut tried = 1;
         loop {
-            match self.open(&url) {
-                Ok(opened) => return Ok(opened),
-                Err(err) if err.is_transient() && attempt < self.options.attempts => {
-                    reporter.retrying(artifact.label, &err.to_string());
-                    std::thread::sleep(backoff(attempt));
-                    attempt += 1;
+            match attempt() {
+                Err(err) if err.is_transient() && tried < self.options.attempts => {
+                    reporter.retrying(label, &err.to_string());
+                    std::thread::sleep(backoff(tried));
+                    tried += 1;
                 }
-                Err(err) => return Err(err),
+                result => return result,
             }
         }
     }
@@ -378,21 +384,11 @@ fn build_client() -> Result<reqwest::blocking::Client, String> {
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder.build().map_err(|e| reqwest_error_chain(&e))
+    builder.build().map_err(|e| error_chain(&e))
 }
 
-fn reqwest_error_chain(err: &reqwest::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
-fn io_error_chain(err: &io::Error) -> String {
+/// An error and its causes on one line, each said once.
+fn error_chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{Context, LockState};
 use crate::Error;
 use crate::env_vars;
-use crate::extract::{self, UnpackOptions};
+use crate::extract::{self, ExtractError, UnpackOptions};
 use crate::fetch::{Artifact, FetchError, FetchOptions, Fetcher, HashingReader};
 use crate::install::{self, Home, InstallError, RECEIPT_FILE, Receipt};
 use crate::lock::{LockedTool, Lockfile, ToolSource};
@@ -360,16 +360,7 @@ fn install_archive(
         })?;
         if from_earlier_run {
             // The cache may have been copied from elsewhere: verify again, in the same pass.
-            let mut hashing = HashingReader::new(file);
-            extract::unpack(
-                BufReader::with_capacity(1 << 18, &mut hashing),
-                staging.path(),
-                &unpack_options,
-            )?;
-            let (actual, _) = hashing.finish().map_err(|source| InstallError::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let actual = unpack_hashing(file, staging.path(), &unpack_options)?;
             if &actual != sha256 {
                 let _ = fs_err::remove_file(&path);
                 return Err(FetchError::ChecksumMismatch {
@@ -390,22 +381,16 @@ fn install_archive(
         // Too large to keep (LLVM): stream once, hash all of it, keep only what `keep` names.
         let (body, length) = fetcher.open_with_retries(&artifact, reporter)?;
         let progress = reporter.start(&label, length.or(tool.size));
-        let mut hashing = HashingReader::new(ProgressReader {
-            inner: body,
-            progress: progress.as_ref(),
-        });
-        let unpacked = extract::unpack(
-            BufReader::with_capacity(1 << 18, &mut hashing),
+        let unpacked = unpack_hashing(
+            ProgressReader {
+                inner: body,
+                progress: progress.as_ref(),
+            },
             staging.path(),
             &unpack_options,
         );
-        let finished = hashing.finish();
         progress.finish();
-        unpacked?;
-        let (actual, _) = finished.map_err(|e| FetchError::Transport {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
+        let actual = unpacked?;
         if &actual != sha256 {
             return Err(FetchError::ChecksumMismatch {
                 url: url.clone(),
@@ -439,6 +424,26 @@ fn install_archive(
     })?;
     home.commit(staging, &tool.name, &tool.version)?;
     Ok(outcome(Status::Installed))
+}
+
+/// Unpacks while hashing every byte of the stream, trailing bytes included; returns its sha256.
+fn unpack_hashing(
+    reader: impl Read,
+    dest: &Path,
+    options: &UnpackOptions<'_>,
+) -> Result<String, Error> {
+    let mut hashing = HashingReader::new(reader);
+    // A refused or corrupt archive fails here, without reading (maybe gigabytes of) the rest.
+    extract::unpack(
+        BufReader::with_capacity(1 << 18, &mut hashing),
+        dest,
+        options,
+    )?;
+    let (digest, _) = hashing.finish().map_err(|source| ExtractError::Read {
+        archive: options.archive.to_string(),
+        source,
+    })?;
+    Ok(digest)
 }
 
 struct ProgressReader<'a, R> {
