@@ -355,6 +355,22 @@ impl Sandbox {
         std::fs::write(path, text).unwrap();
     }
 
+    /// Serves `archive` at `route` and pins `[tools.NAME]` in buildkit.toml to it.
+    pub fn pin_served(
+        &self,
+        server: &Server,
+        name: &str,
+        version: &str,
+        route: &str,
+        archive: &[u8],
+    ) {
+        server.route(route, Route::Ok(archive.to_vec()));
+        self.write(
+            "buildkit.toml",
+            &tool_table(name, version, &server.url(route), archive),
+        );
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.project().join(rel)).unwrap()
     }

@@ -7,11 +7,7 @@ fn assert_refused(entries: Vec<Entry>, expected: &str) {
     let server = Server::start();
     // A good install first: it must survive the hostile one.
     let good = sccache_archive("0.16.0");
-    server.route("/good.tar.gz", Route::Ok(good.clone()));
-    sandbox.write(
-        "buildkit.toml",
-        &tool_table("sccache", "0.16.0", &server.url("/good.tar.gz"), &good),
-    );
+    sandbox.pin_served(&server, "sccache", "0.16.0", "/good.tar.gz", &good);
     sandbox.run(&["setup"]).success();
 
     let top = "sccache-v0.17.0-x86_64-unknown-linux-musl";
@@ -21,16 +17,7 @@ fn assert_refused(entries: Vec<Entry>, expected: &str) {
     )];
     all.extend(entries);
     let hostile = gzip(&tar(&all));
-    server.route("/hostile.tar.gz", Route::Ok(hostile.clone()));
-    sandbox.write(
-        "buildkit.toml",
-        &tool_table(
-            "sccache",
-            "0.17.0",
-            &server.url("/hostile.tar.gz"),
-            &hostile,
-        ),
-    );
+    sandbox.pin_served(&server, "sccache", "0.17.0", "/hostile.tar.gz", &hostile);
     let run = sandbox.run(&["setup"]).failure(1);
     assert!(
         run.stderr

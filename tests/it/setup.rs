@@ -542,11 +542,7 @@ fn a_binary_that_does_not_run_or_lies_about_its_version_is_not_installed() {
         &format!("{top}/sccache"),
         b"\x7fELF\x02\x01\x01garbage".to_vec(),
     )]));
-    server.route("/broken.tar.gz", Route::Ok(broken.clone()));
-    sandbox.write(
-        "buildkit.toml",
-        &tool_table("sccache", "0.17.0", &server.url("/broken.tar.gz"), &broken),
-    );
+    sandbox.pin_served(&server, "sccache", "0.17.0", "/broken.tar.gz", &broken);
     let run = sandbox.run(&["setup"]).failure(1);
     assert!(
         run.stderr.contains("does not run on this machine"),
@@ -559,11 +555,7 @@ fn a_binary_that_does_not_run_or_lies_about_its_version_is_not_installed() {
         &format!("{top}/sccache"),
         version_script("sccache 0.16.0"),
     )]));
-    server.route("/liar.tar.gz", Route::Ok(liar.clone()));
-    sandbox.write(
-        "buildkit.toml",
-        &tool_table("sccache", "0.17.0", &server.url("/liar.tar.gz"), &liar),
-    );
+    sandbox.pin_served(&server, "sccache", "0.17.0", "/liar.tar.gz", &liar);
     let run = sandbox.run(&["setup"]).failure(1);
     assert!(
         run.stderr
@@ -873,11 +865,7 @@ fn hard_links_inside_the_archive_are_kept() {
         ),
         Entry::hard_link(&format!("{top}/bin/ld.mold"), &format!("{top}/bin/mold")),
     ]));
-    server.route("/mold.tar.gz", Route::Ok(archive.clone()));
-    sandbox.write(
-        "buildkit.toml",
-        &tool_table("mold", "2.41.0", &server.url("/mold.tar.gz"), &archive),
-    );
+    sandbox.pin_served(&server, "mold", "2.41.0", "/mold.tar.gz", &archive);
     sandbox.run(&["setup"]).success();
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(sandbox.home().join("tools/mold/2.41.0/bin/ld.mold")).unwrap();
@@ -940,11 +928,7 @@ fn a_full_disk_is_a_clear_error_and_keeps_the_previous_install() {
         ),
         Entry::file(&format!("{top}/share/payload"), incompressible(400_000)),
     ]));
-    server.route("/big.tar.gz", Route::Ok(big.clone()));
-    sandbox.write(
-        "buildkit.toml",
-        &tool_table("mold", "2.42.0", &server.url("/big.tar.gz"), &big),
-    );
+    sandbox.pin_served(&server, "mold", "2.42.0", "/big.tar.gz", &big);
     // RLIMIT_FSIZE with SIGXFSZ ignored: writes past 64 KiB fail with EFBIG, as on a full disk.
     let mut cmd = sandbox.cmd(&[]);
     let envs: Vec<_> = cmd
