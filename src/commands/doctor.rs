@@ -146,8 +146,9 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
             Err(e) => add("generated files", false, e.to_string()),
         }
         if let Some(root) = p.root() {
-            let (ok, detail) = probe_build(root, &manifest);
-            add("build", ok, detail);
+            for (check, ok, detail) in probe_build(root, &manifest) {
+                add(check, ok, detail);
+            }
         }
     }
 
@@ -185,18 +186,21 @@ fn which(name: &str) -> Option<PathBuf> {
         })
 }
 
-/// Builds a hello-world crate with the project's .cargo/config.toml and reads which linker
-/// signed the binary.
-fn probe_build(root: &Path, manifest: &Manifest) -> (bool, String) {
+/// Builds a probe crate with the project's .cargo/config.toml, reads which linker signed the
+/// binary, and (with sccache configured) asks a private sccache server how many compilations
+/// went through it.
+fn probe_build(root: &Path, manifest: &Manifest) -> Vec<(&'static str, bool, String)> {
     let Ok(dir) = tempfile::tempdir() else {
-        return (false, "cannot create a temporary directory".into());
+        return vec![("build", false, "cannot create a temporary directory".into())];
     };
     let crate_dir = dir.path().join("probe");
     let written = fs_err::create_dir_all(crate_dir.join("src"))
         .and_then(|_| fs_err::write(crate_dir.join("Cargo.toml"), "[package]\nname = \"buildkit-doctor-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\n[workspace]\n"))
-        .and_then(|_| fs_err::write(crate_dir.join("src/main.rs"), "fn main() { println!(\"probe\"); }\n"));
+        // A library too: sccache caches library crates, not the final binary.
+        .and_then(|_| fs_err::write(crate_dir.join("src/lib.rs"), "pub fn probe() -> &'static str { \"probe\" }\n"))
+        .and_then(|_| fs_err::write(crate_dir.join("src/main.rs"), "fn main() { println!(\"{}\", buildkit_doctor_probe::probe()); }\n"));
     if let Err(e) = written {
-        return (false, e.to_string());
+        return vec![("build", false, e.to_string())];
     }
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
@@ -208,8 +212,18 @@ fn probe_build(root: &Path, manifest: &Manifest) -> (bool, String) {
     if config.is_file() {
         cargo.arg("--config").arg(&config);
     }
-    match cargo.output() {
-        Ok(out) if out.status.success() => {}
+    // A private sccache server, so that its statistics are the probe's alone.
+    let sccache_port = manifest
+        .sccache
+        .as_ref()
+        .and_then(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port().to_string());
+    if let Some(port) = &sccache_port {
+        cargo.env("SCCACHE_SERVER_PORT", port);
+    }
+    let built = match cargo.output() {
+        Ok(out) if out.status.success() => Ok(()),
         Ok(out) => {
             let err = String::from_utf8_lossy(&out.stderr);
             let line = err
@@ -218,18 +232,29 @@ fn probe_build(root: &Path, manifest: &Manifest) -> (bool, String) {
                 .unwrap_or("")
                 .trim()
                 .to_string();
-            return (
-                false,
-                format!(
-                    "a probe crate failed to build with {}: {line}",
-                    config.display()
-                ),
-            );
+            Err(format!(
+                "a probe crate failed to build with {}: {line}",
+                config.display()
+            ))
         }
-        Err(e) => return (false, format!("cannot run cargo: {e}")),
+        Err(e) => Err(format!("cannot run cargo: {e}")),
+    };
+    let mut findings = Vec::new();
+    match built {
+        Ok(()) => findings.push(linker_finding(
+            &dir.path().join("target/debug/buildkit-doctor-probe"),
+            manifest,
+        )),
+        Err(detail) => findings.push(("build", false, detail)),
     }
-    let binary = dir.path().join("target/debug/buildkit-doctor-probe");
-    let comments = fs_err::read(&binary)
+    if let Some(port) = sccache_port {
+        findings.push(sccache_finding(&port));
+    }
+    findings
+}
+
+fn linker_finding(binary: &Path, manifest: &Manifest) -> (&'static str, bool, String) {
+    let comments = fs_err::read(binary)
         .ok()
         .and_then(|b| crate::elf::comment_strings(&b))
         .unwrap_or_default();
@@ -244,15 +269,58 @@ fn probe_build(root: &Path, manifest: &Manifest) -> (bool, String) {
         .unwrap_or_else(|| "no signature (GNU ld)".into());
     match expected {
         Some(prefix) if signature.as_deref().is_some_and(|s| s.starts_with(prefix)) => {
-            (true, format!("a probe crate linked with {signed}"))
+            ("build", true, format!("a probe crate linked with {signed}"))
         }
         Some(prefix) => (
+            "build",
             false,
             format!("a probe crate linked with {signed}, not {}", prefix.trim()),
         ),
         None => (
+            "build",
             true,
             format!("a probe crate linked with {signed} (linker.kind = default)"),
         ),
+    }
+}
+
+/// How many compilations of the probe build the private sccache server saw; then stops it.
+fn sccache_finding(port: &str) -> (&'static str, bool, String) {
+    let sccache = |arg: &str| {
+        Command::new("sccache")
+            .arg(arg)
+            .env("SCCACHE_SERVER_PORT", port)
+            .output()
+    };
+    let stats = sccache("--show-stats");
+    let _ = sccache("--stop-server");
+    let text = match stats {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => {
+            return (
+                "sccache",
+                false,
+                format!(
+                    "`sccache --show-stats` failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            );
+        }
+        Err(e) => return ("sccache", false, format!("cannot run sccache: {e}")),
+    };
+    let requests = text
+        .lines()
+        .find(|l| l.starts_with("Compile requests") && !l.contains("executed"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    if requests > 0 {
+        (
+            "sccache",
+            true,
+            format!("the probe build sent {requests} compile requests through sccache"),
+        )
+    } else {
+        ("sccache", false, "the probe build did not go through sccache: is build.rustc-wrapper set (`buildkit generate`) and RUSTC_WRAPPER unset?".into())
     }
 }

@@ -283,6 +283,19 @@ fn sccache_serves_the_second_build_from_its_cache() {
         sccache_dir.is_dir(),
         "sccache used the configured private SCCACHE_DIR"
     );
+    // doctor proves it on its own, with a private sccache server.
+    let doctor = in_env(
+        &sandbox,
+        &format!("'{}' doctor", env!("CARGO_BIN_EXE_buildkit")),
+    );
+    assert!(
+        doctor
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("ok") && l.contains("the probe build sent")),
+        "{}",
+        doctor.stdout
+    );
 }
 
 #[test]
