@@ -213,10 +213,22 @@ impl Fetcher {
             .options
             .cache_dir
             .join(format!("{}.partial", artifact.sha256));
+        // The cache may be shared by several BUILDKIT_HOMEs: whoever holds the lock on the
+        // partial file downloads; the others wait and then find the verified archive.
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&partial)
+            .map_err(write_err(&partial))?;
+        file.lock().map_err(write_err(&partial))?;
+        if final_path.is_file() {
+            return Ok(final_path);
+        }
 
         let url = apply_mirror(artifact.url, self.options.mirror.as_deref());
         let downloaded = self.with_retries(artifact.label, reporter, || {
-            self.download_once(&url, artifact, &partial, reporter)
+            self.download_once(&url, artifact, &mut file, &partial, reporter)
         });
         if let Err(err) = downloaded {
             let _ = fs_err::remove_file(&partial);
@@ -230,6 +242,7 @@ impl Fetcher {
         &self,
         url: &str,
         artifact: &Artifact<'_>,
+        file: &mut std::fs::File,
         partial: &Path,
         reporter: &dyn Reporter,
     ) -> Result<(), FetchError> {
@@ -240,7 +253,9 @@ impl Fetcher {
             path: partial.to_path_buf(),
             source,
         };
-        let mut file = std::fs::File::create(partial).map_err(write_err)?;
+        // Each attempt starts from an empty file.
+        file.set_len(0).map_err(write_err)?;
+        io::Seek::rewind(file).map_err(write_err)?;
         let mut reader = HashingReader::new(body);
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -261,7 +276,6 @@ impl Fetcher {
         }
         progress.finish();
         file.flush().map_err(write_err)?;
-        drop(file);
         let (actual, got) = reader.finish().map_err(write_err)?;
         if let Some(expected) = length
             && got < expected

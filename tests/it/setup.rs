@@ -1010,3 +1010,33 @@ fn gc_removes_only_what_buildkit_put_there_and_nothing_in_use() {
     assert_eq!(left, expected);
     assert!(sandbox.home().join("tools/mold/2.41.0").exists());
 }
+
+#[test]
+fn homes_sharing_a_download_cache_download_each_archive_once() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    project_with_tools(&sandbox, &server);
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            sandbox
+                .cmd(&["setup", "--quiet"])
+                .env("BUILDKIT_HOME", sandbox.root().join(format!("home-{i}")))
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(server.hits("/mold.tar.gz"), 1);
+    assert_eq!(server.hits("/sccache.tar.gz"), 1);
+    for i in 0..3 {
+        assert!(sandbox.root().join(format!("home-{i}/bin/mold")).exists());
+    }
+}
