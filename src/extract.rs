@@ -184,6 +184,10 @@ fn unpack_tar(
             }
         }
     }
+    // Read the compressed stream to its end: the tar end blocks and the gzip/xz trailer (its
+    // checksum) must be there too, or the archive was cut short.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(read_err)?;
     Ok(())
 }
 
@@ -318,6 +322,46 @@ mod tests {
         );
         assert!(relative_path(Path::new("/etc/passwd"), top).is_err());
         assert!(relative_path(Path::new("mold-1-x/../../x"), top).is_err());
+    }
+
+    fn sample_archive() -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data) in [
+            ("top/bin/tool", &b"#!/bin/sh\n"[..]),
+            ("top/README", &[7u8; 3000][..]),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o755);
+            builder.append_data(&mut header, path, data).unwrap();
+        }
+        let tar = builder.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn every_truncation_of_an_archive_is_an_error_not_a_panic() {
+        let archive = sample_archive();
+        let options = UnpackOptions {
+            archive: "a.tar.gz",
+            format: "tar.gz",
+            top_dir: Some("top"),
+            keep: &[],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole");
+        std::fs::create_dir(&whole).unwrap();
+        unpack(&archive[..], &whole, &options).unwrap();
+        assert!(whole.join("bin/tool").is_file());
+        for end in (0..archive.len() - 8).step_by(7) {
+            let dest = dir.path().join(format!("cut-{end}"));
+            std::fs::create_dir(&dest).unwrap();
+            let err =
+                unpack(&archive[..end], &dest, &options).expect_err("a cut archive is refused");
+            assert!(err.to_string().contains("a.tar.gz"), "{err}");
+        }
     }
 
     #[test]

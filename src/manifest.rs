@@ -819,6 +819,18 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_of_a_manifest_parses_or_errors_without_panicking() {
+        let full = "[toolchain]\nrust = \"1.95.0\"\n[linker]\nkind = \"mold\"\ndriver = \"clang\"\n[tools.mold]\nversion = \"1.10.1\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"s3\"\nbucket = \"b\"\n[profile.dev]\ndebug = 1\n[ci]\nproviders = [\"gitlab\"]\n[buildkit]\ngit = \"https://g\"\nrev = \"abc\"\n";
+        assert!(parse(full).is_ok());
+        for end in (0..full.len()).filter(|&i| full.is_char_boundary(i)) {
+            if let Err(message) = parse(&full[..end]) {
+                assert!(message.starts_with("buildkit.toml:"), "{end}: {message}");
+                assert!(!message.contains('\n'), "one line: {message}");
+            }
+        }
+    }
+
+    #[test]
     fn discover_walks_up() {
         let dir = tempfile::tempdir().unwrap();
         let nested = dir.path().join("a/b");
