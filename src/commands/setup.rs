@@ -137,13 +137,20 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         Box::new(Lines)
     };
 
-    let results: Vec<Result<ToolOutcome, Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = lock
-            .tools
+    // Phase 1, in parallel: download and unpack what is missing, each into its own staging
+    // directory. Nothing here starts a process: a fork while another thread still has a fresh
+    // binary open for writing would make running that binary fail with ETXTBSY.
+    let missing: Vec<&LockedTool> = lock
+        .tools
+        .iter()
+        .filter(|t| t.source == ToolSource::Archive && !ctx.home.is_installed(t))
+        .collect();
+    let staged: Vec<Result<tempfile::TempDir, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = missing
             .iter()
             .map(|tool| {
                 let (home, fetcher, reporter) = (&ctx.home, &fetcher, reporter.as_ref());
-                scope.spawn(move || install_tool(home, fetcher, tool, reporter))
+                scope.spawn(move || stage_archive(home, fetcher, tool, reporter))
             })
             .collect();
         handles
@@ -154,20 +161,38 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
             })
             .collect()
     });
-    let mut outcomes = Vec::new();
     let mut errors = Vec::new();
-    for result in results {
+    let mut staged_by_name = std::collections::BTreeMap::new();
+    for (tool, result) in missing.iter().zip(staged) {
         match result {
+            Ok(dir) => {
+                staged_by_name.insert(tool.name.clone(), dir);
+            }
+            Err(err) => errors.push(err),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(several(errors));
+    }
+
+    // Phase 2, one tool after the other: run each new binary, write its receipt, move it into
+    // place; link rust-lld.
+    let mut outcomes = Vec::new();
+    for tool in &lock.tools {
+        let outcome = match (tool.source, staged_by_name.remove(&tool.name)) {
+            (ToolSource::RustToolchain, _) => link_rust_lld(tool),
+            (ToolSource::Archive, Some(staging)) => commit_archive(&ctx.home, tool, staging),
+            (ToolSource::Archive, None) => {
+                Ok(archive_outcome(&ctx.home, tool, Status::AlreadyInstalled))
+            }
+        };
+        match outcome {
             Ok(outcome) => outcomes.push(outcome),
             Err(err) => errors.push(err),
         }
     }
     if !errors.is_empty() {
-        return Err(if errors.len() == 1 {
-            errors.remove(0)
-        } else {
-            Error::Several(errors)
-        });
+        return Err(several(errors));
     }
 
     // Every tool is in place: now, and only now, switch what users run.
@@ -242,15 +267,11 @@ fn publish_for_ci(bin: &Path, json: bool) -> Result<(), Error> {
     Ok(())
 }
 
-fn install_tool(
-    home: &Home,
-    fetcher: &Fetcher,
-    tool: &LockedTool,
-    reporter: &dyn Reporter,
-) -> Result<ToolOutcome, Error> {
-    match tool.source {
-        ToolSource::RustToolchain => link_rust_lld(tool),
-        ToolSource::Archive => install_archive(home, fetcher, tool, reporter),
+fn several(mut errors: Vec<Error>) -> Error {
+    if errors.len() == 1 {
+        errors.remove(0)
+    } else {
+        Error::Several(errors)
     }
 }
 
@@ -301,18 +322,7 @@ fn link_rust_lld(tool: &LockedTool) -> Result<ToolOutcome, Error> {
     })
 }
 
-fn install_archive(
-    home: &Home,
-    fetcher: &Fetcher,
-    tool: &LockedTool,
-    reporter: &dyn Reporter,
-) -> Result<ToolOutcome, Error> {
-    let (Some(url), Some(sha256), Some(format)) = (&tool.url, &tool.sha256, &tool.format) else {
-        return Err(Error::Usage(format!(
-            "buildkit.lock entry for {} lacks url, sha256 or format; run `buildkit lock`",
-            tool.name
-        )));
-    };
+fn archive_outcome(home: &Home, tool: &LockedTool, status: Status) -> ToolOutcome {
     let links = tool
         .binaries
         .iter()
@@ -323,18 +333,36 @@ fn install_archive(
             )
         })
         .collect();
-    let outcome = |status| ToolOutcome {
+    ToolOutcome {
         name: tool.name.clone(),
         version: tool.version.clone(),
         status,
-        sha256: Some(sha256.clone()),
+        sha256: tool.sha256.clone(),
         path: home.tool_dir(&tool.name, &tool.version),
         links,
-    };
-    if home.is_installed(tool) {
-        return Ok(outcome(Status::AlreadyInstalled));
     }
+}
 
+/// Where a locked archive comes from; the lock parser guarantees all three.
+fn archive_source(tool: &LockedTool) -> Result<(&String, &String, &String), Error> {
+    match (&tool.url, &tool.sha256, &tool.format) {
+        (Some(url), Some(sha256), Some(format)) => Ok((url, sha256, format)),
+        _ => Err(Error::Usage(format!(
+            "buildkit.lock entry for {} lacks url, sha256 or format; run `buildkit lock`",
+            tool.name
+        ))),
+    }
+}
+
+/// Downloads (or takes from the cache) and unpacks a tool into a fresh staging directory,
+/// verified against its pinned digest.
+fn stage_archive(
+    home: &Home,
+    fetcher: &Fetcher,
+    tool: &LockedTool,
+    reporter: &dyn Reporter,
+) -> Result<tempfile::TempDir, Error> {
+    let (url, sha256, format) = archive_source(tool)?;
     let label = tool.label();
     let artifact = Artifact {
         label: &label,
@@ -360,7 +388,15 @@ fn install_archive(
         })?;
         if from_earlier_run {
             // The cache may have been copied from elsewhere: verify again, in the same pass.
-            let actual = unpack_hashing(file, staging.path(), &unpack_options)?;
+            // If unpacking fails, the digest says whether the copy is corrupt (then it goes) or
+            // the pinned archive itself is bad.
+            let actual = match unpack_hashing(file, staging.path(), &unpack_options) {
+                Ok(actual) => actual,
+                Err(err) => match crate::fetch::sha256_file(&path) {
+                    Ok(actual) if &actual != sha256 => actual,
+                    _ => return Err(err),
+                },
+            };
             if &actual != sha256 {
                 let _ = fs_err::remove_file(&path);
                 return Err(FetchError::ChecksumMismatch {
@@ -401,6 +437,16 @@ fn install_archive(
         }
     }
 
+    Ok(staging)
+}
+
+/// Runs the staged binaries, writes the receipt, and moves the tree into `tools/`.
+fn commit_archive(
+    home: &Home,
+    tool: &LockedTool,
+    staging: tempfile::TempDir,
+) -> Result<ToolOutcome, Error> {
+    let (url, sha256, _) = archive_source(tool)?;
     let digests = install::verify_binaries(tool, staging.path())?;
     let receipt = Receipt {
         name: tool.name.clone(),
@@ -423,7 +469,7 @@ fn install_archive(
         source,
     })?;
     home.commit(staging, &tool.name, &tool.version)?;
-    Ok(outcome(Status::Installed))
+    Ok(archive_outcome(home, tool, Status::Installed))
 }
 
 /// Unpacks while hashing every byte of the stream, trailing bytes included; returns its sha256.
