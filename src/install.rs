@@ -335,9 +335,9 @@ pub fn says_version(line: &str, version: &str) -> bool {
         .any(|word| word == version || word.strip_prefix('v') == Some(version))
 }
 
-/// Checks that each distinct binary of an unpacked tool runs and reports the locked version,
-/// and returns their digests for the receipt.
-pub fn verify_binaries(
+/// The digest of each distinct binary of an unpacked tool, for the receipt (and `check`).
+/// Fails when the archive lacks one of them.
+pub fn hash_binaries(
     tool: &LockedTool,
     root: &Path,
 ) -> Result<BTreeMap<String, String>, InstallError> {
@@ -355,6 +355,24 @@ pub fn verify_binaries(
                 top_dir: tool.top_dir.clone().unwrap_or_default(),
             });
         }
+        let digest = crate::fetch::sha256_file(&path).map_err(|source| InstallError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        digests.insert(path_in_tool.clone(), digest);
+    }
+    Ok(digests)
+}
+
+/// Runs each binary once (`--version`) and checks that it reports the locked version: a binary
+/// that cannot run on this machine is reported, not left to fail later.
+pub fn run_binaries(
+    tool: &LockedTool,
+    root: &Path,
+    binaries: impl IntoIterator<Item = impl AsRef<str>>,
+) -> Result<(), InstallError> {
+    for path_in_tool in binaries {
+        let path = root.join(path_in_tool.as_ref());
         let line = version_line(&path).map_err(|reason| InstallError::DoesNotRun {
             tool: tool.name.clone(),
             path: path.clone(),
@@ -363,18 +381,13 @@ pub fn verify_binaries(
         if !says_version(&line, &tool.version) {
             return Err(InstallError::WrongVersion {
                 tool: tool.name.clone(),
-                path: path.clone(),
+                path,
                 said: line,
                 expected: tool.version.clone(),
             });
         }
-        let digest = crate::fetch::sha256_file(&path).map_err(|source| InstallError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        digests.insert(path_in_tool.clone(), digest);
     }
-    Ok(digests)
+    Ok(())
 }
 
 /// The sysroot of the active Rust toolchain, which holds rust-lld.

@@ -145,7 +145,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         .iter()
         .filter(|t| t.source == ToolSource::Archive && !ctx.home.is_installed(t))
         .collect();
-    let staged: Vec<Result<tempfile::TempDir, Error>> = std::thread::scope(|scope| {
+    let staged: Vec<Result<Staged, Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = missing
             .iter()
             .map(|tool| {
@@ -361,7 +361,7 @@ fn stage_archive(
     fetcher: &Fetcher,
     tool: &LockedTool,
     reporter: &dyn Reporter,
-) -> Result<tempfile::TempDir, Error> {
+) -> Result<Staged, Error> {
     let (url, sha256, format) = archive_source(tool)?;
     let label = tool.label();
     let artifact = Artifact {
@@ -437,17 +437,29 @@ fn stage_archive(
         }
     }
 
-    Ok(staging)
+    // Hashing reads, it does not run: it belongs to this parallel phase.
+    let digests = install::hash_binaries(tool, staging.path())?;
+    Ok(Staged {
+        dir: staging,
+        digests,
+    })
+}
+
+/// A tool unpacked and verified in its staging directory, waiting to be run and committed.
+struct Staged {
+    dir: tempfile::TempDir,
+    /// Path inside the tool -> sha256, for the receipt.
+    digests: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs the staged binaries, writes the receipt, and moves the tree into `tools/`.
-fn commit_archive(
-    home: &Home,
-    tool: &LockedTool,
-    staging: tempfile::TempDir,
-) -> Result<ToolOutcome, Error> {
+fn commit_archive(home: &Home, tool: &LockedTool, staged: Staged) -> Result<ToolOutcome, Error> {
     let (url, sha256, _) = archive_source(tool)?;
-    let digests = install::verify_binaries(tool, staging.path())?;
+    let Staged {
+        dir: staging,
+        digests,
+    } = staged;
+    install::run_binaries(tool, staging.path(), digests.keys())?;
     let receipt = Receipt {
         name: tool.name.clone(),
         version: tool.version.clone(),
