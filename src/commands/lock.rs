@@ -14,7 +14,7 @@ pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
         .clone()
         .expect("a project has a manifest path");
     if upgrade {
-        let text = fs_err::read_to_string(&manifest_path).map_err(|e| {
+        let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
             Error::Failed(format!("could not read {}: {e}", manifest_path.display()))
         })?;
         let upgraded = super::init::upgrade_versions(&text, &ctx.registry)

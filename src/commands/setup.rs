@@ -1,7 +1,9 @@
 //! `buildkit setup`: install every locked tool, verified, into BUILDKIT_HOME.
 //!
-//! Tools are fetched and unpacked in parallel, each into its own staging directory; the `bin/`
-//! links are switched only once every tool succeeded, so a failure changes nothing visible.
+//! Tools are fetched, verified and unpacked in parallel, each into its own staging directory;
+//! then, one by one, each new binary is run once, recorded in a receipt and renamed into
+//! `tools/`. The `bin/` links are switched only once every tool succeeded, so a failure changes
+//! nothing visible.
 
 use std::io::{BufReader, IsTerminal, Read, Write as _};
 use std::path::{Path, PathBuf};
@@ -75,48 +77,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     };
 
     let project = ctx.project()?;
-    let lock = match &project {
-        Some(project) => {
-            let (lock, state) = ctx.resolve_lock(project)?;
-            let lock_path = project
-                .lock_path
-                .as_deref()
-                .expect("a project has a lock path");
-            match state {
-                LockState::Missing | LockState::Stale if options.locked => {
-                    let what = if state == LockState::Missing {
-                        "is missing"
-                    } else {
-                        "does not match buildkit.toml"
-                    };
-                    return Err(Error::Usage(format!(
-                        "{} {what}, and --locked forbids updating it; run `buildkit lock` and commit the result",
-                        lock_path.display()
-                    )));
-                }
-                LockState::Missing | LockState::Stale => {
-                    lock.write(lock_path)?;
-                    say(&format!("wrote {}", lock_path.display()));
-                }
-                LockState::Fresh | LockState::NoFile => {}
-            }
-            lock
-        }
-        None => {
-            let manifest = Manifest::default_set(&ctx.registry);
-            let lock = Lockfile::resolve(&manifest, &ctx.registry);
-            say(&format!(
-                "no buildkit.toml in {} or its parents: installing the default set ({})",
-                ctx.cwd.display(),
-                lock.tools
-                    .iter()
-                    .map(describe)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            lock
-        }
-    };
+    let lock = lock_for_setup(ctx, project.as_ref(), options, &say)?;
 
     let _guard = ctx.home.lock()?;
     let fetcher = Fetcher::new(FetchOptions {
@@ -232,6 +193,59 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lock to install: the project's (written when missing or stale, unless `--locked`), or
+/// the embedded default set's when there is no buildkit.toml.
+fn lock_for_setup(
+    ctx: &Context,
+    project: Option<&super::Project>,
+    options: &SetupOptions,
+    say: &dyn Fn(&str),
+) -> Result<Lockfile, Error> {
+    let lock = match project {
+        Some(project) => {
+            let (lock, state) = ctx.resolve_lock(project)?;
+            let lock_path = project
+                .lock_path
+                .as_deref()
+                .expect("a project has a lock path");
+            match state {
+                LockState::Missing | LockState::Stale if options.locked => {
+                    let what = if state == LockState::Missing {
+                        "is missing"
+                    } else {
+                        "does not match buildkit.toml"
+                    };
+                    return Err(Error::Usage(format!(
+                        "{} {what}, and --locked forbids updating it; run `buildkit lock` and commit the result",
+                        lock_path.display()
+                    )));
+                }
+                LockState::Missing | LockState::Stale => {
+                    lock.write(lock_path)?;
+                    say(&format!("wrote {}", lock_path.display()));
+                }
+                LockState::Fresh | LockState::NoFile => {}
+            }
+            lock
+        }
+        None => {
+            let manifest = Manifest::default_set(&ctx.registry);
+            let lock = Lockfile::resolve(&manifest, &ctx.registry);
+            say(&format!(
+                "no buildkit.toml in {} or its parents: installing the default set ({})",
+                ctx.cwd.display(),
+                lock.tools
+                    .iter()
+                    .map(describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            lock
+        }
+    };
+    Ok(lock)
 }
 
 fn describe(tool: &LockedTool) -> String {

@@ -1,9 +1,7 @@
 //! Sandboxes, fixture archives and a loopback HTTP server with fault injection.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -486,10 +484,4 @@ pub fn tree(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
-}
-
-pub fn read_all(mut r: impl Read) -> Vec<u8> {
-    let mut v = Vec::new();
-    r.read_to_end(&mut v).unwrap();
-    v
 }
