@@ -11,7 +11,7 @@ pub const BUILDKIT_MIRROR: &str = "BUILDKIT_MIRROR";
 pub const BUILDKIT_OFFLINE: &str = "BUILDKIT_OFFLINE";
 /// How many times a download is tried in all (default 4). Tests lower it.
 pub const BUILDKIT_DOWNLOAD_ATTEMPTS: &str = "BUILDKIT_DOWNLOAD_ATTEMPTS";
-/// Extra PEM roots trusted beside the system's (read by buildkit and by rustls-native-certs).
+/// Extra PEM roots for HTTPS downloads, trusted in addition to the system's bundle.
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 /// Set by GitHub Actions: the file `setup --ci` appends the bin dir to.
 pub const GITHUB_PATH: &str = "GITHUB_PATH";

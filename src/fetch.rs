@@ -30,6 +30,10 @@ pub enum FetchError {
         expected: String,
         actual: String,
     },
+    #[error(
+        "download of {url} failed: {message} (the server's certificate is not trusted here: add your CA to the bundle SSL_CERT_FILE names)"
+    )]
+    Untrusted { url: String, message: String },
     #[error("download of {url} is cut short: got {got} of {expected} bytes")]
     Truncated {
         url: String,
@@ -308,15 +312,24 @@ impl Fetcher {
             return Ok((Box::new(file), len));
         }
         let response = self.client()?.get(url).send().map_err(|err| {
+            let connect = err.is_connect();
             // The url is in our own message already.
-            let hint = if err.is_connect() {
-                " (check the network and HTTPS_PROXY, or use --mirror or --offline)"
+            let message = error_chain(&err.without_url());
+            if message.contains("certificate") {
+                FetchError::Untrusted {
+                    url: url.to_string(),
+                    message,
+                }
             } else {
-                ""
-            };
-            FetchError::Transport {
-                url: url.to_string(),
-                message: format!("{}{hint}", error_chain(&err.without_url())),
+                let hint = if connect {
+                    " (check the network and HTTPS_PROXY, or use --mirror or --offline)"
+                } else {
+                    ""
+                };
+                FetchError::Transport {
+                    url: url.to_string(),
+                    message: format!("{message}{hint}"),
+                }
             }
         })?;
         let status = response.status();
@@ -383,20 +396,43 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250 * 2u64.pow(attempt.saturating_sub(1).min(5)))
 }
 
+/// Where Linux distributions keep the system's trusted roots (the first that exists is used).
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The roots HTTPS downloads trust: the system's bundle plus, for corporate proxies and private
+/// mirrors, the certificates in SSL_CERT_FILE.
+fn trusted_roots() -> Result<Vec<reqwest::Certificate>, String> {
+    let mut roots = Vec::new();
+    let system = SYSTEM_CA_BUNDLES
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_file());
+    let extra = std::env::var_os(crate::env_vars::SSL_CERT_FILE).map(PathBuf::from);
+    for path in system.into_iter().map(Path::to_path_buf).chain(extra) {
+        let pem = fs_err::read(&path).map_err(|e| e.to_string())?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("{}: not a PEM certificate bundle ({e})", path.display()))?;
+        roots.extend(certs);
+    }
+    Ok(roots)
+}
+
 fn build_client() -> Result<reqwest::blocking::Client, String> {
     let mut builder = reqwest::blocking::Client::builder()
         .user_agent(concat!("buildkit/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(20))
         // In the blocking client this bounds each read, not the whole transfer.
         .timeout(Duration::from_secs(90))
-        .redirect(reqwest::redirect::Policy::limited(10));
-    if let Some(path) = std::env::var_os(crate::env_vars::SSL_CERT_FILE) {
-        let pem = fs_err::read(&path).map_err(|e| e.to_string())?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{}: {e}", Path::new(&path).display()))?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .tls_built_in_root_certs(false);
+    for root in trusted_roots()? {
+        builder = builder.add_root_certificate(root);
     }
     builder.build().map_err(|e| error_chain(&e))
 }

@@ -1,8 +1,8 @@
 //! Sandboxes, fixture archives and a loopback HTTP server with fault injection.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
@@ -50,27 +50,65 @@ struct ServerState {
 pub struct Server {
     pub port: u16,
     state: Arc<Mutex<ServerState>>,
+    scheme: &'static str,
 }
 
 impl Server {
     pub fn start() -> Server {
+        Server::listen(None)
+    }
+
+    /// The same server behind TLS, with a fresh self-signed certificate for 127.0.0.1; returns
+    /// the certificate's PEM, for SSL_CERT_FILE.
+    pub fn start_tls() -> (Server, String) {
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+        ])
+        .unwrap();
+        let pem = cert.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        (Server::listen(Some(Arc::new(config))), pem)
+    }
+
+    fn listen(tls: Option<Arc<rustls::ServerConfig>>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(ServerState::default()));
         let shared = state.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let state = shared.clone();
+                let tls = tls.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &state);
+                    let _ = match tls {
+                        Some(config) => match rustls::ServerConnection::new(config) {
+                            Ok(conn) => serve(rustls::StreamOwned::new(conn, stream), &state),
+                            Err(_) => Ok(()),
+                        },
+                        None => serve(stream, &state),
+                    };
                 });
             }
         });
-        Server { port, state }
+        Server {
+            port,
+            state,
+            scheme,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     pub fn route(&self, path: &str, route: Route) {
@@ -96,21 +134,18 @@ impl Server {
     }
 }
 
-fn serve(mut stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
-            break;
+/// Reads the request head byte by byte (no buffering past it), then answers as routed.
+fn serve(mut stream: impl Read + Write, state: &Mutex<ServerState>) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Ok(());
         }
+        head.push(byte[0]);
     }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
+    let head = String::from_utf8_lossy(&head);
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (route, hit) = {
         let mut state = state.lock().unwrap();
         let hit = {

@@ -1040,3 +1040,53 @@ fn homes_sharing_a_download_cache_download_each_archive_once() {
         assert!(sandbox.root().join(format!("home-{i}/bin/mold")).exists());
     }
 }
+
+#[test]
+fn https_trusts_the_system_roots_plus_ssl_cert_file() {
+    let sandbox = Sandbox::new();
+    let (server, pem) = Server::start_tls();
+    sandbox.pin_served(
+        &server,
+        "mold",
+        "2.41.0",
+        "/mold.tar.gz",
+        &mold_archive("2.41.0"),
+    );
+
+    // A self-signed certificate is not among the system's roots: refused, naming the url,
+    // and not retried (it would fail the same way).
+    let run = sandbox.run(&["setup"]).failure(1);
+    assert!(
+        run.stderr
+            .contains("add your CA to the bundle SSL_CERT_FILE names"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: download of https://[LOOPBACK]/mold.tar.gz failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        last.to_lowercase().contains("certificate"),
+        "{}",
+        run.stderr
+    );
+    assert!(!sandbox.home().join("tools/mold").exists());
+
+    let ca = sandbox.root().join("corporate-ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let out = sandbox
+        .cmd(&["setup"])
+        .env("SSL_CERT_FILE", &ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(sandbox.home().join("bin/mold").exists());
+}
