@@ -33,6 +33,8 @@ pub enum Route {
         body: Vec<u8>,
         cut: usize,
     },
+    /// Answer 302 with this Location, as GitHub's release URLs do.
+    Redirect(String),
     /// Send `cut` bytes, then hang until the client goes away.
     Stall {
         body: Vec<u8>,
@@ -165,6 +167,9 @@ fn serve(mut stream: impl Read + Write, state: &Mutex<ServerState>) -> std::io::
             stream.write_all(&body)?;
         }
         Some(Route::Status(status)) => stream.write_all(head(status, 0).as_bytes())?,
+        Some(Route::Redirect(location)) => stream.write_all(
+            format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes(),
+        )?,
         Some(Route::FailThen {
             times,
             status,

@@ -1090,3 +1090,27 @@ fn https_trusts_the_system_roots_plus_ssl_cert_file() {
     );
     assert!(sandbox.home().join("bin/mold").exists());
 }
+
+#[test]
+fn release_urls_that_redirect_are_followed() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let mold = mold_archive("2.41.0");
+    server.route(
+        "/rui314/mold/releases/download/v2.41.0/mold.tar.gz",
+        Route::Redirect(server.url("/objects/12345")),
+    );
+    server.route("/objects/12345", Route::Ok(mold.clone()));
+    sandbox.write(
+        "buildkit.toml",
+        &tool_table(
+            "mold",
+            "2.41.0",
+            &server.url("/rui314/mold/releases/download/v2.41.0/mold.tar.gz"),
+            &mold,
+        ),
+    );
+    sandbox.run(&["setup", "--quiet"]).success();
+    assert_eq!(server.hits("/objects/12345"), 1);
+    assert!(sandbox.home().join("bin/mold").exists());
+}
