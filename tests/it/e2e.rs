@@ -115,17 +115,10 @@ fn cargo_project(sandbox: &Sandbox) {
 fn in_env(sandbox: &Sandbox, command: &str) -> Run {
     let buildkit = env!("CARGO_BIN_EXE_buildkit");
     let script = format!("set -e\neval \"$('{buildkit}' env --shell sh)\"\n{command}");
-    let mut cmd = sandbox.cmd(&[]);
-    cmd.env_remove("RUSTC_WRAPPER")
-        .env("CARGO_TARGET_DIR", sandbox.root().join("target"));
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(sandbox.project())
-        .envs(
-            cmd.get_envs()
-                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
-        )
+    let output = sandbox
+        .shell(&script)
+        .env_remove("RUSTC_WRAPPER")
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
         .output()
         .unwrap();
     let run = Run {

@@ -413,11 +413,22 @@ impl Sandbox {
         std::fs::read_to_string(self.project().join(rel)).unwrap()
     }
 
-    /// `buildkit ARGS` in the project dir, with a clean environment.
+    /// `buildkit ARGS` in the project dir, with the sandbox's clean environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_buildkit"));
-        cmd.args(args)
-            .current_dir(self.project())
+        cmd.args(args);
+        self.enter(cmd)
+    }
+
+    /// A POSIX sh script in the project dir, with the sandbox's clean environment.
+    pub fn shell(&self, script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(script);
+        self.enter(cmd)
+    }
+
+    fn enter(&self, mut cmd: Command) -> Command {
+        cmd.current_dir(self.project())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root().join("user"))

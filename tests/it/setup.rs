@@ -930,20 +930,10 @@ fn a_full_disk_is_a_clear_error_and_keeps_the_previous_install() {
     ]));
     sandbox.pin_served(&server, "mold", "2.42.0", "/big.tar.gz", &big);
     // RLIMIT_FSIZE with SIGXFSZ ignored: writes past 64 KiB fail with EFBIG, as on a full disk.
-    let mut cmd = sandbox.cmd(&[]);
-    let envs: Vec<_> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
-        .collect();
-    cmd = std::process::Command::new("bash");
-    cmd.arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f 64; exec '{}' setup",
-            env!("CARGO_BIN_EXE_buildkit")
-        ))
-        .current_dir(sandbox.project())
-        .env_clear()
-        .envs(envs);
+    let mut cmd = sandbox.shell(&format!(
+        "trap '' XFSZ; ulimit -f 64; exec '{}' setup",
+        env!("CARGO_BIN_EXE_buildkit")
+    ));
     let out = cmd.output().unwrap();
     let stderr = sandbox.redact(&String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stderr}");
