@@ -52,10 +52,6 @@ pub fn unpack(
     dest: &Path,
     options: &UnpackOptions<'_>,
 ) -> Result<(), ExtractError> {
-    let read_err = |source| ExtractError::Read {
-        archive: options.archive.to_string(),
-        source,
-    };
     match options.format {
         "tar.gz" => unpack_tar(flate2::bufread::MultiGzDecoder::new(reader), dest, options),
         "tar.xz" => unpack_tar(
@@ -68,10 +64,7 @@ pub fn unpack(
             format: other.to_string(),
         }),
     }?;
-    check_symlinks_stay_inside(dest, options).map_err(|err| match err {
-        WalkError::Io(source) => read_err(source),
-        WalkError::Escapes(e) => e,
-    })
+    check_symlinks_stay_inside(dest, options)
 }
 
 fn unpack_tar(
@@ -152,14 +145,16 @@ fn unpack_tar(
         let target = dest.join(&rel);
         if let Some(parent) = rel.parent() {
             ensure_real_dir(dest, parent, &mut real_dirs).map_err(|e| match e {
-                WalkError::Io(source) => write_err(&dest.join(parent), source),
-                WalkError::Escapes(_) => refuse(&raw_path, "is inside a symlinked directory"),
+                DirError::Io(source) => write_err(&dest.join(parent), source),
+                DirError::ThroughSymlink => refuse(&raw_path, "is inside a symlinked directory"),
             })?;
         }
         if kind == tar::EntryType::Directory {
             ensure_real_dir(dest, &rel, &mut real_dirs).map_err(|e| match e {
-                WalkError::Io(source) => write_err(&target, source),
-                WalkError::Escapes(_) => refuse(&raw_path, "replaces a symlink with a directory"),
+                DirError::Io(source) => write_err(&target, source),
+                DirError::ThroughSymlink => {
+                    refuse(&raw_path, "replaces a symlink with a directory")
+                }
             })?;
             continue;
         }
@@ -234,9 +229,11 @@ fn check_symlink_target(rel: &Path, target: &Path) -> Result<(), &'static str> {
     Ok(())
 }
 
-enum WalkError {
+/// Why a directory of an entry's path could not be made.
+enum DirError {
     Io(io::Error),
-    Escapes(ExtractError),
+    /// A component is a symlink: writing through it could leave the tree.
+    ThroughSymlink,
 }
 
 /// Creates `rel` under `dest` as real directories, refusing to pass through a symlink.
@@ -244,7 +241,7 @@ fn ensure_real_dir(
     dest: &Path,
     rel: &Path,
     real_dirs: &mut HashSet<PathBuf>,
-) -> Result<(), WalkError> {
+) -> Result<(), DirError> {
     let mut current = PathBuf::new();
     for component in rel.components() {
         current.push(component);
@@ -255,20 +252,16 @@ fn ensure_real_dir(
         match fs_err::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() => {}
             Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(WalkError::Escapes(ExtractError::EntryEscapes {
-                    archive: String::new(),
-                    entry: current,
-                    reason: String::new(),
-                }));
+                return Err(DirError::ThroughSymlink);
             }
             Ok(_) => {
-                std::fs::remove_file(&path).map_err(WalkError::Io)?;
-                std::fs::create_dir(&path).map_err(WalkError::Io)?;
+                std::fs::remove_file(&path).map_err(DirError::Io)?;
+                std::fs::create_dir(&path).map_err(DirError::Io)?;
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir(&path).map_err(WalkError::Io)?;
+                std::fs::create_dir(&path).map_err(DirError::Io)?;
             }
-            Err(err) => return Err(WalkError::Io(err)),
+            Err(err) => return Err(DirError::Io(err)),
         }
         real_dirs.insert(current.clone());
     }
@@ -277,13 +270,20 @@ fn ensure_real_dir(
 
 /// The last word on links: each one must resolve, through any chain of links, to a path inside
 /// `dest`. Lexical checks alone miss chains such as `a -> .` followed by `a/b -> ..`.
-fn check_symlinks_stay_inside(dest: &Path, options: &UnpackOptions<'_>) -> Result<(), WalkError> {
-    let root = fs_err::canonicalize(dest).map_err(WalkError::Io)?;
+fn check_symlinks_stay_inside(
+    dest: &Path,
+    options: &UnpackOptions<'_>,
+) -> Result<(), ExtractError> {
+    let read_err = |source| ExtractError::Read {
+        archive: options.archive.to_string(),
+        source,
+    };
+    let root = fs_err::canonicalize(dest).map_err(read_err)?;
     let mut pending = vec![dest.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in fs_err::read_dir(&dir).map_err(WalkError::Io)? {
-            let entry = entry.map_err(WalkError::Io)?;
-            let file_type = entry.file_type().map_err(WalkError::Io)?;
+        for entry in fs_err::read_dir(&dir).map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let file_type = entry.file_type().map_err(read_err)?;
             let path = entry.path();
             if file_type.is_dir() {
                 pending.push(path);
@@ -292,11 +292,11 @@ fn check_symlinks_stay_inside(dest: &Path, options: &UnpackOptions<'_>) -> Resul
                     std::fs::canonicalize(&path).is_ok_and(|resolved| resolved.starts_with(&root));
                 if !inside {
                     let entry = path.strip_prefix(dest).unwrap_or(&path).to_path_buf();
-                    return Err(WalkError::Escapes(ExtractError::EntryEscapes {
+                    return Err(ExtractError::EntryEscapes {
                         archive: options.archive.to_string(),
                         entry,
                         reason: "is a symlink that does not resolve to a file inside the tool's directory".into(),
-                    }));
+                    });
                 }
             }
         }

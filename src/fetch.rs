@@ -118,6 +118,32 @@ pub fn cache_file_name(sha256: &str, format: &str) -> String {
     format!("{sha256}.{format}")
 }
 
+/// Where a download in progress is written, beside its final name.
+pub fn partial_file_name(sha256: &str) -> String {
+    format!("{sha256}.partial")
+}
+
+/// A file in the download cache as buildkit names it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CacheFile<'a> {
+    Verified { sha256: &'a str },
+    Partial { sha256: &'a str },
+}
+
+/// Reads a cache file name back; `None` for a file buildkit did not name (the cache dir may be
+/// shared with other things).
+pub fn parse_cache_file_name(name: &str) -> Option<CacheFile<'_>> {
+    let (sha256, extension) = name.split_once('.')?;
+    if !crate::manifest::is_sha256_hex(sha256) {
+        return None;
+    }
+    match extension {
+        "partial" => Some(CacheFile::Partial { sha256 }),
+        "tar.gz" | "tar.xz" => Some(CacheFile::Verified { sha256 }),
+        _ => None,
+    }
+}
+
 /// A reader that hashes what passes through it.
 pub struct HashingReader<R> {
     inner: R,
@@ -216,7 +242,7 @@ impl Fetcher {
         let partial = self
             .options
             .cache_dir
-            .join(format!("{}.partial", artifact.sha256));
+            .join(partial_file_name(artifact.sha256));
         // The cache may be shared by several BUILDKIT_HOMEs: whoever holds the lock on the
         // partial file downloads; the others wait and then find the verified archive.
         let mut file = std::fs::OpenOptions::new()
@@ -474,6 +500,21 @@ mod tests {
             "file:///x.tar.gz"
         );
         assert_eq!(apply_mirror("https://h/p", None), "https://h/p");
+    }
+
+    #[test]
+    fn cache_file_names_read_back() {
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            parse_cache_file_name(&cache_file_name(&sha, "tar.xz")),
+            Some(CacheFile::Verified { sha256: &sha })
+        );
+        assert_eq!(
+            parse_cache_file_name(&partial_file_name(&sha)),
+            Some(CacheFile::Partial { sha256: &sha })
+        );
+        assert_eq!(parse_cache_file_name("notes.txt"), None);
+        assert_eq!(parse_cache_file_name(&format!("{sha}.zip")), None);
     }
 
     #[test]

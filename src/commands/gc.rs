@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use super::Context;
 use super::list::normalize;
 use crate::Error;
+use crate::fetch::{CacheFile, parse_cache_file_name};
 use crate::lock::Lockfile;
 use crate::manifest::Manifest;
 
@@ -63,17 +64,13 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
     if let Ok(entries) = fs_err::read_dir(&ctx.cache_dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            // Only files buildkit names (`<sha256>.<format>`, `<sha256>.partial`): the cache dir
-            // may be shared with other things.
-            let Some((digest, extension)) = name.split_once('.') else {
-                continue;
+            // Only files buildkit named: the cache dir may be shared with other things.
+            let unused = match parse_cache_file_name(&name) {
+                Some(CacheFile::Partial { .. }) => true,
+                Some(CacheFile::Verified { sha256 }) => !keep_digests.contains(sha256),
+                None => false,
             };
-            if !crate::manifest::is_sha256_hex(digest)
-                || !["tar.gz", "tar.xz", "partial"].contains(&extension)
-            {
-                continue;
-            }
-            if extension == "partial" || !keep_digests.contains(digest) {
+            if unused {
                 if !dry_run {
                     fs_err::remove_file(entry.path()).map_err(|e| Error::Failed(e.to_string()))?;
                 }

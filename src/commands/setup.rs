@@ -203,7 +203,7 @@ fn lock_for_setup(
     options: &SetupOptions,
     say: &dyn Fn(&str),
 ) -> Result<Lockfile, Error> {
-    let lock = match project {
+    Ok(match project {
         Some(project) => {
             let (lock, state) = ctx.resolve_lock(project)?;
             let lock_path = project
@@ -244,8 +244,7 @@ fn lock_for_setup(
             ));
             lock
         }
-    };
-    Ok(lock)
+    })
 }
 
 fn describe(tool: &LockedTool) -> String {
