@@ -90,6 +90,14 @@ pub struct Fetcher {
     client: OnceLock<Result<reqwest::blocking::Client, String>>,
 }
 
+/// A verified archive in the download cache.
+pub struct CachedArchive {
+    pub path: PathBuf,
+    /// Downloaded and hashed by this call; otherwise it was already there (perhaps copied from
+    /// another machine) and is worth hashing again.
+    pub verified_now: bool,
+}
+
 /// What a single download should produce.
 pub struct Artifact<'a> {
     pub label: &'a str,
@@ -199,12 +207,8 @@ impl Fetcher {
         }
     }
 
-    pub fn options(&self) -> &FetchOptions {
-        &self.options
-    }
-
     /// Where the verified archive for `sha256` lives in the cache (whether or not it is there).
-    pub fn cached_path(&self, sha256: &str, format: &str) -> PathBuf {
+    fn cached_path(&self, sha256: &str, format: &str) -> PathBuf {
         self.options.cache_dir.join(cache_file_name(sha256, format))
     }
 
@@ -215,16 +219,20 @@ impl Fetcher {
             .map_err(|message| FetchError::Client(message.clone()))
     }
 
-    /// Makes sure the verified archive is in the cache and returns its path. Downloads at most
-    /// once per call; a digest mismatch is never retried.
+    /// Makes sure the verified archive is in the cache and says where, and whether this call
+    /// verified it. Downloads at most once per call; a digest mismatch is never retried.
     pub fn fetch_to_cache(
         &self,
         artifact: &Artifact<'_>,
         reporter: &dyn Reporter,
-    ) -> Result<PathBuf, FetchError> {
+    ) -> Result<CachedArchive, FetchError> {
         let final_path = self.cached_path(artifact.sha256, artifact.format);
+        let found = |path: PathBuf| CachedArchive {
+            path,
+            verified_now: false,
+        };
         if final_path.is_file() {
-            return Ok(final_path);
+            return Ok(found(final_path));
         }
         if self.options.offline {
             return Err(FetchError::NotCached {
@@ -253,7 +261,7 @@ impl Fetcher {
             .map_err(write_err(&partial))?;
         file.lock().map_err(write_err(&partial))?;
         if final_path.is_file() {
-            return Ok(final_path);
+            return Ok(found(final_path));
         }
 
         let url = apply_mirror(artifact.url, self.options.mirror.as_deref());
@@ -265,7 +273,10 @@ impl Fetcher {
             return Err(err);
         }
         std::fs::rename(&partial, &final_path).map_err(write_err(&final_path))?;
-        Ok(final_path)
+        Ok(CachedArchive {
+            path: final_path,
+            verified_now: true,
+        })
     }
 
     fn download_once(

@@ -392,14 +392,13 @@ fn stage_archive(
         keep: &tool.keep,
     };
     if tool.keep.is_empty() {
-        let cached = fetcher.cached_path(sha256, format);
-        let from_earlier_run = cached.is_file();
-        let path = fetcher.fetch_to_cache(&artifact, reporter)?;
+        let cached = fetcher.fetch_to_cache(&artifact, reporter)?;
+        let path = cached.path;
         let file = std::fs::File::open(&path).map_err(|source| InstallError::Read {
             path: path.clone(),
             source,
         })?;
-        if from_earlier_run {
+        if !cached.verified_now {
             // The cache may have been copied from elsewhere: verify again, in the same pass.
             // If unpacking fails, the digest says whether the copy is corrupt (then it goes) or
             // the pinned archive itself is bad.
