@@ -98,12 +98,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
         add("path", ok, detail);
     }
 
-    if let Some(fuse) = match manifest.linker {
-        LinkerKind::Mold => Some(("mold", "mold")),
-        LinkerKind::Lld => Some(("lld", "LLD")),
-        LinkerKind::Default => None,
-    } {
-        let (ld, signature) = fuse;
+    if let Some((ld, signature)) = expected_linker(manifest.linker) {
         let driver = manifest.driver.as_str();
         let output = Command::new(driver)
             .args([&format!("-fuse-ld={ld}"), "-Wl,--version"])
@@ -253,17 +248,23 @@ fn probe_build(root: &Path, manifest: &Manifest) -> Vec<(&'static str, bool, Str
     findings
 }
 
+/// The `-fuse-ld=` name of the configured linker and how its signature starts ("mold 2.41.0 …",
+/// "LLD 22.1.2 …"), both in `--version` output and in a binary's `.comment`.
+fn expected_linker(kind: LinkerKind) -> Option<(&'static str, &'static str)> {
+    match kind {
+        LinkerKind::Mold => Some(("mold", "mold ")),
+        LinkerKind::Lld => Some(("lld", "LLD ")),
+        LinkerKind::Default => None,
+    }
+}
+
 fn linker_finding(binary: &Path, manifest: &Manifest) -> (&'static str, bool, String) {
     let comments = fs_err::read(binary)
         .ok()
         .and_then(|b| crate::elf::comment_strings(&b))
         .unwrap_or_default();
     let signature = crate::elf::linker_signature(&comments);
-    let expected = match manifest.linker {
-        LinkerKind::Mold => Some("mold "),
-        LinkerKind::Lld => Some("LLD "),
-        LinkerKind::Default => None,
-    };
+    let expected = expected_linker(manifest.linker).map(|(_, signature)| signature);
     let signed = signature
         .clone()
         .unwrap_or_else(|| "no signature (GNU ld)".into());
