@@ -92,6 +92,10 @@ pub enum Command {
     Doctor {
         #[arg(long)]
         json: bool,
+        /// Print one line (a digest of rustc, the lock, the linker settings, the wrapper and the
+        /// installed tools) to compare this environment with another.
+        #[arg(long, conflicts_with = "json")]
+        fingerprint: bool,
     },
     /// List installed tools.
     List,

@@ -64,7 +64,7 @@ pub enum InstallError {
     )]
     NoSysroot { rustc: String, reason: String },
     #[error(
-        "lld: {path} does not exist; run `rustup component add llvm-tools` or use [tools.lld] source = \"llvm\""
+        "lld: {path} does not exist (rust-lld ships in the toolchain's rustc component): reinstall the toolchain with rustup, or use [tools.lld] source = \"llvm\""
     )]
     NoRustLld { path: PathBuf },
 }

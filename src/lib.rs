@@ -14,12 +14,14 @@ pub mod elf;
 pub mod env_vars;
 pub mod extract;
 pub mod fetch;
+pub mod fingerprint;
 pub mod install;
 pub mod lock;
 pub mod manifest;
 pub mod registry;
 pub mod render;
 pub mod reporter;
+pub mod toolchain;
 
 use std::process::ExitCode;
 

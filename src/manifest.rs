@@ -114,13 +114,24 @@ pub struct CacheConfig {
     pub settings: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct BuildkitSource {
-    pub version: Option<String>,
-    pub git: Option<String>,
-    pub rev: Option<String>,
-    /// A source tree to `cargo install --path` from (buildkit's own repository uses `.`).
-    pub path: Option<String>,
+/// The crates.io package buildkit is published under (the binary is `buildkit`; crates.io's
+/// `buildkit` is an unrelated project, so generated files must never name it).
+pub const PACKAGE_NAME: &str = env!("CARGO_PKG_NAME");
+
+/// Where the devcontainer and CI get buildkit itself. Each variant is a pin: installing it twice
+/// gives the same program, so CI may cache the result under a key derived from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildkitSource {
+    /// [`PACKAGE_NAME`] at this version from crates.io.
+    CratesIo { version: String },
+    /// A git repository at a full 40-hex commit.
+    Git { url: String, rev: String },
+    /// A source tree inside the project (relative, normalized, no `..`), so that the container
+    /// build context and the CI checkout both hold it.
+    Path { path: String },
+    /// A prebuilt binary (a bare executable or a .tar.gz holding `buildkit`), verified like any
+    /// tool against its pinned digest.
+    Prebuilt { url: String, sha256: String },
 }
 
 /// A validated buildkit.toml.
@@ -274,6 +285,8 @@ struct RawBuildkit {
     git: Option<Spanned<String>>,
     rev: Option<Spanned<String>>,
     path: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    sha256: Option<Spanned<String>>,
 }
 
 /// Builds errors that point into one source text.
@@ -364,10 +377,21 @@ impl Manifest {
                 return Err(src.at(
                     &rust,
                     "toolchain.rust",
-                    format!("`{}` is not a Rust version like 1.95.0", rust.get_ref()),
+                    format!(
+                        "`{}` is not a stable Rust version like 1.95.0 (the devcontainer image and CI need a release)",
+                        rust.get_ref()
+                    ),
                 ));
             }
-            other => other.map(Spanned::into_inner),
+            Some(rust) => {
+                if let Some(why) =
+                    crate::toolchain::unreleased(rust.get_ref(), crate::toolchain::today())
+                {
+                    return Err(src.at(&rust, "toolchain.rust", why));
+                }
+                Some(rust.into_inner())
+            }
+            None => None,
         };
 
         let tools = raw.tools.unwrap_or(RawTools {
@@ -440,36 +464,10 @@ impl Manifest {
         let devcontainer_image = devcontainer_image.transpose()?;
 
         let buildkit = match raw.buildkit {
-            None => BuildkitSource::default(),
-            Some(b) => {
-                if let Some(v) = &b.version
-                    && !is_valid_version(v.get_ref())
-                {
-                    return Err(src.at(v, "buildkit.version", "is not a version like 0.1.0"));
-                }
-                match (&b.git, &b.rev) {
-                    (Some(git), None) => {
-                        return Err(src.at(git, "buildkit.git", "needs `rev`, a pinned commit"));
-                    }
-                    (None, Some(rev)) => {
-                        return Err(src.at(rev, "buildkit.rev", "needs `git`, the repository"));
-                    }
-                    _ => {}
-                }
-                if let (Some(path), Some(_)) = (&b.path, &b.git) {
-                    return Err(src.at(
-                        path,
-                        "buildkit.path",
-                        "and `git` are two sources; keep one",
-                    ));
-                }
-                BuildkitSource {
-                    version: b.version.map(Spanned::into_inner),
-                    git: b.git.map(Spanned::into_inner),
-                    rev: b.rev.map(Spanned::into_inner),
-                    path: b.path.map(Spanned::into_inner),
-                }
-            }
+            None => BuildkitSource::CratesIo {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            Some(raw) => buildkit_source(&src, raw)?,
         };
 
         Ok(Manifest {
@@ -512,7 +510,9 @@ impl Manifest {
             profiles: BTreeMap::new(),
             ci_providers: vec![CiProvider::Github],
             devcontainer_image: None,
-            buildkit: BuildkitSource::default(),
+            buildkit: BuildkitSource::CratesIo {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
         }
     }
 
@@ -632,6 +632,180 @@ fn lld_spec(src: &Source<'_>, raw: RawLld, registry: &Registry) -> Result<LldSpe
             };
             tool_spec(src, "lld", version, raw.url, raw.sha256, registry).map(LldSpec::Llvm)
         }
+    }
+}
+
+/// Characters a URL may hold to be pasted into a shell command, YAML and a Dockerfile unquoted:
+/// RFC 3986's unreserved and delimiter characters, without quotes, `$`, `;`, `&`, `(`, `)`,
+/// `*` or backslashes.
+fn is_shell_safe_url(url: &str) -> bool {
+    ["https://", "http://", "file://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+        && url.len() <= 2048
+        && url
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#[]@!+,=%".contains(c))
+}
+
+/// A path inside the project: relative, no `..`, no `.` segments but a lone `.`, and characters
+/// that need no quoting. Returned without a trailing slash.
+fn project_relative_path(path: &str) -> Result<String, &'static str> {
+    if path.is_empty() {
+        return Err("is empty; use \".\" for the project root");
+    }
+    if path.starts_with('/') {
+        return Err(
+            "must be relative to the project root (the container build context and the CI checkout hold only the project)",
+        );
+    }
+    if !path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._/".contains(c))
+    {
+        return Err("may hold only letters, digits, `-`, `_`, `.` and `/`");
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed == "." {
+        return Ok(".".into());
+    }
+    let segments: Vec<&str> = trimmed.split('/').collect();
+    if segments.contains(&"..") {
+        return Err(
+            "leaves the project (`..`); the container build context and the CI checkout hold only the project",
+        );
+    }
+    if segments.iter().any(|s| s.is_empty() || *s == ".") {
+        return Err("is not a normalized path (empty or `.` segment)");
+    }
+    Ok(trimmed.to_string())
+}
+
+fn buildkit_source(src: &Source<'_>, raw: RawBuildkit) -> Result<BuildkitSource, ManifestError> {
+    // Exactly one way to get buildkit: the first key of each pair names the source.
+    let given: Vec<(&str, usize)> = [
+        ("version", raw.version.as_ref().map(|v| v.span().start)),
+        (
+            "git",
+            raw.git
+                .as_ref()
+                .or(raw.rev.as_ref())
+                .map(|v| v.span().start),
+        ),
+        ("path", raw.path.as_ref().map(|v| v.span().start)),
+        (
+            "url",
+            raw.url
+                .as_ref()
+                .or(raw.sha256.as_ref())
+                .map(|v| v.span().start),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, offset)| offset.map(|o| (key, o)))
+    .collect();
+    match given.as_slice() {
+        [] => {
+            return Ok(BuildkitSource::CratesIo {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            });
+        }
+        [_] => {}
+        [(first, _), (second, offset), ..] => {
+            return Err(src.error(
+                *offset,
+                &format!("buildkit.{second}"),
+                format!("and `buildkit.{first}` are two sources for buildkit; keep one"),
+            ));
+        }
+    }
+    if let Some(version) = raw.version {
+        if !is_valid_version(version.get_ref()) || version.get_ref().contains('_') {
+            return Err(src.at(
+                &version,
+                "buildkit.version",
+                format!("is not a version of {PACKAGE_NAME} like 0.1.0"),
+            ));
+        }
+        return Ok(BuildkitSource::CratesIo {
+            version: version.into_inner(),
+        });
+    }
+    if raw.git.is_some() || raw.rev.is_some() {
+        let (git, rev) = match (raw.git, raw.rev) {
+            (Some(git), Some(rev)) => (git, rev),
+            (Some(git), None) => {
+                return Err(src.at(
+                    &git,
+                    "buildkit.git",
+                    "needs `rev`, the full 40-hex commit to build",
+                ));
+            }
+            (None, Some(rev)) => {
+                return Err(src.at(&rev, "buildkit.rev", "needs `git`, the repository"));
+            }
+            (None, None) => unreachable!("one of them is set"),
+        };
+        if !is_shell_safe_url(git.get_ref()) && !git.get_ref().starts_with("ssh://") {
+            return Err(src.at(
+                &git,
+                "buildkit.git",
+                "must be an https://, http://, ssh:// or file:// URL without quotes, spaces or `$`",
+            ));
+        }
+        let is_commit = rev.get_ref().len() == 40
+            && rev
+                .get_ref()
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !is_commit {
+            return Err(src.at(
+                &rev,
+                "buildkit.rev",
+                format!(
+                    "`{}` is not a pin: give the full 40-hex commit (a branch or tag can move)",
+                    rev.get_ref()
+                ),
+            ));
+        }
+        return Ok(BuildkitSource::Git {
+            url: git.into_inner(),
+            rev: rev.into_inner(),
+        });
+    }
+    if let Some(path) = raw.path {
+        return project_relative_path(path.get_ref())
+            .map(|path| BuildkitSource::Path { path })
+            .map_err(|message| src.at(&path, "buildkit.path", message));
+    }
+    match (raw.url, raw.sha256) {
+        (Some(url), Some(sha256)) => {
+            if !is_shell_safe_url(url.get_ref()) {
+                return Err(src.at(
+                    &url,
+                    "buildkit.url",
+                    "must be an https://, http:// or file:// URL without quotes, spaces or `$`",
+                ));
+            }
+            if !is_sha256_hex(sha256.get_ref()) {
+                return Err(src.at(&sha256, "buildkit.sha256", "must be 64 hexadecimal digits"));
+            }
+            Ok(BuildkitSource::Prebuilt {
+                url: url.into_inner(),
+                sha256: sha256.into_inner().to_ascii_lowercase(),
+            })
+        }
+        (Some(url), None) => Err(src.at(
+            &url,
+            "buildkit.url",
+            "has no `sha256` beside it: a prebuilt buildkit is only trusted against a pinned digest",
+        )),
+        (None, Some(sha256)) => Err(src.at(
+            &sha256,
+            "buildkit.sha256",
+            "has no `url` beside it: say where the prebuilt buildkit is downloaded from",
+        )),
+        (None, None) => unreachable!("one source was given"),
     }
 }
 
@@ -820,7 +994,7 @@ mod tests {
 
     #[test]
     fn every_prefix_of_a_manifest_parses_or_errors_without_panicking() {
-        let full = "[toolchain]\nrust = \"1.95.0\"\n[linker]\nkind = \"mold\"\ndriver = \"clang\"\n[tools.mold]\nversion = \"1.10.1\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"s3\"\nbucket = \"b\"\n[profile.dev]\ndebug = 1\n[ci]\nproviders = [\"gitlab\"]\n[buildkit]\ngit = \"https://g\"\nrev = \"abc\"\n";
+        let full = "[toolchain]\nrust = \"1.95.0\"\n[linker]\nkind = \"mold\"\ndriver = \"clang\"\n[tools.mold]\nversion = \"1.10.1\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"s3\"\nbucket = \"b\"\n[profile.dev]\ndebug = 1\n[ci]\nproviders = [\"gitlab\"]\n[buildkit]\ngit = \"https://g\"\nrev = \"0123456789abcdef0123456789abcdef01234567\"\n";
         assert!(parse(full).is_ok());
         for end in (0..full.len()).filter(|&i| full.is_char_boundary(i)) {
             if let Err(message) = parse(&full[..end]) {
@@ -828,6 +1002,110 @@ mod tests {
                 assert!(!message.contains('\n'), "one line: {message}");
             }
         }
+    }
+
+    #[test]
+    fn each_buildkit_source_is_a_pin_and_only_one_is_given() {
+        let source = |body: &str| parse(&format!("[buildkit]\n{body}")).map(|m| m.buildkit);
+        assert_eq!(
+            source("version = \"0.2.0\"\n"),
+            Ok(BuildkitSource::CratesIo {
+                version: "0.2.0".into()
+            })
+        );
+        assert_eq!(
+            parse("").unwrap().buildkit,
+            BuildkitSource::CratesIo {
+                version: env!("CARGO_PKG_VERSION").into()
+            },
+            "no [buildkit]: the running version"
+        );
+        let rev = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            source(&format!("git = \"https://g.example/b\"\nrev = \"{rev}\"\n")),
+            Ok(BuildkitSource::Git {
+                url: "https://g.example/b".into(),
+                rev: rev.into()
+            })
+        );
+        assert_eq!(
+            source("path = \"tools/buildkit/\"\n"),
+            Ok(BuildkitSource::Path {
+                path: "tools/buildkit".into()
+            })
+        );
+        let digest = "AB".repeat(32);
+        assert_eq!(
+            source(&format!(
+                "url = \"https://a.example/bk.tar.gz\"\nsha256 = \"{digest}\"\n"
+            )),
+            Ok(BuildkitSource::Prebuilt {
+                url: "https://a.example/bk.tar.gz".into(),
+                sha256: digest.to_ascii_lowercase()
+            })
+        );
+        let refused = [
+            (
+                "git = \"https://g.example/b\"\nrev = \"main\"\n",
+                "buildkit.toml:3: `buildkit.rev`: `main` is not a pin",
+            ),
+            (
+                "git = \"https://g.example/b\"\n",
+                "buildkit.toml:2: `buildkit.git`: needs `rev`",
+            ),
+            (
+                "git = \"https://g.example/$(id)\"\nrev = \"0123456789abcdef0123456789abcdef01234567\"\n",
+                "buildkit.toml:2: `buildkit.git`: must be",
+            ),
+            (
+                "path = \"../buildkit\"\n",
+                "buildkit.toml:2: `buildkit.path`: leaves the project",
+            ),
+            (
+                "path = \"/opt/buildkit\"\n",
+                "buildkit.toml:2: `buildkit.path`: must be relative",
+            ),
+            (
+                "path = \"a b\"\n",
+                "buildkit.toml:2: `buildkit.path`: may hold only",
+            ),
+            (
+                "url = \"https://a.example/bk\"\n",
+                "buildkit.toml:2: `buildkit.url`: has no `sha256`",
+            ),
+            (
+                "url = \"https://a.example/bk\"\nsha256 = \"12\"\n",
+                "buildkit.toml:3: `buildkit.sha256`: must be 64",
+            ),
+            (
+                "url = \"ftp://a.example/bk\"\nsha256 = \"12\"\n",
+                "buildkit.toml:2: `buildkit.url`: must be",
+            ),
+            (
+                "version = \"0.1.0\"\npath = \".\"\n",
+                "buildkit.toml:3: `buildkit.path`: and `buildkit.version` are two sources",
+            ),
+            (
+                "version = \"latest\"\n",
+                "buildkit.toml:2: `buildkit.version`: is not a version",
+            ),
+        ];
+        for (body, expected) in refused {
+            let err = source(body).unwrap_err();
+            assert!(err.starts_with(expected), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn rust_versions_must_be_released_stable_ones() {
+        let err = parse("[toolchain]\nrust = \"1.300.0\"\n").unwrap_err();
+        assert!(
+            err.starts_with("buildkit.toml:2: `toolchain.rust`: Rust 1.300.0 is not released yet"),
+            "{err}"
+        );
+        let err = parse("[toolchain]\nrust = \"nightly\"\n").unwrap_err();
+        assert!(err.contains("is not a stable Rust version"), "{err}");
+        assert!(parse("[toolchain]\nrust = \"1.85\"\n").is_ok());
     }
 
     #[test]

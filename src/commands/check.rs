@@ -9,6 +9,7 @@ use crate::Error;
 use crate::fetch::sha256_file;
 use crate::install::Home;
 use crate::lock::{LockedTool, Lockfile, ToolSource};
+use crate::render::Ownership;
 
 pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
@@ -34,7 +35,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
         Err(err) => return Err(err),
     };
     let mut checked_files = 0;
-    for file in &files {
+    for file in files.iter().filter(|f| f.ownership == Ownership::Owned) {
         checked_files += 1;
         match &file.current {
             None => problems.push(format!("{} is missing: run `buildkit generate`", file.rel)),
@@ -47,13 +48,14 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
                         &format!("b/{} (as buildkit.toml renders it)", file.rel)
                     )
                 );
-                problems.push(format!(
-                    "{} drifted from buildkit.toml: run `buildkit generate`",
-                    file.rel
-                ));
+                problems.push(drift_message(file.rel, current, &file.wanted));
             }
             Some(_) => {}
         }
+    }
+
+    if let Some(problem) = project.rust_problem() {
+        problems.push(problem);
     }
 
     let tool_problems = check_tools(&ctx.home, &lock);
@@ -73,6 +75,29 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
         "{} thing(s) drifted from buildkit.toml",
         problems.len()
     )))
+}
+
+/// One line for a drifted file: where it first differs, and what to do. A file buildkit owns
+/// that was edited by hand says so, since `generate` would throw the edit away.
+fn drift_message(rel: &str, current: &str, wanted: &str) -> String {
+    let line = current
+        .lines()
+        .zip(wanted.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| current.lines().count().min(wanted.lines().count()))
+        + 1;
+    let edited = current
+        .lines()
+        .nth(line - 1)
+        .map(|l| format!(" (`{}`)", l.trim()))
+        .unwrap_or_default();
+    if rel.starts_with(".github/") || rel.starts_with(".gitlab/") {
+        format!(
+            "{rel}:{line}: differs from what buildkit.toml renders{edited}; buildkit owns this file: put your own steps in your workflow (which calls it), then run `buildkit generate`"
+        )
+    } else {
+        format!("{rel}:{line}: drifted from buildkit.toml{edited}: run `buildkit generate`")
+    }
 }
 
 /// Each locked tool is installed as its receipt says, its binaries hash as they did at install

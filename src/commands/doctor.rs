@@ -12,7 +12,7 @@ use super::{Context, LockState};
 use crate::Error;
 use crate::lock::Lockfile;
 use crate::manifest::{LinkerKind, Manifest};
-use crate::render::CARGO_CONFIG;
+use crate::render::{CARGO_CONFIG, Ownership};
 
 #[derive(Debug, Serialize)]
 struct Finding {
@@ -120,12 +120,25 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
         add("linker", ok, detail);
     }
 
+    if let Some(p) = &project
+        && let Some(pinned) = &p.manifest.rust
+    {
+        match p.rust_problem() {
+            None => add(
+                "rustc",
+                true,
+                format!("matches toolchain.rust = \"{pinned}\""),
+            ),
+            Some(problem) => add("rustc", false, problem),
+        }
+    }
+
     if let Some(p) = &project {
         match super::generate::plan(p, false) {
             Ok(files) => {
                 let drifted: Vec<&str> = files
                     .iter()
-                    .filter(|f| f.drifted())
+                    .filter(|f| f.ownership == Ownership::Owned && f.needs_writing())
                     .map(|f| f.rel)
                     .collect();
                 add(
@@ -322,6 +335,105 @@ fn sccache_finding(port: &str) -> (&'static str, bool, String) {
             format!("the probe build sent {requests} compile requests through sccache"),
         )
     } else {
-        ("sccache", false, "the probe build did not go through sccache: is build.rustc-wrapper set (`buildkit generate`) and RUSTC_WRAPPER unset?".into())
+        ("sccache", false, "the probe build did not go through sccache: is RUSTC_WRAPPER=sccache set (`eval \"$(buildkit env)\"`)?".into())
     }
+}
+
+/// Environment variables that change how cargo links, read into the fingerprint as they are.
+const LINKER_OVERRIDES: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
+];
+
+/// `buildkit doctor --fingerprint`: one line to compare with another environment's.
+pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
+    let project = ctx.require_project()?;
+    let root = project
+        .root()
+        .expect("a project read from a file has a root");
+    let rustc = crate::toolchain::active_rustc(root)
+        .map_err(|e| Error::Failed(format!("fingerprint: {e}")))?;
+    let lock_path = project
+        .lock_path
+        .as_deref()
+        .expect("a project read from a file has a lock path");
+    let lock_text = match fs_err::read_to_string(lock_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::Failed(e.to_string())),
+    };
+    let lock = match Lockfile::read(lock_path)? {
+        Some(lock) => lock,
+        None => Lockfile::resolve(&project.manifest, &ctx.registry),
+    };
+
+    let mut linker_settings = std::collections::BTreeMap::new();
+    let config = root.join(CARGO_CONFIG);
+    if let Ok(text) = fs_err::read_to_string(&config) {
+        let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+            Error::Failed(format!("{}: {}", config.display(), e.message().trim()))
+        })?;
+        let target = "x86_64-unknown-linux-gnu";
+        for path in [
+            ["target", target, "linker"],
+            ["target", target, "rustflags"],
+            ["build", "rustflags", ""],
+            ["build", "rustc-wrapper", ""],
+        ] {
+            let mut item = doc.as_item();
+            for key in path.iter().filter(|k| !k.is_empty()) {
+                item = item.get(key).unwrap_or(&toml_edit::Item::None);
+            }
+            if !item.is_none() {
+                linker_settings.insert(
+                    path.iter()
+                        .filter(|k| !k.is_empty())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    item.to_string().trim().to_string(),
+                );
+            }
+        }
+    }
+    for var in LINKER_OVERRIDES {
+        if let Some(value) = std::env::var_os(var) {
+            linker_settings.insert((*var).to_string(), value.to_string_lossy().into_owned());
+        }
+    }
+    // The wrapper is found on PATH, whose directories differ between environments: its name
+    // counts here, and its bytes through the installed tools.
+    let wrapper = ["RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER"]
+        .iter()
+        .find_map(|var| std::env::var_os(var).filter(|v| !v.is_empty()))
+        .map(|w| {
+            Path::new(&w)
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+
+    let links = ctx.home.links();
+    let mut tools = std::collections::BTreeMap::new();
+    for tool in &lock.tools {
+        for link in tool.binaries.keys() {
+            let digest = links
+                .get(link)
+                .and_then(|target| crate::fetch::sha256_file(target).ok())
+                .unwrap_or_else(|| "missing".into());
+            tools.insert(format!("{}/{link}", tool.name), digest);
+        }
+    }
+    let inputs = crate::fingerprint::Inputs {
+        rustc: rustc.verbose,
+        lock: lock_text,
+        linker_settings,
+        wrapper,
+        tools,
+    };
+    println!("{}", inputs.line());
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use super::Context;
 use crate::Error;
 use crate::cli::Shell;
+use crate::render::Place;
 
 pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     let project = ctx.project()?;
@@ -12,8 +13,17 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     let bin = bin.display();
     let vars = project
         .as_ref()
-        .map(|p| crate::render::environment(&p.manifest))
+        .map(|p| crate::render::environment(&p.manifest, Place::Local))
         .unwrap_or_default();
+    if project
+        .as_ref()
+        .and_then(|p| p.manifest.cache.as_ref())
+        .is_some_and(|c| c.backend == "gha")
+    {
+        eprintln!(
+            "note: cache.backend = \"gha\" works only inside GitHub Actions (the generated action enables it there); here sccache uses its local cache"
+        );
+    }
     let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
     match shell {
         Shell::Sh => {
@@ -29,9 +39,8 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
             }
         }
         Shell::Github => {
-            // The $GITHUB_ENV format; the bin dir goes to $GITHUB_PATH (see `setup --ci`).
-            let path = std::env::var("PATH").unwrap_or_default();
-            println!("PATH={bin}:{path}");
+            // The $GITHUB_ENV format. PATH is not set here: `setup --ci` appends the bin dir to
+            // $GITHUB_PATH, which the runner prepends for every later step.
             for (k, v) in &vars {
                 println!("{k}={v}");
             }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::{Context, LockState, Project};
 use crate::Error;
-use crate::render::{self, CARGO_CONFIG};
+use crate::render::{self, CARGO_CONFIG, Ownership};
 
 /// One file as it is and as buildkit.toml renders it. `check` compares; `generate` writes.
 pub struct PlannedFile {
@@ -13,11 +13,17 @@ pub struct PlannedFile {
     pub path: PathBuf,
     pub current: Option<String>,
     pub wanted: String,
+    pub ownership: Ownership,
 }
 
 impl PlannedFile {
-    pub fn drifted(&self) -> bool {
-        self.current.as_deref() != Some(self.wanted.as_str())
+    /// Whether `generate` would write it: an owned file that differs, or an example that is
+    /// missing or still an old file buildkit generated at that path.
+    pub fn needs_writing(&self) -> bool {
+        match self.ownership {
+            Ownership::Owned => self.current.as_deref() != Some(self.wanted.as_str()),
+            Ownership::Example => self.current.as_deref().is_none_or(render::is_generated),
+        }
     }
 }
 
@@ -26,7 +32,17 @@ impl PlannedFile {
 pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
     let root = project.root().expect("a project has a root");
     let manifest = &project.manifest;
-    let bootstrap = render::bootstrap(manifest, env!("CARGO_PKG_VERSION"))?;
+    let bootstrap = render::bootstrap(manifest)?;
+    if let crate::manifest::BuildkitSource::Path { path } = &manifest.buildkit {
+        let tree = root.join(path).join("Cargo.toml");
+        if !tree.is_file() {
+            return Err(Error::Usage(format!(
+                "{}: `buildkit.path` = \"{path}\" holds no Cargo.toml ({} is missing); CI and the devcontainer build buildkit from there",
+                manifest.path.as_deref().unwrap_or(root).display(),
+                tree.display()
+            )));
+        }
+    }
     let read = |rel: &str| -> Result<Option<String>, Error> {
         let path = root.join(rel);
         match fs_err::read_to_string(&path) {
@@ -49,11 +65,13 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
         path: cargo_path,
         current: cargo_current,
         wanted: cargo_wanted,
+        ownership: Ownership::Owned,
     }];
     for file in render::render_files(manifest, &bootstrap)? {
         let current = read(file.path)?;
         let path = root.join(file.path);
         if let Some(text) = &current
+            && file.ownership == Ownership::Owned
             && !render::is_generated(text)
             && !force
         {
@@ -67,6 +85,7 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
             path,
             current,
             wanted: file.contents,
+            ownership: file.ownership,
         });
     }
     Ok(planned)
@@ -86,11 +105,16 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
         eprintln!("wrote {}", path.display());
     }
     for file in planned {
-        if file.drifted() {
+        match (file.needs_writing(), file.ownership) {
+            (true, Ownership::Owned) => eprintln!("wrote {}", file.rel),
+            (true, Ownership::Example) => {
+                eprintln!("wrote {} (an example: yours to edit from now on)", file.rel)
+            }
+            (false, Ownership::Owned) => eprintln!("{} is up to date", file.rel),
+            (false, Ownership::Example) => eprintln!("{} is yours: left as it is", file.rel),
+        }
+        if file.needs_writing() {
             write(&file.path, &file.wanted)?;
-            eprintln!("wrote {}", file.rel);
-        } else {
-            eprintln!("{} is up to date", file.rel);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,7 +1,7 @@
 //! `buildkit init`: start a project's buildkit.toml, pinned to the newest releases buildkit
 //! knows, and its lock.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use super::Context;
 use crate::Error;
@@ -10,16 +10,6 @@ use crate::lock::{LOCK_FILE, Lockfile};
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::registry::Registry;
 use crate::render::{InitTemplate, render_init};
-
-/// The active toolchain's version, from `rustc --version` ("rustc 1.95.0 (…)").
-fn active_rust_version() -> Option<String> {
-    let rustc = std::env::var(crate::env_vars::RUSTC).unwrap_or_else(|_| "rustc".into());
-    let output = Command::new(rustc).arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let version = text.split_whitespace().nth(1)?;
-    let numeric = version.split('-').next()?;
-    (output.status.success() && numeric.split('.').count() == 3).then(|| numeric.to_string())
-}
 
 pub fn run(
     ctx: &Context,
@@ -38,7 +28,13 @@ pub fn run(
         )));
     }
     let newest = |name: &str| ctx.registry.tool(name).map(|t| t.newest().version.clone());
-    let rust = active_rust_version();
+    // Pin a release that has an image and a rustup channel: a nightly or beta pins the newest
+    // stable it can name, and says so.
+    let active = crate::toolchain::active_rustc(&ctx.cwd).ok();
+    let pinned = active
+        .as_ref()
+        .and_then(|a| crate::toolchain::stable_for(&a.release).map(|p| (a.release.clone(), p)));
+    let rust = pinned.as_ref().map(|(_, (stable, _))| stable.clone());
     let input = InitTemplate {
         rust: rust.clone(),
         linker: match linker {
@@ -52,6 +48,7 @@ pub fn run(
         lld: linker == LinkerArg::Lld,
         sccache: if sccache { newest("sccache") } else { None },
         buildkit_version: env!("CARGO_PKG_VERSION").to_string(),
+        package: crate::manifest::PACKAGE_NAME,
     };
     let text = render_init(&input)?;
     // What init writes must be what buildkit accepts.
@@ -61,11 +58,15 @@ pub fn run(
     let lock_path = path.with_file_name(LOCK_FILE);
     Lockfile::resolve(&manifest, &ctx.registry).write(&lock_path)?;
     eprintln!("wrote {} and {}", path.display(), lock_path.display());
-    if rust.is_none() {
-        eprintln!(
-            "warning: could not run `rustc --version`; set [toolchain] rust in {} before `buildkit generate`",
+    match &pinned {
+        None => eprintln!(
+            "warning: could not run `rustc -vV`; set [toolchain] rust in {} before `buildkit generate`",
             path.display()
-        );
+        ),
+        Some((active, (stable, true))) => eprintln!(
+            "note: the active rustc {active} is not a stable release; pinned Rust {stable}, the newest stable it can name (edit toolchain.rust to choose another)"
+        ),
+        Some(_) => {}
     }
     eprintln!(
         "next: `buildkit setup` installs the tools, `buildkit generate` writes the cargo, devcontainer and CI files"

@@ -41,6 +41,25 @@ impl Project {
     pub fn root(&self) -> Option<&Path> {
         self.manifest.project_dir()
     }
+
+    /// The Rust the project pins against the rustc that runs here (rustup honours
+    /// rust-toolchain.toml in the project, so this is what `cargo build` would use).
+    pub fn rust_problem(&self) -> Option<String> {
+        let pinned = self.manifest.rust.as_deref()?;
+        let root = self.root()?;
+        match crate::toolchain::active_rustc(root) {
+            Ok(active) if crate::toolchain::matches_pin(&active.release, pinned) => None,
+            Ok(active) => Some(format!(
+                "rustc {} is active in {}, but buildkit.toml pins toolchain.rust = \"{pinned}\": run `rustup toolchain install {pinned}` (rust-toolchain.toml selects it)",
+                active.release,
+                root.display()
+            )),
+            Err(e) => Some(format!(
+                "cannot run rustc in {} to compare with toolchain.rust = \"{pinned}\": {e}",
+                root.display()
+            )),
+        }
+    }
 }
 
 impl Context {
@@ -169,7 +188,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Generate { force } => generate::run(&ctx, force),
         Command::Check => check::run(&ctx),
         Command::Env { shell } => env::run(&ctx, shell),
-        Command::Doctor { json } => doctor::run(&ctx, json),
+        Command::Doctor {
+            fingerprint: true, ..
+        } => doctor::fingerprint(&ctx),
+        Command::Doctor { json, .. } => doctor::run(&ctx, json),
         Command::List => list::run(&ctx),
         Command::Gc { dry_run } => gc::run(&ctx, dry_run),
     }

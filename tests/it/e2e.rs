@@ -247,9 +247,13 @@ fn sccache_serves_the_second_build_from_its_cache() {
         .local_addr()
         .unwrap()
         .port();
-    let with_server = |command: &str| format!("export SCCACHE_SERVER_PORT={port}\n{command}");
+    // Built as CI builds (the generated CI sets CARGO_INCREMENTAL=0): sccache cannot cache an
+    // incremental compilation, and this fixture's crates are all workspace members.
+    let with_server =
+        |command: &str| format!("export SCCACHE_SERVER_PORT={port} CARGO_INCREMENTAL=0\n{command}");
     setup_generate_build(&sandbox, &manifest, &with_server(""));
-    // The first build above went through sccache (rustc-wrapper) and filled its cache; now
+    // The first build above went through sccache (RUSTC_WRAPPER from `buildkit env`) and filled
+    // its cache; now
     // `cargo clean` empties the target dir and the rebuild must come from the cache. (A target
     // dir at another path would miss: sccache hashes the absolute paths rustc is given.)
     let stats = |sandbox: &Sandbox| in_env(sandbox, &with_server("sccache --show-stats")).stdout;

@@ -7,12 +7,20 @@ use crate::harness::*;
 fn snapshot_generated(name: &str, manifest: &str) {
     let sandbox = Sandbox::new();
     sandbox.write("buildkit.toml", manifest);
+    // A source tree for `[buildkit] path = "."`.
+    sandbox.write(
+        "Cargo.toml",
+        "[package]\nname = \"buildkit-toolchain\"\nversion = \"0.1.0\"\n",
+    );
     sandbox.run(&["generate"]).success();
     let files = [
         ".cargo/config.toml",
+        "rust-toolchain.toml",
         ".devcontainer/devcontainer.json",
         ".devcontainer/Dockerfile",
+        ".github/actions/buildkit/action.yml",
         ".github/workflows/buildkit.yml",
+        ".gitlab/buildkit.yml",
         ".gitlab-ci.yml",
     ];
     let mut written = 0;
@@ -27,7 +35,7 @@ fn snapshot_generated(name: &str, manifest: &str) {
             insta::assert_snapshot!(snapshot, std::fs::read_to_string(path).unwrap());
         }
     }
-    assert!(written >= 4, "{name}: only {written} files");
+    assert!(written >= 6, "{name}: only {written} files");
     // Rendering is stable: a second run changes nothing, and check agrees.
     let again = sandbox.run(&["generate"]).success();
     assert!(!again.stderr.contains("wrote"), "{}", again.stderr);
@@ -191,31 +199,67 @@ fn cargo_config_merge_keeps_the_users_keys_and_comments() {
     );
 
     // A user's own value for a key buildkit wants is a conflict, not an overwrite.
-    sandbox.write(
-        ".cargo/config.toml",
-        "[build]\nrustc-wrapper = \"ccache\"\n",
-    );
+    let user = "[target.x86_64-unknown-linux-gnu]\nlinker = \"gcc-12\"\n";
+    sandbox.write(".cargo/config.toml", user);
     sandbox.write(
         "buildkit.toml",
-        &format!("{RUST}[tools.sccache]\nversion = \"0.17.0\"\n"),
+        &format!("{RUST}[tools.mold]\nversion = \"2.41.0\"\n"),
     );
     let run = sandbox.run(&["generate"]).failure(1);
-    assert!(
-        run.stderr.contains(
-            "[SANDBOX]/project/.cargo/config.toml already sets `build.rustc-wrapper` = \"ccache\""
-        ),
-        "{}",
-        run.stderr
-    );
     assert_eq!(
-        sandbox.read(".cargo/config.toml"),
-        "[build]\nrustc-wrapper = \"ccache\"\n"
+        run.stderr,
+        "error: [SANDBOX]/project/.cargo/config.toml already sets `target.x86_64-unknown-linux-gnu.linker` = \"gcc-12\", and buildkit.toml wants \"cc\"; re-run with --force to let buildkit own that key\n"
     );
+    assert_eq!(sandbox.read(".cargo/config.toml"), user);
     sandbox.run(&["generate", "--force"]).success();
     assert!(
         sandbox
             .read(".cargo/config.toml")
-            .contains("rustc-wrapper = \"sccache\"")
+            .contains("linker = \"cc\"")
+    );
+}
+
+#[test]
+fn sccache_is_selected_through_the_environment_not_a_committed_wrapper() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "buildkit.toml",
+        &format!("{RUST}[linker]\nkind = \"default\"\n[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"gha\"\n[ci]\nproviders = [\"github\", \"gitlab\"]\n"),
+    );
+    sandbox.run(&["generate"]).success();
+    assert!(!sandbox.read(".cargo/config.toml").contains("rustc-wrapper"));
+    let env = sandbox.run(&["env"]).success();
+    assert_eq!(
+        env.stdout,
+        "export PATH='[SANDBOX]/home/bin':\"$PATH\"\nexport RUSTC_WRAPPER='sccache'\n"
+    );
+    assert_eq!(
+        env.stderr,
+        "note: cache.backend = \"gha\" works only inside GitHub Actions (the generated action enables it there); here sccache uses its local cache\n"
+    );
+    // The gha backend and CARGO_INCREMENTAL=0 live in CI files only.
+    for file in [".devcontainer/Dockerfile", ".gitlab/buildkit.yml"] {
+        let text = sandbox.read(file);
+        assert!(!text.contains("SCCACHE_GHA"), "{file}:\n{text}");
+    }
+    assert!(
+        !sandbox
+            .read(".devcontainer/Dockerfile")
+            .contains("CARGO_INCREMENTAL")
+    );
+    let action = sandbox.read(".github/actions/buildkit/action.yml");
+    assert!(
+        action.contains("core.exportVariable(\"SCCACHE_GHA_ENABLED\", \"true\");"),
+        "{action}"
+    );
+    assert!(
+        action.contains("echo \"CARGO_INCREMENTAL=0\" >> \"$GITHUB_ENV\""),
+        "{action}"
+    );
+    assert!(
+        sandbox
+            .read(".gitlab/buildkit.yml")
+            .contains("CARGO_INCREMENTAL: \"0\"")
     );
 }
 
@@ -268,40 +312,63 @@ fn check_passes_then_fails_on_each_drifted_file() {
     let ok = sandbox.run(&["check"]).success();
     assert_eq!(
         ok.stderr,
-        "ok: 5 generated files and 1 tools match buildkit.toml and buildkit.lock\n"
+        "ok: 6 generated files and 1 tools match buildkit.toml and buildkit.lock\n"
     );
 
-    for file in [
+    // In .cargo/config.toml only buildkit's keys are buildkit's: a changed flag is drift.
+    let config = sandbox.read(".cargo/config.toml");
+    sandbox.write(
         ".cargo/config.toml",
+        &config.replacen("fuse-ld=lld", "fuse-ld=bfd", 1),
+    );
+    let run = sandbox.run(&["check"]).failure(1);
+    assert!(
+        run.stderr.starts_with("drift: .cargo/config.toml:") && run.stderr.contains("fuse-ld=bfd"),
+        "{}",
+        run.stderr
+    );
+    sandbox.run(&["generate"]).success();
+
+    for file in [
+        "rust-toolchain.toml",
         ".devcontainer/devcontainer.json",
         ".devcontainer/Dockerfile",
-        ".github/workflows/buildkit.yml",
-        ".gitlab-ci.yml",
+        ".github/actions/buildkit/action.yml",
+        ".gitlab/buildkit.yml",
     ] {
         let original = sandbox.read(file);
-        sandbox.write(
-            file,
-            &original
-                .replacen("1.95.0", "1.94.0", 1)
-                .replacen("fuse-ld=lld", "fuse-ld=bfd", 1),
-        );
+        let comment = if file.ends_with(".json") { "//" } else { "#" };
+        let lines = original.lines().count();
+        sandbox.write(file, &format!("{original}{comment} edited by hand\n"));
         let run = sandbox.run(&["check"]).failure(1);
         assert!(
-            run.stdout.contains(&format!("--- a/{file}")),
+            run.stdout.contains(&format!(
+                "--- a/{file}\n+++ b/{file} (as buildkit.toml renders it)\n"
+            )),
             "{file}: {}",
             run.stdout
         );
         assert!(
-            run.stdout.contains("-") && run.stdout.contains("+"),
+            run.stdout
+                .contains(&format!("\n-{comment} edited by hand\n")),
             "{}",
             run.stdout
         );
-        assert!(
-            run.stderr.contains(&format!(
-                "drift: {file} drifted from buildkit.toml: run `buildkit generate`"
-            )),
-            "{}",
-            run.stderr
+        let expected = if file.starts_with(".github/") || file.starts_with(".gitlab/") {
+            format!(
+                "drift: {file}:{}: differs from what buildkit.toml renders (`{comment} edited by hand`); buildkit owns this file: put your own steps in your workflow (which calls it), then run `buildkit generate`\n",
+                lines + 1
+            )
+        } else {
+            format!(
+                "drift: {file}:{}: drifted from buildkit.toml (`{comment} edited by hand`): run `buildkit generate`\n",
+                lines + 1
+            )
+        };
+        assert_eq!(
+            run.stderr,
+            format!("{expected}error: 1 thing(s) drifted from buildkit.toml\n"),
+            "{file}"
         );
         std::fs::remove_file(sandbox.project().join(file)).unwrap();
         let run = sandbox.run(&["check"]).failure(1);
@@ -312,6 +379,21 @@ fn check_passes_then_fails_on_each_drifted_file() {
         );
         sandbox.run(&["generate"]).success();
         sandbox.run(&["check"]).success();
+    }
+
+    // The examples are the user's: edited, they are neither checked nor rewritten.
+    for file in [".github/workflows/buildkit.yml", ".gitlab-ci.yml"] {
+        let edited = format!("{}# my own step\n", sandbox.read(file));
+        sandbox.write(file, &edited);
+        sandbox.run(&["check"]).success();
+        let run = sandbox.run(&["generate"]).success();
+        assert!(
+            run.stderr
+                .contains(&format!("{file} is yours: left as it is")),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(sandbox.read(file), edited);
     }
 
     // A manifest edit without `buildkit lock` is drift too.

@@ -435,7 +435,9 @@ impl Sandbox {
             .env("BUILDKIT_HOME", self.home())
             .env("BUILDKIT_CACHE_DIR", self.cache())
             .env("BUILDKIT_DOWNLOAD_ATTEMPTS", "3")
-            .env("NO_PROXY", "*");
+            .env("NO_PROXY", "*")
+            // A pinned toolchain that is not installed fails the command; rustup never fetches one.
+            .env("RUSTUP_AUTO_INSTALL", "0");
         // The sandbox's HOME is not the one rustup and cargo were installed under.
         let real_home = std::env::var_os("HOME")
             .map(PathBuf::from)

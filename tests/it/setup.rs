@@ -740,7 +740,7 @@ fn env_prints_path_and_cache_variables() {
     let run = sandbox.run(&["env"]).success();
     insta::assert_snapshot!(run.stdout, @r#"
     export PATH='[SANDBOX]/home/bin':"$PATH"
-    export CARGO_INCREMENTAL='0'
+    export RUSTC_WRAPPER='sccache'
     export SCCACHE_DIR='/var/cache/sccache'
     "#);
     let run = sandbox.run(&["env", "--shell", "fish"]).success();

@@ -1,0 +1,184 @@
+//! The Rust toolchain a project pins, against the one that really runs.
+//!
+//! A laptop builds with whatever rustc rustup picks in the project's directory (the generated
+//! rust-toolchain.toml selects the pinned one), so `check` and `doctor` ask rustc itself. Stable
+//! releases follow a fixed six-week train from 1.0.0 (2015-05-15), which lets buildkit tell a
+//! version that cannot exist yet from one it merely has not seen, without any network.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::env_vars;
+
+/// What `rustc -vV` says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveRustc {
+    /// `release:`, e.g. "1.95.0" or "1.97.0-nightly".
+    pub release: String,
+    /// The whole `rustc -vV` output: commit, host and LLVM version included.
+    pub verbose: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolchainError {
+    #[error("cannot run `{rustc} -vV`: {source}")]
+    Spawn {
+        rustc: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{rustc} -vV` failed: {stderr}")]
+    Failed { rustc: String, stderr: String },
+    #[error("`{rustc} -vV` printed no `release:` line")]
+    NoRelease { rustc: String },
+}
+
+/// The rustc that cargo would use in `dir` (rustup resolves rust-toolchain.toml from there).
+pub fn active_rustc(dir: &Path) -> Result<ActiveRustc, ToolchainError> {
+    let rustc = std::env::var(env_vars::RUSTC).unwrap_or_else(|_| "rustc".into());
+    let output = Command::new(&rustc)
+        .arg("-vV")
+        .current_dir(dir)
+        .output()
+        .map_err(|source| ToolchainError::Spawn {
+            rustc: rustc.clone(),
+            source,
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(ToolchainError::Failed {
+            rustc,
+            stderr: stderr.lines().next().unwrap_or("").trim().to_string(),
+        });
+    }
+    let verbose = String::from_utf8_lossy(&output.stdout).into_owned();
+    let release = verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("release: "))
+        .map(|r| r.trim().to_string())
+        .ok_or(ToolchainError::NoRelease { rustc })?;
+    Ok(ActiveRustc { release, verbose })
+}
+
+/// Whether an active release ("1.95.0") satisfies a pin ("1.95.0", or "1.95" for any patch).
+/// A nightly or beta never satisfies a stable pin.
+pub fn matches_pin(release: &str, pinned: &str) -> bool {
+    if release.contains('-') {
+        return false;
+    }
+    release == pinned
+        || (pinned.split('.').count() == 2 && release.starts_with(&format!("{pinned}.")))
+}
+
+/// Days since 1970-01-01 of the day stable 1.`minor`.0 is released.
+fn release_day(minor: u64) -> i64 {
+    const RUST_1_0: i64 = 16_570; // 2015-05-15
+    RUST_1_0 + 42 * minor as i64
+}
+
+/// Today, in days since 1970-01-01 (UTC).
+pub fn today() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (secs / 86_400) as i64
+}
+
+/// `YYYY-MM-DD` of a day count (proleptic Gregorian; Howard Hinnant's civil_from_days).
+pub fn date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Why `version` (already shaped like 1.95.0 or 1.95) cannot be pinned on `today`, if it cannot.
+pub fn unreleased(version: &str, today: i64) -> Option<String> {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+    let (major, minor) = (parts.next().flatten(), parts.next().flatten());
+    match (major, minor) {
+        (Some(1), Some(minor)) => {
+            // A day of slack either way: release day is a Thursday, in US time.
+            let due = release_day(minor);
+            (due > today + 1).then(|| {
+                format!(
+                    "Rust {version} is not released yet (1.{minor}.0 is due around {}); pin a released stable version",
+                    date(due)
+                )
+            })
+        }
+        _ => Some(format!(
+            "`{version}` is not a Rust release (stable Rust is 1.x)"
+        )),
+    }
+}
+
+/// The stable release to pin for an active rustc: itself when it is stable, else the newest
+/// stable it can name (a beta 1.N is one train ahead of stable, a nightly two).
+pub fn stable_for(release: &str) -> Option<(String, bool)> {
+    let (numeric, channel) = release.split_once('-').unwrap_or((release, ""));
+    let mut parts = numeric.split('.').map(|p| p.parse::<u64>().ok());
+    let (major, minor, patch) = (
+        parts.next().flatten()?,
+        parts.next().flatten()?,
+        parts.next().flatten()?,
+    );
+    let behind = match channel {
+        "" => return Some((format!("{major}.{minor}.{patch}"), false)),
+        c if c.starts_with("beta") => 1,
+        c if c.starts_with("nightly") || c == "dev" => 2,
+        _ => return None,
+    };
+    Some((format!("{major}.{}.0", minor.checked_sub(behind)?), true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_days_follow_the_six_week_train() {
+        assert_eq!(date(release_day(0)), "2015-05-15");
+        // 1.95.0 was built 2026-04-14 and released on Thursday 2026-04-16: the train has drifted
+        // by a day since 1.0 (a Friday), which `unreleased` allows for.
+        assert_eq!(date(release_day(95)), "2026-04-17");
+        assert_eq!(date(0), "1970-01-01");
+    }
+
+    #[test]
+    fn unreleased_versions_are_named() {
+        let day_of_1_95 = release_day(95);
+        assert_eq!(unreleased("1.95.0", day_of_1_95), None);
+        assert_eq!(unreleased("1.93", day_of_1_95), None);
+        let err = unreleased("1.97.0", day_of_1_95).unwrap();
+        assert!(
+            err.contains("not released yet") && err.contains("2026-07-10"),
+            "{err}"
+        );
+        assert!(unreleased("2.0.0", day_of_1_95).is_some());
+    }
+
+    #[test]
+    fn pins_match_patch_releases_only_when_the_pin_leaves_the_patch_open() {
+        assert!(matches_pin("1.95.0", "1.95.0"));
+        assert!(matches_pin("1.95.1", "1.95"));
+        assert!(!matches_pin("1.95.1", "1.95.0"));
+        assert!(!matches_pin("1.950.0", "1.95"));
+        assert!(!matches_pin("1.95.0-nightly", "1.95.0"));
+        assert!(!matches_pin("1.93.0", "1.95.0"));
+    }
+
+    #[test]
+    fn nightly_and_beta_pin_the_newest_stable_they_can_name() {
+        assert_eq!(stable_for("1.95.0"), Some(("1.95.0".into(), false)));
+        assert_eq!(stable_for("1.97.0-nightly"), Some(("1.95.0".into(), true)));
+        assert_eq!(stable_for("1.96.0-beta.3"), Some(("1.95.0".into(), true)));
+        assert_eq!(stable_for("garbage"), None);
+    }
+}
