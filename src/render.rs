@@ -282,7 +282,7 @@ pub fn buildkit_install(source: &BuildkitSource) -> BuildkitInstall {
                     format!("install -m 0755 \"{file}\" \"{root}/bin/buildkit\"")
                 };
                 format!(
-                    "mkdir -p \"{root}/bin\" && {{ echo \"{sha256}  {file}\" | sha256sum -c --quiet - 2>/dev/null || curl -fsSL --retry 3 -o \"{file}\" {url}; }} && echo \"{sha256}  {file}\" | sha256sum -c - && {unpack} && {} --version",
+                    "mkdir -p \"{root}/bin\" && {{ echo \"{sha256}  {file}\" | sha256sum -c --quiet - >/dev/null 2>&1 || curl -fsSL --retry 3 -o \"{file}\" {url}; }} && echo \"{sha256}  {file}\" | sha256sum -c - && {unpack} && {} --version",
                     binary(root)
                 )
             };
