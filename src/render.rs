@@ -80,8 +80,9 @@ const ACTION_GITHUB_SCRIPT: &str =
     "actions/github-script@ed597411d8f924073f98dfc5c65a23a2325f34cd # v8.0.0";
 
 /// How buildkit itself gets into the container and the CI jobs. Each command installs into the
-/// root it is given and runs outside the project, so the project's `.cargo/config.toml` (which
-/// may select a linker that is not installed yet) and `rust-toolchain.toml` play no part.
+/// root it is given, outside the project's directory (so its rust-toolchain.toml plays no part)
+/// and with the project's linker settings overridden (they may name a linker that is not
+/// installed yet).
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildkitInstall {
     /// For messages: "buildkit-toolchain 0.1.0 from crates.io".
@@ -193,9 +194,12 @@ fn ci_sccache_dir(manifest: &Manifest) -> Option<String> {
 
 pub fn buildkit_install(source: &BuildkitSource) -> BuildkitInstall {
     let cargo_install = |root: &str, what: &str| {
-        // Outside any project, without the wrapper or flags a build environment may carry.
+        // `cargo install --path` into the project reads the project's .cargo/config.toml, whose
+        // linker flags name a linker `setup` has not installed yet, wherever it runs from. The
+        // environment beats every config file: an empty CARGO_ENCODED_RUSTFLAGS replaces all
+        // rustflags, an empty RUSTC_WRAPPER drops the wrapper, and cc links as rustc defaults.
         format!(
-            "env -u RUSTC_WRAPPER -u CARGO_BUILD_RUSTC_WRAPPER -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS cargo install --locked {what} --root \"{root}\""
+            "env RUSTC_WRAPPER= CARGO_BUILD_RUSTC_WRAPPER= CARGO_ENCODED_RUSTFLAGS= CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=cc cargo install --locked {what} --root \"{root}\""
         )
     };
     let binary = |root: &str| format!("\"{root}/bin/buildkit\"");

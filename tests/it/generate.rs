@@ -449,3 +449,55 @@ fn check_rehashes_installed_binaries() {
         run.stderr
     );
 }
+
+/// The generated bootstrap builds buildkit from a `path` source inside a project whose own
+/// .cargo/config.toml names a linker, flags and a wrapper that do not exist yet (as mold and
+/// sccache do before `buildkit setup`). A small crate stands in for buildkit's source tree.
+#[test]
+fn the_generated_install_builds_despite_the_projects_own_linker_settings() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "buildkit.toml",
+        &format!("{RUST}[linker]\nkind = \"default\"\n[buildkit]\npath = \"tools/buildkit\"\n"),
+    );
+    sandbox.write(
+        "tools/buildkit/Cargo.toml",
+        "[package]\nname = \"buildkit-toolchain\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[[bin]]\nname = \"buildkit\"\npath = \"main.rs\"\n[workspace]\n",
+    );
+    sandbox.write(
+        "tools/buildkit/main.rs",
+        "fn main() { println!(\"buildkit 0.1.0\"); }\n",
+    );
+    sandbox.write(
+        "tools/buildkit/Cargo.lock",
+        "version = 4\n\n[[package]]\nname = \"buildkit-toolchain\"\nversion = \"0.1.0\"\n",
+    );
+    sandbox.run(&["generate"]).success();
+    sandbox.write(
+        ".cargo/config.toml",
+        "[build]\nrustc-wrapper = \"not-installed-wrapper\"\nrustflags = [\"-C\", \"link-arg=-fuse-ld=not-installed\"]\n[target.x86_64-unknown-linux-gnu]\nlinker = \"not-installed-cc\"\nrustflags = [\"-C\", \"link-arg=-fuse-ld=not-installed\"]\n",
+    );
+    let action = sandbox.read(".github/actions/buildkit/action.yml");
+    let install = action
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("env ") && l.contains("cargo install"))
+        .unwrap_or_else(|| panic!("no install command in:\n{action}"));
+    let runner_temp = sandbox.root().join("runner-temp");
+    std::fs::create_dir_all(&runner_temp).unwrap();
+    let run = sandbox
+        .shell(install)
+        .current_dir(&runner_temp)
+        .env("GITHUB_WORKSPACE", sandbox.project())
+        .env("CARGO_TARGET_DIR", sandbox.root().join("install-target"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{install}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let installed = sandbox.root().join("user/.buildkit-cli/bin/buildkit");
+    let out = std::process::Command::new(&installed).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "buildkit 0.1.0\n");
+}
