@@ -841,6 +841,7 @@ fn cache_config(
         .map(|(_, keys)| *keys)
         .unwrap_or(&[]);
     let mut settings = BTreeMap::new();
+    let settings_offsets: Vec<usize> = table.values().map(|v| v.span().start).collect();
     for (key, value) in table {
         if key == "backend" {
             continue;
@@ -868,9 +869,92 @@ fn cache_config(
                 ));
             }
         };
+        if let Err(message) = check_cache_setting(&backend, &key, &text) {
+            return Err(src.at(&value, &format!("cache.{key}"), message));
+        }
         settings.insert(key, text);
     }
+    let required: &[&str] = match backend.as_str() {
+        "redis" | "webdav" => &["endpoint"],
+        "s3" => &["bucket"],
+        _ => &[],
+    };
+    if let Some(missing) = required.iter().find(|k| !settings.contains_key(**k)) {
+        let offset = table_offset(&settings_offsets);
+        return Err(src.error(
+            offset,
+            &format!("cache.{missing}"),
+            format!("is required by the {backend} backend"),
+        ));
+    }
     Ok(CacheConfig { backend, settings })
+}
+
+fn table_offset(offsets: &[usize]) -> usize {
+    offsets.iter().copied().min().unwrap_or(0)
+}
+
+/// One `[cache]` setting's value, as sccache will read it.
+fn check_cache_setting(backend: &str, key: &str, value: &str) -> Result<(), String> {
+    let is_url = |schemes: &[&str]| {
+        schemes.iter().any(|s| value.starts_with(s))
+            && !value.contains(char::is_whitespace)
+            && value.len() > value.find("://").map_or(0, |i| i + 3)
+    };
+    match (backend, key) {
+        ("local", "dir") => {
+            if value.starts_with('~') || value.starts_with("$HOME") || value.starts_with("${HOME}")
+            {
+                return Err(format!(
+                    "`{value}` is not expanded the same way in every environment (a shell, the devcontainer, CI): give an absolute path, or leave `dir` out for sccache's default (~/.cache/sccache)"
+                ));
+            }
+            if !value.starts_with('/') {
+                return Err(format!(
+                    "`{value}` is relative; sccache would resolve it against each compiler call's directory: give an absolute path"
+                ));
+            }
+        }
+        ("local", "size") => {
+            let digits = value.trim_end_matches(['K', 'M', 'G', 'T']);
+            if digits.is_empty()
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+                || value.len() - digits.len() > 1
+            {
+                return Err(format!(
+                    "`{value}` is not a size sccache reads: digits with an optional K, M, G or T (e.g. \"10G\")"
+                ));
+            }
+        }
+        ("redis", "endpoint") => {
+            if !is_url(&["redis://", "rediss://", "redis+unix://", "unix://"]) {
+                return Err(format!(
+                    "`{value}` is not a redis URL (redis://HOST:PORT, rediss://…, or unix://PATH)"
+                ));
+            }
+        }
+        ("redis", "ttl") => {
+            if value.parse::<u64>().is_err() {
+                return Err(format!("`{value}` is not a number of seconds"));
+            }
+        }
+        ("webdav", "endpoint") => {
+            if !is_url(&["https://", "http://"]) {
+                return Err(format!("`{value}` is not an http(s):// URL"));
+            }
+        }
+        ("s3", "use_ssl") => {
+            if value != "true" && value != "false" {
+                return Err(format!("`{value}` is not true or false"));
+            }
+        }
+        _ => {
+            if value.is_empty() || value.contains(['\n', '\r']) {
+                return Err("must be a non-empty single line".into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The nearest buildkit.toml in `start` or its parents, as cargo finds Cargo.toml.
@@ -990,6 +1074,54 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.starts_with("buildkit.toml:5: `cache.bucket`"), "{err}");
+    }
+
+    #[test]
+    fn cache_settings_are_checked_as_sccache_reads_them() {
+        let with = |cache: &str| {
+            parse(&format!(
+                "[tools.sccache]\nversion = \"0.17.0\"\n[cache]\n{cache}"
+            ))
+        };
+        assert!(with("dir = \"/var/cache/sccache\"\nsize = \"10G\"\n").is_ok());
+        assert!(with("size = \"1048576\"\n").is_ok());
+        for (cache, expected) in [
+            (
+                "dir = \"~/.cache/sccache-proj\"\n",
+                "buildkit.toml:4: `cache.dir`: `~/.cache/sccache-proj` is not expanded",
+            ),
+            (
+                "dir = \"$HOME/x\"\n",
+                "buildkit.toml:4: `cache.dir`: `$HOME/x` is not expanded",
+            ),
+            (
+                "dir = \"cache\"\n",
+                "buildkit.toml:4: `cache.dir`: `cache` is relative",
+            ),
+            (
+                "size = \"lots\"\n",
+                "buildkit.toml:4: `cache.size`: `lots` is not a size",
+            ),
+            (
+                "size = \"10GB\"\n",
+                "buildkit.toml:4: `cache.size`: `10GB` is not a size",
+            ),
+            (
+                "backend = \"redis\"\nendpoint = \"cache:6379\"\n",
+                "buildkit.toml:5: `cache.endpoint`: `cache:6379` is not a redis URL",
+            ),
+            (
+                "backend = \"redis\"\n",
+                "buildkit.toml:4: `cache.endpoint`: is required by the redis backend",
+            ),
+            (
+                "backend = \"s3\"\nregion = \"eu\"\n",
+                "buildkit.toml:4: `cache.bucket`: is required by the s3 backend",
+            ),
+        ] {
+            let err = with(cache).unwrap_err();
+            assert!(err.starts_with(expected), "{cache}: {err}");
+        }
     }
 
     #[test]

@@ -147,7 +147,22 @@ pub enum Ownership {
     /// An example written when absent (or when it is still an old buildkit-generated file);
     /// the user's from then on, never checked.
     Example,
+    /// A file buildkit generated that buildkit.toml no longer asks for (a CI provider removed):
+    /// `generate` removes it, `check` reports it.
+    Stale,
 }
+
+/// Every path buildkit may generate besides .cargo/config.toml. A file at one of them that
+/// carries the generated marker but is not planned is stale.
+pub const GENERATED_PATHS: &[&str] = &[
+    RUST_TOOLCHAIN,
+    DEVCONTAINER_JSON,
+    DOCKERFILE,
+    GITHUB_ACTION,
+    GITHUB_EXAMPLE_WORKFLOW,
+    GITLAB_INCLUDE,
+    GITLAB_EXAMPLE,
+];
 
 /// Whether `text` was written by buildkit (so it may be overwritten).
 pub fn is_generated(text: &str) -> bool {

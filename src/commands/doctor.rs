@@ -138,7 +138,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
             Ok(files) => {
                 let drifted: Vec<&str> = files
                     .iter()
-                    .filter(|f| f.ownership == Ownership::Owned && f.needs_writing())
+                    .filter(|f| f.ownership != Ownership::Example && f.needs_writing())
                     .map(|f| f.rel)
                     .collect();
                 add(

@@ -23,6 +23,7 @@ impl PlannedFile {
         match self.ownership {
             Ownership::Owned => self.current.as_deref() != Some(self.wanted.as_str()),
             Ownership::Example => self.current.as_deref().is_none_or(render::is_generated),
+            Ownership::Stale => true,
         }
     }
 }
@@ -51,6 +52,16 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
             Err(e) => Err(Error::Failed(e.to_string())),
         }
     };
+
+    // cargo reads a legacy `.cargo/config` instead of `config.toml` when both exist: settings
+    // written to config.toml would be silently ignored.
+    let legacy = root.join(".cargo/config");
+    if legacy.is_file() {
+        return Err(Error::Usage(format!(
+            "{} is a legacy cargo config, which cargo reads instead of {CARGO_CONFIG}: rename it to {CARGO_CONFIG} (merging the two if both exist), then run `buildkit generate`",
+            legacy.display()
+        )));
+    }
 
     let cargo_path = root.join(CARGO_CONFIG);
     let cargo_current = read(CARGO_CONFIG)?;
@@ -88,6 +99,22 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
             ownership: file.ownership,
         });
     }
+    for rel in render::GENERATED_PATHS {
+        if planned.iter().any(|f| f.rel == *rel) {
+            continue;
+        }
+        if let Some(text) = read(rel)?
+            && render::is_generated(&text)
+        {
+            planned.push(PlannedFile {
+                rel,
+                path: root.join(rel),
+                current: Some(text),
+                wanted: String::new(),
+                ownership: Ownership::Stale,
+            });
+        }
+    }
     Ok(planned)
 }
 
@@ -112,6 +139,14 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
             }
             (false, Ownership::Owned) => eprintln!("{} is up to date", file.rel),
             (false, Ownership::Example) => eprintln!("{} is yours: left as it is", file.rel),
+            (_, Ownership::Stale) => {
+                fs_err::remove_file(&file.path).map_err(|e| Error::Failed(e.to_string()))?;
+                eprintln!(
+                    "removed {} (buildkit generated it; buildkit.toml no longer asks for it)",
+                    file.rel
+                );
+                continue;
+            }
         }
         if file.needs_writing() {
             write(&file.path, &file.wanted)?;
