@@ -220,7 +220,7 @@ fn cargo_build_with_the_default_linker() {
         !signature.as_deref().unwrap_or("").starts_with("mold"),
         "{signature:?}"
     );
-    assert!(!sandbox.read(".cargo/config.toml").contains("rustflags"));
+    assert!(!sandbox.read(".cargo/config.toml").contains("rustflags ="));
 }
 
 #[test]
@@ -361,4 +361,97 @@ fn a_second_machine_installs_the_same_bits_offline_from_the_copied_cache() {
     )
     .unwrap();
     assert!(a == b, "bit for bit");
+}
+
+/// A project's own cfg flag, in the target's rustflags where buildkit puts its linker flags,
+/// survives `generate`: the real build sees the cfg and is linked by mold.
+#[test]
+fn the_users_cfg_flag_survives_generate_in_a_real_build() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let version = reported_version(&real_mold());
+    let archive = repack_mold(&version);
+    server.route("/mold.tar.gz", Route::Ok(archive.clone()));
+    sandbox.write(
+        ".cargo/config.toml",
+        "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"--cfg\", \"my_cfg\"] # ours\n",
+    );
+    let manifest = format!(
+        "[toolchain]\nrust = \"{}\"\n{}",
+        rust_version(),
+        tool_table("mold", &version, &server.url("/mold.tar.gz"), &archive)
+    );
+    cargo_project(&sandbox);
+    sandbox.write(
+        "src/main.rs",
+        "fn main() { println!(\"my_cfg: {}\", cfg!(my_cfg)); }\n",
+    );
+    sandbox.write("buildkit.toml", &manifest);
+    sandbox.run(&["setup", "--quiet"]).success();
+    sandbox.run(&["generate"]).success();
+    in_env(&sandbox, "cargo build --quiet");
+    let binary = sandbox.root().join("target/debug/hello");
+    let out = Command::new(&binary).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "my_cfg: true\n");
+    let signature = linker_of(&binary).expect("mold signs its output");
+    assert!(
+        signature.starts_with(&format!("mold {version}")),
+        "{signature}"
+    );
+
+    // The same flag in build.rustflags would be dropped by cargo: generate says so, and --force
+    // moves it beside buildkit's flags, where the build still sees it.
+    sandbox.write(
+        ".cargo/config.toml",
+        "[build]\nrustflags = [\"--cfg\", \"my_cfg\"]\n",
+    );
+    let run = sandbox.run(&["generate"]).failure(1);
+    assert!(
+        run.stderr
+            .contains("sets build.rustflags = [\"--cfg\", \"my_cfg\"], which cargo ignores"),
+        "{}",
+        run.stderr
+    );
+    sandbox.run(&["generate", "--force"]).success();
+    in_env(&sandbox, "cargo build --quiet");
+    let out = Command::new(&binary).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "my_cfg: true\n");
+}
+
+/// A contributor without buildkit (nothing on PATH, no `buildkit env`) still builds: sccache
+/// is selected through the environment, never in the committed .cargo/config.toml.
+#[test]
+fn a_contributor_without_buildkit_still_builds() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let version = reported_version(&real_sccache());
+    let archive = repack_sccache(&version);
+    server.route("/sccache.tar.gz", Route::Ok(archive.clone()));
+    let manifest = format!(
+        "[toolchain]\nrust = \"{}\"\n[tools.lld]\nsource = \"rust\"\n{}",
+        rust_version(),
+        tool_table(
+            "sccache",
+            &version,
+            &server.url("/sccache.tar.gz"),
+            &archive
+        )
+    );
+    cargo_project(&sandbox);
+    sandbox.write("buildkit.toml", &manifest);
+    sandbox.run(&["generate"]).success();
+    // No setup, no `buildkit env`: a fresh clone on a machine without buildkit.
+    let output = sandbox
+        .shell("cargo build --quiet")
+        .env_remove("RUSTC_WRAPPER")
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let signature = linker_of(&sandbox.root().join("target/debug/hello")).expect("lld signs");
+    assert!(signature.starts_with("LLD "), "{signature}");
 }

@@ -317,13 +317,35 @@ fn check_passes_then_fails_on_each_drifted_file() {
 
     // In .cargo/config.toml only buildkit's keys are buildkit's: a changed flag is drift.
     let config = sandbox.read(".cargo/config.toml");
+    let at = config.rfind("fuse-ld=lld").unwrap();
     sandbox.write(
         ".cargo/config.toml",
-        &config.replacen("fuse-ld=lld", "fuse-ld=bfd", 1),
+        &format!(
+            "{}fuse-ld=bfd{}",
+            &config[..at],
+            &config[at + "fuse-ld=lld".len()..]
+        ),
+    );
+    // A linker flag that is not buildkit's fights buildkit's: check says so, and only
+    // `generate --force` replaces it.
+    let run = sandbox.run(&["check"]).failure(1);
+    assert_eq!(
+        run.stderr,
+        "drift: [SANDBOX]/project/.cargo/config.toml already sets `target.x86_64-unknown-linux-gnu.rustflags` = -C link-arg=-fuse-ld=bfd, and buildkit.toml wants -C link-arg=-fuse-ld=lld; re-run with --force to let buildkit own that key\nerror: 1 thing(s) drifted from buildkit.toml\n"
+    );
+    sandbox.run(&["generate"]).failure(1);
+    sandbox.run(&["generate", "--force"]).success();
+    sandbox.run(&["check"]).success();
+    // Its own key changed by hand is plain drift.
+    let config = sandbox.read(".cargo/config.toml");
+    sandbox.write(
+        ".cargo/config.toml",
+        &config.replace("linker = \"cc\"", "linker = \"gcc\""),
     );
     let run = sandbox.run(&["check"]).failure(1);
     assert!(
-        run.stderr.starts_with("drift: .cargo/config.toml:") && run.stderr.contains("fuse-ld=bfd"),
+        run.stderr.starts_with("drift: .cargo/config.toml:")
+            && run.stderr.contains("linker = \"gcc\""),
         "{}",
         run.stderr
     );
