@@ -224,20 +224,51 @@ impl Home {
         Ok(target)
     }
 
-    /// Points `bin/<link>` at `target`, atomically: a new link renamed over the old one.
-    pub fn switch_link(&self, link: &str, target: &Path) -> Result<(), InstallError> {
-        let bin = self.bin_dir();
-        std::fs::create_dir_all(&bin).map_err(|source| InstallError::Write {
-            path: bin.clone(),
+    /// The bin directory of one lock (`envs/<lock id>/bin`): the versions that lock pins, so
+    /// that each project builds with its own whatever another project installed since.
+    /// `buildkit env` puts it on PATH; `bin/` holds the most recent setup's links.
+    pub fn lock_bin_dir(&self, lock_id: &str) -> PathBuf {
+        self.root.join("envs").join(lock_id).join("bin")
+    }
+
+    /// `bin/` and every lock's bin directory.
+    pub fn all_bin_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.bin_dir()];
+        if let Ok(entries) = fs_err::read_dir(self.root.join("envs")) {
+            let mut envs: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
+            envs.sort();
+            dirs.extend(envs);
+        }
+        dirs
+    }
+
+    /// Points `<dir>/<link>` at `target` (absolute, or relative to BUILDKIT_HOME), atomically:
+    /// a new link renamed over the old one. Links into the home are relative, so that a moved
+    /// BUILDKIT_HOME keeps working.
+    pub fn switch_link(&self, dir: &Path, link: &str, target: &Path) -> Result<(), InstallError> {
+        std::fs::create_dir_all(dir).map_err(|source| InstallError::Write {
+            path: dir.to_path_buf(),
             source,
         })?;
-        let final_path = bin.join(link);
+        let target = if target.is_absolute() {
+            target.to_path_buf()
+        } else {
+            let depth = dir
+                .strip_prefix(&self.root)
+                .map_or(0, |d| d.components().count());
+            let mut up = PathBuf::new();
+            for _ in 0..depth {
+                up.push("..");
+            }
+            up.join(target)
+        };
+        let final_path = dir.join(link);
         if fs_err::read_link(&final_path).is_ok_and(|current| current == target) {
             return Ok(());
         }
-        let temp = bin.join(format!(".{link}.{}.tmp", std::process::id()));
+        let temp = dir.join(format!(".{link}.{}.tmp", std::process::id()));
         let _ = fs_err::remove_file(&temp);
-        std::os::unix::fs::symlink(target, &temp).map_err(|source| InstallError::Write {
+        std::os::unix::fs::symlink(&target, &temp).map_err(|source| InstallError::Write {
             path: temp.clone(),
             source,
         })?;
@@ -250,20 +281,19 @@ impl Home {
         })
     }
 
-    /// The link target for a file of an installed tool, relative to `bin/` so that a moved
-    /// BUILDKIT_HOME keeps working.
+    /// A file of an installed tool, relative to BUILDKIT_HOME (what the links point at).
     pub fn link_target(name: &str, version: &str, path_in_tool: &str) -> PathBuf {
-        Path::new("../tools")
+        Path::new("tools")
             .join(name)
             .join(version)
             .join(path_in_tool)
     }
 
-    /// Where each `bin/` link currently points, resolved to an absolute path.
-    pub fn links(&self) -> BTreeMap<String, PathBuf> {
-        let bin = self.bin_dir();
+    /// Where each link in `dir` points, as an absolute path with `..` resolved lexically (the
+    /// target need not exist).
+    pub fn links(&self, dir: &Path) -> BTreeMap<String, PathBuf> {
         let mut links = BTreeMap::new();
-        if let Ok(entries) = fs_err::read_dir(&bin) {
+        if let Ok(entries) = fs_err::read_dir(dir) {
             for entry in entries.flatten() {
                 let Some(name) = entry.file_name().to_str().map(String::from) else {
                     continue;
@@ -272,12 +302,65 @@ impl Home {
                     continue;
                 }
                 if let Ok(target) = fs_err::read_link(entry.path()) {
-                    links.insert(name, bin.join(target));
+                    links.insert(name, lexical(&dir.join(target)));
                 }
             }
         }
         links
     }
+
+    /// The lock files of the projects that ran `setup` with this home (kept by `setup`, read
+    /// by `gc`): one absolute path per line.
+    fn projects_file(&self) -> PathBuf {
+        self.root.join("projects")
+    }
+
+    pub fn projects(&self) -> Vec<PathBuf> {
+        fs_err::read_to_string(self.projects_file())
+            .map(|text| {
+                text.lines()
+                    .filter(|l| !l.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Adds `lock` to the projects that use this home and forgets those whose lock is gone.
+    /// Call with the home lock held.
+    pub fn record_project(&self, lock: &Path) -> Result<(), InstallError> {
+        let mut projects: Vec<PathBuf> = self
+            .projects()
+            .into_iter()
+            .filter(|p| p.is_file())
+            .collect();
+        if !projects.iter().any(|p| p == lock) {
+            projects.push(lock.to_path_buf());
+        }
+        projects.sort();
+        let text: String = projects
+            .iter()
+            .map(|p| format!("{}\n", p.display()))
+            .collect();
+        let path = self.projects_file();
+        write_atomically(&path, text.as_bytes())
+            .map_err(|source| InstallError::Write { path, source })
+    }
+}
+
+/// `a/bin/../tools/x` -> `a/tools/x`, without touching the filesystem.
+pub fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Holds the BUILDKIT_HOME lock while alive.
@@ -441,12 +524,24 @@ mod tests {
         let home = Home::new(dir.path().to_path_buf());
         let a = Home::link_target("mold", "1", "bin/mold");
         let b = Home::link_target("mold", "2", "bin/mold");
-        home.switch_link("mold", &a).unwrap();
-        home.switch_link("mold", &a).unwrap();
-        home.switch_link("mold", &b).unwrap();
-        assert_eq!(fs_err::read_link(home.bin_dir().join("mold")).unwrap(), b);
-        let leftovers: Vec<_> = fs_err::read_dir(home.bin_dir()).unwrap().collect();
+        let bin = home.bin_dir();
+        home.switch_link(&bin, "mold", &a).unwrap();
+        home.switch_link(&bin, "mold", &a).unwrap();
+        home.switch_link(&bin, "mold", &b).unwrap();
+        assert_eq!(
+            fs_err::read_link(bin.join("mold")).unwrap(),
+            Path::new("..").join(&b)
+        );
+        let leftovers: Vec<_> = fs_err::read_dir(&bin).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
+        // A lock's own directory is deeper; its links still resolve into the home.
+        let env = home.lock_bin_dir("0123456789abcdef");
+        home.switch_link(&env, "mold", &b).unwrap();
+        assert_eq!(
+            fs_err::read_link(env.join("mold")).unwrap(),
+            Path::new("../../..").join(&b)
+        );
+        assert_eq!(home.links(&env)["mold"], dir.path().join(&b));
     }
 
     #[test]

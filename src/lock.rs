@@ -113,6 +113,13 @@ impl Lockfile {
         Lockfile { version: 1, tools }
     }
 
+    /// A short digest of the lock's content: names its bin directory in BUILDKIT_HOME, so two
+    /// projects with the same lock share one and different locks never collide.
+    pub fn id(&self) -> String {
+        use sha2::Digest as _;
+        crate::fetch::hex(&sha2::Sha256::digest(self.to_toml().as_bytes()))[..16].to_string()
+    }
+
     pub fn tool(&self, name: &str) -> Option<&LockedTool> {
         self.tools.iter().find(|t| t.name == name)
     }

@@ -107,12 +107,13 @@ fn drift_message(rel: &str, current: &str, wanted: &str) -> String {
 }
 
 /// Each locked tool is installed as its receipt says, its binaries hash as they did at install
-/// time, and the `bin/` links select it.
+/// time, and the lock's own bin directory selects it.
 pub fn check_tools(home: &Home, lock: &Lockfile) -> Vec<String> {
     let mut problems = Vec::new();
-    let links = home.links();
+    let dir = home.lock_bin_dir(&lock.id());
+    let links = home.links(&dir);
     for tool in &lock.tools {
-        if let Err(problem) = check_tool(home, tool, &links) {
+        if let Err(problem) = check_tool(home, tool, &dir, &links) {
             problems.push(problem);
         }
     }
@@ -122,6 +123,7 @@ pub fn check_tools(home: &Home, lock: &Lockfile) -> Vec<String> {
 fn check_tool(
     home: &Home,
     tool: &LockedTool,
+    dir: &std::path::Path,
     links: &std::collections::BTreeMap<String, std::path::PathBuf>,
 ) -> Result<(), String> {
     let label = tool.label();
@@ -131,13 +133,15 @@ fn check_tool(
                 Some(target) if target.is_file() => {}
                 Some(target) => {
                     return Err(format!(
-                        "{label}: bin/{link} points at {}, which is gone: run `buildkit setup`",
+                        "{label}: {}/{link} points at {}, which is gone: run `buildkit setup`",
+                        dir.display(),
                         target.display()
                     ));
                 }
                 None => {
                     return Err(format!(
-                        "{label}: bin/{link} is missing: run `buildkit setup`"
+                        "{label}: {}/{link} is missing: run `buildkit setup`",
+                        dir.display()
                     ));
                 }
             }
@@ -171,13 +175,14 @@ fn check_tool(
     }
     for (link, path) in &tool.binaries {
         let expected = home
-            .bin_dir()
+            .root()
             .join(Home::link_target(&tool.name, &tool.version, path));
         match links.get(link) {
             Some(target) if target == &expected => {}
             _ => {
                 return Err(format!(
-                    "{label}: bin/{link} does not point at it: run `buildkit setup`"
+                    "{label}: {}/{link} does not point at it: run `buildkit setup`",
+                    dir.display()
                 ));
             }
         }

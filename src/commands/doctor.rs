@@ -79,12 +79,16 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
         },
     );
 
-    let bin = ctx.home.bin_dir();
+    // What PATH finds first must be the locked file (through this lock's bin directory, or
+    // `bin/` where it selects the same file, as in the devcontainer).
+    let bin = ctx.home.lock_bin_dir(&lock.id());
     for link in lock.tools.iter().flat_map(|t| t.binaries.keys()) {
         let found = which(link);
+        let locked = fs_err::canonicalize(bin.join(link)).ok();
         let ok = found
             .as_deref()
-            .is_some_and(|p| p.parent() == Some(bin.as_path()));
+            .and_then(|p| fs_err::canonicalize(p).ok())
+            .is_some_and(|p| Some(p) == locked);
         let detail = match found {
             Some(p) if ok => format!("{link} -> {}", p.display()),
             Some(p) => format!(
@@ -416,7 +420,7 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
         })
         .unwrap_or_default();
 
-    let links = ctx.home.links();
+    let links = ctx.home.links(&ctx.home.lock_bin_dir(&lock.id()));
     let mut tools = std::collections::BTreeMap::new();
     for tool in &lock.tools {
         for link in tool.binaries.keys() {

@@ -9,12 +9,31 @@ use crate::render::Place;
 
 pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     let project = ctx.project()?;
-    let bin = ctx.home.bin_dir();
+    // The project's own lock selects its bin directory, so two projects on one machine each
+    // build with the versions they lock; without a project, `bin/` (the last setup's).
+    let (bin, mut vars) = match &project {
+        Some(p) => {
+            let lock = ctx.resolve_lock(p)?.0;
+            let mut vars = crate::render::environment(&p.manifest, Place::Local);
+            // Each sccache version gets its own server (a socket in the home), so a project
+            // never talks to a server another project's sccache started.
+            if let Some(sccache) = lock.tool("sccache") {
+                let socket = ctx
+                    .home
+                    .root()
+                    .join("run")
+                    .join(format!("sccache-{}.sock", sccache.version));
+                // sun_path holds 108 bytes: past that, sccache's default port it is.
+                if socket.as_os_str().len() < 100 {
+                    vars.push(("SCCACHE_SERVER_UDS".into(), socket.display().to_string()));
+                }
+            }
+            (ctx.home.lock_bin_dir(&lock.id()), vars)
+        }
+        None => (ctx.home.bin_dir(), Vec::new()),
+    };
+    vars.sort();
     let bin = bin.display();
-    let vars = project
-        .as_ref()
-        .map(|p| crate::render::environment(&p.manifest, Place::Local))
-        .unwrap_or_default();
     if project
         .as_ref()
         .and_then(|p| p.manifest.cache.as_ref())

@@ -1,44 +1,96 @@
 //! `buildkit gc`: remove tool versions and cached archives that nothing uses any more.
 //!
-//! "Used" means named by this project's lock (or the default set) or selected by a `bin/` link,
-//! so a BUILDKIT_HOME shared by several projects keeps what the others' links still point at.
+//! "Used" means named by the lock of any project that ran `setup` with this home (recorded in
+//! BUILDKIT_HOME/projects; projects whose lock is gone are forgotten), by this project's lock or
+//! the default set, or selected by a link in `bin/`. gc says what it kept and why.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::Context;
-use super::list::normalize;
 use crate::Error;
 use crate::fetch::{CacheFile, parse_cache_file_name};
 use crate::lock::Lockfile;
 use crate::manifest::Manifest;
 
 pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
-    let lock = match ctx.project()? {
-        Some(project) => ctx.resolve_lock(&project)?.0,
-        None => Lockfile::resolve(&Manifest::default_set(&ctx.registry), &ctx.registry),
+    let here = match ctx.project()? {
+        Some(project) => {
+            let lock = ctx.resolve_lock(&project)?.0;
+            let path = project.lock_path.clone();
+            (
+                lock,
+                path.map_or("this project".into(), |p| p.display().to_string()),
+            )
+        }
+        None => (
+            Lockfile::resolve(&Manifest::default_set(&ctx.registry), &ctx.registry),
+            "the default set".to_string(),
+        ),
     };
     let _guard = ctx.home.lock()?;
-    let links: Vec<_> = ctx
-        .home
-        .links()
-        .into_values()
-        .map(|t| normalize(&t))
-        .collect();
-    let mut keep_digests: BTreeSet<String> =
-        lock.tools.iter().filter_map(|t| t.sha256.clone()).collect();
-    let mut removed = 0usize;
+    // Every lock that still uses this home, with who it is (for the "kept … because" lines).
+    let mut locks: Vec<(Lockfile, String)> = vec![here];
+    for path in ctx.home.projects() {
+        if locks
+            .iter()
+            .any(|(_, who)| *who == path.display().to_string())
+        {
+            continue;
+        }
+        match Lockfile::read(&path) {
+            Ok(Some(lock)) => locks.push((lock, path.display().to_string())),
+            Ok(None) => eprintln!("forgot {} (it no longer exists)", path.display()),
+            Err(e) => {
+                return Err(Error::Failed(format!(
+                    "{e}; gc removes nothing while a project's lock cannot be read"
+                )));
+            }
+        }
+    }
     let verb = if dry_run { "would remove" } else { "removed" };
+    let mut removed = 0usize;
 
+    // Bin directories of locks nobody has any more hold only links: remove them first, so
+    // that their links keep nothing alive.
+    let ids: BTreeSet<String> = locks.iter().map(|(lock, _)| lock.id()).collect();
+    if let Ok(entries) = fs_err::read_dir(ctx.home.root().join("envs")) {
+        for entry in entries.flatten() {
+            if !ids.contains(entry.file_name().to_string_lossy().as_ref()) {
+                if !dry_run {
+                    fs_err::remove_dir_all(entry.path())
+                        .map_err(|e| Error::Failed(e.to_string()))?;
+                }
+                println!("{verb} {}", entry.path().display());
+                removed += 1;
+            }
+        }
+    }
+    let bin = ctx.home.bin_dir();
+    let linked_from_bin: Vec<PathBuf> = ctx.home.links(&bin).into_values().collect();
+
+    let mut keep_digests: BTreeSet<String> = BTreeSet::new();
     for receipt in ctx.home.installed() {
         let dir = ctx.home.tool_dir(&receipt.name, &receipt.version);
-        let locked = lock
-            .tools
+        let users: Vec<&str> = locks
             .iter()
-            .any(|t| t.name == receipt.name && t.version == receipt.version);
-        let linked = links.iter().any(|l| l.starts_with(&dir));
-        if locked || linked {
+            .filter(|(lock, _)| {
+                lock.tools
+                    .iter()
+                    .any(|t| t.name == receipt.name && t.version == receipt.version)
+            })
+            .map(|(_, who)| who.as_str())
+            .collect();
+        let linked = linked_from_bin.iter().any(|l| l.starts_with(&dir));
+        let why = match (users.is_empty(), linked) {
+            (false, _) => Some(format!("locked by {}", users.join(", "))),
+            (true, true) => Some(format!("selected by {}", bin.display())),
+            (true, false) => None,
+        };
+        if let Some(why) = why {
             keep_digests.insert(receipt.sha256.clone());
+            println!("kept {} {}: {why}", receipt.name, receipt.version);
             continue;
         }
         if !dry_run {
@@ -47,6 +99,13 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
         println!("{verb} {}", dir.display());
         removed += 1;
     }
+    // An archive a lock pins stays cached even where its tool was removed by hand, so that
+    // `setup --offline` keeps working for every project.
+    keep_digests.extend(
+        locks
+            .iter()
+            .flat_map(|(lock, _)| lock.tools.iter().filter_map(|t| t.sha256.clone())),
+    );
     // Leftovers of killed runs: staging directories and partial downloads.
     if let Ok(entries) = fs_err::read_dir(ctx.home.tools_dir()) {
         for entry in entries.flatten() {

@@ -156,14 +156,27 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         return Err(several(errors));
     }
 
-    // Every tool is in place: now, and only now, switch what users run.
-    for outcome in &outcomes {
-        for (link, target) in &outcome.links {
-            ctx.home.switch_link(link, target)?;
+    // Every tool is in place: now, and only now, switch what users run. The lock's own bin
+    // directory first (what `buildkit env` selects for this project), then `bin/`.
+    let bin = ctx.home.lock_bin_dir(&lock.id());
+    for dir in [&bin, &ctx.home.bin_dir()] {
+        for outcome in &outcomes {
+            for (link, target) in &outcome.links {
+                ctx.home.switch_link(dir, link, target)?;
+            }
         }
     }
+    // Where `buildkit env` puts each sccache version's server socket.
+    if lock.tool("sccache").is_some() {
+        let run = ctx.home.root().join("run");
+        std::fs::create_dir_all(&run)
+            .map_err(|source| InstallError::Write { path: run, source })?;
+    }
+    // gc keeps what any project that used this home still locks.
+    if let Some(lock_path) = project.as_ref().and_then(|p| p.lock_path.as_deref()) {
+        ctx.home.record_project(lock_path)?;
+    }
 
-    let bin = ctx.home.bin_dir();
     for outcome in &outcomes {
         let verb = match outcome.status {
             Status::Installed => "installed",

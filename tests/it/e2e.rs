@@ -179,8 +179,12 @@ fn cargo_build_links_with_the_installed_mold() {
     // It was buildkit's mold: the link on PATH resolves into BUILDKIT_HOME.
     let which = in_env(&sandbox, "command -v ld.mold");
     assert_eq!(
-        which.stdout.trim(),
-        sandbox.home().join("bin/ld.mold").display().to_string()
+        redact_lock_ids(which.stdout.trim()),
+        sandbox
+            .home()
+            .join("envs/[LOCK]/bin/ld.mold")
+            .display()
+            .to_string()
     );
     let doctor = in_env(
         &sandbox,

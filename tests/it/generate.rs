@@ -231,7 +231,7 @@ fn sccache_is_selected_through_the_environment_not_a_committed_wrapper() {
     let env = sandbox.run(&["env"]).success();
     assert_eq!(
         env.stdout,
-        "export PATH='[SANDBOX]/home/bin':\"$PATH\"\nexport RUSTC_WRAPPER='sccache'\n"
+        "export PATH='[SANDBOX]/home/envs/[LOCK]/bin':\"$PATH\"\nexport RUSTC_WRAPPER='sccache'\nexport SCCACHE_SERVER_UDS='[SANDBOX]/home/run/sccache-0.17.0.sock'\n"
     );
     assert_eq!(
         env.stderr,

@@ -470,7 +470,7 @@ impl Sandbox {
                 .map_or(text.len(), |e| start + e);
             text.replace_range(at..end, "[LOOPBACK]");
         }
-        text
+        redact_lock_ids(&text)
     }
 }
 
@@ -508,6 +508,25 @@ impl Run {
         );
         self
     }
+}
+
+/// `envs/<16 hex>` (a lock's bin directory, named by a digest of the lock) -> `envs/[LOCK]`.
+pub fn redact_lock_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("envs/") {
+        let (before, after) = rest.split_at(at + "envs/".len());
+        out.push_str(before);
+        let id_len = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if id_len == 16 {
+            out.push_str("[LOCK]");
+            rest = &after[16..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every path under `dir`, relative, sorted, links shown with their targets.

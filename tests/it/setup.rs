@@ -49,11 +49,19 @@ fn installs_whole_tree_links_receipts_and_lock() {
         .map(String::as_str)
         .filter(|p| !p.starts_with(".lock"))
         .collect();
-    insta::assert_snapshot!(tree.join("\n"), @r"
+    insta::assert_snapshot!(redact_lock_ids(&tree.join("\n")), @r"
     bin/
     bin/ld.mold -> ../tools/mold/2.41.0/bin/mold
     bin/mold -> ../tools/mold/2.41.0/bin/mold
     bin/sccache -> ../tools/sccache/0.17.0/sccache
+    envs/
+    envs/[LOCK]/
+    envs/[LOCK]/bin/
+    envs/[LOCK]/bin/ld.mold -> ../../../tools/mold/2.41.0/bin/mold
+    envs/[LOCK]/bin/mold -> ../../../tools/mold/2.41.0/bin/mold
+    envs/[LOCK]/bin/sccache -> ../../../tools/sccache/0.17.0/sccache
+    projects
+    run/
     tools/
     tools/mold/
     tools/mold/2.41.0/
@@ -155,7 +163,7 @@ fn json_summary_on_stdout_and_nothing_on_stderr() {
     assert_eq!(tools.len(), 2);
     assert_eq!(tools[0]["name"], "mold");
     assert_eq!(tools[0]["status"], "installed");
-    assert_eq!(summary["bin"], "[SANDBOX]/home/bin");
+    assert_eq!(summary["bin"], "[SANDBOX]/home/envs/[LOCK]/bin");
     let again = sandbox.run(&["setup", "--json"]).success();
     let summary: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
     assert_eq!(summary["tools"][1]["status"], "already-installed");
@@ -739,14 +747,15 @@ fn env_prints_path_and_cache_variables() {
     sandbox.write("buildkit.toml", "[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"local\"\ndir = \"/var/cache/sccache\"\n");
     let run = sandbox.run(&["env"]).success();
     insta::assert_snapshot!(run.stdout, @r#"
-    export PATH='[SANDBOX]/home/bin':"$PATH"
+    export PATH='[SANDBOX]/home/envs/[LOCK]/bin':"$PATH"
     export RUSTC_WRAPPER='sccache'
     export SCCACHE_DIR='/var/cache/sccache'
+    export SCCACHE_SERVER_UDS='[SANDBOX]/home/run/sccache-0.17.0.sock'
     "#);
     let run = sandbox.run(&["env", "--shell", "fish"]).success();
     assert!(
         run.stdout
-            .starts_with("set -gx PATH '[SANDBOX]/home/bin' $PATH\n"),
+            .starts_with("set -gx PATH '[SANDBOX]/home/envs/[LOCK]/bin' $PATH\n"),
         "{}",
         run.stdout
     );
@@ -793,12 +802,18 @@ fn ci_mode_appends_the_bin_dir_to_github_path() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        std::fs::read_to_string(&github_path).unwrap(),
-        format!("/already/there\n{}\n", sandbox.home().join("bin").display())
+        redact_lock_ids(&std::fs::read_to_string(&github_path).unwrap()),
+        format!(
+            "/already/there\n{}\n",
+            sandbox.home().join("envs/[LOCK]/bin").display()
+        )
     );
     // Elsewhere, the export line goes to stdout for the CI script to eval.
     let run = sandbox.run(&["setup", "--ci", "--quiet"]).success();
-    assert_eq!(run.stdout, "export PATH=\"[SANDBOX]/home/bin:$PATH\"\n");
+    assert_eq!(
+        run.stdout,
+        "export PATH=\"[SANDBOX]/home/envs/[LOCK]/bin:$PATH\"\n"
+    );
 }
 
 #[test]
@@ -982,7 +997,9 @@ fn gc_removes_only_what_buildkit_put_there_and_nothing_in_use() {
     let run = sandbox.run(&["gc", "--dry-run"]).success();
     assert_eq!(
         run.stdout,
-        format!("would remove [SANDBOX]/cache/{stale}\n")
+        format!(
+            "kept mold 2.41.0: locked by [SANDBOX]/project/buildkit.lock\nkept sccache 0.17.0: locked by [SANDBOX]/project/buildkit.lock\nwould remove [SANDBOX]/cache/{stale}\n"
+        )
     );
     assert!(sandbox.cache().join(&stale).exists());
     sandbox.run(&["gc"]).success();
