@@ -459,3 +459,191 @@ fn a_contributor_without_buildkit_still_builds() {
     let signature = linker_of(&sandbox.root().join("target/debug/hello")).expect("lld signs");
     assert!(signature.starts_with("LLD "), "{signature}");
 }
+
+/// Runs `script` in `dir` inside that project's `buildkit env`.
+fn in_project_env(sandbox: &Sandbox, dir: &Path, script: &str) -> String {
+    let buildkit = env!("CARGO_BIN_EXE_buildkit");
+    let output = sandbox
+        .shell(&format!("set -e\neval \"$('{buildkit}' env)\"\n{script}"))
+        .current_dir(dir)
+        .env_remove("RUSTC_WRAPPER")
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{script} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Two projects on one machine lock different mold and sccache versions: each builds with its
+/// own, in any order, without running setup again; gc keeps what either locks.
+#[test]
+fn two_projects_each_build_with_their_own_locked_versions() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let real_version = reported_version(&real_mold());
+    let sccache_version = reported_version(&real_sccache());
+    let real = repack_mold(&real_version);
+    let sccache = repack_sccache(&sccache_version);
+    let fake = mold_archive("9.9.9");
+    server.route("/real.tar.gz", Route::Ok(real.clone()));
+    server.route("/sccache.tar.gz", Route::Ok(sccache.clone()));
+    server.route("/fake.tar.gz", Route::Ok(fake.clone()));
+    let rust = rust_version();
+
+    // Project A: the real mold and sccache.
+    cargo_project(&sandbox);
+    let a = sandbox.project();
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "[toolchain]\nrust = \"{rust}\"\n{}{}",
+            tool_table("mold", &real_version, &server.url("/real.tar.gz"), &real),
+            tool_table(
+                "sccache",
+                &sccache_version,
+                &server.url("/sccache.tar.gz"),
+                &sccache
+            )
+        ),
+    );
+    // Project B, beside it: another mold version.
+    let b = sandbox.root().join("project-b");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(
+        b.join("buildkit.toml"),
+        format!(
+            "[toolchain]\nrust = \"{rust}\"\n{}",
+            tool_table("mold", "9.9.9", &server.url("/fake.tar.gz"), &fake)
+        ),
+    )
+    .unwrap();
+    for dir in [&a, &b] {
+        let out = sandbox
+            .cmd(&["setup", "--quiet"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = sandbox
+            .cmd(&["generate"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // B was set up last; A still builds with its own mold and its own sccache server.
+    let build_a = "export CARGO_INCREMENTAL=0\nld.mold --version\necho \"socket=$SCCACHE_SERVER_UDS\"\ncargo build --quiet\nsccache --show-stats --stats-format json\nsccache --stop-server >/dev/null";
+    let out = in_project_env(&sandbox, &a, build_a);
+    assert!(out.starts_with(&format!("mold {real_version}")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "socket={}",
+            sandbox
+                .home()
+                .join(format!("run/sccache-{sccache_version}.sock"))
+                .display()
+        )),
+        "{out}"
+    );
+    let signature = linker_of(&a.join("target/debug/hello")).expect("mold signs");
+    assert!(
+        signature.starts_with(&format!("mold {real_version}")),
+        "{signature}"
+    );
+    assert!(
+        out.contains("\"compile_requests\""),
+        "A's build went through its sccache: {out}"
+    );
+    let out = in_project_env(&sandbox, &b, "mold --version");
+    assert_eq!(out, "mold 9.9.9 (fixture; compatible with GNU ld)\n");
+    // And back to A, no setup in between.
+    let out = in_project_env(&sandbox, &a, "ld.mold --version");
+    assert!(out.starts_with(&format!("mold {real_version}")), "{out}");
+    for dir in [&a, &b] {
+        let out = sandbox.cmd(&["check"]).current_dir(dir).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // gc from A keeps B's mold and B's archive: B still installs offline.
+    let gc = sandbox.run(&["gc"]).success();
+    assert!(
+        gc.stdout
+            .contains("kept mold 9.9.9: locked by [SANDBOX]/project-b/buildkit.lock\n"),
+        "{}",
+        gc.stdout
+    );
+    assert!(
+        sandbox
+            .cache()
+            .join(format!("{}.tar.gz", sha256_hex(&fake)))
+            .exists()
+    );
+    std::fs::remove_dir_all(sandbox.home().join("tools/mold/9.9.9")).unwrap();
+    let out = sandbox
+        .cmd(&["setup", "--offline", "--quiet"])
+        .current_dir(&b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // B is deleted: gc forgets it.
+    std::fs::remove_dir_all(&b).unwrap();
+    let gc = sandbox.run(&["gc"]).success();
+    assert!(
+        gc.stderr
+            .contains("forgot [SANDBOX]/project-b/buildkit.lock (it no longer exists)"),
+        "{}",
+        gc.stderr
+    );
+    // `bin/` (the last setup's links, B's) still selects it: kept, and said so. Once A's setup
+    // takes `bin/` over, nothing uses it.
+    assert!(
+        gc.stdout
+            .contains("kept mold 9.9.9: selected by [SANDBOX]/home/bin\n"),
+        "{}",
+        gc.stdout
+    );
+    sandbox.run(&["setup", "--quiet"]).success();
+    let gc = sandbox.run(&["gc"]).success();
+    assert!(
+        gc.stdout
+            .contains("removed [SANDBOX]/home/tools/mold/9.9.9\n"),
+        "{}",
+        gc.stdout
+    );
+    assert!(
+        !sandbox
+            .cache()
+            .join(format!("{}.tar.gz", sha256_hex(&fake)))
+            .exists()
+    );
+    assert!(
+        sandbox
+            .home()
+            .join(format!("tools/mold/{real_version}"))
+            .exists()
+    );
+}
