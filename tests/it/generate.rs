@@ -730,3 +730,35 @@ fn a_legacy_cargo_config_is_refused_clearly() {
         "{merged}"
     );
 }
+
+#[test]
+fn written_files_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sandbox = Sandbox::new();
+    let mode = |rel: &str| {
+        std::fs::metadata(sandbox.project().join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for umask in ["022", "002"] {
+        let run = sandbox
+            .shell(&format!(
+                "umask {umask} && rm -f buildkit.toml buildkit.lock rust-toolchain.toml && '{}' init --linker lld --no-sccache && '{}' generate",
+                env!("CARGO_BIN_EXE_buildkit"),
+                env!("CARGO_BIN_EXE_buildkit")
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let expected = 0o666 & !u32::from_str_radix(umask, 8).unwrap();
+        for rel in ["buildkit.toml", "buildkit.lock", "rust-toolchain.toml"] {
+            assert_eq!(mode(rel), expected, "{rel} with umask {umask}");
+        }
+    }
+}
