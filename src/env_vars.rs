@@ -11,6 +11,8 @@ pub const BUILDKIT_MIRROR: &str = "BUILDKIT_MIRROR";
 pub const BUILDKIT_OFFLINE: &str = "BUILDKIT_OFFLINE";
 /// How many times a download is tried in all (default 4). Tests lower it.
 pub const BUILDKIT_DOWNLOAD_ATTEMPTS: &str = "BUILDKIT_DOWNLOAD_ATTEMPTS";
+/// Seconds a download may go without progress before it fails (default 30). Tests lower it.
+pub const BUILDKIT_STALL_SECONDS: &str = "BUILDKIT_STALL_SECONDS";
 /// Extra PEM roots for HTTPS downloads, trusted in addition to the system's bundle.
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 /// Set by GitHub Actions: the file `setup --ci` appends the bin dir to.

@@ -4,9 +4,12 @@
 //! The caller unpacks into a temporary directory and renames it into place only on success, so
 //! a refused entry means nothing of the archive is installed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead, Read};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Component, Path, PathBuf};
+
+use cap_std::fs::Dir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
@@ -29,6 +32,10 @@ pub enum ExtractError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "refusing {archive}: it unpacks to more than {limit} bytes, buildkit's limit for one tool; nothing of it was installed"
+    )]
+    TooLarge { archive: String, limit: u64 },
     #[error(
         "{archive} is a {format} archive, which buildkit cannot unpack (it reads tar.gz and tar.xz)"
     )]
@@ -67,6 +74,11 @@ pub fn unpack(
     check_symlinks_stay_inside(dest, options)
 }
 
+/// What one unpack may write at most: far above any tool buildkit installs (mold's tree is
+/// 10 MB; lld out of LLVM is kept alone), far below what fills a disk. A 10 MB archive that
+/// expands past it is refused, not installed.
+pub const MAX_UNPACKED_BYTES: u64 = 4 << 30;
+
 fn unpack_tar(
     decoder: impl Read,
     dest: &Path,
@@ -88,11 +100,15 @@ fn unpack_tar(
         reason: reason.to_string(),
     };
 
+    // Every write goes through this handle: cap-std resolves each path beneath it (openat2's
+    // RESOLVE_BENEATH on Linux), so no order of symlinks, hard links and replaced entries can
+    // reach outside, whatever the checks below miss.
+    let root = Dir::open_ambient_dir(dest, cap_std::ambient_authority())
+        .map_err(|e| write_err(dest, e))?;
     let mut archive = tar::Archive::new(decoder);
-    archive.set_preserve_mtime(true);
-    archive.set_preserve_permissions(false);
     // Directories this extraction created itself: known to be real directories, not links.
     let mut real_dirs: HashSet<PathBuf> = HashSet::from([PathBuf::new()]);
+    let mut written: u64 = 0;
 
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
@@ -144,13 +160,13 @@ fn unpack_tar(
 
         let target = dest.join(&rel);
         if let Some(parent) = rel.parent() {
-            ensure_real_dir(dest, parent, &mut real_dirs).map_err(|e| match e {
+            ensure_real_dir(&root, parent, &mut real_dirs).map_err(|e| match e {
                 DirError::Io(source) => write_err(&dest.join(parent), source),
                 DirError::ThroughSymlink => refuse(&raw_path, "is inside a symlinked directory"),
             })?;
         }
         if kind == tar::EntryType::Directory {
-            ensure_real_dir(dest, &rel, &mut real_dirs).map_err(|e| match e {
+            ensure_real_dir(&root, &rel, &mut real_dirs).map_err(|e| match e {
                 DirError::Io(source) => write_err(&target, source),
                 DirError::ThroughSymlink => {
                     refuse(&raw_path, "replaces a symlink with a directory")
@@ -159,23 +175,69 @@ fn unpack_tar(
             continue;
         }
         // A later entry with the same name replaces the earlier one, never writes through it.
-        if fs_err::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
-            std::fs::remove_file(&target).map_err(|e| write_err(&target, e))?;
+        if root.symlink_metadata(&rel).is_ok_and(|m| !m.is_dir()) {
+            root.remove_file(&rel).map_err(|e| write_err(&target, e))?;
         }
         match (kind, link_target, hard_link_source) {
             (tar::EntryType::Symlink, Some(link), _) => {
-                std::os::unix::fs::symlink(&link, &target).map_err(|e| write_err(&target, e))?;
+                root.symlink(&link, &rel)
+                    .map_err(|e| write_err(&target, e))?;
             }
             (tar::EntryType::Link, _, Some(source)) => {
-                let source_path = dest.join(&source);
-                if fs_err::symlink_metadata(&source_path).is_ok_and(|m| m.file_type().is_symlink())
-                {
-                    return Err(refuse(&raw_path, "is a hard link to a symlink"));
+                // Its source must sit in directories this unpack made (no symlink on the way)
+                // and not be a symlink itself; cap-std refuses anything that still escapes.
+                let through_real_dirs = source
+                    .parent()
+                    .is_none_or(|p| p.as_os_str().is_empty() || real_dirs.contains(p));
+                if !through_real_dirs {
+                    return Err(refuse(
+                        &raw_path,
+                        "is a hard link pointing outside the tool's directory",
+                    ));
                 }
-                std::fs::hard_link(&source_path, &target).map_err(|e| write_err(&target, e))?;
+                match root.symlink_metadata(&source) {
+                    Ok(meta) if meta.file_type().is_symlink() => {
+                        return Err(refuse(&raw_path, "is a hard link to a symlink"));
+                    }
+                    Ok(meta) if meta.is_file() => {}
+                    _ => {
+                        return Err(refuse(
+                            &raw_path,
+                            "is a hard link to nothing the archive put before it",
+                        ));
+                    }
+                }
+                root.hard_link(&source, &root, &rel).map_err(|_| {
+                    refuse(
+                        &raw_path,
+                        "is a hard link pointing outside the tool's directory",
+                    )
+                })?;
             }
             _ => {
-                entry.unpack(&target).map_err(|e| write_err(&target, e))?;
+                let mode = entry.header().mode().map_err(read_err)?;
+                // Executable or not; never group/other writable, never setuid.
+                let mode = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+                let mut file = root
+                    .open_with(
+                        &rel,
+                        cap_std::fs::OpenOptions::new().write(true).create_new(true),
+                    )
+                    .map_err(|e| write_err(&target, e))?;
+                let budget = MAX_UNPACKED_BYTES.saturating_sub(written);
+                let copied = io::copy(&mut (&mut entry).take(budget + 1), &mut file)
+                    .map_err(|e| copy_err(e, archive_name, &target))?;
+                written += copied;
+                if copied > budget {
+                    return Err(ExtractError::TooLarge {
+                        archive: archive_name.to_string(),
+                        limit: MAX_UNPACKED_BYTES,
+                    });
+                }
+                file.set_permissions(cap_std::fs::Permissions::from_std(
+                    std::fs::Permissions::from_mode(mode),
+                ))
+                .map_err(|e| write_err(&target, e))?;
             }
         }
     }
@@ -184,6 +246,27 @@ fn unpack_tar(
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(read_err)?;
     Ok(())
+}
+
+/// A failed copy out of the archive: a read error is the archive's (cut short, corrupt), a
+/// write error the destination's (a full disk, a file size limit).
+fn copy_err(error: io::Error, archive: &str, path: &Path) -> ExtractError {
+    let read_side = matches!(
+        error.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
+    );
+    if read_side {
+        ExtractError::Read {
+            archive: archive.to_string(),
+            source: error,
+        }
+    } else {
+        ExtractError::Write {
+            archive: archive.to_string(),
+            path: path.to_path_buf(),
+            source: error,
+        }
+    }
 }
 
 /// The entry's path inside the tool's directory: validated, with the top directory stripped.
@@ -236,9 +319,9 @@ enum DirError {
     ThroughSymlink,
 }
 
-/// Creates `rel` under `dest` as real directories, refusing to pass through a symlink.
+/// Creates `rel` under the unpack root as real directories, refusing to pass through a symlink.
 fn ensure_real_dir(
-    dest: &Path,
+    root: &Dir,
     rel: &Path,
     real_dirs: &mut HashSet<PathBuf>,
 ) -> Result<(), DirError> {
@@ -248,18 +331,17 @@ fn ensure_real_dir(
         if real_dirs.contains(&current) {
             continue;
         }
-        let path = dest.join(&current);
-        match fs_err::symlink_metadata(&path) {
+        match root.symlink_metadata(&current) {
             Ok(meta) if meta.is_dir() => {}
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(DirError::ThroughSymlink);
             }
             Ok(_) => {
-                std::fs::remove_file(&path).map_err(DirError::Io)?;
-                std::fs::create_dir(&path).map_err(DirError::Io)?;
+                root.remove_file(&current).map_err(DirError::Io)?;
+                root.create_dir(&current).map_err(DirError::Io)?;
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir(&path).map_err(DirError::Io)?;
+                root.create_dir(&current).map_err(DirError::Io)?;
             }
             Err(err) => return Err(DirError::Io(err)),
         }
@@ -280,11 +362,20 @@ fn check_symlinks_stay_inside(
     };
     let root = fs_err::canonicalize(dest).map_err(read_err)?;
     let mut pending = vec![dest.to_path_buf()];
+    // Every name of every file: a file with more links than names here has one outside.
+    let mut names: HashMap<(u64, u64), (u64, PathBuf)> = HashMap::new();
     while let Some(dir) = pending.pop() {
         for entry in fs_err::read_dir(&dir).map_err(read_err)? {
             let entry = entry.map_err(read_err)?;
             let file_type = entry.file_type().map_err(read_err)?;
             let path = entry.path();
+            if file_type.is_file() {
+                let meta = entry.metadata().map_err(read_err)?;
+                let seen = names
+                    .entry((meta.dev(), meta.ino()))
+                    .or_insert((0, path.clone()));
+                seen.0 += 1;
+            }
             if file_type.is_dir() {
                 pending.push(path);
             } else if file_type.is_symlink() {
@@ -299,6 +390,19 @@ fn check_symlinks_stay_inside(
                     });
                 }
             }
+        }
+    }
+    for ((dev, ino), (count, path)) in names {
+        let links = fs_err::metadata(&path).map_err(read_err)?.nlink();
+        if links > count {
+            let entry = path.strip_prefix(dest).unwrap_or(&path).to_path_buf();
+            return Err(ExtractError::EntryEscapes {
+                archive: options.archive.to_string(),
+                entry,
+                reason: format!(
+                    "is a hard link to a file outside the tool's directory ({links} links, {count} inside; inode {dev}:{ino})"
+                ),
+            });
         }
     }
     Ok(())

@@ -14,16 +14,17 @@ use crate::reporter::Reporter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("download of {url} failed: HTTP {status}{hint}")]
+    #[error("download of {} failed: HTTP {status}{hint}", redact_url(.url))]
     Status {
         url: String,
         status: u16,
         hint: &'static str,
     },
-    #[error("download of {url} failed: {message}")]
+    #[error("download of {} failed: {message}", redact_url(.url))]
     Transport { url: String, message: String },
     #[error(
-        "checksum mismatch for {url}: expected sha256 {expected}, got {actual}; nothing was installed (the pinned digest is the only trust: check the url and the pin)"
+        "checksum mismatch for {}: expected sha256 {expected}, got {actual}; nothing was installed (the pinned digest is the only trust: check the url and the pin)",
+        redact_url(.url)
     )]
     ChecksumMismatch {
         url: String,
@@ -31,17 +32,19 @@ pub enum FetchError {
         actual: String,
     },
     #[error(
-        "download of {url} failed: {message} (the server's certificate is not trusted here: add your CA to the bundle SSL_CERT_FILE names)"
+        "download of {} failed: {message} (the server's certificate is not trusted here: add your CA to the bundle SSL_CERT_FILE names)",
+        redact_url(.url)
     )]
     Untrusted { url: String, message: String },
-    #[error("download of {url} is cut short: got {got} of {expected} bytes")]
+    #[error("download of {} is cut short: got {got} of {expected} bytes", redact_url(.url))]
     Truncated {
         url: String,
         got: u64,
         expected: u64,
     },
     #[error(
-        "offline: {url} (sha256 {sha256}) is not in the download cache {cache_dir}; run `buildkit setup` once with network access, or copy the archive there"
+        "offline: {} (sha256 {sha256}) is not in the download cache {cache_dir}; run `buildkit setup` once with network access, or copy the archive there",
+        redact_url(.url)
     )]
     NotCached {
         url: String,
@@ -62,14 +65,62 @@ pub enum FetchError {
     },
     #[error("could not set up the HTTP client: {0}")]
     Client(String),
+    #[error(
+        "no data from {} for {secs} s; the server or the network stalled (try again, or use --mirror)",
+        redact_url(.url)
+    )]
+    Stalled { url: String, secs: u64 },
+    #[error(
+        "download of {} stopped: it is larger than {limit} bytes ({why}); nothing was installed",
+        redact_url(.url)
+    )]
+    TooLarge {
+        url: String,
+        limit: u64,
+        why: &'static str,
+    },
+    #[error("download of {} failed: {message}", redact_url(.url))]
+    Redirect { url: String, message: String },
+    #[error("{} is not a URL buildkit can fetch: {message}", redact_url(.url))]
+    BadUrl { url: String, message: String },
+    #[error("{path} is not a regular file; a file:// url must name the archive itself")]
+    NotAFile { path: PathBuf },
 }
+
+/// `scheme://user:secret@host/…` -> `scheme://***@host/…`: credentials never reach a message.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// How long a transfer may go without progress (at least [`MIN_PROGRESS_BYTES`]) before it
+/// fails: catches a server that stalls and one that drips a byte at a time.
+fn stall_window() -> Duration {
+    let secs = std::env::var(crate::env_vars::BUILDKIT_STALL_SECONDS)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&s: &u64| s >= 1)
+        .unwrap_or(30);
+    Duration::from_secs(secs)
+}
+
+/// Bytes a transfer must move per stall window to count as progressing.
+const MIN_PROGRESS_BYTES: u64 = 16 * 1024;
 
 impl FetchError {
     /// Errors worth another attempt: the network, the server's 5xx. Never a 4xx or a mismatch.
     fn is_transient(&self) -> bool {
         match self {
             FetchError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
-            FetchError::Transport { .. } | FetchError::Truncated { .. } => true,
+            FetchError::Transport { .. }
+            | FetchError::Truncated { .. }
+            | FetchError::Stalled { .. } => true,
             _ => false,
         }
     }
@@ -90,13 +141,21 @@ pub struct Fetcher {
     client: OnceLock<Result<reqwest::blocking::Client, String>>,
 }
 
-/// A verified archive in the download cache.
+/// An archive in the download cache, open.
 pub struct CachedArchive {
     pub path: PathBuf,
+    /// Positioned at the start. Unpack from this handle, never by opening `path` again: another
+    /// process sharing the cache may replace the path in between, and what is unpacked must be
+    /// the bytes that were verified.
+    pub file: std::fs::File,
     /// Downloaded and hashed by this call; otherwise it was already there (perhaps copied from
-    /// another machine) and is worth hashing again.
+    /// another machine, perhaps planted) and must be hashed, through `file`, before use.
     pub verified_now: bool,
 }
+
+/// The most buildkit downloads for one archive whose size the lock does not give (LLVM's full
+/// release, the largest, is 1.9 GB).
+pub const MAX_DOWNLOAD_BYTES: u64 = 4 << 30;
 
 /// What a single download should produce.
 pub struct Artifact<'a> {
@@ -126,16 +185,25 @@ pub fn cache_file_name(sha256: &str, format: &str) -> String {
     format!("{sha256}.{format}")
 }
 
-/// Where a download in progress is written, beside its final name.
-pub fn partial_file_name(sha256: &str) -> String {
-    format!("{sha256}.partial")
+/// The lock a download of `sha256` holds, shared by every home using the cache.
+pub fn lock_file_name(sha256: &str) -> String {
+    format!("{sha256}.lock")
 }
 
 /// A file in the download cache as buildkit names it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CacheFile<'a> {
-    Verified { sha256: &'a str },
-    Partial { sha256: &'a str },
+    Verified {
+        sha256: &'a str,
+    },
+    /// `<sha256>.<random>.partial`: a download in progress, or left by a killed one.
+    Partial {
+        sha256: &'a str,
+    },
+    /// `<sha256>.lock`.
+    Lock {
+        sha256: &'a str,
+    },
 }
 
 /// Reads a cache file name back; `None` for a file buildkit did not name (the cache dir may be
@@ -146,8 +214,13 @@ pub fn parse_cache_file_name(name: &str) -> Option<CacheFile<'_>> {
         return None;
     }
     match extension {
-        "partial" => Some(CacheFile::Partial { sha256 }),
+        "lock" => Some(CacheFile::Lock { sha256 }),
         "tar.gz" | "tar.xz" => Some(CacheFile::Verified { sha256 }),
+        other
+            if other.ends_with(".partial") && !other.trim_end_matches(".partial").contains('.') =>
+        {
+            Some(CacheFile::Partial { sha256 })
+        }
         _ => None,
     }
 }
@@ -227,16 +300,24 @@ impl Fetcher {
         reporter: &dyn Reporter,
     ) -> Result<CachedArchive, FetchError> {
         let final_path = self.cached_path(artifact.sha256, artifact.format);
-        let found = |path: PathBuf| CachedArchive {
-            path,
-            verified_now: false,
+        let open_cached = || match std::fs::File::open(&final_path) {
+            Ok(file) => Ok(Some(CachedArchive {
+                path: final_path.clone(),
+                file,
+                verified_now: false,
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(FetchError::ReadLocal {
+                path: final_path.clone(),
+                source,
+            }),
         };
-        if final_path.is_file() {
-            return Ok(found(final_path));
+        if let Some(cached) = open_cached()? {
+            return Ok(cached);
         }
         if self.options.offline {
             return Err(FetchError::NotCached {
-                url: artifact.url.to_string(),
+                url: redact_url(artifact.url),
                 sha256: artifact.sha256.to_string(),
                 cache_dir: self.options.cache_dir.clone(),
             });
@@ -247,34 +328,72 @@ impl Fetcher {
         };
         std::fs::create_dir_all(&self.options.cache_dir)
             .map_err(write_err(&self.options.cache_dir))?;
-        let partial = self
-            .options
-            .cache_dir
-            .join(partial_file_name(artifact.sha256));
-        // The cache may be shared by several BUILDKIT_HOMEs: whoever holds the lock on the
-        // partial file downloads; the others wait and then find the verified archive.
-        let mut file = std::fs::OpenOptions::new()
+        // The cache may be shared by several BUILDKIT_HOMEs: whoever holds `<sha256>.lock`
+        // downloads; the others wait and then find the verified archive. The lock file never
+        // moves, and each download writes its own partial file, so no process ever writes into
+        // a file another has verified or is unpacking.
+        let lock_path = self.options.cache_dir.join(lock_file_name(artifact.sha256));
+        let lock = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(false)
-            .open(&partial)
-            .map_err(write_err(&partial))?;
-        file.lock().map_err(write_err(&partial))?;
-        if final_path.is_file() {
-            return Ok(found(final_path));
+            .open(&lock_path)
+            .map_err(write_err(&lock_path))?;
+        lock.lock().map_err(write_err(&lock_path))?;
+        if let Some(cached) = open_cached()? {
+            return Ok(cached);
+        }
+        // Only the holder of this lock writes partial files of this digest: any found now were
+        // left by a killed run.
+        if let Ok(entries) = std::fs::read_dir(&self.options.cache_dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if matches!(
+                    parse_cache_file_name(&name.to_string_lossy()),
+                    Some(CacheFile::Partial { sha256 }) if sha256 == artifact.sha256
+                ) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
         }
 
+        let mut partial = tempfile::Builder::new()
+            .prefix(&format!("{}.", artifact.sha256))
+            .suffix(".partial")
+            .tempfile_in(&self.options.cache_dir)
+            .map_err(write_err(&self.options.cache_dir))?;
+        let partial_path = partial.path().to_path_buf();
         let url = apply_mirror(artifact.url, self.options.mirror.as_deref());
+        // The lock file goes with the download, done or failed: a process still waiting on it
+        // then finds the archive (or downloads into a partial file of its own).
+        let release = |lock: std::fs::File| {
+            let _ = std::fs::remove_file(&lock_path);
+            drop(lock);
+        };
         let downloaded = self.with_retries(artifact.label, reporter, || {
-            self.download_once(&url, artifact, &mut file, &partial, reporter)
+            self.download_once(
+                &url,
+                artifact,
+                partial.as_file_mut(),
+                &partial_path,
+                reporter,
+            )
         });
         if let Err(err) = downloaded {
-            let _ = fs_err::remove_file(&partial);
+            drop(partial);
+            release(lock);
             return Err(err);
         }
-        std::fs::rename(&partial, &final_path).map_err(write_err(&final_path))?;
+        let persisted = partial.persist(&final_path);
+        release(lock);
+        let mut file = persisted.map_err(|e| FetchError::WriteCache {
+            path: final_path.clone(),
+            source: e.error,
+        })?;
+        io::Seek::rewind(&mut file).map_err(write_err(&final_path))?;
         Ok(CachedArchive {
             path: final_path,
+            file,
             verified_now: true,
         })
     }
@@ -288,6 +407,21 @@ impl Fetcher {
         reporter: &dyn Reporter,
     ) -> Result<(), FetchError> {
         let (body, length) = self.open(url)?;
+        // The lock's size, when it has one, is what the pinned archive weighs: never more.
+        let (limit, why) = match artifact.size {
+            Some(size) => (size, "the size buildkit.lock records"),
+            None => (
+                MAX_DOWNLOAD_BYTES,
+                "buildkit's limit for an archive of unknown size",
+            ),
+        };
+        if length.is_some_and(|l| l > limit) {
+            return Err(FetchError::TooLarge {
+                url: url.to_string(),
+                limit,
+                why,
+            });
+        }
         let expected_len = length.or(artifact.size);
         let progress = reporter.start(artifact.label, expected_len);
         let write_err = |source| FetchError::WriteCache {
@@ -299,6 +433,9 @@ impl Fetcher {
         io::Seek::rewind(file).map_err(write_err)?;
         let mut reader = HashingReader::new(body);
         let mut buf = vec![0u8; 1 << 16];
+        let window = stall_window();
+        let (mut window_start, mut window_bytes) = (std::time::Instant::now(), 0u64);
+        let mut total = 0u64;
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
@@ -306,14 +443,39 @@ impl Fetcher {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {
                     progress.finish();
+                    if is_timeout(&err) {
+                        return Err(FetchError::Stalled {
+                            url: url.to_string(),
+                            secs: window.as_secs(),
+                        });
+                    }
                     return Err(FetchError::Transport {
                         url: url.to_string(),
                         message: format!("reading the body: {}", error_chain(&err)),
                     });
                 }
             };
+            total += n as u64;
+            if total > limit {
+                progress.finish();
+                return Err(FetchError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                    why,
+                });
+            }
             file.write_all(&buf[..n]).map_err(write_err)?;
             progress.advance(n as u64);
+            window_bytes += n as u64;
+            if window_bytes >= MIN_PROGRESS_BYTES {
+                (window_start, window_bytes) = (std::time::Instant::now(), 0);
+            } else if window_start.elapsed() > window {
+                progress.finish();
+                return Err(FetchError::Stalled {
+                    url: url.to_string(),
+                    secs: window.as_secs(),
+                });
+            }
         }
         progress.finish();
         file.flush().map_err(write_err)?;
@@ -345,10 +507,35 @@ impl Fetcher {
                 path: path.clone(),
                 source,
             })?;
-            let len = file.metadata().ok().map(|m| m.len());
-            return Ok((Box::new(file), len));
+            let meta = file.metadata().map_err(|source| FetchError::ReadLocal {
+                path: path.clone(),
+                source,
+            })?;
+            // Not a device, a FIFO or a directory: those never end, or are not archives.
+            if !meta.is_file() {
+                return Err(FetchError::NotAFile { path });
+            }
+            return Ok((Box::new(file), Some(meta.len())));
         }
         let response = self.client()?.get(url).send().map_err(|err| {
+            if err.is_builder() {
+                return FetchError::BadUrl {
+                    url: url.to_string(),
+                    message: error_chain(&err.without_url()),
+                };
+            }
+            if err.is_redirect() {
+                return FetchError::Redirect {
+                    url: url.to_string(),
+                    message: error_chain(&err.without_url()),
+                };
+            }
+            if err.is_timeout() {
+                return FetchError::Stalled {
+                    url: url.to_string(),
+                    secs: stall_window().as_secs(),
+                };
+            }
             let connect = err.is_connect();
             // The url is in our own message already.
             let message = error_chain(&err.without_url());
@@ -387,24 +574,6 @@ impl Fetcher {
         }
         let length = response.content_length();
         Ok((Box::new(response), length))
-    }
-
-    /// Opens `url` (through the mirror) with the same retry policy as `fetch_to_cache`, for
-    /// archives too large to keep: the caller streams it straight into the extractor.
-    pub fn open_with_retries(
-        &self,
-        artifact: &Artifact<'_>,
-        reporter: &dyn Reporter,
-    ) -> Result<(Box<dyn Read + Send>, Option<u64>), FetchError> {
-        if self.options.offline {
-            return Err(FetchError::NotCached {
-                url: artifact.url.to_string(),
-                sha256: artifact.sha256.to_string(),
-                cache_dir: self.options.cache_dir.clone(),
-            });
-        }
-        let url = apply_mirror(artifact.url, self.options.mirror.as_deref());
-        self.with_retries(artifact.label, reporter, || self.open(&url))
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the attempts are used up, waiting
@@ -464,14 +633,45 @@ fn build_client() -> Result<reqwest::blocking::Client, String> {
     let mut builder = reqwest::blocking::Client::builder()
         .user_agent(concat!("buildkit/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(20))
-        // In the blocking client this bounds each read, not the whole transfer.
-        .timeout(Duration::from_secs(90))
-        .redirect(reqwest::redirect::Policy::limited(10))
+        // In the blocking client this bounds each read, not the whole transfer: a server that
+        // stops sending fails after the stall window (download_once also catches a drip).
+        .timeout(stall_window())
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            // Release URLs redirect to a CDN; never from https down to http, never in a loop.
+            let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https")
+                && attempt.url().scheme() == "http";
+            if downgrade {
+                attempt.error("a redirect from https to http was refused")
+            } else if attempt.previous().len() >= 10 {
+                attempt.error("more than 10 redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
         .tls_built_in_root_certs(false);
     for root in trusted_roots()? {
         builder = builder.add_root_certificate(root);
     }
     builder.build().map_err(|e| error_chain(&e))
+}
+
+/// Whether an I/O error (through any wrapping) is a read timing out.
+fn is_timeout(err: &io::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<io::Error>()
+            && io.kind() == io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        if e.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// An error and its causes on one line, each said once.
@@ -521,9 +721,14 @@ mod tests {
             Some(CacheFile::Verified { sha256: &sha })
         );
         assert_eq!(
-            parse_cache_file_name(&partial_file_name(&sha)),
+            parse_cache_file_name(&format!("{sha}.x7Yq2a.partial")),
             Some(CacheFile::Partial { sha256: &sha })
         );
+        assert_eq!(
+            parse_cache_file_name(&lock_file_name(&sha)),
+            Some(CacheFile::Lock { sha256: &sha })
+        );
+        assert_eq!(parse_cache_file_name(&format!("{sha}.a.b.partial")), None);
         assert_eq!(parse_cache_file_name("notes.txt"), None);
         assert_eq!(parse_cache_file_name(&format!("{sha}.zip")), None);
     }
@@ -536,6 +741,24 @@ mod tests {
             digest,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn credentials_never_reach_a_message() {
+        assert_eq!(
+            redact_url("https://user:s3cret@mirror.example/a/b.tar.gz"),
+            "https://***@mirror.example/a/b.tar.gz"
+        );
+        assert_eq!(
+            redact_url("https://mirror.example/a@b.tar.gz"),
+            "https://mirror.example/a@b.tar.gz"
+        );
+        let err = FetchError::Status {
+            url: "https://token@mirror.example/x".into(),
+            status: 404,
+            hint: "",
+        };
+        assert!(!err.to_string().contains("token"), "{err}");
     }
 
     #[test]

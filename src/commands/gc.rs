@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use super::Context;
 use crate::Error;
-use crate::fetch::{CacheFile, parse_cache_file_name};
+use crate::fetch::{CacheFile, lock_file_name, parse_cache_file_name};
 use crate::lock::Lockfile;
 use crate::manifest::Manifest;
 
@@ -124,8 +124,14 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             // Only files buildkit named: the cache dir may be shared with other things.
+            // A partial download or a lock whose lock another process holds is in use.
+            let idle = |sha256: &str| {
+                std::fs::File::open(ctx.cache_dir.join(lock_file_name(sha256)))
+                    .map_or(true, |f| f.try_lock().is_ok())
+            };
             let unused = match parse_cache_file_name(&name) {
-                Some(CacheFile::Partial { .. }) => true,
+                Some(CacheFile::Partial { sha256 }) => idle(sha256),
+                Some(CacheFile::Lock { sha256 }) => !keep_digests.contains(sha256) && idle(sha256),
                 Some(CacheFile::Verified { sha256 }) => !keep_digests.contains(sha256),
                 None => false,
             };

@@ -5,7 +5,7 @@
 //! `tools/`. The `bin/` links are switched only once every tool succeeded, so a failure changes
 //! nothing visible.
 
-use std::io::{BufReader, IsTerminal, Read, Write as _};
+use std::io::{BufReader, IsTerminal, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -14,12 +14,12 @@ use serde::Serialize;
 use super::{Context, LockState};
 use crate::Error;
 use crate::env_vars;
-use crate::extract::{self, ExtractError, UnpackOptions};
+use crate::extract::{self, UnpackOptions};
 use crate::fetch::{Artifact, FetchError, FetchOptions, Fetcher, HashingReader};
 use crate::install::{self, Home, InstallError, RECEIPT_FILE, Receipt};
 use crate::lock::{LockedTool, Lockfile, ToolSource};
 use crate::manifest::Manifest;
-use crate::reporter::{Bars, Lines, Progress, Reporter, Silent};
+use crate::reporter::{Bars, Lines, Reporter, Silent};
 
 #[derive(Debug, Clone, Default)]
 pub struct SetupOptions {
@@ -404,63 +404,38 @@ fn stage_archive(
         top_dir: tool.top_dir.as_deref(),
         keep: &tool.keep,
     };
-    if tool.keep.is_empty() {
-        let cached = fetcher.fetch_to_cache(&artifact, reporter)?;
-        let path = cached.path;
-        let file = std::fs::File::open(&path).map_err(|source| InstallError::Read {
-            path: path.clone(),
+    // Every archive, LLVM's too, is verified in full before a byte of it is unpacked, and
+    // unpacked from the very handle that was verified (see `CachedArchive::file`).
+    let cached = fetcher.fetch_to_cache(&artifact, reporter)?;
+    let mut file = cached.file;
+    if !cached.verified_now {
+        // Found in the cache (perhaps copied from another machine, perhaps planted): hash it.
+        let read_err = |source| InstallError::Read {
+            path: cached.path.clone(),
             source,
-        })?;
-        if !cached.verified_now {
-            // The cache may have been copied from elsewhere: verify again, in the same pass.
-            // If unpacking fails, the digest says whether the copy is corrupt (then it goes) or
-            // the pinned archive itself is bad.
-            let actual = match unpack_hashing(file, staging.path(), &unpack_options) {
-                Ok(actual) => actual,
-                Err(err) => match crate::fetch::sha256_file(&path) {
-                    Ok(actual) if &actual != sha256 => actual,
-                    _ => return Err(err),
-                },
-            };
-            if &actual != sha256 {
-                let _ = fs_err::remove_file(&path);
-                return Err(FetchError::ChecksumMismatch {
-                    url: format!("{} (cached copy of {url}, now removed)", path.display()),
-                    expected: sha256.clone(),
-                    actual,
-                }
-                .into());
-            }
-        } else {
-            extract::unpack(
-                BufReader::with_capacity(1 << 18, file),
-                staging.path(),
-                &unpack_options,
-            )?;
-        }
-    } else {
-        // Too large to keep (LLVM): stream once, hash all of it, keep only what `keep` names.
-        let (body, length) = fetcher.open_with_retries(&artifact, reporter)?;
-        let progress = reporter.start(&label, length.or(tool.size));
-        let unpacked = unpack_hashing(
-            ProgressReader {
-                inner: body,
-                progress: progress.as_ref(),
-            },
-            staging.path(),
-            &unpack_options,
-        );
-        progress.finish();
-        let actual = unpacked?;
+        };
+        let (actual, _) = HashingReader::new(BufReader::with_capacity(1 << 18, &mut file))
+            .finish()
+            .map_err(read_err)?;
         if &actual != sha256 {
+            let _ = fs_err::remove_file(&cached.path);
             return Err(FetchError::ChecksumMismatch {
-                url: url.clone(),
+                url: format!(
+                    "{} (cached copy of {url}, now removed)",
+                    cached.path.display()
+                ),
                 expected: sha256.clone(),
                 actual,
             }
             .into());
         }
+        file.rewind().map_err(read_err)?;
     }
+    extract::unpack(
+        BufReader::with_capacity(1 << 18, file),
+        staging.path(),
+        &unpack_options,
+    )?;
 
     // Hashing reads, it does not run: it belongs to this parallel phase.
     let digests = install::hash_binaries(tool, staging.path())?;
@@ -507,37 +482,4 @@ fn commit_archive(home: &Home, tool: &LockedTool, staged: Staged) -> Result<Tool
     })?;
     home.commit(staging, &tool.name, &tool.version)?;
     Ok(archive_outcome(home, tool, Status::Installed))
-}
-
-/// Unpacks while hashing every byte of the stream, trailing bytes included; returns its sha256.
-fn unpack_hashing(
-    reader: impl Read,
-    dest: &Path,
-    options: &UnpackOptions<'_>,
-) -> Result<String, Error> {
-    let mut hashing = HashingReader::new(reader);
-    // A refused or corrupt archive fails here, without reading (maybe gigabytes of) the rest.
-    extract::unpack(
-        BufReader::with_capacity(1 << 18, &mut hashing),
-        dest,
-        options,
-    )?;
-    let (digest, _) = hashing.finish().map_err(|source| ExtractError::Read {
-        archive: options.archive.to_string(),
-        source,
-    })?;
-    Ok(digest)
-}
-
-struct ProgressReader<'a, R> {
-    inner: R,
-    progress: &'a dyn Progress,
-}
-
-impl<R: Read> Read for ProgressReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.progress.advance(n as u64);
-        Ok(n)
-    }
 }

@@ -5,6 +5,8 @@ use crate::harness::*;
 fn assert_refused(entries: Vec<Entry>, expected: &str) {
     let sandbox = Sandbox::new();
     let server = Server::start();
+    // A file outside the tools' tree that a hostile archive might reach for.
+    std::fs::write(sandbox.root().join("secret"), "not the archive's").unwrap();
     // A good install first: it must survive the hostile one.
     let good = sccache_archive("0.16.0");
     sandbox.pin_served(&server, "sccache", "0.16.0", "/good.tar.gz", &good);
@@ -34,6 +36,14 @@ fn assert_refused(entries: Vec<Entry>, expected: &str) {
     assert!(
         !sandbox.root().join("escaped").exists(),
         "nothing was written outside"
+    );
+    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!(
+        std::fs::metadata(sandbox.root().join("secret"))
+            .unwrap()
+            .nlink(),
+        1,
+        "no hard link to a file outside was made"
     );
     let staging: Vec<_> = std::fs::read_dir(sandbox.home().join("tools"))
         .unwrap()
@@ -131,5 +141,23 @@ fn hard_link_to_an_absolute_path() {
             "/etc/passwd",
         )],
         "is a hard link pointing outside",
+    );
+}
+
+/// A hard link made through a symlink that resolves outside, after which the symlink is
+/// replaced by a plain file: the final "every link stays inside" pass sees nothing wrong, but
+/// the tree would hold a hard link to a file outside it (here the sandbox's `secret`).
+#[test]
+fn hard_link_through_a_symlink_replaced_later() {
+    let top = "sccache-v0.17.0-x86_64-unknown-linux-musl";
+    assert_refused(
+        vec![
+            Entry::symlink(&format!("{top}/a"), "."),
+            // From tools/.staging-*/: a/a/a is the staging dir, ../../.. the sandbox root.
+            Entry::symlink(&format!("{top}/b"), "a/a/a/../../.."),
+            Entry::hard_link(&format!("{top}/stolen"), &format!("{top}/b/secret")),
+            Entry::file(&format!("{top}/b"), "now a plain file"),
+        ],
+        "is a hard link pointing outside the tool's directory",
     );
 }
