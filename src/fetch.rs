@@ -655,8 +655,12 @@ fn build_client() -> Result<reqwest::blocking::Client, String> {
     builder.build().map_err(|e| error_chain(&e))
 }
 
-/// Whether an I/O error (through any wrapping) is a read timing out.
+/// Whether an I/O error (through any wrapping) is a read timing out. reqwest's blocking body
+/// reports it as a decoding error whose innermost cause says so, hence the text as last resort.
 fn is_timeout(err: &io::Error) -> bool {
+    if error_chain(err).contains("timed out") {
+        return true;
+    }
     let mut source: Option<&dyn std::error::Error> = Some(err);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<io::Error>()

@@ -40,6 +40,11 @@ pub enum Route {
         body: Vec<u8>,
         cut: usize,
     },
+    /// Send the body one byte at a time, `every` apart: never silent, never done.
+    Drip {
+        body: Vec<u8>,
+        every: Duration,
+    },
 }
 
 #[derive(Default)]
@@ -185,6 +190,14 @@ fn serve(mut stream: impl Read + Write, state: &Mutex<ServerState>) -> std::io::
         Some(Route::CutShort { body, cut }) => {
             stream.write_all(head(200, body.len()).as_bytes())?;
             stream.write_all(&body[..cut])?;
+        }
+        Some(Route::Drip { body, every }) => {
+            stream.write_all(head(200, body.len()).as_bytes())?;
+            for byte in &body {
+                stream.write_all(std::slice::from_ref(byte))?;
+                stream.flush()?;
+                std::thread::sleep(every);
+            }
         }
         Some(Route::Stall { body, cut }) => {
             stream.write_all(head(200, body.len()).as_bytes())?;

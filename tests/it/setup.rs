@@ -1141,3 +1141,171 @@ fn release_urls_that_redirect_are_followed() {
     assert_eq!(server.hits("/objects/12345"), 1);
     assert!(sandbox.home().join("bin/mold").exists());
 }
+
+/// A transfer without progress fails after the stall window (lowered here to 1 s), whether the
+/// server goes silent after its headers or drips a byte at a time; neither hangs setup.
+#[test]
+fn a_stalled_or_dripping_download_fails_with_a_deadline() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let mold = mold_archive("2.41.0");
+    server.route(
+        "/silent.tar.gz",
+        Route::Stall {
+            body: mold.clone(),
+            cut: 0,
+        },
+    );
+    server.route(
+        "/drip.tar.gz",
+        Route::Drip {
+            body: mold.clone(),
+            every: std::time::Duration::from_millis(200),
+        },
+    );
+    for path in ["/silent.tar.gz", "/drip.tar.gz"] {
+        sandbox.write(
+            "buildkit.toml",
+            &tool_table("mold", "2.41.0", &server.url(path), &mold),
+        );
+        let started = std::time::Instant::now();
+        let out = sandbox
+            .cmd(&["setup", "--quiet"])
+            .env("BUILDKIT_STALL_SECONDS", "1")
+            .env("BUILDKIT_DOWNLOAD_ATTEMPTS", "2")
+            .output()
+            .unwrap();
+        let stderr = sandbox.redact(&String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.ends_with(&format!(
+                "error: no data from http://[LOOPBACK]{path} for 1 s; the server or the network stalled (try again, or use --mirror)\n"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{path}: gave up in {:?}",
+            started.elapsed()
+        );
+        assert_eq!(server.hits(path), 2, "a stall is worth one more try");
+        assert!(!sandbox.home().join("tools/mold").exists());
+    }
+}
+
+#[test]
+fn redirect_loops_downgrades_and_bad_urls_fail_at_once() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let mold = mold_archive("2.41.0");
+    server.route("/loop.tar.gz", Route::Redirect(server.url("/loop.tar.gz")));
+    let (tls, pem) = Server::start_tls();
+    tls.route("/down.tar.gz", Route::Redirect(server.url("/mold.tar.gz")));
+    server.route("/mold.tar.gz", Route::Ok(mold.clone()));
+    let cert = sandbox.root().join("ca.pem");
+    std::fs::write(&cert, pem).unwrap();
+    for (url, expected, hits) in [
+        (
+            server.url("/loop.tar.gz"),
+            "error: download of http://[LOOPBACK]/loop.tar.gz failed: error following redirect: more than 10 redirects".to_string(),
+            Some(("/loop.tar.gz", 10)),
+        ),
+        (
+            tls.url("/down.tar.gz"),
+            "error: download of https://[LOOPBACK]/down.tar.gz failed: error following redirect: a redirect from https to http was refused".to_string(),
+            None,
+        ),
+        (
+            "http://127.0.0.1:99999/mold.tar.gz".to_string(),
+            "error: http://[LOOPBACK]/mold.tar.gz is not a URL buildkit can fetch: builder error".to_string(),
+            None,
+        ),
+    ] {
+        sandbox.write(
+            "buildkit.toml",
+            &format!(
+                "[tools.mold]\nversion = \"2.41.0\"\nurl = \"{url}\"\nsha256 = \"{}\"\n",
+                sha256_hex(&mold)
+            ),
+        );
+        let out = sandbox
+            .cmd(&["setup", "--quiet"])
+            .env("SSL_CERT_FILE", &cert)
+            .output()
+            .unwrap();
+        let stderr = sandbox.redact(&String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.trim_end().starts_with(&expected), "{stderr}");
+        if let Some((path, count)) = hits {
+            assert_eq!(server.hits(path), count, "followed once, not retried");
+        }
+    }
+    assert_eq!(
+        server.hits("/mold.tar.gz"),
+        0,
+        "the downgrade was not followed"
+    );
+}
+
+#[test]
+fn a_file_url_must_name_a_regular_file() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "[tools.mold]\nversion = \"2.41.0\"\nurl = \"file:///dev/zero.tar.gz\"\nsha256 = \"{}\"\n",
+            "ab".repeat(32)
+        ),
+    );
+    std::os::unix::fs::symlink("/dev/zero", sandbox.root().join("zero.tar.gz")).unwrap();
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "[tools.mold]\nversion = \"2.41.0\"\nurl = \"file://{}\"\nsha256 = \"{}\"\n",
+            sandbox.root().join("zero.tar.gz").display(),
+            "ab".repeat(32)
+        ),
+    );
+    let run = sandbox.run(&["setup", "--quiet"]).failure(1);
+    assert_eq!(
+        run.stderr,
+        "error: [SANDBOX]/zero.tar.gz is not a regular file; a file:// url must name the archive itself\n"
+    );
+}
+
+/// A planted file under a pinned digest's name is hashed before anything of it is unpacked.
+#[test]
+fn a_planted_cache_file_is_refused_before_unpacking() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let mold = mold_archive("2.41.0");
+    sandbox.pin_served(&server, "mold", "2.41.0", "/mold.tar.gz", &mold);
+    std::fs::create_dir_all(sandbox.cache()).unwrap();
+    // A bomb: small compressed, 64 MiB unpacked.
+    let bomb = gzip(&tar(&[Entry::file(
+        "mold-2.41.0-x86_64-linux/bin/mold",
+        vec![0u8; 64 << 20],
+    )]));
+    let planted = sandbox
+        .cache()
+        .join(format!("{}.tar.gz", sha256_hex(&mold)));
+    std::fs::write(&planted, &bomb).unwrap();
+    let run = sandbox.run(&["setup", "--offline"]).failure(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "checksum mismatch for [SANDBOX]/cache/{}.tar.gz (cached copy of http://[LOOPBACK]/mold.tar.gz, now removed): expected sha256 {}, got {}",
+            sha256_hex(&mold),
+            sha256_hex(&mold),
+            sha256_hex(&bomb)
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!planted.exists());
+    assert!(
+        !crate::harness::tree(&sandbox.home())
+            .iter()
+            .any(|p| p.contains("mold")),
+        "nothing of it was unpacked"
+    );
+}
