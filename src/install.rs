@@ -205,23 +205,74 @@ impl Home {
         std::fs::create_dir_all(parent).map_err(write_err(parent))?;
         let staged = staged.keep();
         if target.exists() {
-            // Same name and version, other bytes (a re-pinned url): move the old one aside first.
-            let old = tempfile::Builder::new()
-                .prefix(".replaced-")
-                .tempdir_in(self.tools_dir())
-                .map_err(write_err(&self.tools_dir()))?;
-            let old_path = old.path().join("old");
-            std::fs::rename(&target, &old_path).map_err(write_err(&target))?;
-            let renamed = std::fs::rename(&staged, &target).map_err(write_err(&target));
-            if renamed.is_err() {
-                let _ = fs_err::rename(&old_path, &target);
+            // Same name and version, other bytes (a re-pinned url): swap the two trees in one
+            // step, so that `target` (and every link into it) is never missing, whatever kills
+            // this process; `staged` then holds the old tree, removed after.
+            let exchanged = rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &staged,
+                rustix::fs::CWD,
+                &target,
+                rustix::fs::RenameFlags::EXCHANGE,
+            );
+            match exchanged {
+                Ok(()) => {
+                    let _ = fs_err::remove_dir_all(&staged);
+                }
+                // A filesystem without RENAME_EXCHANGE: the old two-step, its window narrow.
+                Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                    let old = tempfile::Builder::new()
+                        .prefix(".replaced-")
+                        .tempdir_in(self.tools_dir())
+                        .map_err(write_err(&self.tools_dir()))?;
+                    let old_path = old.path().join("old");
+                    std::fs::rename(&target, &old_path).map_err(write_err(&target))?;
+                    let renamed = std::fs::rename(&staged, &target).map_err(write_err(&target));
+                    if renamed.is_err() {
+                        let _ = fs_err::rename(&old_path, &target);
+                    }
+                    renamed?;
+                }
+                Err(errno) => {
+                    let _ = fs_err::remove_dir_all(&staged);
+                    return Err(write_err(&target)(errno.into()));
+                }
             }
-            renamed?;
         } else if let Err(err) = std::fs::rename(&staged, &target) {
             let _ = fs_err::remove_dir_all(&staged);
             return Err(write_err(&target)(err));
         }
         Ok(target)
+    }
+
+    /// Removes what killed runs left: staging and replaced trees in `tools/`, half-made links
+    /// in the bin directories. Call with the home lock held: then no live process owns them.
+    pub fn clean_leftovers(&self) -> Vec<PathBuf> {
+        let mut removed = Vec::new();
+        if let Ok(entries) = fs_err::read_dir(self.tools_dir()) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if (name.starts_with(".staging-") || name.starts_with(".replaced-"))
+                    && fs_err::remove_dir_all(entry.path()).is_ok()
+                {
+                    removed.push(entry.path());
+                }
+            }
+        }
+        for dir in self.all_bin_dirs() {
+            if let Ok(entries) = fs_err::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().to_string();
+                    if name.starts_with('.')
+                        && name.ends_with(".tmp")
+                        && fs_err::remove_file(entry.path()).is_ok()
+                    {
+                        removed.push(entry.path());
+                    }
+                }
+            }
+        }
+        removed
     }
 
     /// The bin directory of one lock (`envs/<lock id>/bin`): the versions that lock pins, so

@@ -106,18 +106,11 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
             .iter()
             .flat_map(|(lock, _)| lock.tools.iter().filter_map(|t| t.sha256.clone())),
     );
-    // Leftovers of killed runs: staging directories and partial downloads.
-    if let Ok(entries) = fs_err::read_dir(ctx.home.tools_dir()) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with(".staging-") || name.starts_with(".replaced-") {
-                if !dry_run {
-                    fs_err::remove_dir_all(entry.path())
-                        .map_err(|e| Error::Failed(e.to_string()))?;
-                }
-                println!("{verb} {}", entry.path().display());
-                removed += 1;
-            }
+    // Leftovers of killed runs: staging trees and half-made links (partial downloads below).
+    if !dry_run {
+        for path in ctx.home.clean_leftovers() {
+            println!("{verb} {}", path.display());
+            removed += 1;
         }
     }
     if let Ok(entries) = fs_err::read_dir(&ctx.cache_dir) {

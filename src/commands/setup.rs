@@ -80,6 +80,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     let lock = lock_for_setup(ctx, project.as_ref(), options, &say)?;
 
     let _guard = ctx.home.lock()?;
+    ctx.home.clean_leftovers();
     let fetcher = Fetcher::new(FetchOptions {
         cache_dir: ctx.cache_dir.clone(),
         mirror: options.mirror.clone(),

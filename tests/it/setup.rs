@@ -1309,3 +1309,114 @@ fn a_planted_cache_file_is_refused_before_unpacking() {
         "nothing of it was unpacked"
     );
 }
+
+/// kill -9 at moments spread over a whole re-pin (same version, new digest: download, unpack,
+/// running the new binary, the commit, the link switches). After each kill a mold runs through
+/// `bin/` and the lock's own directory (never a dangling link), `list` and `gc` work, and the
+/// next `setup` finishes the job.
+#[test]
+fn killed_anywhere_in_a_repin_leaves_a_usable_install() {
+    use std::time::{Duration, Instant};
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let top = "mold-2.41.0-x86_64-linux";
+    let build = |label: &str, seed: usize| {
+        gzip(&tar(&[
+            Entry::exe(
+                &format!("{top}/bin/mold"),
+                version_script(&format!("mold 2.41.0 ({label})")),
+            ),
+            Entry::symlink(&format!("{top}/bin/ld.mold"), "mold"),
+            Entry::file(
+                &format!("{top}/share/payload"),
+                incompressible(6_000_000 + seed),
+            ),
+        ]))
+    };
+    let (old, new) = (build("old", 0), build("re-pinned", 1));
+    server.route("/old.tar.gz", Route::Ok(old.clone()));
+    server.route("/new.tar.gz", Route::Ok(new.clone()));
+    let pin = |archive: &[u8], path: &str| {
+        sandbox.write(
+            "buildkit.toml",
+            &tool_table("mold", "2.41.0", &server.url(path), archive),
+        );
+    };
+    // How long a whole re-pin takes here, download included.
+    pin(&old, "/old.tar.gz");
+    sandbox.run(&["setup", "--quiet"]).success();
+    pin(&new, "/new.tar.gz");
+    let started = Instant::now();
+    sandbox.run(&["setup", "--quiet"]).success();
+    let whole = started.elapsed();
+
+    let rounds = 12;
+    for round in 0..rounds {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Back to the old pin; half of the rounds download again.
+        pin(&old, "/old.tar.gz");
+        sandbox.run(&["setup", "--quiet"]).success();
+        if round % 2 == 0 {
+            let _ =
+                std::fs::remove_file(sandbox.cache().join(format!("{}.tar.gz", sha256_hex(&new))));
+        }
+        pin(&new, "/new.tar.gz");
+        let mut child = sandbox.cmd(&["setup", "--quiet"]).spawn().unwrap();
+        std::thread::sleep(whole.mul_f64(f64::from(round) / f64::from(rounds - 1)));
+        let _ = child.kill();
+        child.wait().unwrap();
+
+        for bin in [
+            sandbox.home().join("bin/mold"),
+            sandbox.home().join("bin/ld.mold"),
+        ] {
+            let out = std::process::Command::new(&bin).arg("--version").output();
+            let said = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+            assert!(
+                said.as_deref()
+                    .is_ok_and(|s| s.starts_with("mold 2.41.0 (")),
+                "round {round}: {} after kill -9: {said:?}",
+                bin.display()
+            );
+        }
+        for args in [&["list"][..], &["gc"], &["check"]] {
+            let out = sandbox.cmd(args).output().unwrap();
+            // check may report the unfinished re-pin; it must not crash or hang.
+            assert!(
+                out.status
+                    .code()
+                    .is_some_and(|c| c == 0 || (args == ["check"] && c == 1)),
+                "round {round}: buildkit {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        sandbox.run(&["setup", "--quiet"]).success();
+        let out = std::process::Command::new(sandbox.home().join("bin/mold"))
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "mold 2.41.0 (re-pinned)\n"
+        );
+        let receipt = std::fs::read_to_string(
+            sandbox
+                .home()
+                .join("tools/mold/2.41.0/buildkit-receipt.toml"),
+        )
+        .unwrap();
+        assert!(
+            receipt.contains(&sha256_hex(&new)),
+            "round {round}: {receipt}"
+        );
+        let leftovers: Vec<String> = crate::harness::tree(&sandbox.home())
+            .into_iter()
+            .filter(|p| p.contains(".staging-") || p.contains(".replaced-") || p.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "round {round}: {leftovers:?}");
+        assert!(
+            Instant::now() < deadline,
+            "round {round} took over a minute"
+        );
+    }
+}
