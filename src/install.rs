@@ -88,6 +88,19 @@ pub struct Home {
     root: PathBuf,
 }
 
+impl InstallError {
+    /// The home cannot be written at all (a read-only mount, another user's install): fine for
+    /// commands that have nothing to change.
+    pub fn is_read_only(&self) -> bool {
+        let source = match self {
+            InstallError::Lock { source, .. } | InstallError::Write { source, .. } => source,
+            _ => return false,
+        };
+        source.kind() == io::ErrorKind::PermissionDenied
+            || source.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error())
+    }
+}
+
 impl Home {
     pub fn new(root: PathBuf) -> Home {
         Home { root }

@@ -67,6 +67,13 @@ impl Error {
 
 /// The whole program: parse the command line, run the command, report.
 pub fn main() -> ExitCode {
+    // Past a file size limit (`ulimit -f`) a write should fail with EFBIG, which buildkit
+    // reports with the path, instead of the process dying silently of SIGXFSZ.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions, and no other
+    // thread exists yet.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,

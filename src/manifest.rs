@@ -538,6 +538,11 @@ fn tool_spec(
             format!("`{}` is not a version like 1.2.3", version.get_ref()),
         ));
     }
+    if let Some(url) = &url
+        && has_credentials(url.get_ref())
+    {
+        return Err(src.at(url, &key("url"), NO_CREDENTIALS));
+    }
     let source = match (url, sha256) {
         (Some(url), Some(sha256)) => {
             let scheme_ok = ["https://", "http://", "file://"]
@@ -648,6 +653,17 @@ fn is_shell_safe_url(url: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#[]@!+,=%".contains(c))
 }
 
+/// Whether a URL carries `user:password@` (buildkit.toml is committed, and its URLs go into the
+/// lock, the receipts and messages).
+fn has_credentials(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(_, rest)| {
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        rest[..authority_end].contains('@')
+    })
+}
+
+const NO_CREDENTIALS: &str = "holds credentials (`user@` or `user:password@`); buildkit.toml is committed: give them through a mirror instead (BUILDKIT_MIRROR=https://user:password@mirror.example)";
+
 /// A path inside the project: relative, no `..`, no `.` segments but a lone `.`, and characters
 /// that need no quoting. Returned without a trailing slash.
 fn project_relative_path(path: &str) -> Result<String, &'static str> {
@@ -746,6 +762,9 @@ fn buildkit_source(src: &Source<'_>, raw: RawBuildkit) -> Result<BuildkitSource,
             }
             (None, None) => unreachable!("one of them is set"),
         };
+        if has_credentials(git.get_ref()) && !git.get_ref().starts_with("ssh://") {
+            return Err(src.at(&git, "buildkit.git", NO_CREDENTIALS));
+        }
         if !is_shell_safe_url(git.get_ref()) && !git.get_ref().starts_with("ssh://") {
             return Err(src.at(
                 &git,
@@ -779,6 +798,9 @@ fn buildkit_source(src: &Source<'_>, raw: RawBuildkit) -> Result<BuildkitSource,
             .map_err(|message| src.at(&path, "buildkit.path", message));
     }
     match (raw.url, raw.sha256) {
+        (Some(url), _) if has_credentials(url.get_ref()) => {
+            Err(src.at(&url, "buildkit.url", NO_CREDENTIALS))
+        }
         (Some(url), Some(sha256)) => {
             if !is_shell_safe_url(url.get_ref()) {
                 return Err(src.at(
@@ -957,12 +979,38 @@ fn check_cache_setting(backend: &str, key: &str, value: &str) -> Result<(), Stri
     Ok(())
 }
 
-/// The nearest buildkit.toml in `start` or its parents, as cargo finds Cargo.toml.
+/// The nearest buildkit.toml in `start` or its parents, as cargo finds Cargo.toml: the first
+/// name that exists at all, so that a directory, a FIFO or a dangling link of that name is
+/// reported (by [`check_regular_file`]) rather than skipped.
 pub fn discover(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
         .map(|dir| dir.join(MANIFEST_FILE))
-        .find(|candidate| candidate.is_file())
+        .find(|candidate| candidate.symlink_metadata().is_ok())
+}
+
+/// A manifest must be a regular file (through links): never read a FIFO (it would block) or
+/// a device, never mistake a directory for "no manifest".
+pub fn check_regular_file(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) => {
+            let what = if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a FIFO, socket or device)"
+            };
+            Err(format!(
+                "{} is {what}; buildkit reads its manifest from there",
+                path.display()
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "{} is a symlink to nothing; buildkit reads its manifest from there",
+            path.display()
+        )),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
 }
 
 #[cfg(test)]
@@ -1038,6 +1086,27 @@ mod tests {
             err.contains("`tools.mold.url`") && err.contains("sha256"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn credentials_in_a_committed_url_are_refused() {
+        let err = parse(&format!(
+            "[tools.mold]\nversion = \"1.0\"\nurl = \"https://bot:t0ken@a.example/m.tar.gz\"\nsha256 = \"{}\"\n",
+            "ab".repeat(32)
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("buildkit.toml:3: `tools.mold.url`: holds credentials"),
+            "{err}"
+        );
+        let err = parse("[buildkit]\nurl = \"https://t0ken@a.example/bk\"\n").unwrap_err();
+        assert!(err.contains("`buildkit.url`: holds credentials"), "{err}");
+        // An `@` in the path is not a credential.
+        assert!(parse(&format!(
+            "[tools.mold]\nversion = \"1.0\"\nurl = \"https://a.example/m@2.tar.gz\"\nsha256 = \"{}\"\n",
+            "ab".repeat(32)
+        ))
+        .is_ok());
     }
 
     #[test]

@@ -98,14 +98,20 @@ impl Context {
 
     /// `--config`, else the nearest buildkit.toml upwards; `None` when there is none.
     pub fn manifest_path(&self) -> Result<Option<PathBuf>, Error> {
-        match &self.config {
-            Some(path) if path.is_file() => Ok(Some(path.clone())),
-            Some(path) => Err(Error::Usage(format!(
-                "{} does not exist (given with --config)",
-                path.display()
-            ))),
-            None => Ok(manifest::discover(&self.cwd)),
+        let found = match &self.config {
+            Some(path) if path.symlink_metadata().is_err() => {
+                return Err(Error::Usage(format!(
+                    "{} does not exist (given with --config)",
+                    path.display()
+                )));
+            }
+            Some(path) => Some(path.clone()),
+            None => manifest::discover(&self.cwd),
+        };
+        if let Some(path) = &found {
+            manifest::check_regular_file(path).map_err(Error::Usage)?;
         }
+        Ok(found)
     }
 
     /// The project's manifest, or an error saying how to create one.

@@ -79,8 +79,24 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     let project = ctx.project()?;
     let lock = lock_for_setup(ctx, project.as_ref(), options, &say)?;
 
-    let _guard = ctx.home.lock()?;
-    ctx.home.clean_leftovers();
+    // A home this user cannot write (installed by root in the devcontainer, a read-only
+    // mount) still serves a setup with nothing to do: everything verified in place.
+    let guard = match ctx.home.lock() {
+        Ok(guard) => Some(guard),
+        Err(err)
+            if err.is_read_only() && super::check::check_tools(&ctx.home, &lock).is_empty() =>
+        {
+            say(&format!(
+                "{} is read-only here, and every locked tool is installed in it: nothing to do",
+                ctx.home.root().display()
+            ));
+            None
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if guard.is_some() {
+        ctx.home.clean_leftovers();
+    }
     let fetcher = Fetcher::new(FetchOptions {
         cache_dir: ctx.cache_dir.clone(),
         mirror: options.mirror.clone(),
@@ -168,13 +184,15 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         }
     }
     // Where `buildkit env` puts each sccache version's server socket.
-    if lock.tool("sccache").is_some() {
+    if guard.is_some() && lock.tool("sccache").is_some() {
         let run = ctx.home.root().join("run");
         std::fs::create_dir_all(&run)
             .map_err(|source| InstallError::Write { path: run, source })?;
     }
     // gc keeps what any project that used this home still locks.
-    if let Some(lock_path) = project.as_ref().and_then(|p| p.lock_path.as_deref()) {
+    if let Some(lock_path) = project.as_ref().and_then(|p| p.lock_path.as_deref())
+        && guard.is_some()
+    {
         ctx.home.record_project(lock_path)?;
     }
 

@@ -965,9 +965,10 @@ fn a_full_disk_is_a_clear_error_and_keeps_the_previous_install() {
         Entry::file(&format!("{top}/share/payload"), incompressible(400_000)),
     ]));
     sandbox.pin_served(&server, "mold", "2.42.0", "/big.tar.gz", &big);
-    // RLIMIT_FSIZE with SIGXFSZ ignored: writes past 64 KiB fail with EFBIG, as on a full disk.
+    // RLIMIT_FSIZE: writes past 64 KiB fail with EFBIG, as on a full disk (buildkit ignores
+    // SIGXFSZ itself, so it reports the error instead of dying of the signal).
     let mut cmd = sandbox.shell(&format!(
-        "trap '' XFSZ; ulimit -f 64; exec '{}' setup",
+        "ulimit -f 64; exec '{}' setup",
         env!("CARGO_BIN_EXE_buildkit")
     ));
     let out = cmd.output().unwrap();
@@ -1419,4 +1420,94 @@ fn killed_anywhere_in_a_repin_leaves_a_usable_install() {
             "round {round} took over a minute"
         );
     }
+}
+
+/// A buildkit.toml that is not a file is an error naming it, never "no manifest here" (which
+/// would install the default set from the internet).
+#[test]
+fn a_manifest_that_is_not_a_regular_file_is_an_error() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.project().join("buildkit.toml");
+    std::fs::create_dir_all(&path).unwrap();
+    let run = sandbox.run(&["setup", "--offline"]).failure(2);
+    assert_eq!(
+        run.stderr,
+        "error: [SANDBOX]/project/buildkit.toml is a directory; buildkit reads its manifest from there\n"
+    );
+    std::fs::remove_dir(&path).unwrap();
+    std::os::unix::fs::symlink(sandbox.root().join("gone.toml"), &path).unwrap();
+    let run = sandbox.run(&["setup", "--offline"]).failure(2);
+    assert_eq!(
+        run.stderr,
+        "error: [SANDBOX]/project/buildkit.toml is a symlink to nothing; buildkit reads its manifest from there\n"
+    );
+    std::fs::remove_file(&path).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let run = sandbox.run(&["check"]).failure(2);
+    assert_eq!(
+        run.stderr,
+        "error: [SANDBOX]/project/buildkit.toml is not a regular file (a FIFO, socket or device); buildkit reads its manifest from there\n"
+    );
+}
+
+/// A home nobody here may write (root's install in the devcontainer, a read-only mount) still
+/// serves a no-op setup, check, env and list; a setup with work to do says why it cannot.
+/// The home is bind-mounted read-only in a private mount namespace (root ignores mode bits).
+#[test]
+fn a_read_only_home_serves_everything_that_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let (mold, sccache) = project_with_tools(&sandbox, &server);
+    let manifest = format!(
+        "[toolchain]\nrust = \"1.95.0\"\n{}",
+        sandbox.read("buildkit.toml")
+    );
+    sandbox.write("buildkit.toml", &manifest);
+    sandbox.run(&["setup", "--quiet"]).success();
+    sandbox.run(&["generate"]).success();
+    let buildkit = env!("CARGO_BIN_EXE_buildkit");
+    let home = sandbox.home();
+    let read_only = |inner: &str| {
+        sandbox
+            .shell(&format!(
+                "exec unshare -m sh -c 'mount --bind \"{h}\" \"{h}\" && mount -o remount,ro,bind \"{h}\" \"{h}\" && {inner}'",
+                h = home.display()
+            ))
+            .output()
+            .unwrap()
+    };
+    let out = read_only(&format!(
+        "test ! -w \"{h}/.lock\" -o -n \"$(touch \"{h}/probe\" 2>&1)\" && \"{buildkit}\" setup && \"{buildkit}\" check && \"{buildkit}\" env && \"{buildkit}\" list",
+        h = home.display()
+    ));
+    let stderr = sandbox.redact(&String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[SANDBOX]/home is read-only here, and every locked tool is installed in it: nothing to do"),
+        "{stderr}"
+    );
+    assert!(!home.join("probe").exists());
+    // With something to install, it fails and says where and why.
+    sandbox.write(
+        "buildkit.toml",
+        &manifest.replace(
+            &tool_table("mold", "2.41.0", &server.url("/mold.tar.gz"), &mold),
+            "",
+        ),
+    );
+    let _ = sccache;
+    let other = mold_archive("2.42.0");
+    sandbox.pin_served(&server, "mold", "2.42.0", "/other.tar.gz", &other);
+    let out = read_only(&format!("\"{buildkit}\" setup"));
+    let stderr = sandbox.redact(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: could not lock [SANDBOX]/home/.lock")
+            && stderr.contains("Read-only file system"),
+        "{stderr}"
+    );
 }
