@@ -158,16 +158,16 @@ fn check_tool(
             tool.sha256.as_deref().unwrap_or("?")
         ));
     }
-    let dir = home.tool_dir(&tool.name, &tool.version);
+    let tool_dir = home.tool_dir(&tool.name, &tool.version);
     for (path, digest) in &receipt.binaries {
-        let file = dir.join(path);
+        let file = tool_dir.join(path);
         match sha256_file(&file) {
             Ok(actual) if &actual == digest => {}
             Ok(actual) => {
                 return Err(format!(
                     "{label}: {} changed since it was installed (sha256 {actual}, receipt says {digest}): run `buildkit setup` after removing {}",
                     file.display(),
-                    dir.display()
+                    tool_dir.display()
                 ));
             }
             Err(e) => return Err(format!("{label}: cannot read {}: {e}", file.display())),

@@ -323,7 +323,9 @@ fn a_second_machine_installs_the_same_bits_offline_from_the_copied_cache() {
     first.run(&["setup"]).success();
     let lock = first.read("buildkit.lock");
     let hits = server.total_hits();
-    drop(server); // the mirror is now unreachable
+    // From now on the server answers nothing but errors, and counts: offline means no request.
+    server.route("/mold.tar.gz", Route::Status(500));
+    server.route("/sccache.tar.gz", Route::Status(500));
 
     let second = Sandbox::new();
     second.write("buildkit.toml", &manifest);
@@ -334,6 +336,11 @@ fn a_second_machine_installs_the_same_bits_offline_from_the_copied_cache() {
     }
     second.run(&["setup", "--offline", "--locked"]).success();
     assert_eq!(hits, 2);
+    assert_eq!(
+        server.total_hits(),
+        hits,
+        "the offline install made no request"
+    );
     for (tool, version) in [("mold", &mold_version), ("sccache", &sccache_version)] {
         let receipt = |s: &Sandbox| {
             let text = std::fs::read_to_string(

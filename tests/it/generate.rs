@@ -463,13 +463,37 @@ fn check_rehashes_installed_binaries() {
     std::fs::write(&binary, version_script("sccache 0.17.0 (patched)")).unwrap();
     let run = sandbox.run(&["check"]).failure(1);
     assert!(run.stderr.contains("drift: sccache 0.17.0: [SANDBOX]/home/tools/sccache/0.17.0/sccache changed since it was installed"), "{}", run.stderr);
-    std::fs::remove_file(sandbox.home().join("bin/sccache")).unwrap();
+    // Put the binary back: now the link the project builds through is what drifts.
+    sandbox.run(&["gc"]).success();
+    std::fs::remove_dir_all(sandbox.home().join("tools/sccache")).unwrap();
+    sandbox.run(&["setup", "--quiet"]).success();
+    sandbox.run(&["check"]).success();
+    let env = sandbox.home().join("envs");
+    let id = std::fs::read_dir(&env)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let link = env.join(&id).join("bin/sccache");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/bin/true", &link).unwrap();
+    let run = sandbox.run(&["check"]).failure(1);
+    assert_eq!(
+        run.stderr,
+        "drift: sccache 0.17.0: [SANDBOX]/home/envs/[LOCK]/bin/sccache does not point at it: run `buildkit setup`\nerror: 1 thing(s) drifted from buildkit.toml\n"
+    );
+    std::fs::remove_file(&link).unwrap();
     let run = sandbox.run(&["check"]).failure(1);
     assert!(
-        run.stderr.contains("changed since it was installed"),
+        run.stderr.starts_with(
+            "drift: sccache 0.17.0: [SANDBOX]/home/envs/[LOCK]/bin/sccache does not point at it"
+        ),
         "{}",
         run.stderr
     );
+    sandbox.run(&["setup", "--quiet"]).success();
+    sandbox.run(&["check"]).success();
 }
 
 /// The generated bootstrap builds buildkit from a `path` source inside a project whose own

@@ -1511,3 +1511,50 @@ fn a_read_only_home_serves_everything_that_changes_nothing() {
         "{stderr}"
     );
 }
+
+/// The links switch only when every tool of the run succeeded: one good upgrade beside one
+/// that fails leaves every link on the previous versions.
+#[test]
+fn links_switch_only_after_every_tool_succeeded() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    project_with_tools(&sandbox, &server);
+    sandbox.run(&["setup", "--quiet"]).success();
+    let good = mold_archive("2.42.0");
+    let bad = sccache_archive("0.18.0");
+    server.route("/good.tar.gz", Route::Ok(good.clone()));
+    server.route("/bad.tar.gz", Route::Ok(bad));
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "{}[tools.sccache]\nversion = \"0.18.0\"\nurl = \"{}\"\nsha256 = \"{}\"\n",
+            tool_table("mold", "2.42.0", &server.url("/good.tar.gz"), &good),
+            server.url("/bad.tar.gz"),
+            "0".repeat(64)
+        ),
+    );
+    let run = sandbox.run(&["setup", "--quiet"]).failure(1);
+    assert!(
+        run.stderr
+            .contains("checksum mismatch for http://[LOOPBACK]/bad.tar.gz"),
+        "{}",
+        run.stderr
+    );
+    for (link, said) in [("mold", "mold 2.41.0"), ("sccache", "sccache 0.17.0")] {
+        let out = std::process::Command::new(sandbox.home().join("bin").join(link))
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with(said),
+            "bin/{link} still selects the previous version"
+        );
+    }
+    assert!(!sandbox.home().join("envs").read_dir().unwrap().any(|e| {
+        e.unwrap()
+            .path()
+            .join("bin/mold")
+            .read_link()
+            .is_ok_and(|t| t.to_string_lossy().contains("2.42.0"))
+    }));
+}
