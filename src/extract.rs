@@ -51,6 +51,8 @@ pub struct UnpackOptions<'a> {
     pub top_dir: Option<&'a str>,
     /// Keep only these paths (after stripping); empty keeps everything.
     pub keep: &'a [String],
+    /// The most this unpack may write ([`MAX_UNPACKED_BYTES`] for a tool).
+    pub max_bytes: u64,
 }
 
 /// Unpacks `reader` (compressed as `options.format`) into `dest`, an empty directory.
@@ -224,14 +226,14 @@ fn unpack_tar(
                         cap_std::fs::OpenOptions::new().write(true).create_new(true),
                     )
                     .map_err(|e| write_err(&target, e))?;
-                let budget = MAX_UNPACKED_BYTES.saturating_sub(written);
+                let budget = options.max_bytes.saturating_sub(written);
                 let copied = io::copy(&mut (&mut entry).take(budget + 1), &mut file)
                     .map_err(|e| copy_err(e, archive_name, &target))?;
                 written += copied;
                 if copied > budget {
                     return Err(ExtractError::TooLarge {
                         archive: archive_name.to_string(),
-                        limit: MAX_UNPACKED_BYTES,
+                        limit: options.max_bytes,
                     });
                 }
                 file.set_permissions(cap_std::fs::Permissions::from_std(
@@ -430,13 +432,14 @@ mod tests {
 
     fn sample_archive() -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
-        for (path, data) in [
-            ("top/bin/tool", &b"#!/bin/sh\n"[..]),
-            ("top/README", &[7u8; 3000][..]),
+        // World-writable in the archive, as careless release scripts make them.
+        for (path, data, mode) in [
+            ("top/bin/tool", &b"#!/bin/sh\n"[..], 0o777),
+            ("top/README", &[7u8; 3000][..], 0o666),
         ] {
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
-            header.set_mode(0o755);
+            header.set_mode(mode);
             builder.append_data(&mut header, path, data).unwrap();
         }
         let tar = builder.into_inner().unwrap();
@@ -453,6 +456,7 @@ mod tests {
             format: "tar.gz",
             top_dir: Some("top"),
             keep: &[],
+            max_bytes: MAX_UNPACKED_BYTES,
         };
         let dir = tempfile::tempdir().unwrap();
         let whole = dir.path().join("whole");
@@ -466,6 +470,47 @@ mod tests {
                 unpack(&archive[..end], &dest, &options).expect_err("a cut archive is refused");
             assert!(err.to_string().contains("a.tar.gz"), "{err}");
         }
+    }
+
+    #[test]
+    fn modes_drop_group_and_other_write_and_unpacking_stops_at_its_limit() {
+        let archive = sample_archive();
+        let dir = tempfile::tempdir().unwrap();
+        let options = UnpackOptions {
+            archive: "a.tar.gz",
+            format: "tar.gz",
+            top_dir: Some("top"),
+            keep: &[],
+            max_bytes: MAX_UNPACKED_BYTES,
+        };
+        let dest = dir.path().join("ok");
+        std::fs::create_dir(&dest).unwrap();
+        unpack(&archive[..], &dest, &options).unwrap();
+        let mode = |p: &str| {
+            std::fs::metadata(dest.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("bin/tool"), 0o755);
+        assert_eq!(mode("README"), 0o644);
+        // 3010 bytes to write, 2000 allowed: refused, whatever the compressed size.
+        let dest = dir.path().join("capped");
+        std::fs::create_dir(&dest).unwrap();
+        let err = unpack(
+            &archive[..],
+            &dest,
+            &UnpackOptions {
+                max_bytes: 2000,
+                ..options
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refusing a.tar.gz: it unpacks to more than 2000 bytes, buildkit's limit for one tool; nothing of it was installed"
+        );
     }
 
     #[test]
@@ -596,7 +641,7 @@ mod properties {
             let result = unpack(
                 io::BufReader::new(&bytes[..]),
                 &dest,
-                &UnpackOptions { archive: "fuzz.tar.gz", format: "tar.gz", top_dir: Some("top"), keep: &[] },
+                &UnpackOptions { archive: "fuzz.tar.gz", format: "tar.gz", top_dir: Some("top"), keep: &[], max_bytes: 1 << 20 },
             );
             // Nothing outside changed: the outer dir holds exactly what it held.
             let mut names: Vec<String> = std::fs::read_dir(outer.path()).unwrap()

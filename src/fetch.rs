@@ -747,6 +747,69 @@ mod tests {
         );
     }
 
+    /// A server that answers each connection with one canned response, then closes.
+    fn canned(responses: Vec<Vec<u8>>) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for (response, stream) in responses.into_iter().zip(listener.incoming()) {
+                let mut stream = stream.unwrap();
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(&response);
+            }
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
+    #[test]
+    fn downloads_stop_at_the_locked_size() {
+        let body = vec![7u8; 5000];
+        let announced = [
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n".to_vec(),
+            body.clone(),
+        ]
+        .concat();
+        let unannounced = [
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_vec(),
+            body,
+        ]
+        .concat();
+        let base = canned(vec![announced, unannounced]);
+        let cache = tempfile::tempdir().unwrap();
+        let fetcher = Fetcher::new(FetchOptions {
+            cache_dir: cache.path().to_path_buf(),
+            mirror: None,
+            offline: false,
+            attempts: 1,
+        });
+        for path in ["/announced.tar.gz", "/unannounced.tar.gz"] {
+            let url = format!("{base}{path}");
+            let artifact = Artifact {
+                label: "tool 1",
+                url: &url,
+                sha256: &"ab".repeat(32),
+                size: Some(1000),
+                format: "tar.gz",
+            };
+            let err = fetcher
+                .fetch_to_cache(&artifact, &crate::reporter::Silent)
+                .err()
+                .expect("larger than the lock says");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "download of {url} stopped: it is larger than 1000 bytes (the size buildkit.lock records); nothing was installed"
+                )
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(cache.path()).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
+    }
+
     #[test]
     fn credentials_never_reach_a_message() {
         assert_eq!(

@@ -422,6 +422,7 @@ fn stage_archive(
         format,
         top_dir: tool.top_dir.as_deref(),
         keep: &tool.keep,
+        max_bytes: extract::MAX_UNPACKED_BYTES,
     };
     // Every archive, LLVM's too, is verified in full before a byte of it is unpacked, and
     // unpacked from the very handle that was verified (see `CachedArchive::file`).

@@ -1558,3 +1558,110 @@ fn links_switch_only_after_every_tool_succeeded() {
             .is_ok_and(|t| t.to_string_lossy().contains("2.42.0"))
     }));
 }
+
+/// A write that fails while unpacking (here past `ulimit -f`, as on a full disk) names the
+/// file and the cause, and leaves no staging tree.
+#[test]
+fn a_write_that_fails_while_unpacking_names_the_path_and_the_cause() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let top = "mold-2.41.0-x86_64-linux";
+    let big = gzip(&tar(&[
+        Entry::exe(
+            &format!("{top}/bin/mold"),
+            version_script("mold 2.41.0 (fixture)"),
+        ),
+        Entry::file(&format!("{top}/share/payload"), incompressible(400_000)),
+    ]));
+    sandbox.pin_served(&server, "mold", "2.41.0", "/big.tar.gz", &big);
+    // Another home fills the shared download cache, so this run only unpacks.
+    let out = sandbox
+        .cmd(&["setup", "--quiet"])
+        .env("BUILDKIT_HOME", sandbox.root().join("other-home"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sandbox
+        .shell(&format!(
+            "ulimit -f 128; exec '{}' setup --offline",
+            env!("CARGO_BIN_EXE_buildkit")
+        ))
+        .output()
+        .unwrap();
+    let stderr = sandbox.redact(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: could not write [SANDBOX]/home/tools/.staging-")
+            && last.ends_with("/share/payload while unpacking http://[LOOPBACK]/big.tar.gz: File too large (os error 27)"),
+        "{stderr}"
+    );
+    assert!(
+        !crate::harness::tree(&sandbox.home())
+            .iter()
+            .any(|p| p.contains(".staging-")),
+        "no staging tree is left"
+    );
+}
+
+/// A setup waiting for another home's download of the same archive (the shared cache's lock)
+/// copes with what happens meanwhile: the archive removed (by gc elsewhere) means it downloads
+/// itself; a file planted under the digest's name is hashed and refused, never installed.
+#[test]
+fn a_setup_waiting_on_a_shared_download_survives_removal_and_planting() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let mold = mold_archive("2.41.0");
+    sandbox.pin_served(&server, "mold", "2.41.0", "/mold.tar.gz", &mold);
+    std::fs::create_dir_all(sandbox.cache()).unwrap();
+    let lock_path = sandbox.cache().join(format!("{}.lock", sha256_hex(&mold)));
+    let final_path = sandbox
+        .cache()
+        .join(format!("{}.tar.gz", sha256_hex(&mold)));
+    for planted in [None, Some(mold_archive("6.6.6"))] {
+        let _ = std::fs::remove_dir_all(sandbox.home());
+        let _ = std::fs::remove_file(&final_path);
+        let lock = std::fs::File::create(&lock_path).unwrap();
+        lock.lock().unwrap();
+        let child = sandbox
+            .cmd(&["setup", "--quiet"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        // Another process "downloaded" it and gc from another home removed it again; or it
+        // planted other bytes under the name.
+        std::fs::write(&final_path, &mold).unwrap();
+        std::fs::remove_file(&final_path).unwrap();
+        if let Some(bytes) = &planted {
+            std::fs::write(&final_path, bytes).unwrap();
+        }
+        drop(lock);
+        let out = child.wait_with_output().unwrap();
+        let stderr = sandbox.redact(&String::from_utf8_lossy(&out.stderr));
+        match planted {
+            None => {
+                assert!(out.status.success(), "{stderr}");
+                assert!(sandbox.home().join("tools/mold/2.41.0").is_dir());
+            }
+            Some(bytes) => {
+                assert_eq!(out.status.code(), Some(1), "{stderr}");
+                assert!(
+                    stderr.contains(&format!(
+                        "checksum mismatch for [SANDBOX]/cache/{}.tar.gz (cached copy of http://[LOOPBACK]/mold.tar.gz, now removed): expected sha256 {}, got {}",
+                        sha256_hex(&mold),
+                        sha256_hex(&mold),
+                        sha256_hex(&bytes)
+                    )),
+                    "{stderr}"
+                );
+                assert!(!sandbox.home().join("tools/mold/2.41.0").exists());
+                assert!(!final_path.exists());
+            }
+        }
+    }
+}
