@@ -31,7 +31,28 @@ fn installs_whole_tree_links_receipts_and_lock() {
     let sandbox = Sandbox::new();
     let server = Server::start();
     let (mold, sccache) = project_with_tools(&sandbox, &server);
-    let run = sandbox.run(&["setup"]).success();
+    let run = sandbox
+        .shell(&format!(
+            "umask 022 && exec '{}' setup",
+            env!("CARGO_BIN_EXE_buildkit")
+        ))
+        .output()
+        .unwrap();
+    let run = Run {
+        code: run.status.code().unwrap_or(-1),
+        stdout: sandbox.redact(&String::from_utf8_lossy(&run.stdout)),
+        stderr: sandbox.redact(&String::from_utf8_lossy(&run.stderr)),
+    }
+    .success();
+    // Receipts are readable by every user of the home (a root install in the devcontainer).
+    use std::os::unix::fs::PermissionsExt as _;
+    for tool in ["mold/2.41.0", "sccache/0.17.0"] {
+        let receipt = sandbox
+            .home()
+            .join(format!("tools/{tool}/buildkit-receipt.toml"));
+        let mode = std::fs::metadata(&receipt).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{}", receipt.display());
+    }
     assert!(
         run.stderr.contains("mold 2.41.0: installed"),
         "{}",
