@@ -97,6 +97,21 @@ pub enum Command {
         #[arg(long, conflicts_with = "json")]
         fingerprint: bool,
     },
+    /// Measure each linker (and the cache) on this project, on this machine.
+    Bench {
+        /// The linkers to compare, comma-separated: default (rustc's own), mold, lld, bfd.
+        #[arg(long, value_delimiter = ',', default_value = "default,mold,lld,bfd")]
+        linkers: Vec<String>,
+        /// Also measure clean builds through sccache, with an empty and with a warm cache.
+        #[arg(long)]
+        sccache: bool,
+        /// Measured runs of each configuration, after one warm-up.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print the results as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// List installed tools.
     List,
     /// Remove tool versions and cached archives that the lock does not use.

@@ -8,6 +8,7 @@
 //! through the module's own error variant (with `std::fs`) where that variant already carries
 //! the path, so that no message says it twice.
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod elf;

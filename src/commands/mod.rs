@@ -1,6 +1,7 @@
 //! One module per subcommand: the only place that orchestrates I/O. Shared set-up (directories,
 //! manifest discovery, lock resolution) lives here so every command sees the same world.
 
+mod bench;
 mod check;
 mod doctor;
 mod env;
@@ -198,6 +199,32 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             fingerprint: true, ..
         } => doctor::fingerprint(&ctx),
         Command::Doctor { json, .. } => doctor::run(&ctx, json),
+        Command::Bench {
+            linkers,
+            sccache,
+            runs,
+            json,
+        } => {
+            let linkers = linkers
+                .iter()
+                .map(|name| {
+                    crate::bench::Linker::parse(name).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--linkers: `{name}` is not one of default, mold, lld, bfd"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            bench::run(
+                &ctx,
+                &bench::BenchOptions {
+                    linkers,
+                    sccache,
+                    runs,
+                    json,
+                },
+            )
+        }
         Command::List => list::run(&ctx),
         Command::Gc { dry_run } => gc::run(&ctx, dry_run),
     }

@@ -654,3 +654,146 @@ fn two_projects_each_build_with_their_own_locked_versions() {
             .exists()
     );
 }
+
+/// `buildkit bench` on a tiny project with the real tools: every configuration and scenario is
+/// there, each configuration's binary is signed by the linker it names, and a "mold" that is
+/// really GNU ld is marked invalid instead of reported.
+#[test]
+fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let mold_version = reported_version(&real_mold());
+    let sccache_version = reported_version(&real_sccache());
+    let mold = repack_mold(&mold_version);
+    let sccache = repack_sccache(&sccache_version);
+    server.route("/mold.tar.gz", Route::Ok(mold.clone()));
+    server.route("/sccache.tar.gz", Route::Ok(sccache.clone()));
+    cargo_project(&sandbox);
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "[toolchain]\nrust = \"{}\"\n{}{}[profile.dev]\ndebug = \"line-tables-only\"\n",
+            rust_version(),
+            tool_table("mold", &mold_version, &server.url("/mold.tar.gz"), &mold),
+            tool_table(
+                "sccache",
+                &sccache_version,
+                &server.url("/sccache.tar.gz"),
+                &sccache
+            )
+        ),
+    );
+    sandbox.run(&["setup", "--quiet"]).success();
+    let run = sandbox
+        .cmd(&["bench", "--runs", "1", "--sccache", "--json"])
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bench: warm-up: default\n"),
+        "progress lines: {stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let rows = report["results"].as_array().unwrap();
+    let shape: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["config"].as_str().unwrap().to_string(),
+                r["scenario"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for config in ["default", "mold", "lld", "bfd", "default/no-profile"] {
+        for scenario in ["clean", "edit"] {
+            expected.push((config.to_string(), scenario.to_string()));
+        }
+    }
+    expected.push(("default+sccache".into(), "clean-sccache-cold".into()));
+    expected.push(("default+sccache".into(), "clean-sccache-warm".into()));
+    assert_eq!(shape, expected);
+    for row in rows {
+        assert_eq!(row["runs"], 1, "{row}");
+        assert!(row["median_s"].as_f64().is_some_and(|s| s > 0.0), "{row}");
+        assert!(row.get("invalid").is_none(), "{row}");
+        let seen = row["linker_seen"].as_str().unwrap_or("");
+        match row["config"].as_str().unwrap() {
+            "mold" => assert!(seen.starts_with(&format!("mold {mold_version}")), "{row}"),
+            "lld" => assert!(seen.starts_with("LLD "), "{row}"),
+            "bfd" => assert!(row["linker_seen"].is_null(), "{row}"),
+            _ => {}
+        }
+    }
+    assert_eq!(rows[0]["ratio_to_default"], 1.0);
+    assert!(
+        report["recommendation"]
+            .as_str()
+            .unwrap()
+            .starts_with("for this project on this machine, the edit loop is fastest with "),
+        "{report}"
+    );
+    // Each configuration's own binary, read from outside: the linker it names signed it.
+    for (dir, expected) in [
+        ("mold", Some("mold ")),
+        ("lld", Some("LLD ")),
+        ("bfd", None),
+    ] {
+        let binary = sandbox
+            .root()
+            .join(format!("target/buildkit-bench/{dir}/debug/hello"));
+        let signature = linker_of(&binary);
+        match expected {
+            Some(prefix) => assert!(
+                signature.as_deref().is_some_and(|s| s.starts_with(prefix)),
+                "{dir}: {signature:?}"
+            ),
+            None => assert_eq!(signature, None, "{dir}"),
+        }
+    }
+
+    // A "mold" whose ld.mold is really GNU ld: the row is invalid, not a figure.
+    let fake = gzip(&tar(&[
+        Entry::exe(
+            "mold-9.9.9-x86_64-linux/bin/mold",
+            version_script("mold 9.9.9 (fake)"),
+        ),
+        Entry::exe(
+            "mold-9.9.9-x86_64-linux/bin/ld.mold",
+            b"#!/bin/sh\nexec ld.bfd \"$@\"\n".to_vec(),
+        ),
+    ]));
+    server.route("/fake.tar.gz", Route::Ok(fake.clone()));
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "[toolchain]\nrust = \"{}\"\n{}",
+            rust_version(),
+            tool_table("mold", "9.9.9", &server.url("/fake.tar.gz"), &fake)
+        ),
+    );
+    sandbox.run(&["setup", "--quiet"]).success();
+    let run = sandbox
+        .cmd(&["bench", "--runs", "1", "--linkers", "default,mold"])
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("mold ") && l.contains("INVALID")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("^ not reported: the binary was linked by GNU ld (no signature), not mold"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,310 @@
+//! What `buildkit bench` measures and how it summarizes, kept pure: configurations, the flags
+//! each means, statistics, the table and the recommendation. `commands/bench.rs` runs the
+//! builds and times them.
+//!
+//! Figures are only worth what they are compared with: every ratio is to `default` (rustc's
+//! own choice, rust-lld since Rust 1.90), computed run by run from interleaved runs, so that
+//! drift on the machine hits both sides of each ratio alike.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The linker a configuration selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Linker {
+    /// Whatever rustc does by itself (rust-lld on x86_64 Linux since 1.90).
+    Default,
+    Mold,
+    /// lld through the C driver (`-fuse-ld=lld`).
+    Lld,
+    /// GNU ld, the pre-1.90 baseline.
+    Bfd,
+}
+
+impl Linker {
+    pub fn parse(name: &str) -> Option<Linker> {
+        match name {
+            "default" => Some(Linker::Default),
+            "mold" => Some(Linker::Mold),
+            "lld" => Some(Linker::Lld),
+            "bfd" => Some(Linker::Bfd),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Linker::Default => "default",
+            Linker::Mold => "mold",
+            Linker::Lld => "lld",
+            Linker::Bfd => "bfd",
+        }
+    }
+
+    /// The rustflags that select it. `linker-features=-lld` turns off rustc's own rust-lld so
+    /// that `-fuse-ld` decides.
+    pub fn rustflags(self) -> &'static [&'static str] {
+        match self {
+            Linker::Default => &[],
+            Linker::Mold => &["-C", "linker-features=-lld", "-C", "link-arg=-fuse-ld=mold"],
+            Linker::Lld => &["-C", "link-arg=-fuse-ld=lld"],
+            Linker::Bfd => &["-C", "linker-features=-lld", "-C", "link-arg=-fuse-ld=bfd"],
+        }
+    }
+
+    /// Whether a binary's linker signature (`.comment`) shows this linker made it. GNU ld
+    /// signs nothing; rustc's default may be any linker, and is recorded as seen.
+    pub fn signed(self, signature: Option<&str>) -> bool {
+        match self {
+            Linker::Default => true,
+            Linker::Mold => signature.is_some_and(|s| s.starts_with("mold ")),
+            Linker::Lld => signature.is_some_and(|s| s.starts_with("LLD ")),
+            Linker::Bfd => signature.is_none(),
+        }
+    }
+}
+
+/// One way to build the project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub name: String,
+    pub linker: Linker,
+    /// `--config` arguments (profile settings), in order.
+    pub cargo_config: Vec<String>,
+    /// Built through sccache (with an empty, then a warm cache).
+    pub sccache: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Every dependency from scratch.
+    Clean,
+    /// The main crate's source touched, then rebuilt: where linking dominates.
+    Edit,
+    /// From scratch through sccache with an empty cache.
+    CleanSccacheCold,
+    /// From scratch through sccache with the cache the cold build filled.
+    CleanSccacheWarm,
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scenario::Clean => "clean",
+            Scenario::Edit => "edit",
+            Scenario::CleanSccacheCold => "clean, empty sccache",
+            Scenario::CleanSccacheWarm => "clean, warm sccache",
+        })
+    }
+}
+
+/// The timings of one configuration in one scenario, run `i` of each row taken at the same
+/// point of the interleaved sequence.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub config: String,
+    pub scenario: Scenario,
+    pub seconds: Vec<f64>,
+    /// The linker signature read from the built binary.
+    pub linker_seen: Option<String>,
+    /// Why the row's figures are not reported (the binary was not made by the linker the
+    /// configuration names, or a build failed).
+    pub invalid: Option<String>,
+}
+
+/// One line of the report, as `--json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub config: String,
+    pub scenario: Scenario,
+    pub runs: usize,
+    pub median_s: Option<f64>,
+    pub min_s: Option<f64>,
+    pub max_s: Option<f64>,
+    pub ratio_to_default: Option<f64>,
+    pub linker_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<String>,
+}
+
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    })
+}
+
+/// Medians, extremes, and each row's ratio to `default` in the same scenario: the median of the
+/// run-by-run ratios. The sccache scenarios compare with `default`'s clean build.
+pub fn summarize(measured: &[Measured]) -> Vec<Summary> {
+    let baseline = |scenario: Scenario| {
+        let wanted = match scenario {
+            Scenario::Edit => Scenario::Edit,
+            _ => Scenario::Clean,
+        };
+        measured
+            .iter()
+            .find(|m| m.config == "default" && m.scenario == wanted && m.invalid.is_none())
+    };
+    measured
+        .iter()
+        .map(|m| {
+            let valid = m.invalid.is_none();
+            let figures = |f: fn(&[f64]) -> Option<f64>| valid.then(|| f(&m.seconds)).flatten();
+            let ratio = baseline(m.scenario).filter(|_| valid).and_then(|base| {
+                let pairs: Vec<f64> = m
+                    .seconds
+                    .iter()
+                    .zip(&base.seconds)
+                    .filter(|(_, b)| **b > 0.0)
+                    .map(|(a, b)| a / b)
+                    .collect();
+                median(&pairs)
+            });
+            Summary {
+                config: m.config.clone(),
+                scenario: m.scenario,
+                runs: m.seconds.len(),
+                median_s: figures(median),
+                min_s: figures(|v| v.iter().copied().min_by(f64::total_cmp)),
+                max_s: figures(|v| v.iter().copied().max_by(f64::total_cmp)),
+                ratio_to_default: ratio,
+                linker_seen: m.linker_seen.clone(),
+                invalid: m.invalid.clone(),
+            }
+        })
+        .collect()
+}
+
+/// One line a person can act on, from measured rows only.
+pub fn recommendation(rows: &[Summary]) -> String {
+    let fastest = |scenario: Scenario| {
+        rows.iter()
+            .filter(|r| r.scenario == scenario && r.median_s.is_some() && !r.config.contains('+'))
+            .min_by(|a, b| a.median_s.unwrap().total_cmp(&b.median_s.unwrap()))
+    };
+    let describe = |row: &Summary| match row.ratio_to_default {
+        Some(ratio) if row.config != "default" => format!(
+            "{} ({:.2} s, {:.2}x default)",
+            row.config,
+            row.median_s.unwrap_or(0.0),
+            ratio
+        ),
+        _ => format!("{} ({:.2} s)", row.config, row.median_s.unwrap_or(0.0)),
+    };
+    let mut parts = Vec::new();
+    if let Some(edit) = fastest(Scenario::Edit) {
+        parts.push(format!("the edit loop is fastest with {}", describe(edit)));
+    }
+    if let Some(clean) = fastest(Scenario::Clean) {
+        parts.push(format!("a clean build with {}", describe(clean)));
+    }
+    let cold = rows
+        .iter()
+        .find(|r| r.scenario == Scenario::CleanSccacheCold && r.median_s.is_some());
+    let warm = rows
+        .iter()
+        .find(|r| r.scenario == Scenario::CleanSccacheWarm && r.median_s.is_some());
+    if let (Some(cold), Some(warm)) = (cold, warm) {
+        parts.push(format!(
+            "sccache costs {:.2}x a plain clean build while its cache is empty and gives {:.2}x once warm",
+            cold.ratio_to_default.unwrap_or(f64::NAN),
+            warm.ratio_to_default.unwrap_or(f64::NAN)
+        ));
+    }
+    if parts.is_empty() {
+        return "no configuration could be measured".into();
+    }
+    format!("for this project on this machine, {}", parts.join("; "))
+}
+
+/// The report as a table, one row per configuration and scenario.
+pub fn table(rows: &[Summary]) -> String {
+    let mut out = format!(
+        "{:<20} {:<22} {:>4} {:>9} {:>9} {:>9} {:>11}  {}\n",
+        "config", "scenario", "runs", "median", "min", "max", "vs default", "linker seen"
+    );
+    let secs = |v: Option<f64>| v.map_or("-".into(), |s| format!("{s:.2} s"));
+    for row in rows {
+        let ratio = match (&row.invalid, row.ratio_to_default) {
+            (Some(_), _) => "INVALID".to_string(),
+            (None, Some(r)) => format!("{r:.2}x"),
+            (None, None) => "-".into(),
+        };
+        out.push_str(&format!(
+            "{:<20} {:<22} {:>4} {:>9} {:>9} {:>9} {:>11}  {}\n",
+            row.config,
+            row.scenario.to_string(),
+            row.runs,
+            secs(row.median_s),
+            secs(row.min_s),
+            secs(row.max_s),
+            ratio,
+            row.linker_seen
+                .as_deref()
+                .map_or("none (GNU ld)", |s| s.split(" (").next().unwrap_or(s))
+        ));
+        if let Some(why) = &row.invalid {
+            out.push_str(&format!("{:<20} ^ not reported: {why}\n", ""));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(config: &str, scenario: Scenario, seconds: &[f64]) -> Measured {
+        Measured {
+            config: config.into(),
+            scenario,
+            seconds: seconds.to_vec(),
+            linker_seen: Some("LLD 22.1.2".into()),
+            invalid: None,
+        }
+    }
+
+    #[test]
+    fn ratios_are_taken_run_by_run_and_invalid_rows_report_nothing() {
+        let rows = summarize(&[
+            measured("default", Scenario::Edit, &[1.0, 2.0, 1.0]),
+            // Twice the default in every run, whatever the drift between runs.
+            measured("mold", Scenario::Edit, &[2.0, 4.0, 2.0]),
+            Measured {
+                invalid: Some("the binary was linked by LLD 22.1.2, not bfd".into()),
+                ..measured("bfd", Scenario::Edit, &[0.5, 0.5, 0.5])
+            },
+        ]);
+        assert_eq!(rows[0].ratio_to_default, Some(1.0));
+        assert_eq!(rows[1].ratio_to_default, Some(2.0));
+        assert_eq!(rows[1].median_s, Some(2.0));
+        assert_eq!((rows[1].min_s, rows[1].max_s), (Some(2.0), Some(4.0)));
+        assert_eq!(rows[2].median_s, None);
+        assert_eq!(rows[2].ratio_to_default, None);
+        let text = recommendation(&rows);
+        assert_eq!(
+            text,
+            "for this project on this machine, the edit loop is fastest with default (1.00 s)"
+        );
+        assert!(table(&rows).contains("INVALID"));
+    }
+
+    #[test]
+    fn linkers_are_recognised_by_their_signature() {
+        assert!(Linker::Mold.signed(Some("mold 1.10.1 (compatible with GNU ld)")));
+        assert!(!Linker::Mold.signed(Some("LLD 22.1.2")));
+        assert!(Linker::Lld.signed(Some("LLD 22.1.2 (compatible with GNU linkers)")));
+        assert!(Linker::Bfd.signed(None));
+        assert!(!Linker::Bfd.signed(Some("LLD 22.1.2")));
+    }
+}

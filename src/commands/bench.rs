@@ -1,0 +1,422 @@
+//! `buildkit bench`: measures, on this project and this machine, what each linker and the
+//! cache really save, instead of quoting someone else's figures.
+//!
+//! Each configuration builds into its own target directory under `target/buildkit-bench/`, so
+//! none invalidates another; one warm-up build each (which also proves, from the binary's
+//! `.comment`, which linker made it), then runs interleaved A B C A B C … so that drift on the
+//! machine hits every configuration alike. The summary, the table and the recommendation come
+//! from `crate::bench`.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use super::Context;
+use crate::Error;
+use crate::bench::{self, Config, Linker, Measured, Scenario};
+
+pub struct BenchOptions {
+    pub linkers: Vec<Linker>,
+    pub sccache: bool,
+    pub runs: usize,
+    pub json: bool,
+}
+
+/// What cargo does for a profile key when nothing sets it: the baseline buildkit.toml's
+/// `[profile.*]` is measured against (a value in .cargo/config.toml cannot be unset, only set
+/// back to the default).
+fn cargo_default(profile: &str, key: &str) -> Option<&'static str> {
+    let release = profile == "release" || profile == "bench";
+    Some(match key {
+        "opt-level" => {
+            if release {
+                "3"
+            } else {
+                "0"
+            }
+        }
+        "debug" => {
+            if release {
+                "false"
+            } else {
+                "true"
+            }
+        }
+        "debug-assertions" | "overflow-checks" => {
+            if release {
+                "false"
+            } else {
+                "true"
+            }
+        }
+        "incremental" => {
+            if release {
+                "false"
+            } else {
+                "true"
+            }
+        }
+        "codegen-units" => {
+            if release {
+                "16"
+            } else {
+                "256"
+            }
+        }
+        "lto" => "false",
+        "strip" => "\"none\"",
+        "panic" => "\"unwind\"",
+        _ => return None,
+    })
+}
+
+/// The binary whose link is measured and the source file the edit loop touches.
+struct MainBinary {
+    name: String,
+    src: PathBuf,
+    target_dir: PathBuf,
+}
+
+fn main_binary(root: &Path) -> Result<MainBinary, Error> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .current_dir(root)
+        .no_deps()
+        .exec()
+        .map_err(|e| Error::Failed(format!("`cargo metadata` in {}: {e}", root.display())))?;
+    let members: Vec<&cargo_metadata::Package> = metadata.workspace_packages();
+    // The package at the project root first, then the other members in order.
+    let ordered = members
+        .iter()
+        .filter(|p| {
+            p.manifest_path
+                .parent()
+                .is_some_and(|d| d.as_std_path() == root)
+        })
+        .chain(members.iter());
+    for package in ordered {
+        if let Some(target) = package.targets.iter().find(|t| t.is_bin()) {
+            return Ok(MainBinary {
+                name: target.name.clone(),
+                src: target.src_path.clone().into_std_path_buf(),
+                target_dir: metadata.target_directory.clone().into_std_path_buf(),
+            });
+        }
+    }
+    Err(Error::Usage(format!(
+        "no binary target in the workspace at {}: bench measures linking, which needs one",
+        root.display()
+    )))
+}
+
+pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
+    let project = ctx.require_project()?;
+    let root = project
+        .root()
+        .expect("a project read from a file has a root");
+    let (lock, _) = ctx.resolve_lock(&project)?;
+    let bin_dir = ctx.home.lock_bin_dir(&lock.id());
+    let main = main_binary(root)?;
+    let runs = options.runs.max(1);
+    if options.sccache && lock.tool("sccache").is_none() {
+        return Err(Error::Usage(
+            "--sccache needs [tools.sccache] in buildkit.toml (and `buildkit setup`)".into(),
+        ));
+    }
+
+    // buildkit.toml's profile settings, given to every configuration explicitly, and the
+    // baseline that sets the same keys back to cargo's defaults.
+    let profile_keys: Vec<(Vec<String>, String)> =
+        crate::render::cargo_config_keys(&project.manifest)
+            .into_iter()
+            .filter(|(path, _)| path.first().is_some_and(|p| p == "profile"))
+            .map(|(path, value)| (path, value.to_string().trim().to_string()))
+            .collect();
+    let as_config = |path: &[String], value: &str| format!("{}={value}", path.join("."));
+    let with_profile: Vec<String> = profile_keys.iter().map(|(p, v)| as_config(p, v)).collect();
+    let mut configs: Vec<Config> = options
+        .linkers
+        .iter()
+        .map(|&linker| Config {
+            name: linker.name().to_string(),
+            linker,
+            cargo_config: with_profile.clone(),
+            sccache: false,
+        })
+        .collect();
+    if !profile_keys.is_empty() {
+        let defaults: Option<Vec<String>> = profile_keys
+            .iter()
+            .map(|(path, _)| match path.as_slice() {
+                [_, profile, key] => cargo_default(profile, key).map(|d| as_config(path, d)),
+                _ => None,
+            })
+            .collect();
+        match defaults {
+            Some(defaults) => configs.push(Config {
+                name: "default/no-profile".into(),
+                linker: Linker::Default,
+                cargo_config: defaults,
+                sccache: false,
+            }),
+            None => eprintln!(
+                "note: buildkit.toml's [profile.*] sets keys whose cargo default buildkit does not know (package overrides?): the profile is not measured against none"
+            ),
+        }
+    }
+    if options.sccache {
+        configs.push(Config {
+            name: "default+sccache".into(),
+            linker: Linker::Default,
+            cargo_config: with_profile.clone(),
+            sccache: true,
+        });
+    }
+
+    let bench_dir = main.target_dir.join("buildkit-bench");
+    let scratch = tempfile::tempdir().map_err(|e| Error::Failed(e.to_string()))?;
+    let runner = Runner {
+        root,
+        bin_dir: &bin_dir,
+        bench_dir: &bench_dir,
+        scratch: scratch.path(),
+        main: &main,
+        progress: Progress::new(),
+    };
+
+    // Warm-up: one clean build of each, which also shows which linker signed the binary.
+    let mut rows: Vec<Measured> = Vec::new();
+    for config in &configs {
+        runner.progress.say(&format!("warm-up: {}", config.name));
+        let (linker_seen, invalid) = match runner.build(config, Build::Clean, 0) {
+            Ok(_) => {
+                let seen = runner.linker_seen(config);
+                let invalid = (!config.linker.signed(seen.as_deref())).then(|| {
+                    format!(
+                        "the binary was linked by {}, not {}",
+                        seen.as_deref().unwrap_or("GNU ld (no signature)"),
+                        config.linker.name()
+                    )
+                });
+                (seen, invalid)
+            }
+            Err(why) => (None, Some(why)),
+        };
+        let scenarios: &[Scenario] = if config.sccache {
+            &[Scenario::CleanSccacheCold, Scenario::CleanSccacheWarm]
+        } else {
+            &[Scenario::Clean, Scenario::Edit]
+        };
+        for &scenario in scenarios {
+            rows.push(Measured {
+                config: config.name.clone(),
+                scenario,
+                seconds: Vec::new(),
+                linker_seen: linker_seen.clone(),
+                invalid: invalid.clone(),
+            });
+        }
+    }
+
+    let total = rows.iter().filter(|r| r.invalid.is_none()).count() * runs;
+    let mut done = 0;
+    for run in 0..runs {
+        for scenario in [
+            Scenario::Clean,
+            Scenario::Edit,
+            Scenario::CleanSccacheCold,
+            Scenario::CleanSccacheWarm,
+        ] {
+            for config in &configs {
+                let Some(row) = rows
+                    .iter_mut()
+                    .find(|r| r.config == config.name && r.scenario == scenario)
+                else {
+                    continue;
+                };
+                if row.invalid.is_some() {
+                    continue;
+                }
+                done += 1;
+                let build = match scenario {
+                    Scenario::Clean => Build::Clean,
+                    Scenario::Edit => Build::Edit,
+                    Scenario::CleanSccacheCold => Build::CleanColdCache,
+                    Scenario::CleanSccacheWarm => Build::CleanWarmCache,
+                };
+                match runner.build(config, build, run + 1) {
+                    Ok(seconds) => {
+                        runner.progress.say(&format!(
+                            "[{done}/{total}] {} {scenario}: {seconds:.2} s",
+                            config.name
+                        ));
+                        row.seconds.push(seconds);
+                    }
+                    Err(why) => row.invalid = Some(why),
+                }
+            }
+        }
+    }
+    runner.progress.done();
+
+    let summaries = bench::summarize(&rows);
+    let recommendation = bench::recommendation(&summaries);
+    if options.json {
+        let report = serde_json::json!({
+            "results": summaries,
+            "recommendation": recommendation,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+    } else {
+        print!("{}", bench::table(&summaries));
+        println!("\n{recommendation}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Build {
+    Clean,
+    Edit,
+    CleanColdCache,
+    CleanWarmCache,
+}
+
+struct Runner<'a> {
+    root: &'a Path,
+    bin_dir: &'a Path,
+    bench_dir: &'a Path,
+    scratch: &'a Path,
+    main: &'a MainBinary,
+    progress: Progress,
+}
+
+impl Runner<'_> {
+    fn target_dir(&self, config: &Config) -> PathBuf {
+        self.bench_dir.join(config.name.replace(['/', '+'], "-"))
+    }
+
+    /// Prepares, then times one `cargo build`; the seconds, or why it failed.
+    fn build(&self, config: &Config, build: Build, run: usize) -> Result<f64, String> {
+        let target_dir = self.target_dir(config);
+        match build {
+            Build::Clean | Build::CleanColdCache | Build::CleanWarmCache => {
+                if target_dir.exists() {
+                    fs_err::remove_dir_all(&target_dir).map_err(|e| e.to_string())?;
+                }
+            }
+            Build::Edit => {
+                let file = fs_err::File::options()
+                    .append(true)
+                    .open(&self.main.src)
+                    .map_err(|e| e.to_string())?;
+                file.set_modified(std::time::SystemTime::now())
+                    .map_err(|e| format!("cannot touch {}: {e}", self.main.src.display()))?;
+            }
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![self.bin_dir.to_path_buf()];
+        paths.extend(std::env::split_paths(&path));
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo
+            .arg("build")
+            .arg("--quiet")
+            .current_dir(self.root)
+            .env(
+                "PATH",
+                std::env::join_paths(paths).map_err(|e| e.to_string())?,
+            )
+            .env("CARGO_TARGET_DIR", &target_dir)
+            // The configuration's flags replace every other source of rustflags.
+            .env(
+                "CARGO_ENCODED_RUSTFLAGS",
+                config.linker.rustflags().join("\u{1f}"),
+            )
+            .env_remove("SCCACHE_SERVER_UDS");
+        for setting in &config.cargo_config {
+            cargo.arg("--config").arg(setting);
+        }
+        let sccache_dir = self.scratch.join(format!("sccache-{}", run));
+        let port = self.scratch.join("port");
+        if config.sccache {
+            // A private server per cache directory: it reads SCCACHE_DIR when it starts.
+            if build == Build::CleanColdCache {
+                let _ = fs_err::remove_dir_all(&sccache_dir);
+            }
+            let port_number = free_port();
+            let _ = fs_err::write(&port, port_number.to_string());
+            cargo
+                .env("RUSTC_WRAPPER", self.bin_dir.join("sccache"))
+                .env("CARGO_INCREMENTAL", "0")
+                .env("SCCACHE_DIR", &sccache_dir)
+                .env("SCCACHE_SERVER_PORT", port_number.to_string());
+        } else {
+            cargo.env("RUSTC_WRAPPER", "");
+        }
+        let started = Instant::now();
+        let output = cargo
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        let seconds = started.elapsed().as_secs_f64();
+        if config.sccache {
+            let port_number = fs_err::read_to_string(&port).unwrap_or_default();
+            let _ = Command::new(self.bin_dir.join("sccache"))
+                .arg("--stop-server")
+                .env("SCCACHE_SERVER_PORT", port_number.trim())
+                .env_remove("SCCACHE_SERVER_UDS")
+                .output();
+        }
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let line = stderr
+                .lines()
+                .find(|l| l.contains("error"))
+                .unwrap_or("")
+                .trim();
+            return Err(format!("the build failed: {line}"));
+        }
+        Ok(seconds)
+    }
+
+    fn linker_seen(&self, config: &Config) -> Option<String> {
+        let binary = self.target_dir(config).join("debug").join(&self.main.name);
+        let bytes = fs_err::read(binary).ok()?;
+        crate::elf::linker_signature(&crate::elf::comment_strings(&bytes)?)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(4226, |a| a.port())
+}
+
+/// One progress line on a terminal (rewritten in place), plain lines otherwise.
+struct Progress {
+    terminal: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        if self.terminal {
+            eprint!("\r\x1b[2Kbench: {line}");
+        } else {
+            eprintln!("bench: {line}");
+        }
+    }
+
+    fn done(&self) {
+        if self.terminal {
+            eprintln!();
+        }
+    }
+}
