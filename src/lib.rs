@@ -23,6 +23,7 @@ pub mod registry;
 pub mod render;
 pub mod reporter;
 pub mod toolchain;
+pub mod workspace;
 
 use std::process::ExitCode;
 

@@ -1,75 +1,103 @@
 //! `buildkit doctor`: does this environment really build the way buildkit.toml says?
 //!
-//! Beyond comparing files, it asks the C driver which linker `-fuse-ld` picks, builds a tiny
-//! crate with the project's cargo settings, and reads the linker's signature out of the binary.
+//! Each line is ok, warn or fail, with what to do; any fail exits 1. Beyond comparing files, it
+//! builds a probe crate *inside the project's tree*, so that cargo resolves its configuration
+//! as the user's builds do (a legacy `.cargo/config`, a parent directory's, CARGO_HOME's), reads
+//! which linker signed the binary and at which version, and asks a private sccache server what
+//! it saw. It names the environment variables that silently beat the configuration, and the
+//! workspace's dependencies compiled more than once.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use serde::Serialize;
 
-use super::{Context, LockState};
+use super::{Context, LockState, Project};
 use crate::Error;
 use crate::lock::Lockfile;
 use crate::manifest::{LinkerKind, Manifest};
 use crate::render::{CARGO_CONFIG, Ownership};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
 #[derive(Debug, Serialize)]
 struct Finding {
     check: &'static str,
+    status: Status,
+    /// `status != fail`, for scripts that only ask whether to worry.
     ok: bool,
     detail: String,
 }
 
-pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
-    let mut findings = Vec::new();
-    let mut add = |check, ok, detail: String| findings.push(Finding { check, ok, detail });
+#[derive(Default)]
+struct Findings(Vec<Finding>);
 
+impl Findings {
+    fn add(&mut self, check: &'static str, status: Status, detail: impl Into<String>) {
+        self.0.push(Finding {
+            check,
+            status,
+            ok: status != Status::Fail,
+            detail: detail.into(),
+        });
+    }
+
+    fn pass_or_fail(&mut self, check: &'static str, ok: bool, detail: impl Into<String>) {
+        self.add(check, if ok { Status::Ok } else { Status::Fail }, detail);
+    }
+}
+
+pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
+    let mut findings = Findings::default();
     let project = ctx.project()?;
-    let manifest = match &project {
+    let (manifest, lock) = match &project {
         Some(p) => {
-            add(
+            findings.add(
                 "manifest",
-                true,
-                format!(
-                    "{}",
-                    p.manifest
-                        .path
-                        .as_deref()
-                        .unwrap_or(Path::new("?"))
-                        .display()
-                ),
+                Status::Ok,
+                p.manifest
+                    .path
+                    .as_deref()
+                    .unwrap_or(Path::new("?"))
+                    .display()
+                    .to_string(),
             );
-            p.manifest.clone()
+            let (lock, state) = ctx.resolve_lock(p)?;
+            match state {
+                LockState::Fresh | LockState::NoFile => {
+                    findings.add("lock", Status::Ok, "matches buildkit.toml")
+                }
+                LockState::Missing => {
+                    findings.add("lock", Status::Fail, "missing: run `buildkit lock`")
+                }
+                LockState::Stale => findings.add(
+                    "lock",
+                    Status::Fail,
+                    "does not match buildkit.toml: run `buildkit lock`",
+                ),
+            }
+            (p.manifest.clone(), lock)
         }
         None => {
-            add(
+            findings.add(
                 "manifest",
-                true,
-                "no buildkit.toml here or above: checking the default set".into(),
+                Status::Ok,
+                "no buildkit.toml here or above: checking the default set",
             );
-            Manifest::default_set(&ctx.registry)
+            let manifest = Manifest::default_set(&ctx.registry);
+            let lock = Lockfile::resolve(&manifest, &ctx.registry);
+            (manifest, lock)
         }
-    };
-    let lock = match &project {
-        Some(p) => {
-            let (lock, state) = ctx.resolve_lock(p)?;
-            let (ok, detail) = match state {
-                LockState::Fresh | LockState::NoFile => (true, "matches buildkit.toml".to_string()),
-                LockState::Missing => (false, "missing: run `buildkit lock`".to_string()),
-                LockState::Stale => (
-                    false,
-                    "does not match buildkit.toml: run `buildkit lock`".to_string(),
-                ),
-            };
-            add("lock", ok, detail);
-            lock
-        }
-        None => Lockfile::resolve(&manifest, &ctx.registry),
     };
 
     let tool_problems = super::check::check_tools(&ctx.home, &lock);
-    add(
+    findings.pass_or_fail(
         "tools",
         tool_problems.is_empty(),
         if tool_problems.is_empty() {
@@ -78,9 +106,39 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
             tool_problems.join("; ")
         },
     );
+    path_findings(ctx, &lock, &mut findings);
+    linker_driver_finding(&manifest, &mut findings);
+    environment_findings(&manifest, &mut findings);
+    if let Some(p) = &project {
+        project_findings(ctx, p, &manifest, &lock, &mut findings);
+    }
 
-    // What PATH finds first must be the locked file (through this lock's bin directory, or
-    // `bin/` where it selects the same file, as in the devcontainer).
+    let failed = findings.0.iter().any(|f| f.status == Status::Fail);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&findings.0).expect("serializes")
+        );
+    } else {
+        for f in &findings.0 {
+            let mark = match f.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            println!("{mark} {:<16} {}", f.check, f.detail);
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What PATH finds first must be the locked file (through this lock's bin directory, or `bin/`
+/// where it selects the same file, as in the devcontainer).
+fn path_findings(ctx: &Context, lock: &Lockfile, findings: &mut Findings) {
     let bin = ctx.home.lock_bin_dir(&lock.id());
     for link in lock.tools.iter().flat_map(|t| t.binaries.keys()) {
         let found = which(link);
@@ -99,92 +157,217 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
             ),
             None => format!("{link} is not on PATH: `eval \"$(buildkit env)\"`"),
         };
-        add("path", ok, detail);
+        findings.pass_or_fail("path", ok, detail);
     }
+}
 
-    if let Some((ld, signature)) = expected_linker(manifest.linker) {
-        let driver = manifest.driver.as_str();
-        let output = Command::new(driver)
-            .args([&format!("-fuse-ld={ld}"), "-Wl,--version"])
-            .output();
-        let (ok, detail) = match output {
-            Ok(out) => {
-                let first = String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                (
-                    out.status.success() && first.contains(signature),
-                    format!("`{driver} -fuse-ld={ld}` runs: {first}"),
-                )
-            }
-            Err(e) => (false, format!("cannot run {driver}: {e}")),
-        };
-        add("linker", ok, detail);
-    }
-
-    if let Some(p) = &project
-        && let Some(pinned) = &p.manifest.rust
-    {
-        match p.rust_problem() {
-            None => add(
-                "rustc",
-                true,
-                format!("matches toolchain.rust = \"{pinned}\""),
-            ),
-            Some(problem) => add("rustc", false, problem),
+/// The C driver finds the configured linker under the name `-fuse-ld` gives it.
+fn linker_driver_finding(manifest: &Manifest, findings: &mut Findings) {
+    let Some((ld, signature)) = expected_linker(manifest.linker) else {
+        return;
+    };
+    let driver = manifest.driver.as_str();
+    let output = Command::new(driver)
+        .args([&format!("-fuse-ld={ld}"), "-Wl,--version"])
+        .output();
+    match output {
+        Ok(out) => {
+            let first = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            findings.pass_or_fail(
+                "linker",
+                out.status.success() && first.contains(signature),
+                format!("`{driver} -fuse-ld={ld}` runs: {first}"),
+            );
         }
+        Err(e) => findings.add("linker", Status::Fail, format!("cannot run {driver}: {e}")),
     }
+}
 
-    if let Some(p) = &project {
-        match super::generate::plan(p, false) {
-            Ok(files) => {
-                let drifted: Vec<&str> = files
-                    .iter()
-                    .filter(|f| f.ownership != Ownership::Example && f.needs_writing())
-                    .map(|f| f.rel)
-                    .collect();
-                add(
-                    "generated files",
-                    drifted.is_empty(),
-                    if drifted.is_empty() {
-                        "all match buildkit.toml".into()
-                    } else {
-                        format!("drifted: {} (run `buildkit generate`)", drifted.join(", "))
-                    },
-                );
-            }
-            Err(e) => add("generated files", false, e.to_string()),
-        }
-        if let Some(root) = p.root() {
-            for (check, ok, detail) in probe_build(root, &manifest) {
-                add(check, ok, detail);
-            }
-        }
-    }
-
-    let all_ok = findings.iter().all(|f| f.ok);
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&findings).expect("serializes")
-        );
-    } else {
-        for f in &findings {
-            println!(
-                "{} {:<16} {}",
-                if f.ok { "ok  " } else { "FAIL" },
-                f.check,
-                f.detail
+/// Variables that silently beat what .cargo/config.toml and `buildkit env` set.
+fn environment_findings(manifest: &Manifest, findings: &mut Findings) {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+    ] {
+        if let Some(value) = std::env::var_os(var) {
+            findings.add(
+                "environment",
+                Status::Warn,
+                format!(
+                    "{var} is set (`{}`): cargo uses it instead of the rustflags in {CARGO_CONFIG}, buildkit's linker flags included; unset it",
+                    value.to_string_lossy().replace('\u{1f}', " ")
+                ),
             );
         }
     }
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let wants_sccache = manifest.sccache.is_some();
+    for var in ["RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER"] {
+        let Some(value) = std::env::var_os(var) else {
+            continue;
+        };
+        let value = value.to_string_lossy().into_owned();
+        let is_sccache = Path::new(&value)
+            .file_name()
+            .is_some_and(|n| n == "sccache");
+        match (wants_sccache, is_sccache, value.is_empty()) {
+            (true, true, _) => {}
+            (_, _, true) if !wants_sccache => {}
+            (true, _, _) => findings.add(
+                "environment",
+                Status::Warn,
+                format!("{var} = `{value}`: builds go through it, not the locked sccache; unset it and `eval \"$(buildkit env)\"`"),
+            ),
+            (false, _, _) => findings.add(
+                "environment",
+                Status::Warn,
+                format!("{var} = `{value}`: buildkit.toml has no sccache, yet builds go through it"),
+            ),
+        }
+    }
+    if wants_sccache
+        && std::env::var_os("RUSTC_WRAPPER").is_none()
+        && std::env::var_os("CARGO_BUILD_RUSTC_WRAPPER").is_none()
+    {
+        findings.add(
+            "environment",
+            Status::Warn,
+            "RUSTC_WRAPPER is not set: builds here do not use sccache (`eval \"$(buildkit env)\"`)",
+        );
+    }
+    if std::env::var("CARGO_INCREMENTAL").is_ok_and(|v| v == "0") && !crate::env_vars::flag("CI") {
+        findings.add(
+            "environment",
+            Status::Warn,
+            "CARGO_INCREMENTAL=0 outside CI turns off incremental builds, the faster edit loop; buildkit sets it in CI only",
+        );
+    }
+}
+
+fn project_findings(
+    ctx: &Context,
+    project: &Project,
+    manifest: &Manifest,
+    lock: &Lockfile,
+    findings: &mut Findings,
+) {
+    if let Some(pinned) = &manifest.rust {
+        match project.rust_problem() {
+            None => findings.add(
+                "rustc",
+                Status::Ok,
+                format!("matches toolchain.rust = \"{pinned}\""),
+            ),
+            Some(problem) => findings.add("rustc", Status::Fail, problem),
+        }
+    }
+    match super::generate::plan(project, false) {
+        Ok(files) => {
+            let drifted: Vec<&str> = files
+                .iter()
+                .filter(|f| f.ownership != Ownership::Example && f.needs_writing())
+                .map(|f| f.rel)
+                .collect();
+            findings.pass_or_fail(
+                "generated files",
+                drifted.is_empty(),
+                if drifted.is_empty() {
+                    "all match buildkit.toml".to_string()
+                } else {
+                    format!("drifted: {} (run `buildkit generate`)", drifted.join(", "))
+                },
+            );
+        }
+        Err(e) => findings.add("generated files", Status::Fail, e.to_string()),
+    }
+    if let Some(tool) = lock.tool("sccache") {
+        let bin = ctx.home.lock_bin_dir(&lock.id()).join("sccache");
+        match crate::install::version_line(&bin) {
+            Ok(line) if crate::install::says_version(&line, &tool.version) => {
+                findings.add("sccache version", Status::Ok, line)
+            }
+            Ok(line) => findings.add(
+                "sccache version",
+                Status::Fail,
+                format!(
+                    "{} says `{line}`, but buildkit.lock pins {}: run `buildkit setup`",
+                    bin.display(),
+                    tool.version
+                ),
+            ),
+            Err(e) => findings.add(
+                "sccache version",
+                Status::Fail,
+                format!("{}: {e}", bin.display()),
+            ),
+        }
+    }
+    if let Some(root) = project.root() {
+        probe_build(root, manifest, lock, findings);
+        workspace_findings(root, findings);
+    }
+}
+
+/// Crates built in several versions, and members bypassing `[workspace.dependencies]`.
+fn workspace_findings(root: &Path, findings: &mut Findings) {
+    if !root.join("Cargo.toml").is_file() {
+        return;
+    }
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .current_dir(root)
+        .other_options(vec!["--offline".to_string()])
+        .exec();
+    let metadata = match metadata {
+        Ok(m) => m,
+        Err(e) => {
+            let first = e.to_string();
+            findings.add(
+                "dependencies",
+                Status::Warn,
+                format!(
+                    "`cargo metadata --offline` failed, so duplicates were not looked for: {}",
+                    first.lines().next().unwrap_or("")
+                ),
+            );
+            return;
+        }
+    };
+    let duplicates = crate::workspace::duplicates(&metadata);
+    if duplicates.is_empty() {
+        findings.add(
+            "dependencies",
+            Status::Ok,
+            "no crate is built in more than one version",
+        );
+    }
+    for duplicate in duplicates {
+        let chains: Vec<String> = duplicate.chains.values().cloned().collect();
+        findings.add(
+            "dependencies",
+            Status::Warn,
+            format!(
+                "{} is built in {} versions (each compiled and linked): {}",
+                duplicate.name,
+                duplicate.chains.len(),
+                chains.join("; ")
+            ),
+        );
+    }
+    for bypass in crate::workspace::bypasses(&metadata, |p| fs_err::read_to_string(p).ok()) {
+        findings.add(
+            "dependencies",
+            Status::Warn,
+            format!(
+                "{} declares `{}` itself although [workspace.dependencies] has it: use `{} = {{ workspace = true }}`",
+                bypass.member, bypass.dependency, bypass.dependency
+            ),
+        );
+    }
 }
 
 /// The first executable called `name` on PATH.
@@ -198,33 +381,46 @@ fn which(name: &str) -> Option<PathBuf> {
         })
 }
 
-/// Builds a probe crate with the project's .cargo/config.toml, reads which linker signed the
-/// binary, and (with sccache configured) asks a private sccache server how many compilations
-/// went through it.
-fn probe_build(root: &Path, manifest: &Manifest) -> Vec<(&'static str, bool, String)> {
-    let Ok(dir) = tempfile::tempdir() else {
-        return vec![("build", false, "cannot create a temporary directory".into())];
+/// Builds a probe crate inside the project's `target/`, where cargo reads the configuration
+/// the project's own builds read, with this environment; reads which linker (and version)
+/// signed it and, with sccache, what a private sccache server saw.
+fn probe_build(root: &Path, manifest: &Manifest, lock: &Lockfile, findings: &mut Findings) {
+    let parent = root.join("target").join("buildkit-doctor");
+    if let Err(e) = fs_err::create_dir_all(&parent) {
+        findings.add("build", Status::Fail, e.to_string());
+        return;
+    }
+    let dir = match tempfile::Builder::new()
+        .prefix("probe-")
+        .tempdir_in(&parent)
+    {
+        Ok(dir) => dir,
+        Err(e) => {
+            findings.add(
+                "build",
+                Status::Fail,
+                format!("cannot create a probe under {}: {e}", parent.display()),
+            );
+            return;
+        }
     };
-    let crate_dir = dir.path().join("probe");
-    let written = fs_err::create_dir_all(crate_dir.join("src"))
-        .and_then(|_| fs_err::write(crate_dir.join("Cargo.toml"), "[package]\nname = \"buildkit-doctor-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\n[workspace]\n"))
+    let crate_dir = dir.path();
+    let written = fs_err::write(crate_dir.join("Cargo.toml"), "[package]\nname = \"buildkit-doctor-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\n[workspace]\n")
+        .and_then(|_| fs_err::create_dir_all(crate_dir.join("src")))
         // A library too: sccache caches library crates, not the final binary.
         .and_then(|_| fs_err::write(crate_dir.join("src/lib.rs"), "pub fn probe() -> &'static str { \"probe\" }\n"))
         .and_then(|_| fs_err::write(crate_dir.join("src/main.rs"), "fn main() { println!(\"{}\", buildkit_doctor_probe::probe()); }\n"));
     if let Err(e) = written {
-        return vec![("build", false, e.to_string())];
+        findings.add("build", Status::Fail, e.to_string());
+        return;
     }
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
-        .arg("build")
-        .arg("--quiet")
-        .current_dir(&crate_dir)
-        .env("CARGO_TARGET_DIR", dir.path().join("target"));
-    let config = root.join(CARGO_CONFIG);
-    if config.is_file() {
-        cargo.arg("--config").arg(&config);
-    }
-    // A private sccache server, so that its statistics are the probe's alone.
+        .args(["build", "--quiet"])
+        .current_dir(crate_dir)
+        .env("CARGO_TARGET_DIR", crate_dir.join("target"))
+        // A private server (by port), so that its statistics are the probe's alone.
+        .env_remove("SCCACHE_SERVER_UDS");
     let sccache_port = manifest
         .sccache
         .as_ref()
@@ -234,35 +430,32 @@ fn probe_build(root: &Path, manifest: &Manifest) -> Vec<(&'static str, bool, Str
     if let Some(port) = &sccache_port {
         cargo.env("SCCACHE_SERVER_PORT", port);
     }
-    let built = match cargo.output() {
-        Ok(out) if out.status.success() => Ok(()),
+    match cargo.output() {
+        Ok(out) if out.status.success() => {
+            let binary = crate_dir.join("target/debug/buildkit-doctor-probe");
+            linker_finding(&binary, manifest, lock, findings);
+        }
         Ok(out) => {
             let err = String::from_utf8_lossy(&out.stderr);
             let line = err
                 .lines()
                 .find(|l| l.contains("error"))
                 .unwrap_or("")
-                .trim()
-                .to_string();
-            Err(format!(
-                "a probe crate failed to build with {}: {line}",
-                config.display()
-            ))
+                .trim();
+            findings.add(
+                "build",
+                Status::Fail,
+                format!(
+                    "a probe crate in {} failed to build with this project's configuration: {line}",
+                    root.display()
+                ),
+            );
         }
-        Err(e) => Err(format!("cannot run cargo: {e}")),
-    };
-    let mut findings = Vec::new();
-    match built {
-        Ok(()) => findings.push(linker_finding(
-            &dir.path().join("target/debug/buildkit-doctor-probe"),
-            manifest,
-        )),
-        Err(detail) => findings.push(("build", false, detail)),
+        Err(e) => findings.add("build", Status::Fail, format!("cannot run cargo: {e}")),
     }
     if let Some(port) = sccache_port {
-        findings.push(sccache_finding(&port));
+        sccache_finding(&port, findings);
     }
-    findings
 }
 
 /// The `-fuse-ld=` name of the configured linker and how its signature starts ("mold 2.41.0 …",
@@ -275,71 +468,119 @@ fn expected_linker(kind: LinkerKind) -> Option<(&'static str, &'static str)> {
     }
 }
 
-fn linker_finding(binary: &Path, manifest: &Manifest) -> (&'static str, bool, String) {
+/// Which linker, at which version, signed the probe, against the configuration and the lock.
+fn linker_finding(binary: &Path, manifest: &Manifest, lock: &Lockfile, findings: &mut Findings) {
     let comments = fs_err::read(binary)
         .ok()
         .and_then(|b| crate::elf::comment_strings(&b))
         .unwrap_or_default();
     let signature = crate::elf::linker_signature(&comments);
-    let expected = expected_linker(manifest.linker).map(|(_, signature)| signature);
     let signed = signature
         .clone()
         .unwrap_or_else(|| "no signature (GNU ld)".into());
-    match expected {
-        Some(prefix) if signature.as_deref().is_some_and(|s| s.starts_with(prefix)) => {
-            ("build", true, format!("a probe crate linked with {signed}"))
-        }
-        Some(prefix) => (
+    let Some((_, prefix)) = expected_linker(manifest.linker) else {
+        findings.add(
             "build",
-            false,
-            format!("a probe crate linked with {signed}, not {}", prefix.trim()),
-        ),
-        None => (
-            "build",
-            true,
+            Status::Ok,
             format!("a probe crate linked with {signed} (linker.kind = default)"),
+        );
+        return;
+    };
+    let Some(signature) = signature.filter(|s| s.starts_with(prefix)) else {
+        findings.add(
+            "build",
+            Status::Fail,
+            format!("a probe crate linked with {signed}, not {}: something in this environment or a config file overrides the linker", prefix.trim()),
+        );
+        return;
+    };
+    // The version that signed it, against the lock's (rust-lld's is the toolchain's own).
+    let seen_version = signature.split_whitespace().nth(1).unwrap_or("");
+    let locked = match manifest.linker {
+        LinkerKind::Mold => lock.tool("mold").map(|t| t.version.as_str()),
+        LinkerKind::Lld => lock
+            .tool("lld")
+            .map(|t| t.version.as_str())
+            .filter(|v| *v != "rust"),
+        LinkerKind::Default => None,
+    };
+    match locked {
+        Some(version) if version != seen_version => findings.add(
+            "build",
+            Status::Fail,
+            format!("a probe crate linked with {signature}, but buildkit.lock pins {version}: another {} comes first", prefix.trim()),
         ),
+        _ => findings.add("build", Status::Ok, format!("a probe crate linked with {signature}")),
     }
 }
 
-/// How many compilations of the probe build the private sccache server saw; then stops it.
-fn sccache_finding(port: &str) -> (&'static str, bool, String) {
-    let sccache = |arg: &str| {
+/// What the probe's private sccache server saw, with each count called what it is; then stops it.
+fn sccache_finding(port: &str, findings: &mut Findings) {
+    let sccache = |arg: &[&str]| {
         Command::new("sccache")
-            .arg(arg)
+            .args(arg)
             .env("SCCACHE_SERVER_PORT", port)
+            .env_remove("SCCACHE_SERVER_UDS")
             .output()
     };
-    let stats = sccache("--show-stats");
-    let _ = sccache("--stop-server");
+    let stats = sccache(&["--show-stats", "--stats-format", "json"]);
+    let _ = sccache(&["--stop-server"]);
     let text = match stats {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
         Ok(out) => {
-            return (
+            findings.add(
                 "sccache",
-                false,
+                Status::Fail,
                 format!(
-                    "`sccache --show-stats` failed: {}",
+                    "its server did not answer: {}",
                     String::from_utf8_lossy(&out.stderr).trim()
                 ),
             );
+            return;
         }
-        Err(e) => return ("sccache", false, format!("cannot run sccache: {e}")),
+        Err(e) => {
+            findings.add("sccache", Status::Fail, format!("cannot run sccache: {e}"));
+            return;
+        }
     };
-    let requests = text
-        .lines()
-        .find(|l| l.starts_with("Compile requests") && !l.contains("executed"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
-    if requests > 0 {
-        (
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        findings.add(
             "sccache",
-            true,
-            format!("the probe build sent {requests} compile requests through sccache"),
-        )
+            Status::Fail,
+            format!("unreadable statistics: {}", text.trim()),
+        );
+        return;
+    };
+    let stats = &json["stats"];
+    let count = |key: &str| stats[key].as_u64().unwrap_or(0);
+    let sum = |key: &str| {
+        stats[key]["counts"].as_object().map_or(0, |m| {
+            m.values()
+                .filter_map(serde_json::Value::as_u64)
+                .sum::<u64>()
+        })
+    };
+    let requests = count("compile_requests");
+    let hits = sum("cache_hits");
+    let misses = sum("cache_misses");
+    let errors = sum("cache_errors") + count("cache_read_errors") + count("cache_write_errors");
+    let location = json["cache_location"].as_str().unwrap_or("?");
+    let detail = format!(
+        "the probe sent {requests} compile requests through sccache: {hits} cache hits, {misses} misses, {} not cacheable (incremental builds, binaries); cache: {location}",
+        count("requests_not_cacheable")
+    );
+    if requests == 0 {
+        findings.add("sccache", Status::Fail, "the probe build did not go through sccache: is RUSTC_WRAPPER=sccache set (`eval \"$(buildkit env)\"`)?");
+    } else if errors > 0 {
+        findings.add(
+            "sccache",
+            Status::Fail,
+            format!(
+                "{detail}; {errors} cache errors: the backend is not reachable or refuses writes"
+            ),
+        );
     } else {
-        ("sccache", false, "the probe build did not go through sccache: is RUSTC_WRAPPER=sccache set (`eval \"$(buildkit env)\"`)?".into())
+        findings.add("sccache", Status::Ok, detail);
     }
 }
 

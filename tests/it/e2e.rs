@@ -293,7 +293,7 @@ fn sccache_serves_the_second_build_from_its_cache() {
         doctor
             .stdout
             .lines()
-            .any(|l| l.starts_with("ok") && l.contains("the probe build sent")),
+            .any(|l| l.starts_with("ok") && l.contains("the probe sent")),
         "{}",
         doctor.stdout
     );
