@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Does `buildkit bench` measure what it says? Prints figures; exits 1 when they disagree.
+
+Runs `buildkit bench --linkers default --runs N --json` on a project, then times the same
+builds from outside, as a user would with `time cargo build`: the same target-directory scheme,
+flags and profile settings, a clean build (target directory removed first) and an edit-loop
+build (main source touched). bench's medians must agree with the outside medians within 10 %:
+what bench adds (its own process, the .comment read, bookkeeping) must not show in its figures.
+
+Usage: bench/bench_agreement.py PROJECT [--runs N] [--buildkit PATH]
+The project needs a buildkit.toml; run it on a quiet machine.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("project")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--buildkit", default=str(ROOT / "target/release/buildkit"))
+    args = parser.parse_args()
+    project = Path(args.project).resolve()
+    args.buildkit = str(Path(args.buildkit).resolve())
+    if not Path(args.buildkit).is_file():
+        subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+
+    out = subprocess.run([args.buildkit, "bench", "--linkers", "default", "--runs", str(args.runs), "--json"],
+                         cwd=project, check=True, capture_output=True, text=True)
+    report = json.loads(out.stdout)
+    inside = {r["scenario"]: r["median_s"] for r in report["results"] if r["config"] == "default"}
+
+    metadata = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
+                                         cwd=project, check=True, capture_output=True, text=True).stdout)
+    target_dir = Path(metadata["target_directory"]) / "buildkit-bench-outside"
+    members = [p for p in metadata["packages"] if p["id"] in metadata["workspace_members"]]
+    main_src = next(t["src_path"] for p in members for t in p["targets"] if "bin" in t["kind"])
+    # The same settings bench gives the `default` configuration: buildkit.toml's profile
+    # (read back from bench's own record of it would be circular; `buildkit env` is not needed).
+    profile_args = []
+    config = (project / ".cargo/config.toml")
+    if config.is_file():
+        import tomllib
+        profiles = tomllib.loads(config.read_text()).get("profile", {})
+        for name, table in profiles.items():
+            for key, value in table.items():
+                if not isinstance(value, dict):
+                    profile_args += ["--config", f"profile.{name}.{key}={json.dumps(value)}"]
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target_dir), CARGO_ENCODED_RUSTFLAGS="", RUSTC_WRAPPER="")
+    cargo = ["cargo", "build", "--quiet", *profile_args]
+
+    def timed():
+        start = time.perf_counter()
+        subprocess.run(cargo, cwd=project, env=env, check=True)
+        return time.perf_counter() - start
+
+    shutil.rmtree(target_dir, ignore_errors=True)
+    timed()  # warm-up, as bench does
+    outside = {"clean": [], "edit": []}
+    for _ in range(args.runs):
+        shutil.rmtree(target_dir, ignore_errors=True)
+        outside["clean"].append(timed())
+        os.utime(main_src)
+        outside["edit"].append(timed())
+    shutil.rmtree(target_dir, ignore_errors=True)
+
+    worst = 0.0
+    print(f"{'scenario':<8} {'bench median':>13} {'outside median':>15} {'difference':>11}")
+    for scenario in ("clean", "edit"):
+        theirs = statistics.median(outside[scenario])
+        ours = inside[scenario]
+        diff = (ours - theirs) / theirs
+        worst = max(worst, abs(diff))
+        print(f"{scenario:<8} {ours:>11.2f} s {theirs:>13.2f} s {diff:>+10.1%}")
+    print(f"largest difference {worst:.1%} (goal: within 10 %)")
+    return 0 if worst <= 0.10 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
