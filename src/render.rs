@@ -212,85 +212,101 @@ fn ci_sccache_dir(manifest: &Manifest) -> Option<String> {
     }
 }
 
+/// Where CI installs buildkit: GitHub's home (cached by actions/cache), GitLab's project
+/// (where its `cache:` can reach).
+const GITHUB_ROOT: &str = "$HOME/.buildkit-cli";
+const GITLAB_ROOT: &str = "$CI_PROJECT_DIR/.buildkit/cli";
+
+fn quoted_binary(root: &str) -> String {
+    format!("\"{root}/bin/buildkit\"")
+}
+
+/// `cargo install --locked WHAT --root ROOT`, immune to the project's linker settings:
+/// `cargo install --path` into the project reads the project's .cargo/config.toml, whose
+/// linker flags name a linker `setup` has not installed yet, wherever it runs from. The
+/// environment beats every config file: an empty CARGO_ENCODED_RUSTFLAGS replaces all
+/// rustflags, an empty RUSTC_WRAPPER drops the wrapper, and cc links as rustc defaults.
+fn cargo_install(root: &str, what: &str) -> String {
+    format!(
+        "env RUSTC_WRAPPER= CARGO_BUILD_RUSTC_WRAPPER= CARGO_ENCODED_RUSTFLAGS= CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=cc cargo install --locked {what} --root \"{root}\""
+    )
+}
+
+/// A buildkit built by `cargo install`: `what` names it, given the project's directory in CI
+/// (only a path source needs it); `verify` proves, given an install root, that it is the one.
+fn cargo_installed(
+    describe: String,
+    what: impl Fn(&str) -> String,
+    docker_what: String,
+    verify: impl Fn(&str) -> String,
+    copy_source: Option<String>,
+    cache_key: Option<String>,
+) -> BuildkitInstall {
+    BuildkitInstall {
+        describe,
+        github: cargo_install(GITHUB_ROOT, &what("$GITHUB_WORKSPACE")),
+        gitlab: cargo_install(GITLAB_ROOT, &what("$CI_PROJECT_DIR")),
+        docker: cargo_install("/usr/local", &docker_what),
+        copy_source,
+        github_verify: verify(GITHUB_ROOT),
+        gitlab_verify: verify(GITLAB_ROOT),
+        cache_key,
+        always_install: false,
+    }
+}
+
 pub fn buildkit_install(source: &BuildkitSource) -> BuildkitInstall {
-    let cargo_install = |root: &str, what: &str| {
-        // `cargo install --path` into the project reads the project's .cargo/config.toml, whose
-        // linker flags name a linker `setup` has not installed yet, wherever it runs from. The
-        // environment beats every config file: an empty CARGO_ENCODED_RUSTFLAGS replaces all
-        // rustflags, an empty RUSTC_WRAPPER drops the wrapper, and cc links as rustc defaults.
-        format!(
-            "env RUSTC_WRAPPER= CARGO_BUILD_RUSTC_WRAPPER= CARGO_ENCODED_RUSTFLAGS= CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=cc cargo install --locked {what} --root \"{root}\""
-        )
-    };
-    let binary = |root: &str| format!("\"{root}/bin/buildkit\"");
+    let binary = quoted_binary;
     match source {
         BuildkitSource::CratesIo { version } => {
             let what = format!("{PACKAGE_NAME} --version {version}");
-            let verify = |root: &str| {
-                format!(
-                    "test \"$({} --version)\" = \"buildkit {version}\"",
-                    binary(root)
-                )
-            };
-            BuildkitInstall {
-                describe: format!("{PACKAGE_NAME} {version} from crates.io"),
-                github: cargo_install("$HOME/.buildkit-cli", &what),
-                gitlab: cargo_install("$CI_PROJECT_DIR/.buildkit/cli", &what),
-                docker: cargo_install("/usr/local", &what),
-                copy_source: None,
-                github_verify: verify("$HOME/.buildkit-cli"),
-                gitlab_verify: verify("$CI_PROJECT_DIR/.buildkit/cli"),
-                cache_key: Some(format!("buildkit-cli-crates-io-{version}")),
-                always_install: false,
-            }
+            cargo_installed(
+                format!("{PACKAGE_NAME} {version} from crates.io"),
+                |_| what.clone(),
+                what.clone(),
+                |root| {
+                    format!(
+                        "test \"$({} --version)\" = \"buildkit {version}\"",
+                        binary(root)
+                    )
+                },
+                None,
+                Some(format!("buildkit-cli-crates-io-{version}")),
+            )
         }
         BuildkitSource::Git { url, rev } => {
             let what = format!("--git {url} --rev {rev} {PACKAGE_NAME}");
-            // cargo records the commit it built in the install root's .crates2.json.
-            let verify = |root: &str| {
-                format!(
-                    "grep -qF '#{rev}' \"{root}/.crates2.json\" && {} --version",
-                    binary(root)
-                )
-            };
-            BuildkitInstall {
-                describe: format!("{PACKAGE_NAME} from {url} at {}", &rev[..12]),
-                github: cargo_install("$HOME/.buildkit-cli", &what),
-                gitlab: cargo_install("$CI_PROJECT_DIR/.buildkit/cli", &what),
-                docker: cargo_install("/usr/local", &what),
-                copy_source: None,
-                github_verify: verify("$HOME/.buildkit-cli"),
-                gitlab_verify: verify("$CI_PROJECT_DIR/.buildkit/cli"),
-                cache_key: Some(format!("buildkit-cli-git-{rev}")),
-                always_install: false,
-            }
+            cargo_installed(
+                format!("{PACKAGE_NAME} from {url} at {}", &rev[..12]),
+                |_| what.clone(),
+                what.clone(),
+                // cargo records the commit it built in the install root's .crates2.json.
+                |root| {
+                    format!(
+                        "grep -qF '#{rev}' \"{root}/.crates2.json\" && {} --version",
+                        binary(root)
+                    )
+                },
+                None,
+                Some(format!("buildkit-cli-git-{rev}")),
+            )
         }
         BuildkitSource::Path { path } => {
             let inside = |project: &str| {
                 if path == "." {
-                    project.to_string()
+                    format!("--path \"{project}\"")
                 } else {
-                    format!("{project}/{path}")
+                    format!("--path \"{project}/{path}\"")
                 }
             };
-            let verify = |root: &str| format!("{} --version", binary(root));
-            BuildkitInstall {
-                describe: format!("buildkit built from the project's `{path}`"),
-                github: cargo_install(
-                    "$HOME/.buildkit-cli",
-                    &format!("--path \"{}\"", inside("$GITHUB_WORKSPACE")),
-                ),
-                gitlab: cargo_install(
-                    "$CI_PROJECT_DIR/.buildkit/cli",
-                    &format!("--path \"{}\"", inside("$CI_PROJECT_DIR")),
-                ),
-                docker: cargo_install("/usr/local", "--path /usr/src/buildkit"),
-                copy_source: Some(path.clone()),
-                github_verify: verify("$HOME/.buildkit-cli"),
-                gitlab_verify: verify("$CI_PROJECT_DIR/.buildkit/cli"),
-                cache_key: None,
-                always_install: false,
-            }
+            cargo_installed(
+                format!("buildkit built from the project's `{path}`"),
+                inside,
+                "--path /usr/src/buildkit".into(),
+                |root| format!("{} --version", binary(root)),
+                Some(path.clone()),
+                None,
+            )
         }
         BuildkitSource::Prebuilt { url, sha256 } => {
             let archive = url.ends_with(".tar.gz") || url.ends_with(".tgz");
@@ -313,13 +329,13 @@ pub fn buildkit_install(source: &BuildkitSource) -> BuildkitInstall {
             let verify = |root: &str| format!("{} --version", binary(root));
             BuildkitInstall {
                 describe: format!("a prebuilt buildkit, sha256 {}", &sha256[..12]),
-                github: install("$HOME/.buildkit-cli"),
-                gitlab: install("$CI_PROJECT_DIR/.buildkit/cli"),
+                github: install(GITHUB_ROOT),
+                gitlab: install(GITLAB_ROOT),
                 docker: install("/usr/local/buildkit-cli")
                     + " && ln -s /usr/local/buildkit-cli/bin/buildkit /usr/local/bin/buildkit && rm /usr/local/buildkit-cli/buildkit.download",
                 copy_source: None,
-                github_verify: verify("$HOME/.buildkit-cli"),
-                gitlab_verify: verify("$CI_PROJECT_DIR/.buildkit/cli"),
+                github_verify: verify(GITHUB_ROOT),
+                gitlab_verify: verify(GITLAB_ROOT),
                 cache_key: Some(format!("buildkit-cli-sha256-{sha256}")),
                 always_install: true,
             }
