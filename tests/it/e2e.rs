@@ -452,17 +452,14 @@ fn a_contributor_without_buildkit_still_builds() {
     sandbox.write("buildkit.toml", &manifest);
     sandbox.run(&["generate"]).success();
     // No setup, no `buildkit env`: a fresh clone on a machine without buildkit.
-    let output = sandbox
-        .shell("cargo build --quiet")
-        .env_remove("RUSTC_WRAPPER")
-        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    sandbox
+        .output_of(
+            sandbox
+                .shell("cargo build --quiet")
+                .env_remove("RUSTC_WRAPPER")
+                .env("CARGO_TARGET_DIR", sandbox.root().join("target")),
+        )
+        .success();
     let signature = linker_of(&sandbox.root().join("target/debug/hello")).expect("lld signs");
     assert!(signature.starts_with("LLD "), "{signature}");
 }
@@ -530,26 +527,12 @@ fn two_projects_each_build_with_their_own_locked_versions() {
     )
     .unwrap();
     for dir in [&a, &b] {
-        let out = sandbox
-            .cmd(&["setup", "--quiet"])
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = sandbox
-            .cmd(&["generate"])
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        sandbox
+            .output_of(sandbox.cmd(&["setup", "--quiet"]).current_dir(dir))
+            .success();
+        sandbox
+            .output_of(sandbox.cmd(&["generate"]).current_dir(dir))
+            .success();
     }
 
     // B was set up last; A still builds with its own mold and its own sccache server.
@@ -605,16 +588,13 @@ fn two_projects_each_build_with_their_own_locked_versions() {
             .exists()
     );
     std::fs::remove_dir_all(sandbox.home().join("tools/mold/9.9.9")).unwrap();
-    let out = sandbox
-        .cmd(&["setup", "--offline", "--quiet"])
-        .current_dir(&b)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox
+        .output_of(
+            sandbox
+                .cmd(&["setup", "--offline", "--quiet"])
+                .current_dir(&b),
+        )
+        .success();
 
     // B is deleted: gc forgets it.
     std::fs::remove_dir_all(&b).unwrap();

@@ -602,16 +602,9 @@ fn check_and_doctor_fail_when_another_rustc_is_active() {
     );
     // With the pinned one, both agree.
     let rustc = fake_rustc(&sandbox, "1.95.0");
-    let run = sandbox
-        .cmd(&["check"])
-        .env("RUSTC", &rustc)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    sandbox
+        .output_of(sandbox.cmd(&["check"]).env("RUSTC", &rustc))
+        .success();
 }
 
 #[test]
@@ -767,19 +760,12 @@ fn written_files_follow_the_umask() {
             & 0o777
     };
     for umask in ["022", "002"] {
-        let run = sandbox
+        sandbox.output_of(sandbox
             .shell(&format!(
                 "umask {umask} && rm -f buildkit.toml buildkit.lock rust-toolchain.toml && '{}' init --linker lld --no-sccache && '{}' generate",
                 env!("CARGO_BIN_EXE_buildkit"),
                 env!("CARGO_BIN_EXE_buildkit")
-            ))
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+            ))).success();
         let expected = 0o666 & !u32::from_str_radix(umask, 8).unwrap();
         for rel in ["buildkit.toml", "buildkit.lock", "rust-toolchain.toml"] {
             assert_eq!(mode(rel), expected, "{rel} with umask {umask}");

@@ -469,6 +469,17 @@ impl Sandbox {
         cmd
     }
 
+    /// Runs a prepared command (from [`Sandbox::cmd`] or [`Sandbox::shell`], with extra
+    /// variables or another directory) and captures it, redacted.
+    pub fn output_of(&self, mut cmd: impl std::borrow::BorrowMut<Command>) -> Run {
+        Run::from(cmd.borrow_mut().output().unwrap(), self)
+    }
+
+    /// Whether any path under BUILDKIT_HOME contains `needle` (leftovers, unpacked files).
+    pub fn home_has(&self, needle: &str) -> bool {
+        tree(&self.home()).iter().any(|p| p.contains(needle))
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.cmd(args).output().unwrap(), self)
     }

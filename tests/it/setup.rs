@@ -480,16 +480,9 @@ fn mirror_rewrites_host_and_path() {
     std::fs::remove_dir_all(sandbox.home()).unwrap();
     std::fs::remove_dir_all(sandbox.cache()).unwrap();
     let mirror = format!("file://{}", sandbox.root().join("local-mirror").display());
-    let out = sandbox
-        .cmd(&["setup"])
-        .env("BUILDKIT_MIRROR", &mirror)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox
+        .output_of(sandbox.cmd(&["setup"]).env("BUILDKIT_MIRROR", &mirror))
+        .success();
     assert_eq!(server.total_hits(), 1);
     assert!(sandbox.home().join("bin/mold").exists());
 
@@ -833,16 +826,13 @@ fn ci_mode_appends_the_bin_dir_to_github_path() {
     sandbox.write("buildkit.toml", "[tools.lld]\nsource = \"rust\"\n");
     let github_path = sandbox.root().join("github_path");
     std::fs::write(&github_path, "/already/there\n").unwrap();
-    let out = sandbox
-        .cmd(&["setup", "--ci", "--quiet"])
-        .env("GITHUB_PATH", &github_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox
+        .output_of(
+            sandbox
+                .cmd(&["setup", "--ci", "--quiet"])
+                .env("GITHUB_PATH", &github_path),
+        )
+        .success();
     assert_eq!(
         redact_lock_ids(&std::fs::read_to_string(&github_path).unwrap()),
         format!(
@@ -877,17 +867,14 @@ fn downloads_go_through_the_configured_proxy() {
             &mold,
         ),
     );
-    let out = sandbox
-        .cmd(&["setup", "--quiet"])
-        .env_remove("NO_PROXY")
-        .env("HTTP_PROXY", proxy.url(""))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox
+        .output_of(
+            sandbox
+                .cmd(&["setup", "--quiet"])
+                .env_remove("NO_PROXY")
+                .env("HTTP_PROXY", proxy.url("")),
+        )
+        .success();
     assert_eq!(proxy.hits("http://releases.example.invalid/mold.tar.gz"), 1);
 }
 
@@ -1127,16 +1114,9 @@ fn https_trusts_the_system_roots_plus_ssl_cert_file() {
 
     let ca = sandbox.root().join("corporate-ca.pem");
     std::fs::write(&ca, pem).unwrap();
-    let out = sandbox
-        .cmd(&["setup"])
-        .env("SSL_CERT_FILE", &ca)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox
+        .output_of(sandbox.cmd(&["setup"]).env("SSL_CERT_FILE", &ca))
+        .success();
     assert!(sandbox.home().join("bin/mold").exists());
 }
 
@@ -1324,12 +1304,7 @@ fn a_planted_cache_file_is_refused_before_unpacking() {
         run.stderr
     );
     assert!(!planted.exists());
-    assert!(
-        !crate::harness::tree(&sandbox.home())
-            .iter()
-            .any(|p| p.contains("mold")),
-        "nothing of it was unpacked"
-    );
+    assert!(!sandbox.home_has("mold"), "nothing of it was unpacked");
 }
 
 /// kill -9 at moments spread over a whole re-pin (same version, new digest: download, unpack,
@@ -1596,16 +1571,13 @@ fn a_write_that_fails_while_unpacking_names_the_path_and_the_cause() {
     ]));
     sandbox.pin_served(&server, "mold", "2.41.0", "/big.tar.gz", &big);
     // Another home fills the shared download cache, so this run only unpacks.
-    let out = sandbox
-        .cmd(&["setup", "--quiet"])
-        .env("BUILDKIT_HOME", sandbox.root().join("other-home"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandbox
+        .output_of(
+            sandbox
+                .cmd(&["setup", "--quiet"])
+                .env("BUILDKIT_HOME", sandbox.root().join("other-home")),
+        )
+        .success();
     let out = sandbox
         .shell(&format!(
             "ulimit -f 128; exec '{}' setup --offline",
@@ -1621,12 +1593,7 @@ fn a_write_that_fails_while_unpacking_names_the_path_and_the_cause() {
             && last.ends_with("/share/payload while unpacking http://[LOOPBACK]/big.tar.gz: File too large (os error 27)"),
         "{stderr}"
     );
-    assert!(
-        !crate::harness::tree(&sandbox.home())
-            .iter()
-            .any(|p| p.contains(".staging-")),
-        "no staging tree is left"
-    );
+    assert!(!sandbox.home_has(".staging-"), "no staging tree is left");
 }
 
 /// A setup waiting for another home's download of the same archive (the shared cache's lock)
