@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::manifest::LinkerKind;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "buildkit",
@@ -20,13 +22,6 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LinkerArg {
-    Mold,
-    Lld,
-    Default,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Shell {
     Sh,
     Fish,
@@ -39,8 +34,8 @@ pub enum Command {
     /// Write buildkit.toml pinned to the newest releases buildkit knows, and buildkit.lock.
     Init {
         /// The linker cargo should use.
-        #[arg(long, value_enum, default_value_t = LinkerArg::Mold)]
-        linker: LinkerArg,
+        #[arg(long, value_enum, default_value_t = LinkerKind::Mold)]
+        linker: LinkerKind,
         /// Leave sccache out.
         #[arg(long)]
         no_sccache: bool,

@@ -31,7 +31,8 @@ pub enum ManifestError {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+/// Also the values of `init --linker` (one type for the manifest and the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkerKind {
     Mold,

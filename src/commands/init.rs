@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::Context;
 use crate::Error;
-use crate::cli::LinkerArg;
+use crate::manifest::LinkerKind;
 use crate::lock::{LOCK_FILE, Lockfile};
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::registry::Registry;
@@ -13,7 +13,7 @@ use crate::render::{InitTemplate, render_init};
 
 pub fn run(
     ctx: &Context,
-    linker: LinkerArg,
+    linker: LinkerKind,
     sccache: bool,
     force: bool,
 ) -> Result<ExitCode, Error> {
@@ -37,15 +37,11 @@ pub fn run(
     let rust = pinned.as_ref().map(|(_, (stable, _))| stable.clone());
     let input = InitTemplate {
         rust: rust.clone(),
-        linker: match linker {
-            LinkerArg::Mold => "mold",
-            LinkerArg::Lld => "lld",
-            LinkerArg::Default => "default",
-        },
-        mold: (linker == LinkerArg::Mold)
+        linker: linker.as_str(),
+        mold: (linker == LinkerKind::Mold)
             .then(|| newest("mold"))
             .flatten(),
-        lld: linker == LinkerArg::Lld,
+        lld: linker == LinkerKind::Lld,
         sccache: if sccache { newest("sccache") } else { None },
         buildkit_version: env!("CARGO_PKG_VERSION").to_string(),
         package: crate::manifest::PACKAGE_NAME,
@@ -71,6 +67,14 @@ pub fn run(
     eprintln!(
         "next: `buildkit setup` installs the tools, `buildkit generate` writes the cargo, devcontainer and CI files"
     );
+    if linker != LinkerKind::Default {
+        // Since Rust 1.90 rustc links with its own lld: another linker is not faster by
+        // default, and on some machines and projects it is slower. Measure, then choose.
+        eprintln!(
+            "then: `buildkit bench` measures {} against rustc's own linker on this project and machine",
+            linker.as_str()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
