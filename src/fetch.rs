@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use crate::digest::HashingReader;
 
 use crate::reporter::Reporter;
 
@@ -210,7 +210,7 @@ pub enum CacheFile<'a> {
 /// shared with other things).
 pub fn parse_cache_file_name(name: &str) -> Option<CacheFile<'_>> {
     let (sha256, extension) = name.split_once('.')?;
-    if !crate::manifest::is_sha256_hex(sha256) {
+    if !crate::digest::is_sha256_hex(sha256) {
         return None;
     }
     match extension {
@@ -223,53 +223,6 @@ pub fn parse_cache_file_name(name: &str) -> Option<CacheFile<'_>> {
         }
         _ => None,
     }
-}
-
-/// A reader that hashes what passes through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
-    }
-
-    /// Reads whatever is left (so the digest covers the whole stream) and returns it, lowercase.
-    pub fn finish(mut self) -> io::Result<(String, u64)> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok((hex(&self.hasher.finalize()), self.bytes))
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-/// The sha256 of a file, lowercase hex.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let file = fs_err::File::open(path)?;
-    let (digest, _) = HashingReader::new(io::BufReader::with_capacity(1 << 16, file)).finish()?;
-    Ok(digest)
 }
 
 impl Fetcher {

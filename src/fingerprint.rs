@@ -43,7 +43,7 @@ impl Inputs {
         for (name, digest) in &self.tools {
             part(&format!("tool {name}"), digest);
         }
-        let digest = crate::fetch::hex(&hasher.finalize());
+        let digest = crate::digest::hex(&hasher.finalize());
         let release = self
             .rustc
             .lines()

@@ -366,7 +366,7 @@ impl Home {
                     continue;
                 }
                 if let Ok(target) = fs_err::read_link(entry.path()) {
-                    links.insert(name, lexical(&dir.join(target)));
+                    links.insert(name, crate::fsutil::lexical(&dir.join(target)));
                 }
             }
         }
@@ -407,51 +407,14 @@ impl Home {
             .map(|p| format!("{}\n", p.display()))
             .collect();
         let path = self.projects_file();
-        write_atomically(&path, text.as_bytes())
+        crate::fsutil::write_atomically(&path, text.as_bytes())
             .map_err(|source| InstallError::Write { path, source })
     }
-}
-
-/// `a/bin/../tools/x` -> `a/tools/x`, without touching the filesystem.
-pub fn lexical(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Holds the BUILDKIT_HOME lock while alive.
 pub struct HomeLock {
     _file: std::fs::File,
-}
-
-/// Writes `path` atomically: a temporary file in the same directory, then a rename. A new file
-/// gets 0666 less the umask, like any editor's (a teammate or a container user must be able to
-/// read what is committed); a replaced file keeps its mode.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir)?;
-    let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
-    let mut temp = tempfile::Builder::new()
-        .prefix(".buildkit-")
-        .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Runs `binary --version` and returns its first line of output.
@@ -507,7 +470,7 @@ pub fn hash_binaries(
                 top_dir: tool.top_dir.clone().unwrap_or_default(),
             });
         }
-        let digest = crate::fetch::sha256_file(&path).map_err(|source| InstallError::Read {
+        let digest = crate::digest::sha256_file(&path).map_err(|source| InstallError::Read {
             path: path.clone(),
             source,
         })?;
@@ -606,18 +569,5 @@ mod tests {
             Path::new("../../..").join(&b)
         );
         assert_eq!(home.links(&env)["mold"], dir.path().join(&b));
-    }
-
-    #[test]
-    fn atomic_write_replaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        write_atomically(&path, b"one").unwrap();
-        write_atomically(&path, b"two").unwrap();
-        use std::os::unix::fs::PermissionsExt as _;
-        // 0666 less this process's umask (tests run with 022 or 002; never 0600).
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert!(mode & 0o044 == 0o044, "readable by others: {mode:o}");
-        assert_eq!(fs_err::read(&path).unwrap(), b"two");
     }
 }

@@ -11,11 +11,13 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod digest;
 pub mod elf;
 pub mod env_vars;
 pub mod extract;
 pub mod fetch;
 pub mod fingerprint;
+pub mod fsutil;
 pub mod install;
 pub mod lock;
 pub mod manifest;

@@ -117,7 +117,7 @@ impl Lockfile {
     /// projects with the same lock share one and different locks never collide.
     pub fn id(&self) -> String {
         use sha2::Digest as _;
-        crate::fetch::hex(&sha2::Sha256::digest(self.to_toml().as_bytes()))[..16].to_string()
+        crate::digest::hex(&sha2::Sha256::digest(self.to_toml().as_bytes()))[..16].to_string()
     }
 
     pub fn tool(&self, name: &str) -> Option<&LockedTool> {
@@ -158,7 +158,7 @@ impl Lockfile {
                 let digest_ok = tool
                     .sha256
                     .as_deref()
-                    .is_some_and(crate::manifest::is_sha256_hex);
+                    .is_some_and(crate::digest::is_sha256_hex);
                 if !complete || !digest_ok {
                     return Err(malformed(format!(
                         "tool {} needs a url, a format and a 64-hex-digit sha256",
@@ -184,7 +184,7 @@ impl Lockfile {
 
     /// Writes atomically (temp file + rename), so a reader never sees half a lock.
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
-        crate::install::write_atomically(path, self.to_toml().as_bytes()).map_err(|source| {
+        crate::fsutil::write_atomically(path, self.to_toml().as_bytes()).map_err(|source| {
             LockError::Write {
                 path: path.to_path_buf(),
                 source,

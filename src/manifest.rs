@@ -342,10 +342,6 @@ pub fn is_valid_version(version: &str) -> bool {
         && !version.contains("..")
 }
 
-pub fn is_sha256_hex(digest: &str) -> bool {
-    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 fn is_rust_version(version: &str) -> bool {
     let parts: Vec<&str> = version.split('.').collect();
     (2..=3).contains(&parts.len())
@@ -559,7 +555,7 @@ fn tool_spec(
             if archive_format(url.get_ref()).is_none() {
                 return Err(src.at(&url, &key("url"), "must name a .tar.gz or .tar.xz archive"));
             }
-            if !is_sha256_hex(sha256.get_ref()) {
+            if !crate::digest::is_sha256_hex(sha256.get_ref()) {
                 return Err(src.at(&sha256, &key("sha256"), "must be 64 hexadecimal digits"));
             }
             Some(ExplicitSource {
@@ -810,7 +806,7 @@ fn buildkit_source(src: &Source<'_>, raw: RawBuildkit) -> Result<BuildkitSource,
                     "must be an https://, http:// or file:// URL without quotes, spaces or `$`",
                 ));
             }
-            if !is_sha256_hex(sha256.get_ref()) {
+            if !crate::digest::is_sha256_hex(sha256.get_ref()) {
                 return Err(src.at(&sha256, "buildkit.sha256", "must be 64 hexadecimal digits"));
             }
             Ok(BuildkitSource::Prebuilt {

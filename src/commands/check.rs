@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::generate::plan;
 use super::{Context, LockState};
 use crate::Error;
-use crate::fetch::sha256_file;
+use crate::digest::sha256_file;
 use crate::install::Home;
 use crate::lock::{LockedTool, Lockfile, ToolSource};
 use crate::render::Ownership;

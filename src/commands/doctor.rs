@@ -667,7 +667,7 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
         for link in tool.binaries.keys() {
             let digest = links
                 .get(link)
-                .and_then(|target| crate::fetch::sha256_file(target).ok())
+                .and_then(|target| crate::digest::sha256_file(target).ok())
                 .unwrap_or_else(|| "missing".into());
             tools.insert(format!("{}/{link}", tool.name), digest);
         }

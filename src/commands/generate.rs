@@ -156,6 +156,6 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
-    crate::install::write_atomically(path, text.as_bytes())
+    crate::fsutil::write_atomically(path, text.as_bytes())
         .map_err(|e| Error::Failed(format!("could not write {}: {e}", path.display())))
 }

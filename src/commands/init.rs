@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use super::Context;
 use crate::Error;
-use crate::manifest::LinkerKind;
 use crate::lock::{LOCK_FILE, Lockfile};
+use crate::manifest::LinkerKind;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::registry::Registry;
 use crate::render::{InitTemplate, render_init};
@@ -49,7 +49,7 @@ pub fn run(
     let text = render_init(&input)?;
     // What init writes must be what buildkit accepts.
     let manifest = Manifest::parse(&text, &path, &ctx.registry)?;
-    crate::install::write_atomically(&path, text.as_bytes())
+    crate::fsutil::write_atomically(&path, text.as_bytes())
         .map_err(|e| Error::Failed(format!("could not write {}: {e}", path.display())))?;
     let lock_path = path.with_file_name(LOCK_FILE);
     Lockfile::resolve(&manifest, &ctx.registry).write(&lock_path)?;

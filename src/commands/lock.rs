@@ -20,7 +20,7 @@ pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
         let upgraded = super::init::upgrade_versions(&text, &ctx.registry)
             .map_err(|e| Error::Usage(format!("{}: {e}", manifest_path.display())))?;
         if upgraded != text {
-            crate::install::write_atomically(&manifest_path, upgraded.as_bytes()).map_err(|e| {
+            crate::fsutil::write_atomically(&manifest_path, upgraded.as_bytes()).map_err(|e| {
                 Error::Failed(format!("could not write {}: {e}", manifest_path.display()))
             })?;
             eprintln!("upgraded pinned versions in {MANIFEST_FILE}");

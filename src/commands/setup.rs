@@ -13,9 +13,10 @@ use serde::Serialize;
 
 use super::{Context, LockState};
 use crate::Error;
+use crate::digest::HashingReader;
 use crate::env_vars;
 use crate::extract::{self, UnpackOptions};
-use crate::fetch::{Artifact, FetchError, FetchOptions, Fetcher, HashingReader};
+use crate::fetch::{Artifact, FetchError, FetchOptions, Fetcher};
 use crate::install::{self, Home, InstallError, RECEIPT_FILE, Receipt};
 use crate::lock::{LockedTool, Lockfile, ToolSource};
 use crate::manifest::Manifest;
@@ -490,7 +491,7 @@ fn commit_archive(home: &Home, tool: &LockedTool, staged: Staged) -> Result<Tool
         binaries: digests,
     };
     let receipt_path = staging.path().join(RECEIPT_FILE);
-    install::write_atomically(
+    crate::fsutil::write_atomically(
         &receipt_path,
         toml::to_string(&receipt)
             .expect("receipt serializes")
