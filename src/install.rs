@@ -526,6 +526,90 @@ pub fn rust_sysroot() -> Result<PathBuf, InstallError> {
     ))
 }
 
+/// Each locked tool is installed as its receipt says, its binaries hash as they did at install
+/// time, and the lock's own bin directory selects it.
+pub fn verify_tools(home: &Home, lock: &crate::lock::Lockfile) -> Vec<String> {
+    let mut problems = Vec::new();
+    let dir = home.lock_bin_dir(&lock.id());
+    let links = home.links(&dir);
+    for tool in &lock.tools {
+        if let Err(problem) = check_tool(home, tool, &dir, &links) {
+            problems.push(problem);
+        }
+    }
+    problems
+}
+
+fn check_tool(
+    home: &Home,
+    tool: &LockedTool,
+    dir: &std::path::Path,
+    links: &std::collections::BTreeMap<String, std::path::PathBuf>,
+) -> Result<(), String> {
+    let label = tool.label();
+    if tool.source == crate::lock::ToolSource::RustToolchain {
+        for link in tool.binaries.keys() {
+            match links.get(link) {
+                Some(target) if target.is_file() => {}
+                Some(target) => {
+                    return Err(format!(
+                        "{label}: {}/{link} points at {}, which is gone: run `buildkit setup`",
+                        dir.display(),
+                        target.display()
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "{label}: {}/{link} is missing: run `buildkit setup`",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+        return Ok(());
+    }
+    let Some(receipt) = home.read_receipt(&tool.name, &tool.version) else {
+        return Err(format!("{label} is not installed: run `buildkit setup`"));
+    };
+    if Some(&receipt.sha256) != tool.sha256.as_ref() {
+        return Err(format!(
+            "{label} is installed from sha256 {}, but buildkit.lock pins {}: run `buildkit setup`",
+            receipt.sha256,
+            tool.sha256.as_deref().unwrap_or("?")
+        ));
+    }
+    let tool_dir = home.tool_dir(&tool.name, &tool.version);
+    for (path, digest) in &receipt.binaries {
+        let file = tool_dir.join(path);
+        match crate::digest::sha256_file(&file) {
+            Ok(actual) if &actual == digest => {}
+            Ok(actual) => {
+                return Err(format!(
+                    "{label}: {} changed since it was installed (sha256 {actual}, receipt says {digest}): run `buildkit setup` after removing {}",
+                    file.display(),
+                    tool_dir.display()
+                ));
+            }
+            Err(e) => return Err(format!("{label}: cannot read {}: {e}", file.display())),
+        }
+    }
+    for (link, path) in &tool.binaries {
+        let expected = home
+            .root()
+            .join(Home::link_target(&tool.name, &tool.version, path));
+        match links.get(link) {
+            Some(target) if target == &expected => {}
+            _ => {
+                return Err(format!(
+                    "{label}: {}/{link} does not point at it: run `buildkit setup`",
+                    dir.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

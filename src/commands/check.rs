@@ -3,12 +3,10 @@
 
 use std::process::ExitCode;
 
-use super::generate::plan;
+use super::plan::plan;
 use super::{Context, LockState};
 use crate::Error;
-use crate::digest::sha256_file;
-use crate::install::Home;
-use crate::lock::{LockedTool, Lockfile, ToolSource};
+
 use crate::render::Ownership;
 
 pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
@@ -64,7 +62,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
         problems.push(problem);
     }
 
-    let tool_problems = check_tools(&ctx.home, &lock);
+    let tool_problems = crate::install::verify_tools(&ctx.home, &lock);
     let checked_tools = lock.tools.len();
     problems.extend(tool_problems);
 
@@ -104,88 +102,4 @@ fn drift_message(rel: &str, current: &str, wanted: &str) -> String {
     } else {
         format!("{rel}:{line}: drifted from buildkit.toml{edited}: run `buildkit generate`")
     }
-}
-
-/// Each locked tool is installed as its receipt says, its binaries hash as they did at install
-/// time, and the lock's own bin directory selects it.
-pub fn check_tools(home: &Home, lock: &Lockfile) -> Vec<String> {
-    let mut problems = Vec::new();
-    let dir = home.lock_bin_dir(&lock.id());
-    let links = home.links(&dir);
-    for tool in &lock.tools {
-        if let Err(problem) = check_tool(home, tool, &dir, &links) {
-            problems.push(problem);
-        }
-    }
-    problems
-}
-
-fn check_tool(
-    home: &Home,
-    tool: &LockedTool,
-    dir: &std::path::Path,
-    links: &std::collections::BTreeMap<String, std::path::PathBuf>,
-) -> Result<(), String> {
-    let label = tool.label();
-    if tool.source == ToolSource::RustToolchain {
-        for link in tool.binaries.keys() {
-            match links.get(link) {
-                Some(target) if target.is_file() => {}
-                Some(target) => {
-                    return Err(format!(
-                        "{label}: {}/{link} points at {}, which is gone: run `buildkit setup`",
-                        dir.display(),
-                        target.display()
-                    ));
-                }
-                None => {
-                    return Err(format!(
-                        "{label}: {}/{link} is missing: run `buildkit setup`",
-                        dir.display()
-                    ));
-                }
-            }
-        }
-        return Ok(());
-    }
-    let Some(receipt) = home.read_receipt(&tool.name, &tool.version) else {
-        return Err(format!("{label} is not installed: run `buildkit setup`"));
-    };
-    if Some(&receipt.sha256) != tool.sha256.as_ref() {
-        return Err(format!(
-            "{label} is installed from sha256 {}, but buildkit.lock pins {}: run `buildkit setup`",
-            receipt.sha256,
-            tool.sha256.as_deref().unwrap_or("?")
-        ));
-    }
-    let tool_dir = home.tool_dir(&tool.name, &tool.version);
-    for (path, digest) in &receipt.binaries {
-        let file = tool_dir.join(path);
-        match sha256_file(&file) {
-            Ok(actual) if &actual == digest => {}
-            Ok(actual) => {
-                return Err(format!(
-                    "{label}: {} changed since it was installed (sha256 {actual}, receipt says {digest}): run `buildkit setup` after removing {}",
-                    file.display(),
-                    tool_dir.display()
-                ));
-            }
-            Err(e) => return Err(format!("{label}: cannot read {}: {e}", file.display())),
-        }
-    }
-    for (link, path) in &tool.binaries {
-        let expected = home
-            .root()
-            .join(Home::link_target(&tool.name, &tool.version, path));
-        match links.get(link) {
-            Some(target) if target == &expected => {}
-            _ => {
-                return Err(format!(
-                    "{label}: {}/{link} does not point at it: run `buildkit setup`",
-                    dir.display()
-                ));
-            }
-        }
-    }
-    Ok(())
 }

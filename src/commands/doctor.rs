@@ -96,7 +96,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
         }
     };
 
-    let tool_problems = super::check::check_tools(&ctx.home, &lock);
+    let tool_problems = crate::install::verify_tools(&ctx.home, &lock);
     findings.pass_or_fail(
         "tools",
         tool_problems.is_empty(),
@@ -266,7 +266,7 @@ fn project_findings(
             Some(problem) => findings.add("rustc", Status::Fail, problem),
         }
     }
-    match super::generate::plan(project, false) {
+    match super::plan::plan(project, false) {
         Ok(files) => {
             let drifted: Vec<&str> = files
                 .iter()

@@ -8,7 +8,6 @@ use crate::Error;
 use crate::lock::{LOCK_FILE, Lockfile};
 use crate::manifest::LinkerKind;
 use crate::manifest::{MANIFEST_FILE, Manifest};
-use crate::registry::Registry;
 use crate::render::{InitTemplate, render_init};
 
 pub fn run(
@@ -76,52 +75,4 @@ pub fn run(
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Moves every registry-pinned tool version to the newest the registry knows, keeping the
-/// file's comments and layout. Tools with their own `url` are left alone.
-pub fn upgrade_versions(text: &str, registry: &Registry) -> Result<String, String> {
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| e.message().to_string())?;
-    if let Some(tools) = doc.get_mut("tools").and_then(|t| t.as_table_like_mut()) {
-        for (name, table) in tools.iter_mut() {
-            let Some(table) = table.as_table_like_mut() else {
-                continue;
-            };
-            let has_url = table.contains_key("url");
-            let is_rust_lld = table
-                .get("source")
-                .and_then(|s| s.as_str())
-                .is_none_or(|s| s == "rust")
-                && name.get() == "lld";
-            if has_url || is_rust_lld {
-                continue;
-            }
-            if let (Some(releases), Some(version)) =
-                (registry.tool(name.get()), table.get_mut("version"))
-                && let Some(value) = version.as_value_mut()
-            {
-                let decor = value.decor().clone();
-                *value = toml_edit::Value::from(releases.newest().version.as_str());
-                *value.decor_mut() = decor;
-            }
-        }
-    }
-    Ok(doc.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upgrade_moves_registry_pins_and_keeps_comments() {
-        let text = "[tools.mold]\nversion = \"2.40.4\"  # pinned\n[tools.sccache]\nversion = \"0.1\"\nurl = \"https://x/s.tar.gz\"\n";
-        let upgraded = upgrade_versions(text, &Registry::embedded()).unwrap();
-        assert_eq!(
-            upgraded,
-            "[tools.mold]\nversion = \"2.42.0\"  # pinned\n[tools.sccache]\nversion = \"0.1\"\nurl = \"https://x/s.tar.gz\"\n"
-        );
-    }
 }

@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
             Error::Failed(format!("could not read {}: {e}", manifest_path.display()))
         })?;
-        let upgraded = super::init::upgrade_versions(&text, &ctx.registry)
+        let upgraded = crate::manifest::upgrade_pins(&text, &ctx.registry)
             .map_err(|e| Error::Usage(format!("{}: {e}", manifest_path.display())))?;
         if upgraded != text {
             crate::fsutil::write_atomically(&manifest_path, upgraded.as_bytes()).map_err(|e| {

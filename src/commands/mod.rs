@@ -10,6 +10,7 @@ mod generate;
 mod init;
 mod list;
 mod lock;
+mod plan;
 mod setup;
 
 use std::path::{Path, PathBuf};
