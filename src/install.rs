@@ -149,7 +149,10 @@ impl Home {
     pub fn read_receipt(&self, name: &str, version: &str) -> Option<Receipt> {
         let path = self.tool_dir(name, version).join(RECEIPT_FILE);
         let text = fs_err::read_to_string(path).ok()?;
-        toml::from_str(&text).ok()
+        // A receipt with a malformed digest (edited, truncated) is no proof of anything.
+        toml::from_str::<Receipt>(&text)
+            .ok()
+            .filter(|r| crate::digest::is_sha256_hex(&r.sha256))
     }
 
     /// Whether `tool` is installed exactly as locked: the same archive digest (the digest is the

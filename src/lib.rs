@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod install;
 pub mod lock;
 pub mod manifest;
+pub mod output;
 pub mod registry;
 pub mod render;
 pub mod reporter;

@@ -266,13 +266,13 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
             "results": summaries,
             "recommendation": recommendation,
         });
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serializes")
         );
     } else {
-        print!("{}", bench::table(&summaries));
-        println!("\n{recommendation}");
+        crate::out!("{}", bench::table(&summaries));
+        crate::outln!("\n{recommendation}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -45,7 +45,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
             None => problems.push(format!("{} is missing: run `buildkit generate`", file.rel)),
             Some(current) if current != &file.wanted => {
                 let diff = similar::TextDiff::from_lines(current.as_str(), file.wanted.as_str());
-                print!(
+                crate::out!(
                     "{}",
                     diff.unified_diff().context_radius(3).header(
                         &format!("a/{}", file.rel),

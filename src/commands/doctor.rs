@@ -115,7 +115,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
 
     let failed = findings.0.iter().any(|f| f.status == Status::Fail);
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&findings.0).expect("serializes")
         );
@@ -126,7 +126,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
                 Status::Warn => "warn",
                 Status::Fail => "FAIL",
             };
-            println!("{mark} {:<16} {}", f.check, f.detail);
+            crate::outln!("{mark} {:<16} {}", f.check, f.detail);
         }
     }
     Ok(if failed {
@@ -409,7 +409,7 @@ fn probe_build(root: &Path, manifest: &Manifest, lock: &Lockfile, findings: &mut
         .and_then(|_| fs_err::create_dir_all(crate_dir.join("src")))
         // A library too: sccache caches library crates, not the final binary.
         .and_then(|_| fs_err::write(crate_dir.join("src/lib.rs"), "pub fn probe() -> &'static str { \"probe\" }\n"))
-        .and_then(|_| fs_err::write(crate_dir.join("src/main.rs"), "fn main() { println!(\"{}\", buildkit_doctor_probe::probe()); }\n"));
+        .and_then(|_| fs_err::write(crate_dir.join("src/main.rs"), "fn main() { crate::outln!(\"{}\", buildkit_doctor_probe::probe()); }\n"));
     if let Err(e) = written {
         findings.add("build", Status::Fail, e.to_string());
         return;
@@ -679,6 +679,6 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
         wrapper,
         tools,
     };
-    println!("{}", inputs.line());
+    crate::outln!("{}", inputs.line());
     Ok(ExitCode::SUCCESS)
 }

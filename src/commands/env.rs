@@ -46,22 +46,22 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
     match shell {
         Shell::Sh => {
-            println!("export PATH={}:\"$PATH\"", quote(&bin.to_string()));
+            crate::outln!("export PATH={}:\"$PATH\"", quote(&bin.to_string()));
             for (k, v) in &vars {
-                println!("export {k}={}", quote(v));
+                crate::outln!("export {k}={}", quote(v));
             }
         }
         Shell::Fish => {
-            println!("set -gx PATH {} $PATH", quote(&bin.to_string()));
+            crate::outln!("set -gx PATH {} $PATH", quote(&bin.to_string()));
             for (k, v) in &vars {
-                println!("set -gx {k} {}", quote(v));
+                crate::outln!("set -gx {k} {}", quote(v));
             }
         }
         Shell::Github => {
             // The $GITHUB_ENV format. PATH is not set here: `setup --ci` appends the bin dir to
             // $GITHUB_PATH, which the runner prepends for every later step.
             for (k, v) in &vars {
-                println!("{k}={v}");
+                crate::outln!("{k}={v}");
             }
         }
         Shell::Json => {
@@ -69,7 +69,7 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
                 "path_prepend": [bin.to_string()],
                 "vars": vars.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             });
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&object).expect("serializes")
             );

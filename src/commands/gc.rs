@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
                     fs_err::remove_dir_all(entry.path())
                         .map_err(|e| Error::Failed(e.to_string()))?;
                 }
-                println!("{verb} {}", entry.path().display());
+                crate::outln!("{verb} {}", entry.path().display());
                 removed += 1;
             }
         }
@@ -90,13 +90,13 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
         };
         if let Some(why) = why {
             keep_digests.insert(receipt.sha256.clone());
-            println!("kept {} {}: {why}", receipt.name, receipt.version);
+            crate::outln!("kept {} {}: {why}", receipt.name, receipt.version);
             continue;
         }
         if !dry_run {
             fs_err::remove_dir_all(&dir).map_err(|e| Error::Failed(e.to_string()))?;
         }
-        println!("{verb} {}", dir.display());
+        crate::outln!("{verb} {}", dir.display());
         removed += 1;
     }
     // An archive a lock pins stays cached even where its tool was removed by hand, so that
@@ -109,7 +109,7 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
     // Leftovers of killed runs: staging trees and half-made links (partial downloads below).
     if !dry_run {
         for path in ctx.home.clean_leftovers() {
-            println!("{verb} {}", path.display());
+            crate::outln!("{verb} {}", path.display());
             removed += 1;
         }
     }
@@ -132,7 +132,7 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
                 if !dry_run {
                     fs_err::remove_file(entry.path()).map_err(|e| Error::Failed(e.to_string()))?;
                 }
-                println!("{verb} {}", entry.path().display());
+                crate::outln!("{verb} {}", entry.path().display());
                 removed += 1;
             }
         }

@@ -24,7 +24,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
         } else {
             format!("  (bin: {})", linked.join(", "))
         };
-        println!(
+        crate::outln!(
             "{} {}  sha256:{}  {}{active}",
             receipt.name,
             receipt.version,
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
     }
     for (name, target) in &links {
         if !target.starts_with(ctx.home.tools_dir()) {
-            println!("{name} -> {}", target.display());
+            crate::outln!("{name} -> {}", target.display());
         }
     }
     Ok(ExitCode::SUCCESS)

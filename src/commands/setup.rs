@@ -47,6 +47,7 @@ struct ToolOutcome {
     status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
+    #[serde(serialize_with = "lossy")]
     path: PathBuf,
     /// Where each bin/ link points.
     #[serde(skip)]
@@ -55,10 +56,25 @@ struct ToolOutcome {
 
 #[derive(Serialize)]
 struct Summary<'a> {
+    #[serde(serialize_with = "lossy")]
     home: &'a Path,
+    #[serde(serialize_with = "lossy")]
     bin: PathBuf,
+    #[serde(serialize_with = "lossy_option")]
     lock: Option<&'a Path>,
     tools: &'a [ToolOutcome],
+}
+
+/// Paths as text even where they are not UTF-8 (JSON has no other way to carry them).
+fn lossy<S: serde::Serializer>(path: impl AsRef<Path>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.as_ref().to_string_lossy())
+}
+
+fn lossy_option<S: serde::Serializer>(path: &Option<&Path>, s: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(path) => lossy(path, s),
+        None => s.serialize_none(),
+    }
 }
 
 pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
@@ -215,7 +231,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
             lock: project.as_ref().and_then(|p| p.lock_path.as_deref()),
             tools: &outcomes,
         };
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("summary serializes")
         );
@@ -307,7 +323,7 @@ fn publish_for_ci(bin: &Path, json: bool) -> Result<(), Error> {
             writeln!(f, "{}", bin.display())
                 .map_err(|source| InstallError::Write { path, source })?;
         }
-        None if !json => println!("export PATH=\"{}:$PATH\"", bin.display()),
+        None if !json => crate::outln!("export PATH=\"{}:$PATH\"", bin.display()),
         None => {}
     }
     Ok(())

@@ -1653,3 +1653,72 @@ fn a_setup_waiting_on_a_shared_download_survives_removal_and_planting() {
         }
     }
 }
+
+/// Output to a reader that went away ends quietly with success, never a panic.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let sandbox = Sandbox::new();
+    sandbox.write("buildkit.toml", "[tools.lld]\nsource = \"rust\"\n");
+    let buildkit = env!("CARGO_BIN_EXE_buildkit");
+    // `true` exits at once: buildkit writes into a pipe nobody reads.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("for i in $(seq 20); do '{buildkit}' env | true; s=${{PIPESTATUS[0]}}; [ $s = 0 ] || echo \"exit $s\"; done"))
+        .current_dir(sandbox.project())
+        .env("BUILDKIT_HOME", sandbox.home())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "always exit 0");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+/// A receipt with a malformed digest is not proof of an install, and never a panic.
+#[test]
+fn a_receipt_with_a_short_digest_reads_as_not_installed() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    project_with_tools(&sandbox, &server);
+    sandbox.run(&["setup", "--quiet"]).success();
+    let receipt = sandbox
+        .home()
+        .join("tools/mold/2.41.0/buildkit-receipt.toml");
+    let text = std::fs::read_to_string(&receipt).unwrap();
+    let digest = text
+        .lines()
+        .find(|l| l.starts_with("sha256 = "))
+        .unwrap()
+        .to_string();
+    std::fs::write(&receipt, text.replace(&digest, "sha256 = \"abc\"")).unwrap();
+    let run = sandbox.run(&["list"]).success();
+    assert!(!run.stdout.contains("mold 2.41.0"), "{}", run.stdout);
+    sandbox.run(&["setup", "--quiet"]).success();
+    assert!(
+        sandbox
+            .run(&["list"])
+            .success()
+            .stdout
+            .contains("mold 2.41.0")
+    );
+}
+
+/// `setup --json` with a home whose path is not UTF-8 prints JSON (lossily), not a panic.
+#[test]
+fn setup_json_with_a_non_utf8_home() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let sandbox = Sandbox::new();
+    sandbox.write("buildkit.toml", "[tools.lld]\nsource = \"rust\"\n");
+    let home = sandbox
+        .root()
+        .join(std::ffi::OsStr::from_bytes(b"home-\xff"));
+    let run = sandbox.output_of(
+        sandbox
+            .cmd(&["setup", "--json"])
+            .env("BUILDKIT_HOME", &home),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        summary["home"].as_str().unwrap().ends_with("home-\u{fffd}"),
+        "{summary}"
+    );
+}
