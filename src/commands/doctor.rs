@@ -409,7 +409,7 @@ fn probe_build(root: &Path, manifest: &Manifest, lock: &Lockfile, findings: &mut
         .and_then(|_| fs_err::create_dir_all(crate_dir.join("src")))
         // A library too: sccache caches library crates, not the final binary.
         .and_then(|_| fs_err::write(crate_dir.join("src/lib.rs"), "pub fn probe() -> &'static str { \"probe\" }\n"))
-        .and_then(|_| fs_err::write(crate_dir.join("src/main.rs"), "fn main() { crate::outln!(\"{}\", buildkit_doctor_probe::probe()); }\n"));
+        .and_then(|_| fs_err::write(crate_dir.join("src/main.rs"), "fn main() { println!(\"{}\", buildkit_doctor_probe::probe()); }\n"));
     if let Err(e) = written {
         findings.add("build", Status::Fail, e.to_string());
         return;
