@@ -1,13 +1,14 @@
-//! Every environment variable buildkit reads, named once and documented here.
+//! Every environment variable buildkit reads, named once and documented here. A test keeps the
+//! source honest (no variable named anywhere else) and README's tables complete.
 
-/// Root of installed tools: `tools/<name>/<version>/`, `bin/`, receipts. Default: the platform
-/// data dir (`~/.local/share/buildkit`).
+/// Root of installed tools: `tools/<name>/<version>/`, `bin/`, `envs/`, receipts. Default: the
+/// platform data dir (`~/.local/share/buildkit`).
 pub const BUILDKIT_HOME: &str = "BUILDKIT_HOME";
 /// Downloaded archives, named by sha256. Default: the platform cache dir (`~/.cache/buildkit`).
 pub const BUILDKIT_CACHE_DIR: &str = "BUILDKIT_CACHE_DIR";
 /// Same as `--mirror`: `https://HOST/PATH` is fetched as `MIRROR/HOST/PATH`.
 pub const BUILDKIT_MIRROR: &str = "BUILDKIT_MIRROR";
-/// Same as `--offline` when set to `1` or `true`: install from the download cache only.
+/// Same as `--offline` when set to `1`, `true`, `yes` or `on`: install from the download cache only.
 pub const BUILDKIT_OFFLINE: &str = "BUILDKIT_OFFLINE";
 /// How many times a download is tried in all (default 4). Tests lower it.
 pub const BUILDKIT_DOWNLOAD_ATTEMPTS: &str = "BUILDKIT_DOWNLOAD_ATTEMPTS";
@@ -15,14 +16,110 @@ pub const BUILDKIT_DOWNLOAD_ATTEMPTS: &str = "BUILDKIT_DOWNLOAD_ATTEMPTS";
 pub const BUILDKIT_STALL_SECONDS: &str = "BUILDKIT_STALL_SECONDS";
 /// Extra PEM roots for HTTPS downloads, trusted in addition to the system's bundle.
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
-/// Set by GitHub Actions: the file `setup --ci` appends the bin dir to.
+/// Set by GitHub Actions: the file `setup --ci` appends the lock's bin dir to.
 pub const GITHUB_PATH: &str = "GITHUB_PATH";
-/// Set by GitHub Actions: the file `setup --ci` appends variables to.
-pub const GITHUB_ENV: &str = "GITHUB_ENV";
-/// Rust toolchain driver, used to find the sysroot holding rust-lld.
+/// The rustc whose version `check`, `doctor` and `init` read, and whose sysroot holds rust-lld.
 pub const RUSTC: &str = "RUSTC";
+/// The cargo `doctor` and `bench` build with (cargo sets it for its subcommands).
+pub const CARGO: &str = "CARGO";
+/// Where `doctor` looks for the tools, as the shell does.
+pub const PATH: &str = "PATH";
+/// Set by CI systems: `doctor` expects `CARGO_INCREMENTAL=0` there and nowhere else.
+pub const CI: &str = "CI";
+/// `0` turns off incremental compilation: right in CI, a slower edit loop on a laptop.
+pub const CARGO_INCREMENTAL: &str = "CARGO_INCREMENTAL";
+
+/// Beats every other source of rustflags (`bench` sets it for each configuration).
+pub const CARGO_ENCODED_RUSTFLAGS: &str = "CARGO_ENCODED_RUSTFLAGS";
+/// Variables that replace the rustflags from .cargo/config.toml, buildkit's linker flags
+/// included (`doctor` names them; the fingerprint covers them).
+pub const RUSTFLAGS_OVERRIDES: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+    CARGO_ENCODED_RUSTFLAGS,
+];
+/// The linker cargo calls, overriding .cargo/config.toml (the fingerprint covers it).
+pub const LINKER_OVERRIDE: &str = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER";
+/// The rustc wrapper: `buildkit env` sets it to `sccache`.
+pub const RUSTC_WRAPPER: &str = "RUSTC_WRAPPER";
+/// Both ways to set the rustc wrapper; either overrides .cargo/config.toml.
+pub const WRAPPERS: &[&str] = &[RUSTC_WRAPPER, "CARGO_BUILD_RUSTC_WRAPPER"];
 
 /// Whether a boolean-ish variable is set to a true value.
 pub fn flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push((
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).unwrap(),
+                ));
+            }
+        }
+    }
+
+    /// Every name this module declares: the string literals between quotes in its constants.
+    fn declared() -> Vec<String> {
+        let this = include_str!("env_vars.rs");
+        let code = &this[..this.find("#[cfg(test)]").unwrap()];
+        code.lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .flat_map(|l| {
+                l.split('"')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| {
+                s.starts_with(|c: char| c.is_ascii_uppercase())
+                    && s.chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_variable_is_named_outside_this_module() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&root, &mut files);
+        for (path, text) in files.iter().filter(|(p, _)| !p.ends_with("env_vars.rs")) {
+            for needle in ["var(\"", "var_os(\""] {
+                assert!(
+                    !text.contains(needle),
+                    "{path} reads a variable by literal name: use env_vars"
+                );
+            }
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for name in declared() {
+                assert!(
+                    !code.contains(&format!("\"{name}\"")) || name == "PATH",
+                    "{path} names {name} itself: use env_vars"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn readme_documents_every_variable() {
+        let readme = include_str!("../README.md");
+        for name in declared() {
+            assert!(
+                readme.contains(&format!("`{name}")),
+                "README does not mention `{name}`"
+            );
+        }
+    }
 }

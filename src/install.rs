@@ -424,7 +424,7 @@ pub struct HomeLock {
 pub fn version_line(binary: &Path) -> Result<String, String> {
     let output = Command::new(binary)
         .arg("--version")
-        .env_remove("RUSTC_WRAPPER")
+        .env_remove(crate::env_vars::RUSTC_WRAPPER)
         .output()
         .map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&output.stdout);

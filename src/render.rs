@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
+use crate::env_vars;
 use crate::manifest::{BuildkitSource, CiProvider, LinkerKind, LldSpec, Manifest, PACKAGE_NAME};
 
 /// Every generated file's first line contains this; a file without it is the user's.
@@ -186,11 +187,11 @@ pub fn environment(manifest: &Manifest, place: Place) -> Vec<(String, String)> {
         if cache.backend != "gha" {
             vars.extend(cache.env_vars());
         }
-        vars.push(("RUSTC_WRAPPER".into(), "sccache".into()));
+        vars.push((env_vars::RUSTC_WRAPPER.into(), "sccache".into()));
         if place == Place::Ci {
             // sccache cannot cache incremental compilation, and CI builds from scratch anyway;
             // on a laptop incremental builds are the faster edit loop, so it stays on there.
-            vars.push(("CARGO_INCREMENTAL".into(), "0".into()));
+            vars.push((env_vars::CARGO_INCREMENTAL.into(), "0".into()));
         }
     }
     vars.sort();

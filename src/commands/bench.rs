@@ -317,22 +317,23 @@ impl Runner<'_> {
                     .map_err(|e| format!("cannot touch {}: {e}", self.main.src.display()))?;
             }
         }
-        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::var_os(crate::env_vars::PATH).unwrap_or_default();
         let mut paths = vec![self.bin_dir.to_path_buf()];
         paths.extend(std::env::split_paths(&path));
-        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        let mut cargo =
+            Command::new(std::env::var(crate::env_vars::CARGO).unwrap_or_else(|_| "cargo".into()));
         cargo
             .arg("build")
             .arg("--quiet")
             .current_dir(self.root)
             .env(
-                "PATH",
+                crate::env_vars::PATH,
                 std::env::join_paths(paths).map_err(|e| e.to_string())?,
             )
             .env("CARGO_TARGET_DIR", &target_dir)
             // The configuration's flags replace every other source of rustflags.
             .env(
-                "CARGO_ENCODED_RUSTFLAGS",
+                crate::env_vars::CARGO_ENCODED_RUSTFLAGS,
                 config.linker.rustflags().join("\u{1f}"),
             )
             .env_remove("SCCACHE_SERVER_UDS");
@@ -349,12 +350,12 @@ impl Runner<'_> {
             let port_number = free_port();
             let _ = fs_err::write(&port, port_number.to_string());
             cargo
-                .env("RUSTC_WRAPPER", self.bin_dir.join("sccache"))
-                .env("CARGO_INCREMENTAL", "0")
+                .env(crate::env_vars::RUSTC_WRAPPER, self.bin_dir.join("sccache"))
+                .env(crate::env_vars::CARGO_INCREMENTAL, "0")
                 .env("SCCACHE_DIR", &sccache_dir)
                 .env("SCCACHE_SERVER_PORT", port_number.to_string());
         } else {
-            cargo.env("RUSTC_WRAPPER", "");
+            cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
         }
         let started = Instant::now();
         let output = cargo

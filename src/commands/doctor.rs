@@ -13,10 +13,10 @@ use std::process::{Command, ExitCode};
 use serde::Serialize;
 
 use super::{Context, LockState, Project};
-use crate::Error;
 use crate::lock::Lockfile;
 use crate::manifest::{LinkerKind, Manifest};
 use crate::render::{CARGO_CONFIG, Ownership};
+use crate::{Error, env_vars};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -189,12 +189,7 @@ fn linker_driver_finding(manifest: &Manifest, findings: &mut Findings) {
 
 /// Variables that silently beat what .cargo/config.toml and `buildkit env` set.
 fn environment_findings(manifest: &Manifest, findings: &mut Findings) {
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-    ] {
+    for &var in env_vars::RUSTFLAGS_OVERRIDES {
         if let Some(value) = std::env::var_os(var) {
             findings.add(
                 "environment",
@@ -207,7 +202,7 @@ fn environment_findings(manifest: &Manifest, findings: &mut Findings) {
         }
     }
     let wants_sccache = manifest.sccache.is_some();
-    for var in ["RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER"] {
+    for &var in env_vars::WRAPPERS {
         let Some(value) = std::env::var_os(var) else {
             continue;
         };
@@ -231,8 +226,9 @@ fn environment_findings(manifest: &Manifest, findings: &mut Findings) {
         }
     }
     if wants_sccache
-        && std::env::var_os("RUSTC_WRAPPER").is_none()
-        && std::env::var_os("CARGO_BUILD_RUSTC_WRAPPER").is_none()
+        && env_vars::WRAPPERS
+            .iter()
+            .all(|v| std::env::var_os(v).is_none())
     {
         findings.add(
             "environment",
@@ -240,7 +236,9 @@ fn environment_findings(manifest: &Manifest, findings: &mut Findings) {
             "RUSTC_WRAPPER is not set: builds here do not use sccache (`eval \"$(buildkit env)\"`)",
         );
     }
-    if std::env::var("CARGO_INCREMENTAL").is_ok_and(|v| v == "0") && !crate::env_vars::flag("CI") {
+    if std::env::var(env_vars::CARGO_INCREMENTAL).is_ok_and(|v| v == "0")
+        && !env_vars::flag(env_vars::CI)
+    {
         findings.add(
             "environment",
             Status::Warn,
@@ -373,7 +371,7 @@ fn workspace_findings(root: &Path, findings: &mut Findings) {
 /// The first executable called `name` on PATH.
 fn which(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
+    let path = std::env::var_os(env_vars::PATH)?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|p| {
@@ -414,7 +412,7 @@ fn probe_build(root: &Path, manifest: &Manifest, lock: &Lockfile, findings: &mut
         findings.add("build", Status::Fail, e.to_string());
         return;
     }
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cargo = Command::new(std::env::var(env_vars::CARGO).unwrap_or_else(|_| "cargo".into()));
     cargo
         .args(["build", "--quiet"])
         .current_dir(crate_dir)
@@ -584,15 +582,6 @@ fn sccache_finding(port: &str, findings: &mut Findings) {
     }
 }
 
-/// Environment variables that change how cargo links, read into the fingerprint as they are.
-const LINKER_OVERRIDES: &[&str] = &[
-    "RUSTFLAGS",
-    "CARGO_BUILD_RUSTFLAGS",
-    "CARGO_ENCODED_RUSTFLAGS",
-    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
-    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
-];
-
 /// `buildkit doctor --fingerprint`: one line to compare with another environment's.
 pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
@@ -644,14 +633,17 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
             }
         }
     }
-    for var in LINKER_OVERRIDES {
+    for var in env_vars::RUSTFLAGS_OVERRIDES
+        .iter()
+        .chain(std::iter::once(&env_vars::LINKER_OVERRIDE))
+    {
         if let Some(value) = std::env::var_os(var) {
             linker_settings.insert((*var).to_string(), value.to_string_lossy().into_owned());
         }
     }
     // The wrapper is found on PATH, whose directories differ between environments: its name
     // counts here, and its bytes through the installed tools.
-    let wrapper = ["RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER"]
+    let wrapper = env_vars::WRAPPERS
         .iter()
         .find_map(|var| std::env::var_os(var).filter(|v| !v.is_empty()))
         .map(|w| {

@@ -304,7 +304,8 @@ fn describe(tool: &LockedTool) -> String {
 }
 
 fn on_path(dir: &Path) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|p| p == dir))
+    std::env::var_os(env_vars::PATH)
+        .is_some_and(|path| std::env::split_paths(&path).any(|p| p == dir))
 }
 
 /// GitHub Actions: append to $GITHUB_PATH; elsewhere print an export line for the CI script.
