@@ -54,11 +54,11 @@ pub enum Command {
         /// Fail if buildkit.lock is missing or does not match buildkit.toml, instead of updating it.
         #[arg(long)]
         locked: bool,
-        /// No network: install only from the download cache (also BUILDKIT_OFFLINE=1).
-        #[arg(long)]
+        /// No network: install only from the download cache.
+        #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
         offline: bool,
-        /// Fetch https://HOST/PATH as MIRROR/HOST/PATH (also BUILDKIT_MIRROR).
-        #[arg(long, value_name = "URL")]
+        /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
+        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
         mirror: Option<String>,
         /// Also put the bin dir on PATH for the CI job ($GITHUB_PATH, or printed exports).
         #[arg(long)]

@@ -181,12 +181,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             let options = setup::SetupOptions {
                 locked,
-                offline: offline || env_vars::flag(env_vars::BUILDKIT_OFFLINE),
-                mirror: mirror.or_else(|| {
-                    std::env::var(env_vars::BUILDKIT_MIRROR)
-                        .ok()
-                        .filter(|m| !m.is_empty())
-                }),
+                offline,
+                // An empty BUILDKIT_MIRROR means none.
+                mirror: mirror.filter(|m| !m.is_empty()),
                 ci,
                 quiet,
                 json,
