@@ -4,6 +4,8 @@
 //! `tools/`, renamed into `tools/<name>/<version>/`, and only then are the `bin/` links switched,
 //! each by renaming a fresh link over the old one. A kill at any point leaves the previous state.
 
+pub mod pipeline;
+
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
