@@ -512,11 +512,6 @@ impl Manifest {
             },
         }
     }
-
-    /// The directory holding buildkit.toml (and buildkit.lock): the project root.
-    pub fn project_dir(&self) -> Option<&Path> {
-        self.path.as_deref().and_then(Path::parent)
-    }
 }
 
 fn tool_spec(

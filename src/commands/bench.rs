@@ -111,9 +111,7 @@ fn main_binary(root: &Path) -> Result<MainBinary, Error> {
 
 pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
-    let root = project
-        .root()
-        .expect("a project read from a file has a root");
+    let root = project.root();
     let (lock, _) = ctx.resolve_lock(&project)?;
     let bin_dir = ctx.home.lock_bin_dir(&lock.id());
     let main = main_binary(root)?;

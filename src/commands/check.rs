@@ -21,7 +21,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
         LockState::Stale => problems.push(
             "buildkit.lock does not match buildkit.toml: run `buildkit lock` and commit it".into(),
         ),
-        LockState::Fresh | LockState::NoFile => {}
+        LockState::Fresh => {}
     }
 
     let files = match plan(&project, false) {

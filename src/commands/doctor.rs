@@ -70,9 +70,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
             );
             let (lock, state) = ctx.resolve_lock(p)?;
             match state {
-                LockState::Fresh | LockState::NoFile => {
-                    findings.add("lock", Status::Ok, "matches buildkit.toml")
-                }
+                LockState::Fresh => findings.add("lock", Status::Ok, "matches buildkit.toml"),
                 LockState::Missing => {
                     findings.add("lock", Status::Fail, "missing: run `buildkit lock`")
                 }
@@ -305,10 +303,8 @@ fn project_findings(
             ),
         }
     }
-    if let Some(root) = project.root() {
-        probe_build(root, manifest, lock, findings);
-        workspace_findings(root, findings);
-    }
+    probe_build(project.root(), manifest, lock, findings);
+    workspace_findings(project.root(), findings);
 }
 
 /// Crates built in several versions, and members bypassing `[workspace.dependencies]`.
@@ -585,15 +581,10 @@ fn sccache_finding(port: &str, findings: &mut Findings) {
 /// `buildkit doctor --fingerprint`: one line to compare with another environment's.
 pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
-    let root = project
-        .root()
-        .expect("a project read from a file has a root");
+    let root = project.root();
     let rustc = crate::toolchain::active_rustc(root)
         .map_err(|e| Error::Failed(format!("fingerprint: {e}")))?;
-    let lock_path = project
-        .lock_path
-        .as_deref()
-        .expect("a project read from a file has a lock path");
+    let lock_path = project.lock_path.as_path();
     let lock_text = match fs_err::read_to_string(lock_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

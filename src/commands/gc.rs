@@ -18,11 +18,7 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
     let here = match ctx.project()? {
         Some(project) => {
             let lock = ctx.resolve_lock(&project)?.0;
-            let path = project.lock_path.clone();
-            (
-                lock,
-                path.map_or("this project".into(), |p| p.display().to_string()),
-            )
+            (lock, project.lock_path.display().to_string())
         }
         None => (
             Lockfile::resolve(&Manifest::default_set(&ctx.registry), &ctx.registry),

@@ -13,10 +13,7 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
     let planned = super::plan::plan(&project, force)?;
     let (lock, state) = ctx.resolve_lock(&project)?;
     if matches!(state, LockState::Missing | LockState::Stale) {
-        let path = project
-            .lock_path
-            .as_deref()
-            .expect("a project has a lock path");
+        let path = project.lock_path.as_path();
         lock.write(path)?;
         eprintln!("wrote {}", path.display());
     }

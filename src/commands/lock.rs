@@ -28,10 +28,7 @@ pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
         project.manifest = Manifest::load(&manifest_path, &ctx.registry)?;
     }
     let (lock, state) = ctx.resolve_lock(&project)?;
-    let path = project
-        .lock_path
-        .as_deref()
-        .expect("a project has a lock path");
+    let path = project.lock_path.as_path();
     if state == LockState::Fresh {
         eprintln!("{} is up to date", path.display());
     } else {

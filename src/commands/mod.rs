@@ -33,22 +33,25 @@ pub struct Context {
     pub registry: Registry,
 }
 
-/// The manifest in effect and where its lock lives (none for the embedded default set).
+/// A buildkit.toml read from a file, and where its lock lives. (The embedded default set that
+/// `setup` installs where there is none is not a project: it has no root and no lock file.)
 pub struct Project {
     pub manifest: Manifest,
-    pub lock_path: Option<PathBuf>,
+    root: PathBuf,
+    pub lock_path: PathBuf,
 }
 
 impl Project {
-    pub fn root(&self) -> Option<&Path> {
-        self.manifest.project_dir()
+    /// The directory holding buildkit.toml.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The Rust the project pins against the rustc that runs here (rustup honours
     /// rust-toolchain.toml in the project, so this is what `cargo build` would use).
     pub fn rust_problem(&self) -> Option<String> {
         let pinned = self.manifest.rust.as_deref()?;
-        let root = self.root()?;
+        let root = self.root();
         match crate::toolchain::active_rustc(root) {
             Ok(active) if crate::toolchain::matches_pin(&active.release, pinned) => None,
             Ok(active) => Some(format!(
@@ -131,20 +134,20 @@ impl Context {
             return Ok(None);
         };
         let manifest = Manifest::load(&path, &self.registry)?;
-        let lock_path = manifest.project_dir().map(|d| d.join(LOCK_FILE));
+        let root = path
+            .parent()
+            .map_or_else(|| self.cwd.clone(), Path::to_path_buf);
         Ok(Some(Project {
             manifest,
-            lock_path,
+            lock_path: root.join(LOCK_FILE),
+            root,
         }))
     }
 
     /// The lock that should be in effect, and whether the file on disk differs from it.
     pub fn resolve_lock(&self, project: &Project) -> Result<(Lockfile, LockState), Error> {
         let resolved = Lockfile::resolve(&project.manifest, &self.registry);
-        let Some(path) = &project.lock_path else {
-            return Ok((resolved, LockState::NoFile));
-        };
-        let state = match Lockfile::read(path)? {
+        let state = match Lockfile::read(&project.lock_path)? {
             None => LockState::Missing,
             Some(existing) if existing == resolved => LockState::Fresh,
             Some(_) => LockState::Stale,
@@ -155,8 +158,6 @@ impl Context {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockState {
-    /// The embedded default set: no lock file is written.
-    NoFile,
     Missing,
     Stale,
     Fresh,

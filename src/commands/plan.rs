@@ -31,7 +31,7 @@ impl PlannedFile {
 /// Renders every generated file of `project`. Refuses to plan over a file buildkit did not
 /// write unless `force`.
 pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
-    let root = project.root().expect("a project has a root");
+    let root = project.root();
     let manifest = &project.manifest;
     let bootstrap = render::bootstrap(manifest)?;
     if let crate::manifest::BuildkitSource::Path { path } = &manifest.buildkit {

@@ -186,7 +186,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
             .map_err(|source| InstallError::Write { path: run, source })?;
     }
     // gc keeps what any project that used this home still locks.
-    if let Some(lock_path) = project.as_ref().and_then(|p| p.lock_path.as_deref())
+    if let Some(lock_path) = project.as_ref().map(|p| p.lock_path.as_path())
         && guard.is_some()
     {
         ctx.home.record_project(lock_path)?;
@@ -207,7 +207,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         let summary = Summary {
             home: ctx.home.root(),
             bin: bin.clone(),
-            lock: project.as_ref().and_then(|p| p.lock_path.as_deref()),
+            lock: project.as_ref().map(|p| p.lock_path.as_path()),
             tools: &outcomes,
         };
         crate::outln!(
@@ -234,10 +234,7 @@ fn lock_for_setup(
     Ok(match project {
         Some(project) => {
             let (lock, state) = ctx.resolve_lock(project)?;
-            let lock_path = project
-                .lock_path
-                .as_deref()
-                .expect("a project has a lock path");
+            let lock_path = project.lock_path.as_path();
             match state {
                 LockState::Missing | LockState::Stale if options.locked => {
                     let what = if state == LockState::Missing {
@@ -254,7 +251,7 @@ fn lock_for_setup(
                     lock.write(lock_path)?;
                     say(&format!("wrote {}", lock_path.display()));
                 }
-                LockState::Fresh | LockState::NoFile => {}
+                LockState::Fresh => {}
             }
             lock
         }
