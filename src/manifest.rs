@@ -108,10 +108,85 @@ pub enum LldSpec {
     Llvm(ToolSpec),
 }
 
+/// sccache's storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheBackend {
+    Local,
+    Redis,
+    S3,
+    /// GitHub Actions' cache service: only inside GitHub Actions (the generated action enables
+    /// it); everywhere else sccache uses its local cache.
+    Gha,
+    Webdav,
+}
+
+impl CacheBackend {
+    const ALL: [CacheBackend; 5] = [
+        CacheBackend::Local,
+        CacheBackend::Redis,
+        CacheBackend::S3,
+        CacheBackend::Gha,
+        CacheBackend::Webdav,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheBackend::Local => "local",
+            CacheBackend::Redis => "redis",
+            CacheBackend::S3 => "s3",
+            CacheBackend::Gha => "gha",
+            CacheBackend::Webdav => "webdav",
+        }
+    }
+
+    fn parse(name: &str) -> Option<CacheBackend> {
+        CacheBackend::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The settings it takes, each with the SCCACHE_* variable it becomes.
+    pub fn settings(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            CacheBackend::Local => &[("dir", "SCCACHE_DIR"), ("size", "SCCACHE_CACHE_SIZE")],
+            CacheBackend::Redis => &[
+                ("endpoint", "SCCACHE_REDIS_ENDPOINT"),
+                ("key_prefix", "SCCACHE_REDIS_KEY_PREFIX"),
+                ("ttl", "SCCACHE_REDIS_TTL"),
+            ],
+            CacheBackend::S3 => &[
+                ("bucket", "SCCACHE_BUCKET"),
+                ("region", "SCCACHE_REGION"),
+                ("endpoint", "SCCACHE_ENDPOINT"),
+                ("key_prefix", "SCCACHE_S3_KEY_PREFIX"),
+                ("use_ssl", "SCCACHE_S3_USE_SSL"),
+            ],
+            CacheBackend::Gha => &[("version", "SCCACHE_GHA_VERSION")],
+            CacheBackend::Webdav => &[
+                ("endpoint", "SCCACHE_WEBDAV_ENDPOINT"),
+                ("key_prefix", "SCCACHE_WEBDAV_KEY_PREFIX"),
+            ],
+        }
+    }
+
+    /// The settings it cannot work without.
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            CacheBackend::Redis | CacheBackend::Webdav => &["endpoint"],
+            CacheBackend::S3 => &["bucket"],
+            CacheBackend::Local | CacheBackend::Gha => &[],
+        }
+    }
+}
+
+impl fmt::Display for CacheBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Where sccache keeps its cache, and the settings the backend needs (turned into SCCACHE_* vars).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheConfig {
-    pub backend: String,
+    pub backend: CacheBackend,
     pub settings: BTreeMap<String, String>,
 }
 
@@ -154,48 +229,10 @@ pub struct Manifest {
     pub buildkit: BuildkitSource,
 }
 
-/// The sccache backends and the settings each accepts, with the variable each becomes.
-pub const CACHE_BACKENDS: &[(&str, &[(&str, &str)])] = &[
-    (
-        "local",
-        &[("dir", "SCCACHE_DIR"), ("size", "SCCACHE_CACHE_SIZE")],
-    ),
-    (
-        "redis",
-        &[
-            ("endpoint", "SCCACHE_REDIS_ENDPOINT"),
-            ("key_prefix", "SCCACHE_REDIS_KEY_PREFIX"),
-            ("ttl", "SCCACHE_REDIS_TTL"),
-        ],
-    ),
-    (
-        "s3",
-        &[
-            ("bucket", "SCCACHE_BUCKET"),
-            ("region", "SCCACHE_REGION"),
-            ("endpoint", "SCCACHE_ENDPOINT"),
-            ("key_prefix", "SCCACHE_S3_KEY_PREFIX"),
-            ("use_ssl", "SCCACHE_S3_USE_SSL"),
-        ],
-    ),
-    ("gha", &[("version", "SCCACHE_GHA_VERSION")]),
-    (
-        "webdav",
-        &[
-            ("endpoint", "SCCACHE_WEBDAV_ENDPOINT"),
-            ("key_prefix", "SCCACHE_WEBDAV_KEY_PREFIX"),
-        ],
-    ),
-];
-
 impl CacheConfig {
     /// The SCCACHE_* variables this cache configuration means, sorted by name.
     pub fn env_vars(&self) -> Vec<(String, String)> {
-        let table = CACHE_BACKENDS
-            .iter()
-            .find(|(name, _)| *name == self.backend)
-            .map(|(_, keys)| *keys)
-            .unwrap_or(&[]);
+        let table = self.backend.settings();
         let mut vars: Vec<(String, String)> = self
             .settings
             .iter()
@@ -206,7 +243,7 @@ impl CacheConfig {
                     .map(|(_, var)| (var.to_string(), value.clone()))
             })
             .collect();
-        if self.backend == "gha" {
+        if self.backend == CacheBackend::Gha {
             vars.push(("SCCACHE_GHA_ENABLED".into(), "true".into()));
         }
         vars.sort();
@@ -440,7 +477,7 @@ impl Manifest {
 
         let cache = match raw.cache {
             None => sccache.as_ref().map(|_| CacheConfig {
-                backend: "local".into(),
+                backend: CacheBackend::Local,
                 settings: BTreeMap::new(),
             }),
             Some(table) => Some(cache_config(&src, table, sccache.is_some())?),
@@ -501,7 +538,7 @@ impl Manifest {
             sccache: newest("sccache"),
             lld: Some(LldSpec::Rust),
             cache: Some(CacheConfig {
-                backend: "local".into(),
+                backend: CacheBackend::Local,
                 settings: BTreeMap::new(),
             }),
             profiles: BTreeMap::new(),
@@ -870,10 +907,10 @@ fn cache_config(
         ));
     }
     let backend = match table.get("backend") {
-        None => "local".to_string(),
-        Some(value) => match value.get_ref().as_str() {
-            Some(name) if CACHE_BACKENDS.iter().any(|(b, _)| *b == name) => name.to_string(),
-            _ => {
+        None => CacheBackend::Local,
+        Some(value) => match value.get_ref().as_str().and_then(CacheBackend::parse) {
+            Some(backend) => backend,
+            None => {
                 return Err(src.at(
                     value,
                     "cache.backend",
@@ -882,11 +919,7 @@ fn cache_config(
             }
         },
     };
-    let allowed = CACHE_BACKENDS
-        .iter()
-        .find(|(b, _)| *b == backend)
-        .map(|(_, keys)| *keys)
-        .unwrap_or(&[]);
+    let allowed = backend.settings();
     let mut settings = BTreeMap::new();
     let settings_offsets: Vec<usize> = table.values().map(|v| v.span().start).collect();
     for (key, value) in table {
@@ -916,17 +949,16 @@ fn cache_config(
                 ));
             }
         };
-        if let Err(message) = check_cache_setting(&backend, &key, &text) {
+        if let Err(message) = check_cache_setting(backend, &key, &text) {
             return Err(src.at(&value, &format!("cache.{key}"), message));
         }
         settings.insert(key, text);
     }
-    let required: &[&str] = match backend.as_str() {
-        "redis" | "webdav" => &["endpoint"],
-        "s3" => &["bucket"],
-        _ => &[],
-    };
-    if let Some(missing) = required.iter().find(|k| !settings.contains_key(**k)) {
+    if let Some(missing) = backend
+        .required()
+        .iter()
+        .find(|k| !settings.contains_key(**k))
+    {
         let offset = table_offset(&settings_offsets);
         return Err(src.error(
             offset,
@@ -942,14 +974,14 @@ fn table_offset(offsets: &[usize]) -> usize {
 }
 
 /// One `[cache]` setting's value, as sccache will read it.
-fn check_cache_setting(backend: &str, key: &str, value: &str) -> Result<(), String> {
+fn check_cache_setting(backend: CacheBackend, key: &str, value: &str) -> Result<(), String> {
     let is_url = |schemes: &[&str]| {
         schemes.iter().any(|s| value.starts_with(s))
             && !value.contains(char::is_whitespace)
             && value.len() > value.find("://").map_or(0, |i| i + 3)
     };
     match (backend, key) {
-        ("local", "dir") => {
+        (CacheBackend::Local, "dir") => {
             if value.starts_with('~') || value.starts_with("$HOME") || value.starts_with("${HOME}")
             {
                 return Err(format!(
@@ -962,7 +994,7 @@ fn check_cache_setting(backend: &str, key: &str, value: &str) -> Result<(), Stri
                 ));
             }
         }
-        ("local", "size") => {
+        (CacheBackend::Local, "size") => {
             let digits = value.trim_end_matches(['K', 'M', 'G', 'T']);
             if digits.is_empty()
                 || !digits.bytes().all(|b| b.is_ascii_digit())
@@ -973,24 +1005,24 @@ fn check_cache_setting(backend: &str, key: &str, value: &str) -> Result<(), Stri
                 ));
             }
         }
-        ("redis", "endpoint") => {
+        (CacheBackend::Redis, "endpoint") => {
             if !is_url(&["redis://", "rediss://", "redis+unix://", "unix://"]) {
                 return Err(format!(
                     "`{value}` is not a redis URL (redis://HOST:PORT, rediss://…, or unix://PATH)"
                 ));
             }
         }
-        ("redis", "ttl") => {
+        (CacheBackend::Redis, "ttl") => {
             if value.parse::<u64>().is_err() {
                 return Err(format!("`{value}` is not a number of seconds"));
             }
         }
-        ("webdav", "endpoint") => {
+        (CacheBackend::Webdav, "endpoint") => {
             if !is_url(&["https://", "http://"]) {
                 return Err(format!("`{value}` is not an http(s):// URL"));
             }
         }
-        ("s3", "use_ssl") => {
+        (CacheBackend::S3, "use_ssl") => {
             if value != "true" && value != "false" {
                 return Err(format!("`{value}` is not true or false"));
             }
@@ -1054,7 +1086,7 @@ mod tests {
                 .unwrap();
         assert_eq!(m.linker, LinkerKind::Mold);
         assert_eq!(m.driver, LinkerDriver::Cc);
-        assert_eq!(m.cache.unwrap().backend, "local");
+        assert_eq!(m.cache.unwrap().backend, CacheBackend::Local);
         assert_eq!(m.ci_providers, vec![CiProvider::Github]);
         assert_eq!(m.rust, None);
     }

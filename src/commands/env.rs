@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     if project
         .as_ref()
         .and_then(|p| p.manifest.cache.as_ref())
-        .is_some_and(|c| c.backend == "gha")
+        .is_some_and(|c| c.backend == crate::manifest::CacheBackend::Gha)
     {
         eprintln!(
             "note: cache.backend = \"gha\" works only inside GitHub Actions (the generated action enables it there); here sccache uses its local cache"
