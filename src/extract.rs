@@ -11,6 +11,8 @@ use std::path::{Component, Path, PathBuf};
 
 use cap_std::fs::Dir;
 
+use crate::registry::ArchiveFormat;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
     #[error("refusing {archive}: entry `{entry}` {reason}; nothing of it was installed")]
@@ -36,17 +38,13 @@ pub enum ExtractError {
         "refusing {archive}: it unpacks to more than {limit} bytes, buildkit's limit for one tool; nothing of it was installed"
     )]
     TooLarge { archive: String, limit: u64 },
-    #[error(
-        "{archive} is a {format} archive, which buildkit cannot unpack (it reads tar.gz and tar.xz)"
-    )]
-    UnknownFormat { archive: String, format: String },
 }
 
 /// What to unpack and how.
 pub struct UnpackOptions<'a> {
     /// The url or path, for messages.
     pub archive: &'a str,
-    pub format: &'a str,
+    pub format: ArchiveFormat,
     /// The archive's single top directory, stripped from every path when present.
     pub top_dir: Option<&'a str>,
     /// Keep only these paths (after stripping); empty keeps everything.
@@ -62,16 +60,14 @@ pub fn unpack(
     options: &UnpackOptions<'_>,
 ) -> Result<(), ExtractError> {
     match options.format {
-        "tar.gz" => unpack_tar(flate2::bufread::MultiGzDecoder::new(reader), dest, options),
-        "tar.xz" => unpack_tar(
+        ArchiveFormat::TarGz => {
+            unpack_tar(flate2::bufread::MultiGzDecoder::new(reader), dest, options)
+        }
+        ArchiveFormat::TarXz => unpack_tar(
             xz2::bufread::XzDecoder::new_multi_decoder(reader),
             dest,
             options,
         ),
-        other => Err(ExtractError::UnknownFormat {
-            archive: options.archive.to_string(),
-            format: other.to_string(),
-        }),
     }?;
     check_symlinks_stay_inside(dest, options)
 }
@@ -453,7 +449,7 @@ mod tests {
         let archive = sample_archive();
         let options = UnpackOptions {
             archive: "a.tar.gz",
-            format: "tar.gz",
+            format: ArchiveFormat::TarGz,
             top_dir: Some("top"),
             keep: &[],
             max_bytes: MAX_UNPACKED_BYTES,
@@ -478,7 +474,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = UnpackOptions {
             archive: "a.tar.gz",
-            format: "tar.gz",
+            format: ArchiveFormat::TarGz,
             top_dir: Some("top"),
             keep: &[],
             max_bytes: MAX_UNPACKED_BYTES,
@@ -641,7 +637,7 @@ mod properties {
             let result = unpack(
                 io::BufReader::new(&bytes[..]),
                 &dest,
-                &UnpackOptions { archive: "fuzz.tar.gz", format: "tar.gz", top_dir: Some("top"), keep: &[], max_bytes: 1 << 20 },
+                &UnpackOptions { archive: "fuzz.tar.gz", format: ArchiveFormat::TarGz, top_dir: Some("top"), keep: &[], max_bytes: 1 << 20 },
             );
             // Nothing outside changed: the outer dir holds exactly what it held.
             let mut names: Vec<String> = std::fs::read_dir(outer.path()).unwrap()

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::digest::HashingReader;
+use crate::registry::ArchiveFormat;
 
 use crate::reporter::Reporter;
 
@@ -163,7 +164,7 @@ pub struct Artifact<'a> {
     pub url: &'a str,
     pub sha256: &'a str,
     pub size: Option<u64>,
-    pub format: &'a str,
+    pub format: ArchiveFormat,
 }
 
 /// `https://HOST/PATH` through `mirror` becomes `MIRROR/HOST/PATH`; other URLs are kept.
@@ -181,8 +182,8 @@ pub fn apply_mirror(url: &str, mirror: Option<&str>) -> String {
 }
 
 /// The cache file name of a verified archive: its digest and its format.
-pub fn cache_file_name(sha256: &str, format: &str) -> String {
-    format!("{sha256}.{format}")
+pub fn cache_file_name(sha256: &str, format: ArchiveFormat) -> String {
+    format!("{sha256}.{}", format.extension())
 }
 
 /// The lock a download of `sha256` holds, shared by every home using the cache.
@@ -234,7 +235,7 @@ impl Fetcher {
     }
 
     /// Where the verified archive for `sha256` lives in the cache (whether or not it is there).
-    fn cached_path(&self, sha256: &str, format: &str) -> PathBuf {
+    fn cached_path(&self, sha256: &str, format: ArchiveFormat) -> PathBuf {
         self.options.cache_dir.join(cache_file_name(sha256, format))
     }
 
@@ -674,7 +675,7 @@ mod tests {
     fn cache_file_names_read_back() {
         let sha = "ab".repeat(32);
         assert_eq!(
-            parse_cache_file_name(&cache_file_name(&sha, "tar.xz")),
+            parse_cache_file_name(&cache_file_name(&sha, ArchiveFormat::TarXz)),
             Some(CacheFile::Verified { sha256: &sha })
         );
         assert_eq!(
@@ -743,7 +744,7 @@ mod tests {
                 url: &url,
                 sha256: &"ab".repeat(32),
                 size: Some(1000),
-                format: "tar.gz",
+                format: ArchiveFormat::TarGz,
             };
             let err = fetcher
                 .fetch_to_cache(&artifact, &crate::reporter::Silent)

@@ -78,13 +78,32 @@ impl ToolReleases {
     }
 }
 
-/// The archive format, from the file name: what the extractor dispatches on.
-pub fn archive_format(url: &str) -> Option<&'static str> {
+/// How an archive is compressed: what the extractor dispatches on, and the extension its
+/// cached copy carries. Written in buildkit.lock as `tar.gz` or `tar.xz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ArchiveFormat {
+    #[serde(rename = "tar.gz")]
+    TarGz,
+    #[serde(rename = "tar.xz")]
+    TarXz,
+}
+
+impl ArchiveFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::TarGz => "tar.gz",
+            ArchiveFormat::TarXz => "tar.xz",
+        }
+    }
+}
+
+/// The archive format, from the file name.
+pub fn archive_format(url: &str) -> Option<ArchiveFormat> {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     if path.ends_with(".tar.gz") || path.ends_with(".tgz") {
-        Some("tar.gz")
+        Some(ArchiveFormat::TarGz)
     } else if path.ends_with(".tar.xz") || path.ends_with(".txz") {
-        Some("tar.xz")
+        Some(ArchiveFormat::TarXz)
     } else {
         None
     }
@@ -118,8 +137,14 @@ mod tests {
 
     #[test]
     fn format_from_url() {
-        assert_eq!(archive_format("https://x/a.tar.gz"), Some("tar.gz"));
-        assert_eq!(archive_format("https://x/a.tar.xz?sig=1"), Some("tar.xz"));
+        assert_eq!(
+            archive_format("https://x/a.tar.gz"),
+            Some(ArchiveFormat::TarGz)
+        );
+        assert_eq!(
+            archive_format("https://x/a.tar.xz?sig=1"),
+            Some(ArchiveFormat::TarXz)
+        );
         assert_eq!(archive_format("https://x/a.zip"), None);
     }
 }

@@ -14,6 +14,7 @@ use crate::digest::HashingReader;
 use crate::extract::{self, UnpackOptions};
 use crate::fetch::{Artifact, FetchError, Fetcher};
 use crate::lock::LockedTool;
+use crate::registry::ArchiveFormat;
 use crate::reporter::Reporter;
 
 /// Paths as text even where they are not UTF-8 (JSON has no other way to carry them).
@@ -111,8 +112,10 @@ pub(crate) fn archive_outcome(home: &Home, tool: &LockedTool, status: Status) ->
 }
 
 /// Where a locked archive comes from; the lock parser guarantees all three.
-pub(crate) fn archive_source(tool: &LockedTool) -> Result<(&String, &String, &String), Error> {
-    match (&tool.url, &tool.sha256, &tool.format) {
+pub(crate) fn archive_source(
+    tool: &LockedTool,
+) -> Result<(&String, &String, ArchiveFormat), Error> {
+    match (&tool.url, &tool.sha256, tool.format) {
         (Some(url), Some(sha256), Some(format)) => Ok((url, sha256, format)),
         _ => Err(Error::Usage(format!(
             "buildkit.lock entry for {} lacks url, sha256 or format; run `buildkit lock`",
