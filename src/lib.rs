@@ -8,25 +8,25 @@
 //! through the module's own error variant (with `std::fs`) where that variant already carries
 //! the path, so that no message says it twice.
 
-pub mod bench;
-pub mod cli;
-pub mod commands;
-pub mod digest;
+pub(crate) mod bench;
+pub(crate) mod cli;
+pub(crate) mod commands;
+pub(crate) mod digest;
 pub mod elf;
-pub mod env_vars;
-pub mod extract;
-pub mod fetch;
-pub mod fingerprint;
-pub mod fsutil;
-pub mod install;
-pub mod lock;
-pub mod manifest;
-pub mod output;
-pub mod registry;
-pub mod render;
-pub mod reporter;
-pub mod toolchain;
-pub mod workspace;
+pub(crate) mod env_vars;
+pub(crate) mod extract;
+pub(crate) mod fetch;
+pub(crate) mod fingerprint;
+pub(crate) mod fsutil;
+pub(crate) mod install;
+pub(crate) mod lock;
+pub(crate) mod manifest;
+pub(crate) mod output;
+pub(crate) mod registry;
+pub(crate) mod render;
+pub(crate) mod reporter;
+pub(crate) mod toolchain;
+pub(crate) mod workspace;
 
 use std::process::ExitCode;
 
