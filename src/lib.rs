@@ -47,6 +47,17 @@ pub enum Error {
     Install(#[from] install::InstallError),
     #[error(transparent)]
     Render(#[from] render::RenderError),
+    /// An I/O error from fs-err, whose message names the path.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// An I/O error from std, said with what was being done and where.
+    #[error("could not {action} {path}: {source}")]
+    File {
+        action: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Bad usage or a bad manifest/lock: exit 2.
     #[error("{0}")]
     Usage(String),

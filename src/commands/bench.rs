@@ -172,7 +172,11 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     }
 
     let bench_dir = main.target_dir.join("buildkit-bench");
-    let scratch = tempfile::tempdir().map_err(|e| Error::Failed(e.to_string()))?;
+    let scratch = tempfile::tempdir().map_err(|source| Error::File {
+        action: "create a temporary directory in",
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let runner = Runner {
         root,
         bin_dir: &bin_dir,

@@ -588,7 +588,7 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
     let lock_text = match fs_err::read_to_string(lock_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::Failed(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
     let lock = match Lockfile::read(lock_path)? {
         Some(lock) => lock,

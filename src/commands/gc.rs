@@ -55,8 +55,7 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
         for entry in entries.flatten() {
             if !ids.contains(entry.file_name().to_string_lossy().as_ref()) {
                 if !dry_run {
-                    fs_err::remove_dir_all(entry.path())
-                        .map_err(|e| Error::Failed(e.to_string()))?;
+                    fs_err::remove_dir_all(entry.path())?;
                 }
                 crate::outln!("{verb} {}", entry.path().display());
                 removed += 1;
@@ -90,7 +89,7 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
             continue;
         }
         if !dry_run {
-            fs_err::remove_dir_all(&dir).map_err(|e| Error::Failed(e.to_string()))?;
+            fs_err::remove_dir_all(&dir)?;
         }
         crate::outln!("{verb} {}", dir.display());
         removed += 1;
@@ -126,7 +125,7 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
             };
             if unused {
                 if !dry_run {
-                    fs_err::remove_file(entry.path()).map_err(|e| Error::Failed(e.to_string()))?;
+                    fs_err::remove_file(entry.path())?;
                 }
                 crate::outln!("{verb} {}", entry.path().display());
                 removed += 1;

@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
             (false, Ownership::Owned) => eprintln!("{} is up to date", file.rel),
             (false, Ownership::Example) => eprintln!("{} is yours: left as it is", file.rel),
             (_, Ownership::Stale) => {
-                fs_err::remove_file(&file.path).map_err(|e| Error::Failed(e.to_string()))?;
+                fs_err::remove_file(&file.path)?;
                 eprintln!(
                     "removed {} (buildkit generated it; buildkit.toml no longer asks for it)",
                     file.rel
@@ -42,6 +42,9 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
-    crate::fsutil::write_atomically(path, text.as_bytes())
-        .map_err(|e| Error::Failed(format!("could not write {}: {e}", path.display())))
+    crate::fsutil::write_atomically(path, text.as_bytes()).map_err(|source| Error::File {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -48,8 +48,11 @@ pub fn run(
     let text = render_init(&input)?;
     // What init writes must be what buildkit accepts.
     let manifest = Manifest::parse(&text, &path, &ctx.registry)?;
-    crate::fsutil::write_atomically(&path, text.as_bytes())
-        .map_err(|e| Error::Failed(format!("could not write {}: {e}", path.display())))?;
+    crate::fsutil::write_atomically(&path, text.as_bytes()).map_err(|source| Error::File {
+        action: "write",
+        path: path.clone(),
+        source,
+    })?;
     let lock_path = path.with_file_name(LOCK_FILE);
     Lockfile::resolve(&manifest, &ctx.registry).write(&lock_path)?;
     eprintln!("wrote {} and {}", path.display(), lock_path.display());

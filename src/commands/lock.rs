@@ -14,15 +14,17 @@ pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
         .clone()
         .expect("a project has a manifest path");
     if upgrade {
-        let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-            Error::Failed(format!("could not read {}: {e}", manifest_path.display()))
-        })?;
+        let text = fs_err::read_to_string(&manifest_path)?;
         let upgraded = crate::manifest::upgrade_pins(&text, &ctx.registry)
             .map_err(|e| Error::Usage(format!("{}: {e}", manifest_path.display())))?;
         if upgraded != text {
-            crate::fsutil::write_atomically(&manifest_path, upgraded.as_bytes()).map_err(|e| {
-                Error::Failed(format!("could not write {}: {e}", manifest_path.display()))
-            })?;
+            crate::fsutil::write_atomically(&manifest_path, upgraded.as_bytes()).map_err(
+                |source| Error::File {
+                    action: "write",
+                    path: manifest_path.clone(),
+                    source,
+                },
+            )?;
             eprintln!("upgraded pinned versions in {MANIFEST_FILE}");
         }
         project.manifest = Manifest::load(&manifest_path, &ctx.registry)?;
