@@ -35,45 +35,160 @@ pub enum LockError {
     },
 }
 
-/// Where a tool's files come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ToolSource {
-    /// An archive downloaded from `url`, verified against `sha256`.
-    Archive,
-    /// rust-lld inside the active Rust toolchain's sysroot; nothing downloaded.
-    RustToolchain,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A locked tool: where its files come from, and the names its binaries get in a bin directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "RawLockedTool")]
 pub struct LockedTool {
     pub name: String,
     pub version: String,
     pub source: ToolSource,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<ArchiveFormat>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_dir: Option<String>,
-    /// Only these paths of the archive are kept; empty: all of it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keep: Vec<String>,
-    /// Name in BUILDKIT_HOME/bin -> path inside the tool's directory (or the sysroot).
+    /// Name in a bin directory -> path inside the tool's directory (or the sysroot).
     pub binaries: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a tool's files come from: an archive has everything a download needs, a toolchain
+/// link has nothing to download. No state in between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolSource {
+    Archive(Archive),
+    /// rust-lld inside the active Rust toolchain's sysroot.
+    RustToolchain,
+}
+
+/// An archive to download from `url` and verify against `sha256`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    pub url: String,
+    pub sha256: String,
+    /// What the registry records it weighs (downloads stop there).
+    pub size: Option<u64>,
+    pub format: ArchiveFormat,
+    pub top_dir: Option<String>,
+    /// Only these paths of the archive are kept; empty: all of it.
+    pub keep: Vec<String>,
+}
+
+impl LockedTool {
+    pub fn archive(&self) -> Option<&Archive> {
+        match &self.source {
+            ToolSource::Archive(archive) => Some(archive),
+            ToolSource::RustToolchain => None,
+        }
+    }
+}
+
+/// How buildkit.lock writes a tool: flat and sorted, as it always has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawLockedTool {
+    name: String,
+    version: String,
+    source: RawSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<ArchiveFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    top_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    keep: Vec<String>,
+    binaries: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum RawSource {
+    Archive,
+    RustToolchain,
+}
+
+impl From<LockedTool> for RawLockedTool {
+    fn from(tool: LockedTool) -> RawLockedTool {
+        let mut raw = RawLockedTool {
+            name: tool.name,
+            version: tool.version,
+            source: RawSource::RustToolchain,
+            url: None,
+            sha256: None,
+            size: None,
+            format: None,
+            top_dir: None,
+            keep: Vec::new(),
+            binaries: tool.binaries,
+        };
+        if let ToolSource::Archive(archive) = tool.source {
+            raw.source = RawSource::Archive;
+            raw.url = Some(archive.url);
+            raw.sha256 = Some(archive.sha256);
+            raw.size = archive.size;
+            raw.format = Some(archive.format);
+            raw.top_dir = archive.top_dir;
+            raw.keep = archive.keep;
+        }
+        raw
+    }
+}
+
+impl RawLockedTool {
+    /// The typed tool, or why this entry is not one.
+    fn into_tool(self) -> Result<LockedTool, String> {
+        let source = match self.source {
+            RawSource::RustToolchain => ToolSource::RustToolchain,
+            RawSource::Archive => {
+                if !crate::manifest::is_valid_version(&self.version) {
+                    return Err(format!(
+                        "tool {} has a bad version `{}`",
+                        self.name, self.version
+                    ));
+                }
+                match (self.url, self.sha256, self.format) {
+                    (Some(url), Some(sha256), Some(format))
+                        if crate::digest::is_sha256_hex(&sha256) =>
+                    {
+                        ToolSource::Archive(Archive {
+                            url,
+                            sha256,
+                            size: self.size,
+                            format,
+                            top_dir: self.top_dir,
+                            keep: self.keep,
+                        })
+                    }
+                    _ => {
+                        return Err(format!(
+                            "tool {} needs a url, a format and a 64-hex-digit sha256",
+                            self.name
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(LockedTool {
+            name: self.name,
+            version: self.version,
+            source,
+            binaries: self.binaries,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lockfile {
     pub version: u32,
-    #[serde(default, rename = "tool")]
+    #[serde(rename = "tool")]
     pub tools: Vec<LockedTool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLockfile {
+    version: u32,
+    #[serde(default, rename = "tool")]
+    tools: Vec<RawLockedTool>,
 }
 
 impl LockedTool {
@@ -98,12 +213,6 @@ impl Lockfile {
                 name: "lld".into(),
                 version: "rust".into(),
                 source: ToolSource::RustToolchain,
-                url: None,
-                sha256: None,
-                size: None,
-                format: None,
-                top_dir: None,
-                keep: Vec::new(),
                 binaries: BTreeMap::from([("ld.lld".into(), RUST_LLD_IN_SYSROOT.into())]),
             }),
             Some(LldSpec::Llvm(spec)) => tools.push(archive_tool("lld", spec, registry)),
@@ -130,7 +239,7 @@ impl Lockfile {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Lockfile, LockError> {
-        let lock: Lockfile = toml::from_str(text).map_err(|err| LockError::Malformed {
+        let raw: RawLockfile = toml::from_str(text).map_err(|err| LockError::Malformed {
             path: path.to_path_buf(),
             message: err.message().trim().to_string(),
         })?;
@@ -138,36 +247,22 @@ impl Lockfile {
             path: path.to_path_buf(),
             message,
         };
-        if lock.version != 1 {
+        if raw.version != 1 {
             return Err(malformed(format!(
                 "lock format version {} is not supported",
-                lock.version
+                raw.version
             )));
         }
-        for tool in &lock.tools {
-            if !crate::manifest::is_valid_version(&tool.version)
-                && tool.source == ToolSource::Archive
-            {
-                return Err(malformed(format!(
-                    "tool {} has a bad version `{}`",
-                    tool.name, tool.version
-                )));
-            }
-            if tool.source == ToolSource::Archive {
-                let complete = tool.url.is_some() && tool.format.is_some();
-                let digest_ok = tool
-                    .sha256
-                    .as_deref()
-                    .is_some_and(crate::digest::is_sha256_hex);
-                if !complete || !digest_ok {
-                    return Err(malformed(format!(
-                        "tool {} needs a url, a format and a 64-hex-digit sha256",
-                        tool.name
-                    )));
-                }
-            }
-        }
-        Ok(lock)
+        let tools = raw
+            .tools
+            .into_iter()
+            .map(RawLockedTool::into_tool)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(malformed)?;
+        Ok(Lockfile {
+            version: raw.version,
+            tools,
+        })
     }
 
     /// Reads the lock at `path`; `Ok(None)` when there is none.
@@ -213,13 +308,15 @@ fn archive_tool(name: &str, spec: &ToolSpec, registry: &Registry) -> LockedTool 
     LockedTool {
         name: name.into(),
         version: spec.version.clone(),
-        source: ToolSource::Archive,
-        format: archive_format(&url),
-        url: Some(url),
-        sha256: Some(sha256),
-        size,
-        top_dir: Some(releases.top_dir_for(&spec.version)),
-        keep: releases.keep.clone(),
+        source: ToolSource::Archive(Archive {
+            format: archive_format(&url)
+                .expect("the manifest accepts .tar.gz and .tar.xz urls only"),
+            url,
+            sha256,
+            size,
+            top_dir: Some(releases.top_dir_for(&spec.version)),
+            keep: releases.keep.clone(),
+        }),
         binaries: releases.links.clone(),
     }
 }
@@ -241,13 +338,14 @@ mod tests {
         let lock = Lockfile::resolve(&m, &registry);
         let names: Vec<&str> = lock.tools.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["lld", "mold", "sccache"]);
-        let mold = lock.tool("mold").unwrap();
+        let mold = lock.tool("mold").unwrap().archive().unwrap();
         assert_eq!(
-            mold.sha256.as_deref(),
-            Some("a3696680d99e692970590a178bc3a33d78d60d1c6dc9db7a11b557b02b751f5d")
+            mold.sha256,
+            "a3696680d99e692970590a178bc3a33d78d60d1c6dc9db7a11b557b02b751f5d"
         );
         assert_eq!(mold.top_dir.as_deref(), Some("mold-2.41.0-x86_64-linux"));
-        assert_eq!(mold.format, Some(ArchiveFormat::TarGz));
+        assert_eq!(mold.format, ArchiveFormat::TarGz);
+        assert_eq!(lock.tool("lld").unwrap().source, ToolSource::RustToolchain);
         let text = lock.to_toml();
         assert!(text.starts_with("# Generated by buildkit"));
         assert_eq!(Lockfile::parse(&text, Path::new("l")).unwrap(), lock);
@@ -259,8 +357,8 @@ mod tests {
     fn llvm_lld_keeps_only_lld() {
         let m = manifest("[tools.lld]\nsource = \"llvm\"\nversion = \"22.1.8\"\n");
         let lock = Lockfile::resolve(&m, &Registry::embedded());
-        let lld = lock.tool("lld").unwrap();
-        assert_eq!(lld.format, Some(ArchiveFormat::TarXz));
+        let lld = lock.tool("lld").unwrap().archive().unwrap();
+        assert_eq!(lld.format, ArchiveFormat::TarXz);
         assert_eq!(lld.size, Some(1938859476));
         assert_eq!(lld.keep, ["bin/lld", "bin/ld.lld"]);
     }

@@ -96,11 +96,11 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
     }
     // An archive a lock pins stays cached even where its tool was removed by hand, so that
     // `setup --offline` keeps working for every project.
-    keep_digests.extend(
-        locks
+    keep_digests.extend(locks.iter().flat_map(|(lock, _)| {
+        lock.tools
             .iter()
-            .flat_map(|(lock, _)| lock.tools.iter().filter_map(|t| t.sha256.clone())),
-    );
+            .filter_map(|t| t.archive().map(|a| a.sha256.clone()))
+    }));
     // Leftovers of killed runs: staging trees and half-made links (partial downloads below).
     if !dry_run {
         for path in ctx.home.clean_leftovers() {

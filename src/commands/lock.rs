@@ -44,8 +44,13 @@ pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
 }
 
 fn describe(tool: &crate::lock::LockedTool) -> String {
-    match &tool.sha256 {
-        Some(sha) => format!("{} {} sha256:{}", tool.name, tool.version, &sha[..12]),
+    match tool.archive() {
+        Some(archive) => format!(
+            "{} {} sha256:{}",
+            tool.name,
+            tool.version,
+            &archive.sha256[..12]
+        ),
         None => format!("{} from the Rust toolchain", tool.name),
     }
 }

@@ -117,7 +117,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     let missing: Vec<&LockedTool> = lock
         .tools
         .iter()
-        .filter(|t| t.source == ToolSource::Archive && !ctx.home.is_installed(t))
+        .filter(|t| t.archive().is_some() && !ctx.home.is_installed(t))
         .collect();
     let staged: Vec<Result<Staged, Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = missing
@@ -153,10 +153,10 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     // place; link rust-lld.
     let mut outcomes = Vec::new();
     for tool in &lock.tools {
-        let outcome = match (tool.source, staged_by_name.remove(&tool.name)) {
+        let outcome = match (&tool.source, staged_by_name.remove(&tool.name)) {
             (ToolSource::RustToolchain, _) => link_rust_lld(tool),
-            (ToolSource::Archive, Some(staging)) => commit_archive(&ctx.home, tool, staging),
-            (ToolSource::Archive, None) => {
+            (ToolSource::Archive(_), Some(staging)) => commit_archive(&ctx.home, tool, staging),
+            (ToolSource::Archive(_), None) => {
                 Ok(archive_outcome(&ctx.home, tool, Status::AlreadyInstalled))
             }
         };
@@ -273,8 +273,8 @@ fn lock_for_setup(
 }
 
 fn describe(tool: &LockedTool) -> String {
-    match tool.source {
-        ToolSource::Archive => tool.label(),
+    match &tool.source {
+        ToolSource::Archive(_) => tool.label(),
         ToolSource::RustToolchain => format!("{} from the Rust toolchain", tool.name),
     }
 }

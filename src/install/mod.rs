@@ -162,7 +162,7 @@ impl Home {
     /// archive is re-hashed.
     pub fn is_installed(&self, tool: &LockedTool) -> bool {
         self.read_receipt(&tool.name, &tool.version)
-            .is_some_and(|r| Some(&r.sha256) == tool.sha256.as_ref())
+            .is_some_and(|r| tool.archive().is_some_and(|a| r.sha256 == a.sha256))
     }
 
     /// Every installed tool version with its receipt, sorted.
@@ -470,9 +470,12 @@ pub fn hash_binaries(
         if !path.is_file() {
             return Err(InstallError::MissingBinary {
                 tool: tool.name.clone(),
-                url: tool.url.clone().unwrap_or_default(),
+                url: tool.archive().map(|a| a.url.clone()).unwrap_or_default(),
                 path: path_in_tool.clone(),
-                top_dir: tool.top_dir.clone().unwrap_or_default(),
+                top_dir: tool
+                    .archive()
+                    .and_then(|a| a.top_dir.clone())
+                    .unwrap_or_default(),
             });
         }
         let digest = crate::digest::sha256_file(&path).map_err(|source| InstallError::Read {
@@ -552,7 +555,7 @@ fn check_tool(
     links: &std::collections::BTreeMap<String, std::path::PathBuf>,
 ) -> Result<(), String> {
     let label = tool.label();
-    if tool.source == crate::lock::ToolSource::RustToolchain {
+    let Some(archive) = tool.archive() else {
         for link in tool.binaries.keys() {
             match links.get(link) {
                 Some(target) if target.is_file() => {}
@@ -572,15 +575,14 @@ fn check_tool(
             }
         }
         return Ok(());
-    }
+    };
     let Some(receipt) = home.read_receipt(&tool.name, &tool.version) else {
         return Err(format!("{label} is not installed: run `buildkit setup`"));
     };
-    if Some(&receipt.sha256) != tool.sha256.as_ref() {
+    if receipt.sha256 != archive.sha256 {
         return Err(format!(
             "{label} is installed from sha256 {}, but buildkit.lock pins {}: run `buildkit setup`",
-            receipt.sha256,
-            tool.sha256.as_deref().unwrap_or("?")
+            receipt.sha256, archive.sha256
         ));
     }
     let tool_dir = home.tool_dir(&tool.name, &tool.version);

@@ -13,8 +13,7 @@ use crate::Error;
 use crate::digest::HashingReader;
 use crate::extract::{self, UnpackOptions};
 use crate::fetch::{Artifact, FetchError, Fetcher};
-use crate::lock::LockedTool;
-use crate::registry::ArchiveFormat;
+use crate::lock::{Archive, LockedTool};
 use crate::reporter::Reporter;
 
 /// Paths as text even where they are not UTF-8 (JSON has no other way to carry them).
@@ -105,23 +104,20 @@ pub(crate) fn archive_outcome(home: &Home, tool: &LockedTool, status: Status) ->
         name: tool.name.clone(),
         version: tool.version.clone(),
         status,
-        sha256: tool.sha256.clone(),
+        sha256: tool.archive().map(|a| a.sha256.clone()),
         path: home.tool_dir(&tool.name, &tool.version),
         links,
     }
 }
 
-/// Where a locked archive comes from; the lock parser guarantees all three.
-pub(crate) fn archive_source(
-    tool: &LockedTool,
-) -> Result<(&String, &String, ArchiveFormat), Error> {
-    match (&tool.url, &tool.sha256, tool.format) {
-        (Some(url), Some(sha256), Some(format)) => Ok((url, sha256, format)),
-        _ => Err(Error::Usage(format!(
-            "buildkit.lock entry for {} lacks url, sha256 or format; run `buildkit lock`",
+/// The archive a tool comes from (setup stages only archive tools).
+fn archive_of(tool: &LockedTool) -> Result<&Archive, Error> {
+    tool.archive().ok_or_else(|| {
+        Error::Usage(format!(
+            "{} comes from the Rust toolchain: there is no archive to install",
             tool.name
-        ))),
-    }
+        ))
+    })
 }
 
 /// Downloads (or takes from the cache) and unpacks a tool into a fresh staging directory,
@@ -132,21 +128,22 @@ pub(crate) fn stage_archive(
     tool: &LockedTool,
     reporter: &dyn Reporter,
 ) -> Result<Staged, Error> {
-    let (url, sha256, format) = archive_source(tool)?;
+    let archive = archive_of(tool)?;
+    let (url, sha256) = (&archive.url, &archive.sha256);
     let label = tool.label();
     let artifact = Artifact {
         label: &label,
         url,
         sha256,
-        size: tool.size,
-        format,
+        size: archive.size,
+        format: archive.format,
     };
     let staging = home.staging_dir()?;
     let unpack_options = UnpackOptions {
         archive: url,
-        format,
-        top_dir: tool.top_dir.as_deref(),
-        keep: &tool.keep,
+        format: archive.format,
+        top_dir: archive.top_dir.as_deref(),
+        keep: &archive.keep,
         max_bytes: extract::MAX_UNPACKED_BYTES,
     };
     // Every archive, LLVM's too, is verified in full before a byte of it is unpacked, and
@@ -203,7 +200,8 @@ pub(crate) fn commit_archive(
     tool: &LockedTool,
     staged: Staged,
 ) -> Result<ToolOutcome, Error> {
-    let (url, sha256, _) = archive_source(tool)?;
+    let archive = archive_of(tool)?;
+    let (url, sha256) = (&archive.url, &archive.sha256);
     let Staged {
         dir: staging,
         digests,
