@@ -100,17 +100,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// How long a transfer may go without progress (at least [`MIN_PROGRESS_BYTES`]) before it
-/// fails: catches a server that stalls and one that drips a byte at a time.
-fn stall_window() -> Duration {
-    let secs = std::env::var(crate::env_vars::BUILDKIT_STALL_SECONDS)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&s: &u64| s >= 1)
-        .unwrap_or(30);
-    Duration::from_secs(secs)
-}
-
 /// Bytes a transfer must move per stall window to count as progressing.
 const MIN_PROGRESS_BYTES: u64 = 16 * 1024;
 
@@ -134,6 +123,9 @@ pub struct FetchOptions {
     pub mirror: Option<String>,
     pub offline: bool,
     pub attempts: u32,
+    /// How long a transfer may go without progress (at least [`MIN_PROGRESS_BYTES`]) before
+    /// it fails: catches a server that stalls and one that drips a byte at a time.
+    pub stall: Duration,
 }
 
 pub struct Fetcher {
@@ -241,7 +233,7 @@ impl Fetcher {
 
     fn client(&self) -> Result<&reqwest::blocking::Client, FetchError> {
         self.client
-            .get_or_init(build_client)
+            .get_or_init(|| build_client(self.options.stall))
             .as_ref()
             .map_err(|message| FetchError::Client(message.clone()))
     }
@@ -387,7 +379,7 @@ impl Fetcher {
         io::Seek::rewind(file).map_err(write_err)?;
         let mut reader = HashingReader::new(body);
         let mut buf = vec![0u8; 1 << 16];
-        let window = stall_window();
+        let window = self.options.stall;
         let (mut window_start, mut window_bytes) = (std::time::Instant::now(), 0u64);
         let mut total = 0u64;
         loop {
@@ -487,7 +479,7 @@ impl Fetcher {
             if err.is_timeout() {
                 return FetchError::Stalled {
                     url: url.to_string(),
-                    secs: stall_window().as_secs(),
+                    secs: self.options.stall.as_secs(),
                 };
             }
             let connect = err.is_connect();
@@ -583,13 +575,13 @@ fn trusted_roots() -> Result<Vec<reqwest::Certificate>, String> {
     Ok(roots)
 }
 
-fn build_client() -> Result<reqwest::blocking::Client, String> {
+fn build_client(stall: Duration) -> Result<reqwest::blocking::Client, String> {
     let mut builder = reqwest::blocking::Client::builder()
         .user_agent(concat!("buildkit/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(20))
         // In the blocking client this bounds each read, not the whole transfer: a server that
         // stops sending fails after the stall window (download_once also catches a drip).
-        .timeout(stall_window())
+        .timeout(stall)
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
             // Release URLs redirect to a CDN; never from https down to http, never in a loop.
             let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https")
@@ -736,6 +728,7 @@ mod tests {
             mirror: None,
             offline: false,
             attempts: 1,
+            stall: Duration::from_secs(30),
         });
         for path in ["/announced.tar.gz", "/unannounced.tar.gz"] {
             let url = format!("{base}{path}");

@@ -74,7 +74,9 @@ impl Error {
         match self {
             Error::Manifest(_)
             | Error::Usage(_)
-            | Error::Lock(lock::LockError::Malformed { .. }) => 2,
+            | Error::Lock(lock::LockError::Malformed { .. })
+            // A buildkit.toml without the Rust version it must pin is a bad manifest.
+            | Error::Render(render::RenderError::NoRustVersion { .. }) => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(1),
             _ => 1,
         }

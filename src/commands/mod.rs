@@ -179,6 +179,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             ci,
             quiet,
             json,
+            download_attempts,
+            stall_seconds,
         } => {
             let options = setup::SetupOptions {
                 locked,
@@ -188,6 +190,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 ci,
                 quiet,
                 json,
+                download_attempts,
+                stall_seconds,
             };
             setup::run(&ctx, &options)
         }

@@ -31,6 +31,10 @@ pub struct SetupOptions {
     pub ci: bool,
     pub quiet: bool,
     pub json: bool,
+    /// Tries per download (BUILDKIT_DOWNLOAD_ATTEMPTS).
+    pub download_attempts: u32,
+    /// Seconds without progress before a download fails (BUILDKIT_STALL_SECONDS).
+    pub stall_seconds: u64,
 }
 
 #[derive(Serialize)]
@@ -97,11 +101,8 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         cache_dir: ctx.cache_dir.clone(),
         mirror: options.mirror.clone(),
         offline: options.offline,
-        attempts: std::env::var(env_vars::BUILDKIT_DOWNLOAD_ATTEMPTS)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n| n >= 1)
-            .unwrap_or(4),
+        attempts: options.download_attempts.max(1),
+        stall: std::time::Duration::from_secs(options.stall_seconds.max(1)),
     });
     let reporter: Box<dyn Reporter> = if options.quiet || options.json {
         Box::new(Silent)

@@ -289,7 +289,7 @@ fn files_buildkit_did_not_write_are_not_overwritten_without_force() {
 fn generate_needs_a_pinned_rust_version() {
     let sandbox = Sandbox::new();
     sandbox.write("buildkit.toml", "[tools.lld]\nsource = \"rust\"\n");
-    let run = sandbox.run(&["generate"]).failure(1);
+    let run = sandbox.run(&["generate"]).failure(2);
     assert!(
         run.stderr
             .contains("[SANDBOX]/project/buildkit.toml: `toolchain.rust` is not set"),
