@@ -5,6 +5,7 @@
 //! `tools/`. The `bin/` links are switched only once every tool succeeded, so a failure changes
 //! nothing visible.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -112,85 +113,11 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         Box::new(Lines)
     };
 
-    // Phase 1, in parallel: download and unpack what is missing, each into its own staging
-    // directory. Nothing here starts a process: a fork while another thread still has a fresh
-    // binary open for writing would make running that binary fail with ETXTBSY.
-    let missing: Vec<&LockedTool> = lock
-        .tools
-        .iter()
-        .filter(|t| t.archive().is_some() && !ctx.home.is_installed(t))
-        .collect();
-    let staged: Vec<Result<Staged, Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = missing
-            .iter()
-            .map(|tool| {
-                let (home, fetcher, reporter) = (&ctx.home, &fetcher, reporter.as_ref());
-                scope.spawn(move || stage_archive(home, fetcher, tool, reporter))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Failed("an install thread panicked".into())))
-            })
-            .collect()
-    });
-    let mut errors = Vec::new();
-    let mut staged_by_name = std::collections::BTreeMap::new();
-    for (tool, result) in missing.iter().zip(staged) {
-        match result {
-            Ok(dir) => {
-                staged_by_name.insert(tool.name.clone(), dir);
-            }
-            Err(err) => errors.push(err),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(several(errors));
-    }
-
-    // Phase 2, one tool after the other: run each new binary, write its receipt, move it into
-    // place; link rust-lld.
-    let mut outcomes = Vec::new();
-    for tool in &lock.tools {
-        let outcome = match (&tool.source, staged_by_name.remove(&tool.name)) {
-            (ToolSource::RustToolchain, _) => link_rust_lld(tool),
-            (ToolSource::Archive(_), Some(staging)) => commit_archive(&ctx.home, tool, staging),
-            (ToolSource::Archive(_), None) => {
-                Ok(archive_outcome(&ctx.home, tool, Status::AlreadyInstalled))
-            }
-        };
-        match outcome {
-            Ok(outcome) => outcomes.push(outcome),
-            Err(err) => errors.push(err),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(several(errors));
-    }
-
-    // Every tool is in place: now, and only now, switch what users run. The lock's own bin
-    // directory first (what `buildkit env` selects for this project), then `bin/`.
-    let bin = ctx.home.lock_bin_dir(&lock.id());
-    for dir in [&bin, &ctx.home.bin_dir()] {
-        for outcome in &outcomes {
-            for (link, target) in &outcome.links {
-                ctx.home.switch_link(dir, link, target)?;
-            }
-        }
-    }
-    // Where `buildkit env` puts each sccache version's server socket.
-    if guard.is_some() && lock.tool("sccache").is_some() {
-        let run = ctx.home.root().join("run");
-        std::fs::create_dir_all(&run)
-            .map_err(|source| InstallError::Write { path: run, source })?;
-    }
-    // gc keeps what any project that used this home still locks.
-    if let Some(lock_path) = project.as_ref().map(|p| p.lock_path.as_path())
-        && guard.is_some()
-    {
-        ctx.home.record_project(lock_path)?;
+    let mut staged = stage_missing(ctx, &lock, &fetcher, reporter.as_ref())?;
+    let outcomes = commit_all(ctx, &lock, &mut staged)?;
+    let bin = switch_links(ctx, &lock, &outcomes)?;
+    if guard.is_some() {
+        record(ctx, &lock, project.as_ref())?;
     }
 
     for outcome in &outcomes {
@@ -222,6 +149,112 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Phase 1, in parallel: download and unpack what is missing, each into its own staging
+/// directory. Nothing here starts a process: a fork while another thread still has a fresh
+/// binary open for writing would make running that binary fail with ETXTBSY.
+fn stage_missing(
+    ctx: &Context,
+    lock: &Lockfile,
+    fetcher: &Fetcher,
+    reporter: &dyn Reporter,
+) -> Result<BTreeMap<String, Staged>, Error> {
+    let missing: Vec<&LockedTool> = lock
+        .tools
+        .iter()
+        .filter(|t| t.archive().is_some() && !ctx.home.is_installed(t))
+        .collect();
+    let staged: Vec<Result<Staged, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = missing
+            .iter()
+            .map(|tool| scope.spawn(move || stage_archive(&ctx.home, fetcher, tool, reporter)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Failed("an install thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut errors = Vec::new();
+    let mut staged_by_name = BTreeMap::new();
+    for (tool, result) in missing.iter().zip(staged) {
+        match result {
+            Ok(dir) => {
+                staged_by_name.insert(tool.name.clone(), dir);
+            }
+            Err(err) => errors.push(err),
+        }
+    }
+    if errors.is_empty() {
+        Ok(staged_by_name)
+    } else {
+        Err(several(errors))
+    }
+}
+
+/// Phase 2, one tool after the other: run each new binary, write its receipt, move it into
+/// place; link rust-lld.
+fn commit_all(
+    ctx: &Context,
+    lock: &Lockfile,
+    staged: &mut BTreeMap<String, Staged>,
+) -> Result<Vec<ToolOutcome>, Error> {
+    let mut outcomes = Vec::new();
+    let mut errors = Vec::new();
+    for tool in &lock.tools {
+        let outcome = match (&tool.source, staged.remove(&tool.name)) {
+            (ToolSource::RustToolchain, _) => link_rust_lld(tool),
+            (ToolSource::Archive(_), Some(staging)) => commit_archive(&ctx.home, tool, staging),
+            (ToolSource::Archive(_), None) => {
+                Ok(archive_outcome(&ctx.home, tool, Status::AlreadyInstalled))
+            }
+        };
+        match outcome {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(err) => errors.push(err),
+        }
+    }
+    if errors.is_empty() {
+        Ok(outcomes)
+    } else {
+        Err(several(errors))
+    }
+}
+
+/// Every tool is in place: now, and only now, switch what users run. The lock's own bin
+/// directory first (what `buildkit env` selects for this project), then `bin/`. Returns the
+/// lock's bin directory.
+fn switch_links(
+    ctx: &Context,
+    lock: &Lockfile,
+    outcomes: &[ToolOutcome],
+) -> Result<PathBuf, Error> {
+    let bin = ctx.home.lock_bin_dir(&lock.id());
+    for dir in [&bin, &ctx.home.bin_dir()] {
+        for outcome in outcomes {
+            for (link, target) in &outcome.links {
+                ctx.home.switch_link(dir, link, target)?;
+            }
+        }
+    }
+    Ok(bin)
+}
+
+/// What later commands need: the directory for each sccache version's server socket (`env`),
+/// and this project among those using the home (`gc`).
+fn record(ctx: &Context, lock: &Lockfile, project: Option<&super::Project>) -> Result<(), Error> {
+    if lock.tool("sccache").is_some() {
+        let run = ctx.home.root().join("run");
+        std::fs::create_dir_all(&run)
+            .map_err(|source| InstallError::Write { path: run, source })?;
+    }
+    if let Some(project) = project {
+        ctx.home.record_project(&project.lock_path)?;
+    }
+    Ok(())
 }
 
 /// The lock to install: the project's (written when missing or stale, unless `--locked`), or
