@@ -17,6 +17,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// Where tools are installed (default: the platform data dir).
+    #[arg(long, global = true, value_name = "DIR", env = crate::env_vars::BUILDKIT_HOME, hide = true)]
+    pub home: Option<PathBuf>,
+
+    /// Where downloads are cached (default: the platform cache dir).
+    #[arg(long, global = true, value_name = "DIR", env = crate::env_vars::BUILDKIT_CACHE_DIR, hide = true)]
+    pub cache_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -46,6 +46,35 @@ pub const RUSTC_WRAPPER: &str = "RUSTC_WRAPPER";
 /// Both ways to set the rustc wrapper; either overrides .cargo/config.toml.
 pub const WRAPPERS: &[&str] = &[RUSTC_WRAPPER, "CARGO_BUILD_RUSTC_WRAPPER"];
 
+/// The build environment's variables that buildkit uses as values (not merely inspects):
+/// read once, when a command starts, and passed down.
+#[derive(Debug, Clone)]
+pub struct BuildEnv {
+    /// The rustc to ask (`RUSTC`, default `rustc`).
+    pub rustc: std::ffi::OsString,
+    /// The cargo to build with (`CARGO`, default `cargo`).
+    pub cargo: std::ffi::OsString,
+    /// `PATH`, as the shell searches it.
+    pub path: std::ffi::OsString,
+    /// `SSL_CERT_FILE`: extra PEM roots for HTTPS.
+    pub ssl_cert_file: Option<std::path::PathBuf>,
+    /// `GITHUB_PATH`: set inside GitHub Actions.
+    pub github_path: Option<std::path::PathBuf>,
+}
+
+impl BuildEnv {
+    pub fn from_process() -> BuildEnv {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        BuildEnv {
+            rustc: var(RUSTC).unwrap_or_else(|| "rustc".into()),
+            cargo: var(CARGO).unwrap_or_else(|| "cargo".into()),
+            path: var(PATH).unwrap_or_default(),
+            ssl_cert_file: var(SSL_CERT_FILE).map(Into::into),
+            github_path: var(GITHUB_PATH).map(Into::into),
+        }
+    }
+}
+
 /// Whether a boolean-ish variable is set to a true value.
 pub fn flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))

@@ -126,6 +126,8 @@ pub struct FetchOptions {
     /// How long a transfer may go without progress (at least [`MIN_PROGRESS_BYTES`]) before
     /// it fails: catches a server that stalls and one that drips a byte at a time.
     pub stall: Duration,
+    /// A PEM bundle trusted beside the system's roots (SSL_CERT_FILE).
+    pub extra_roots: Option<PathBuf>,
 }
 
 pub struct Fetcher {
@@ -233,7 +235,7 @@ impl Fetcher {
 
     fn client(&self) -> Result<&reqwest::blocking::Client, FetchError> {
         self.client
-            .get_or_init(|| build_client(self.options.stall))
+            .get_or_init(|| build_client(self.options.stall, self.options.extra_roots.as_deref()))
             .as_ref()
             .map_err(|message| FetchError::Client(message.clone()))
     }
@@ -559,14 +561,13 @@ const SYSTEM_CA_BUNDLES: &[&str] = &[
 
 /// The roots HTTPS downloads trust: the system's bundle plus, for corporate proxies and private
 /// mirrors, the certificates in SSL_CERT_FILE.
-fn trusted_roots() -> Result<Vec<reqwest::Certificate>, String> {
+fn trusted_roots(extra: Option<&Path>) -> Result<Vec<reqwest::Certificate>, String> {
     let mut roots = Vec::new();
     let system = SYSTEM_CA_BUNDLES
         .iter()
         .map(Path::new)
         .find(|p| p.is_file());
-    let extra = std::env::var_os(crate::env_vars::SSL_CERT_FILE).map(PathBuf::from);
-    for path in system.into_iter().map(Path::to_path_buf).chain(extra) {
+    for path in system.into_iter().chain(extra).map(Path::to_path_buf) {
         let pem = fs_err::read(&path).map_err(|e| e.to_string())?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| format!("{}: not a PEM certificate bundle ({e})", path.display()))?;
@@ -575,7 +576,10 @@ fn trusted_roots() -> Result<Vec<reqwest::Certificate>, String> {
     Ok(roots)
 }
 
-fn build_client(stall: Duration) -> Result<reqwest::blocking::Client, String> {
+fn build_client(
+    stall: Duration,
+    extra_roots: Option<&Path>,
+) -> Result<reqwest::blocking::Client, String> {
     let mut builder = reqwest::blocking::Client::builder()
         .user_agent(concat!("buildkit/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(20))
@@ -595,7 +599,7 @@ fn build_client(stall: Duration) -> Result<reqwest::blocking::Client, String> {
             }
         }))
         .tls_built_in_root_certs(false);
-    for root in trusted_roots()? {
+    for root in trusted_roots(extra_roots)? {
         builder = builder.add_root_certificate(root);
     }
     builder.build().map_err(|e| error_chain(&e))
@@ -729,6 +733,7 @@ mod tests {
             offline: false,
             attempts: 1,
             stall: Duration::from_secs(30),
+            extra_roots: None,
         });
         for path in ["/announced.tar.gz", "/unannounced.tar.gz"] {
             let url = format!("{base}{path}");

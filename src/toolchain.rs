@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::env_vars;
+use std::ffi::OsStr;
 
 /// What `rustc -vV` says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +34,8 @@ pub enum ToolchainError {
 }
 
 /// The rustc that cargo would use in `dir` (rustup resolves rust-toolchain.toml from there).
-pub fn active_rustc(dir: &Path) -> Result<ActiveRustc, ToolchainError> {
-    let rustc = std::env::var(env_vars::RUSTC).unwrap_or_else(|_| "rustc".into());
+pub fn active_rustc(dir: &Path, rustc: &OsStr) -> Result<ActiveRustc, ToolchainError> {
+    let rustc = rustc.to_string_lossy().into_owned();
     let output = Command::new(&rustc)
         .arg("-vV")
         .current_dir(dir)

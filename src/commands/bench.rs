@@ -178,6 +178,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         source,
     })?;
     let runner = Runner {
+        env: &ctx.env,
         root,
         bin_dir: &bin_dir,
         bench_dir: &bench_dir,
@@ -288,6 +289,7 @@ enum Build {
 }
 
 struct Runner<'a> {
+    env: &'a crate::env_vars::BuildEnv,
     root: &'a Path,
     bin_dir: &'a Path,
     bench_dir: &'a Path,
@@ -319,11 +321,9 @@ impl Runner<'_> {
                     .map_err(|e| format!("cannot touch {}: {e}", self.main.src.display()))?;
             }
         }
-        let path = std::env::var_os(crate::env_vars::PATH).unwrap_or_default();
         let mut paths = vec![self.bin_dir.to_path_buf()];
-        paths.extend(std::env::split_paths(&path));
-        let mut cargo =
-            Command::new(std::env::var(crate::env_vars::CARGO).unwrap_or_else(|_| "cargo".into()));
+        paths.extend(std::env::split_paths(&self.env.path));
+        let mut cargo = Command::new(&self.env.cargo);
         cargo
             .arg("build")
             .arg("--quiet")

@@ -58,7 +58,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
         }
     }
 
-    if let Some(problem) = project.rust_problem() {
+    if let Some(problem) = project.rust_problem(&ctx.env.rustc) {
         problems.push(problem);
     }
 

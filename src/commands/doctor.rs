@@ -139,7 +139,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
 fn path_findings(ctx: &Context, lock: &Lockfile, findings: &mut Findings) {
     let bin = ctx.home.lock_bin_dir(&lock.id());
     for link in lock.tools.iter().flat_map(|t| t.binaries.keys()) {
-        let found = which(link);
+        let found = which(link, &ctx.env.path);
         let locked = fs_err::canonicalize(bin.join(link)).ok();
         let ok = found
             .as_deref()
@@ -253,7 +253,7 @@ fn project_findings(
     findings: &mut Findings,
 ) {
     if let Some(pinned) = &manifest.rust {
-        match project.rust_problem() {
+        match project.rust_problem(&ctx.env.rustc) {
             None => findings.add(
                 "rustc",
                 Status::Ok,
@@ -303,7 +303,7 @@ fn project_findings(
             ),
         }
     }
-    probe_build(project.root(), manifest, lock, findings);
+    probe_build(project.root(), &ctx.env.cargo, manifest, lock, findings);
     workspace_findings(project.root(), findings);
 }
 
@@ -365,10 +365,9 @@ fn workspace_findings(root: &Path, findings: &mut Findings) {
 }
 
 /// The first executable called `name` on PATH.
-fn which(name: &str) -> Option<PathBuf> {
+fn which(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os(env_vars::PATH)?;
-    std::env::split_paths(&path)
+    std::env::split_paths(path)
         .map(|dir| dir.join(name))
         .find(|p| {
             fs_err::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -378,7 +377,13 @@ fn which(name: &str) -> Option<PathBuf> {
 /// Builds a probe crate inside the project's `target/`, where cargo reads the configuration
 /// the project's own builds read, with this environment; reads which linker (and version)
 /// signed it and, with sccache, what a private sccache server saw.
-fn probe_build(root: &Path, manifest: &Manifest, lock: &Lockfile, findings: &mut Findings) {
+fn probe_build(
+    root: &Path,
+    cargo_program: &std::ffi::OsStr,
+    manifest: &Manifest,
+    lock: &Lockfile,
+    findings: &mut Findings,
+) {
     let parent = root.join("target").join("buildkit-doctor");
     if let Err(e) = fs_err::create_dir_all(&parent) {
         findings.add("build", Status::Fail, e.to_string());
@@ -408,7 +413,7 @@ fn probe_build(root: &Path, manifest: &Manifest, lock: &Lockfile, findings: &mut
         findings.add("build", Status::Fail, e.to_string());
         return;
     }
-    let mut cargo = Command::new(std::env::var(env_vars::CARGO).unwrap_or_else(|_| "cargo".into()));
+    let mut cargo = Command::new(cargo_program);
     cargo
         .args(["build", "--quiet"])
         .current_dir(crate_dir)
@@ -582,7 +587,7 @@ fn sccache_finding(port: &str, findings: &mut Findings) {
 pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
     let root = project.root();
-    let rustc = crate::toolchain::active_rustc(root)
+    let rustc = crate::toolchain::active_rustc(root, &ctx.env.rustc)
         .map_err(|e| Error::Failed(format!("fingerprint: {e}")))?;
     let lock_path = project.lock_path.as_path();
     let lock_text = match fs_err::read_to_string(lock_path) {

@@ -29,7 +29,7 @@ pub fn run(
     let newest = |name: &str| ctx.registry.tool(name).map(|t| t.newest().version.clone());
     // Pin a release that has an image and a rustup channel: a nightly or beta pins the newest
     // stable it can name, and says so.
-    let active = crate::toolchain::active_rustc(&ctx.cwd).ok();
+    let active = crate::toolchain::active_rustc(&ctx.cwd, &ctx.env.rustc).ok();
     let pinned = active
         .as_ref()
         .and_then(|a| crate::toolchain::stable_for(&a.release).map(|p| (a.release.clone(), p)));

@@ -31,6 +31,8 @@ pub struct Context {
     pub home: Home,
     pub cache_dir: PathBuf,
     pub registry: Registry,
+    /// RUSTC, CARGO, PATH and the like, read once.
+    pub env: env_vars::BuildEnv,
 }
 
 /// A buildkit.toml read from a file, and where its lock lives. (The embedded default set that
@@ -49,10 +51,10 @@ impl Project {
 
     /// The Rust the project pins against the rustc that runs here (rustup honours
     /// rust-toolchain.toml in the project, so this is what `cargo build` would use).
-    pub fn rust_problem(&self) -> Option<String> {
+    pub fn rust_problem(&self, rustc: &std::ffi::OsStr) -> Option<String> {
         let pinned = self.manifest.rust.as_deref()?;
         let root = self.root();
-        match crate::toolchain::active_rustc(root) {
+        match crate::toolchain::active_rustc(root, rustc) {
             Ok(active) if crate::toolchain::matches_pin(&active.release, pinned) => None,
             Ok(active) => Some(format!(
                 "rustc {} is active in {}, but buildkit.toml pins toolchain.rust = \"{pinned}\": run `rustup toolchain install {pinned}` (rust-toolchain.toml selects it)",
@@ -68,12 +70,20 @@ impl Project {
 }
 
 impl Context {
-    pub fn from_env(config: Option<PathBuf>) -> Result<Context, Error> {
+    pub fn from_env(
+        config: Option<PathBuf>,
+        home: Option<PathBuf>,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<Context, Error> {
         let cwd = std::env::current_dir()
             .map_err(|e| Error::Failed(format!("cannot read the current directory: {e}")))?;
         let dirs = directories::ProjectDirs::from("", "", "buildkit");
-        let pick = |var: &str, default: Option<PathBuf>, what: &str| -> Result<PathBuf, Error> {
-            match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        let pick = |given: Option<PathBuf>,
+                    var: &str,
+                    default: Option<PathBuf>,
+                    what: &str|
+         -> Result<PathBuf, Error> {
+            match given.filter(|v| !v.as_os_str().is_empty()) {
                 Some(value) => Ok(cwd.join(value)),
                 None => default.ok_or_else(|| {
                     Error::Usage(format!(
@@ -83,11 +93,13 @@ impl Context {
             }
         };
         let home = pick(
+            home,
             env_vars::BUILDKIT_HOME,
             dirs.as_ref().map(|d| d.data_dir().to_path_buf()),
             "data",
         )?;
         let cache_dir = pick(
+            cache_dir,
             env_vars::BUILDKIT_CACHE_DIR,
             dirs.as_ref().map(|d| d.cache_dir().to_path_buf()),
             "cache",
@@ -98,6 +110,7 @@ impl Context {
             home: Home::new(home),
             cache_dir,
             registry: Registry::embedded(),
+            env: env_vars::BuildEnv::from_process(),
         })
     }
 
@@ -164,7 +177,7 @@ pub enum LockState {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let ctx = Context::from_env(cli.config)?;
+    let ctx = Context::from_env(cli.config, cli.home, cli.cache_dir)?;
     match cli.command {
         Command::Init {
             linker,

@@ -14,7 +14,6 @@ use serde::Serialize;
 
 use super::{Context, LockState};
 use crate::Error;
-use crate::env_vars;
 use crate::fetch::{FetchOptions, Fetcher};
 use crate::install::InstallError;
 use crate::install::pipeline::{
@@ -104,6 +103,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         offline: options.offline,
         attempts: options.download_attempts.max(1),
         stall: std::time::Duration::from_secs(options.stall_seconds.max(1)),
+        extra_roots: ctx.env.ssl_cert_file.clone(),
     });
     let reporter: Box<dyn Reporter> = if options.quiet || options.json {
         Box::new(Silent)
@@ -129,7 +129,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         say(&format!("{} {}: {verb}", outcome.name, outcome.version));
     }
     if options.ci {
-        publish_for_ci(&bin, options.json)?;
+        publish_for_ci(&bin, ctx.env.github_path.as_deref(), options.json)?;
     }
     if options.json {
         let summary = Summary {
@@ -142,7 +142,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
             "{}",
             serde_json::to_string_pretty(&summary).expect("summary serializes")
         );
-    } else if !on_path(&bin) && !options.ci {
+    } else if !on_path(&bin, &ctx.env.path) && !options.ci {
         say(&format!(
             "{} is not on PATH: run `eval \"$(buildkit env)\"` or add it to your shell profile",
             bin.display()
@@ -206,7 +206,7 @@ fn commit_all(
     let mut errors = Vec::new();
     for tool in &lock.tools {
         let outcome = match (&tool.source, staged.remove(&tool.name)) {
-            (ToolSource::RustToolchain, _) => link_rust_lld(tool),
+            (ToolSource::RustToolchain, _) => link_rust_lld(tool, &ctx.env.rustc),
             (ToolSource::Archive(_), Some(staging)) => commit_archive(&ctx.home, tool, staging),
             (ToolSource::Archive(_), None) => {
                 Ok(archive_outcome(&ctx.home, tool, Status::AlreadyInstalled))
@@ -313,16 +313,15 @@ fn describe(tool: &LockedTool) -> String {
     }
 }
 
-fn on_path(dir: &Path) -> bool {
-    std::env::var_os(env_vars::PATH)
-        .is_some_and(|path| std::env::split_paths(&path).any(|p| p == dir))
+fn on_path(dir: &Path, path: &std::ffi::OsStr) -> bool {
+    std::env::split_paths(path).any(|p| p == dir)
 }
 
 /// GitHub Actions: append to $GITHUB_PATH; elsewhere print an export line for the CI script.
-fn publish_for_ci(bin: &Path, json: bool) -> Result<(), Error> {
-    match std::env::var_os(env_vars::GITHUB_PATH) {
-        Some(file) => {
-            let path = PathBuf::from(file);
+fn publish_for_ci(bin: &Path, github_path: Option<&Path>, json: bool) -> Result<(), Error> {
+    match github_path {
+        Some(path) => {
+            let path = path.to_path_buf();
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)

@@ -514,8 +514,8 @@ pub fn run_binaries(
 }
 
 /// The sysroot of the active Rust toolchain, which holds rust-lld.
-pub fn rust_sysroot() -> Result<PathBuf, InstallError> {
-    let rustc = std::env::var(crate::env_vars::RUSTC).unwrap_or_else(|_| "rustc".into());
+pub fn rust_sysroot(rustc: &std::ffi::OsStr) -> Result<PathBuf, InstallError> {
+    let rustc = rustc.to_string_lossy().into_owned();
     let output = Command::new(&rustc)
         .args(["--print", "sysroot"])
         .output()

@@ -45,8 +45,11 @@ pub(crate) struct ToolOutcome {
 
 /// lld from the Rust toolchain: nothing to download; `bin/ld.lld` points at rust-lld, which acts
 /// as the ELF linker when called by that name.
-pub(crate) fn link_rust_lld(tool: &LockedTool) -> Result<ToolOutcome, Error> {
-    let sysroot = super::rust_sysroot()?;
+pub(crate) fn link_rust_lld(
+    tool: &LockedTool,
+    rustc: &std::ffi::OsStr,
+) -> Result<ToolOutcome, Error> {
+    let sysroot = super::rust_sysroot(rustc)?;
     let mut links = Vec::new();
     for (link, in_sysroot) in &tool.binaries {
         let target = sysroot.join(in_sysroot);
