@@ -122,14 +122,55 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         ));
     }
 
+    let configs = configurations(&project.manifest, options);
+    let bench_dir = main.target_dir.join("buildkit-bench");
+    let scratch = tempfile::tempdir().map_err(|source| Error::File {
+        action: "create a temporary directory in",
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let runner = Runner {
+        env: &ctx.env,
+        root,
+        bin_dir: &bin_dir,
+        bench_dir: &bench_dir,
+        scratch: scratch.path(),
+        main: &main,
+        progress: Progress::new(),
+    };
+
+    let mut rows = warm_up(&runner, &configs);
+    measure(&runner, &configs, &mut rows, runs);
+    runner.progress.done();
+
+    let summaries = bench::summarize(&rows);
+    let recommendation = bench::recommendation(&summaries);
+    if options.json {
+        let report = serde_json::json!({
+            "results": summaries,
+            "recommendation": recommendation,
+        });
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+    } else {
+        crate::out!("{}", bench::table(&summaries));
+        crate::outln!("\n{recommendation}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configurations to measure: each linker asked for with buildkit.toml's profile settings
+/// (given explicitly), buildkit.toml's profile against cargo's defaults, and sccache.
+fn configurations(manifest: &crate::manifest::Manifest, options: &BenchOptions) -> Vec<Config> {
     // buildkit.toml's profile settings, given to every configuration explicitly, and the
     // baseline that sets the same keys back to cargo's defaults.
-    let profile_keys: Vec<(Vec<String>, String)> =
-        crate::render::cargo_config_keys(&project.manifest)
-            .into_iter()
-            .filter(|(path, _)| path.first().is_some_and(|p| p == "profile"))
-            .map(|(path, value)| (path, value.to_string().trim().to_string()))
-            .collect();
+    let profile_keys: Vec<(Vec<String>, String)> = crate::render::cargo_config_keys(manifest)
+        .into_iter()
+        .filter(|(path, _)| path.first().is_some_and(|p| p == "profile"))
+        .map(|(path, value)| (path, value.to_string().trim().to_string()))
+        .collect();
     let as_config = |path: &[String], value: &str| format!("{}={value}", path.join("."));
     let with_profile: Vec<String> = profile_keys.iter().map(|(p, v)| as_config(p, v)).collect();
     let mut configs: Vec<Config> = options
@@ -171,25 +212,15 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         });
     }
 
-    let bench_dir = main.target_dir.join("buildkit-bench");
-    let scratch = tempfile::tempdir().map_err(|source| Error::File {
-        action: "create a temporary directory in",
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let runner = Runner {
-        env: &ctx.env,
-        root,
-        bin_dir: &bin_dir,
-        bench_dir: &bench_dir,
-        scratch: scratch.path(),
-        main: &main,
-        progress: Progress::new(),
-    };
+    configs
+}
 
+/// One clean build of each configuration, which also shows which linker signed its binary:
+/// the rows to fill, a configuration whose binary was not signed as named marked invalid.
+fn warm_up(runner: &Runner<'_>, configs: &[Config]) -> Vec<Measured> {
     // Warm-up: one clean build of each, which also shows which linker signed the binary.
     let mut rows: Vec<Measured> = Vec::new();
-    for config in &configs {
+    for config in configs {
         runner.progress.say(&format!("warm-up: {}", config.name));
         let (linker_seen, invalid) = match runner.build(config, Build::Clean, 0) {
             Ok(_) => {
@@ -221,6 +252,11 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         }
     }
 
+    rows
+}
+
+/// The measured runs, interleaved: each scenario, each configuration in turn, `runs` times.
+fn measure(runner: &Runner<'_>, configs: &[Config], rows: &mut [Measured], runs: usize) {
     let total = rows.iter().filter(|r| r.invalid.is_none()).count() * runs;
     let mut done = 0;
     for run in 0..runs {
@@ -230,7 +266,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
             Scenario::CleanSccacheCold,
             Scenario::CleanSccacheWarm,
         ] {
-            for config in &configs {
+            for config in configs {
                 let Some(row) = rows
                     .iter_mut()
                     .find(|r| r.config == config.name && r.scenario == scenario)
@@ -260,24 +296,6 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
             }
         }
     }
-    runner.progress.done();
-
-    let summaries = bench::summarize(&rows);
-    let recommendation = bench::recommendation(&summaries);
-    if options.json {
-        let report = serde_json::json!({
-            "results": summaries,
-            "recommendation": recommendation,
-        });
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("serializes")
-        );
-    } else {
-        crate::out!("{}", bench::table(&summaries));
-        crate::outln!("\n{recommendation}");
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
