@@ -398,15 +398,16 @@ impl Home {
     /// Adds `lock` to the projects that use this home and forgets those whose lock is gone.
     /// Call with the home lock held.
     pub fn record_project(&self, lock: &Path) -> Result<(), InstallError> {
-        let mut projects: Vec<PathBuf> = self
-            .projects()
-            .into_iter()
-            .filter(|p| p.is_file())
-            .collect();
+        let known = self.projects();
+        let mut projects: Vec<PathBuf> = known.iter().filter(|p| p.is_file()).cloned().collect();
         if !projects.iter().any(|p| p == lock) {
             projects.push(lock.to_path_buf());
         }
         projects.sort();
+        // A no-op setup writes nothing.
+        if projects == known {
+            return Ok(());
+        }
         let text: String = projects
             .iter()
             .map(|p| format!("{}\n", p.display()))
