@@ -360,8 +360,9 @@ fn check_symlinks_stay_inside(
     };
     let root = fs_err::canonicalize(dest).map_err(read_err)?;
     let mut pending = vec![dest.to_path_buf()];
-    // Every name of every file: a file with more links than names here has one outside.
-    let mut names: HashMap<(u64, u64), (u64, PathBuf)> = HashMap::new();
+    // Every name of every file (with its link count): a file with more links than names here
+    // has one outside.
+    let mut names: HashMap<(u64, u64), (u64, u64, PathBuf)> = HashMap::new();
     while let Some(dir) = pending.pop() {
         for entry in fs_err::read_dir(&dir).map_err(read_err)? {
             let entry = entry.map_err(read_err)?;
@@ -369,9 +370,11 @@ fn check_symlinks_stay_inside(
             let path = entry.path();
             if file_type.is_file() {
                 let meta = entry.metadata().map_err(read_err)?;
-                let seen = names
-                    .entry((meta.dev(), meta.ino()))
-                    .or_insert((0, path.clone()));
+                let seen = names.entry((meta.dev(), meta.ino())).or_insert((
+                    0,
+                    meta.nlink(),
+                    path.clone(),
+                ));
                 seen.0 += 1;
             }
             if file_type.is_dir() {
@@ -390,8 +393,7 @@ fn check_symlinks_stay_inside(
             }
         }
     }
-    for ((dev, ino), (count, path)) in names {
-        let links = fs_err::metadata(&path).map_err(read_err)?.nlink();
+    for ((dev, ino), (count, links, path)) in names {
         if links > count {
             let entry = path.strip_prefix(dest).unwrap_or(&path).to_path_buf();
             return Err(ExtractError::EntryEscapes {

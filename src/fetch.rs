@@ -90,14 +90,19 @@ pub enum FetchError {
 
 /// `scheme://user:secret@host/…` -> `scheme://***@host/…`: credentials never reach a message.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+    match credentials_end(url) {
+        Some((scheme, after)) => format!("{scheme}://***@{}", &url[after..]),
         None => url.to_string(),
     }
+}
+
+/// Where `user:secret@` ends in `scheme://user:secret@host/…`: the scheme, and the index just
+/// past the `@`. `None` when the URL carries no credentials (an `@` in the path is not one).
+pub fn credentials_end(url: &str) -> Option<(&str, usize)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    Some((scheme, scheme.len() + 3 + at + 1))
 }
 
 /// Bytes a transfer must move per stall window to count as progressing.

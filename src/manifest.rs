@@ -718,10 +718,7 @@ fn is_shell_safe_url(url: &str) -> bool {
 /// Whether a URL carries `user:password@` (buildkit.toml is committed, and its URLs go into the
 /// lock, the receipts and messages).
 fn has_credentials(url: &str) -> bool {
-    url.split_once("://").is_some_and(|(_, rest)| {
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        rest[..authority_end].contains('@')
-    })
+    crate::fetch::credentials_end(url).is_some()
 }
 
 const NO_CREDENTIALS: &str = "holds credentials (`user@` or `user:password@`); buildkit.toml is committed: give them through a mirror instead (BUILDKIT_MIRROR=https://user:password@mirror.example)";

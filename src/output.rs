@@ -16,6 +16,15 @@ pub fn write(args: fmt::Arguments<'_>) {
     }
 }
 
+/// A path as JSON text even where it is not UTF-8 (JSON has no other way to carry it); for
+/// `#[serde(serialize_with = "crate::output::lossy_path")]`.
+pub fn lossy_path<S: serde::Serializer>(
+    path: impl AsRef<std::path::Path>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.as_ref().to_string_lossy())
+}
+
 /// `print!` through [`write`].
 #[macro_export]
 macro_rules! out {

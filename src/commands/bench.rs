@@ -361,19 +361,17 @@ impl Runner<'_> {
             cargo.arg("--config").arg(setting);
         }
         let sccache_dir = self.scratch.join(format!("sccache-{}", run));
-        let port = self.scratch.join("port");
-        if config.sccache {
-            // A private server per cache directory: it reads SCCACHE_DIR when it starts.
+        // A private server per cache directory: it reads SCCACHE_DIR when it starts.
+        let port = config.sccache.then(free_port);
+        if let Some(port) = port {
             if build == Build::CleanColdCache {
                 let _ = fs_err::remove_dir_all(&sccache_dir);
             }
-            let port_number = free_port();
-            let _ = fs_err::write(&port, port_number.to_string());
             cargo
                 .env(crate::env_vars::RUSTC_WRAPPER, self.bin_dir.join("sccache"))
                 .env(crate::env_vars::CARGO_INCREMENTAL, "0")
                 .env("SCCACHE_DIR", &sccache_dir)
-                .env("SCCACHE_SERVER_PORT", port_number.to_string());
+                .env("SCCACHE_SERVER_PORT", port.to_string());
         } else {
             cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
         }
@@ -382,11 +380,10 @@ impl Runner<'_> {
             .output()
             .map_err(|e| format!("cannot run cargo: {e}"))?;
         let seconds = started.elapsed().as_secs_f64();
-        if config.sccache {
-            let port_number = fs_err::read_to_string(&port).unwrap_or_default();
+        if let Some(port) = port {
             let _ = Command::new(self.bin_dir.join("sccache"))
                 .arg("--stop-server")
-                .env("SCCACHE_SERVER_PORT", port_number.trim())
+                .env("SCCACHE_SERVER_PORT", port.to_string())
                 .env_remove("SCCACHE_SERVER_UDS")
                 .output();
         }

@@ -595,9 +595,10 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e.into()),
     };
-    let lock = match Lockfile::read(lock_path)? {
-        Some(lock) => lock,
-        None => Lockfile::resolve(&project.manifest, &ctx.registry),
+    let lock = if lock_text.is_empty() {
+        Lockfile::resolve(&project.manifest, &ctx.registry)
+    } else {
+        Lockfile::parse(&lock_text, lock_path)?
     };
 
     let mut linker_settings = std::collections::BTreeMap::new();

@@ -39,23 +39,18 @@ pub struct SetupOptions {
 
 #[derive(Serialize)]
 struct Summary<'a> {
-    #[serde(serialize_with = "lossy")]
+    #[serde(serialize_with = "crate::output::lossy_path")]
     home: &'a Path,
-    #[serde(serialize_with = "lossy")]
+    #[serde(serialize_with = "crate::output::lossy_path")]
     bin: PathBuf,
     #[serde(serialize_with = "lossy_option")]
     lock: Option<&'a Path>,
     tools: &'a [ToolOutcome],
 }
 
-/// Paths as text even where they are not UTF-8 (JSON has no other way to carry them).
-fn lossy<S: serde::Serializer>(path: impl AsRef<Path>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&path.as_ref().to_string_lossy())
-}
-
 fn lossy_option<S: serde::Serializer>(path: &Option<&Path>, s: S) -> Result<S::Ok, S::Error> {
     match path {
-        Some(path) => lossy(path, s),
+        Some(path) => crate::output::lossy_path(path, s),
         None => s.serialize_none(),
     }
 }

@@ -4,7 +4,7 @@
 //! runs the stages (the first in parallel) and switches the links once all succeeded.
 
 use std::io::{BufReader, Seek as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -15,11 +15,6 @@ use crate::extract::{self, UnpackOptions};
 use crate::fetch::{Artifact, FetchError, Fetcher};
 use crate::lock::{Archive, LockedTool};
 use crate::reporter::Reporter;
-
-/// Paths as text even where they are not UTF-8 (JSON has no other way to carry them).
-fn lossy<S: serde::Serializer>(path: impl AsRef<Path>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&path.as_ref().to_string_lossy())
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -36,7 +31,7 @@ pub(crate) struct ToolOutcome {
     pub(crate) status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) sha256: Option<String>,
-    #[serde(serialize_with = "lossy")]
+    #[serde(serialize_with = "crate::output::lossy_path")]
     pub(crate) path: PathBuf,
     /// Where each bin/ link points.
     #[serde(skip)]
