@@ -32,6 +32,8 @@ import time
 
 import yaml
 
+from common import passthrough_env
+
 
 class Failure(Exception):
     pass
@@ -172,9 +174,7 @@ class Job:
             "RUNNER_OS": "Linux",
             "LANG": "C.UTF-8",
         }
-        for var in ("RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "RUSTUP_AUTO_INSTALL", "SSL_CERT_FILE", "NO_PROXY"):
-            if var in os.environ:
-                self.base_env[var] = os.environ[var]
+        self.base_env.update(passthrough_env())
 
     # contexts
     def lookup(self, dotted):

@@ -22,6 +22,8 @@ import tarfile
 
 import yaml
 
+from common import passthrough_env
+
 
 def load(project, name):
     with open(os.path.join(project, name)) as f:
@@ -100,9 +102,7 @@ def main():
         "CI_PROJECT_DIR": project,
         "LANG": "C.UTF-8",
     }
-    for var in ("RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "RUSTUP_AUTO_INSTALL", "SSL_CERT_FILE", "NO_PROXY"):
-        if var in os.environ:
-            env[var] = os.environ[var]
+    env.update(passthrough_env())
     env.update(dict(e.split("=", 1) for e in args.env))
     for name, value in (job.get("variables") or {}).items():
         env[name] = expand(value, env)

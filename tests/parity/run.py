@@ -259,47 +259,39 @@ def main():
        cwd=host, env=env, executable="/bin/bash")
     verify_outputs(out, "host", mold_version, fingerprints)
 
-    # -- GitHub Actions ----------------------------------------------------------------------
-    store = f"{work}/github/cache-store"
-    for run in (1, 2):
-        step(f"GitHub job, run {run} (a fresh runner: emptied home, the cache store kept)")
-        workspace = copy_fixture(f"{work}/github/workspace")
-        # Every runner has the same home (/home/runner): emptied, at the same path.
-        shutil.rmtree(f"{work}/github/home", ignore_errors=True)
-        out = f"{work}/github/out-{run}"
-        os.makedirs(out)
-        log = subprocess.run(
-            [sys.executable, f"{HERE}/gha_run.py", f"{workspace}/.github/workflows/buildkit.yml", "build",
-             "--workspace", workspace, "--home", f"{work}/github/home", "--store", store,
-             "--env", f"PARITY_OUT={out}", "--env", f"SCCACHE_SERVER_PORT={free_port()}"],
-            env=base_env, capture_output=True, text=True)
-        print(log.stdout[-6000:], log.stderr[-3000:], flush=True)
-        check(log.returncode == 0, f"github run {run}: the job succeeded")
-        verify_outputs(out, f"github run {run}", mold_version, fingerprints,
-                       min_hits=1 if run == 2 else None)
-        if run == 2:
-            check("cache restored from key buildkit-cli-sha256-" in log.stdout,
-                  "github run 2: buildkit came from the CI cache (and was verified before use)")
-            check("cache restored from key sccache-Linux-rust-" in log.stdout,
-                  "github run 2: the sccache directory was restored")
+    def ci_job_twice(label, runner, checkout_name, runner_args):
+        """The job run as two fresh runners would run it: the same paths (every runner has the
+        same home and checkout path), emptied, and one cache store kept between them. The
+        second run must hit sccache. Returns the second run's output."""
+        store = f"{work}/{label}/cache-store"
+        home = f"{work}/{label}/home"
+        for run in (1, 2):
+            step(f"{label} job, run {run} (a fresh runner: emptied home, the cache store kept)")
+            checkout = copy_fixture(f"{work}/{label}/{checkout_name}")
+            shutil.rmtree(home, ignore_errors=True)
+            out = f"{work}/{label}/out-{run}"
+            os.makedirs(out)
+            log = subprocess.run(
+                [sys.executable, f"{HERE}/{runner}", *runner_args(checkout), "--store", store,
+                 "--home", home, "--env", f"PARITY_OUT={out}",
+                 "--env", f"SCCACHE_SERVER_PORT={free_port()}"],
+                env=base_env, capture_output=True, text=True)
+            print(log.stdout[-6000:], log.stderr[-3000:], flush=True)
+            check(log.returncode == 0, f"{label} run {run}: the job succeeded")
+            verify_outputs(out, f"{label} run {run}", mold_version, fingerprints,
+                           min_hits=1 if run == 2 else None)
+        return log.stdout
 
-    # -- GitLab CI -----------------------------------------------------------------------------
-    store = f"{work}/gitlab/cache-store"
-    for run in (1, 2):
-        step(f"GitLab job, run {run}")
-        project_dir = copy_fixture(f"{work}/gitlab/project")
-        shutil.rmtree(f"{work}/gitlab/home", ignore_errors=True)
-        out = f"{work}/gitlab/out-{run}"
-        os.makedirs(out)
-        log = subprocess.run(
-            [sys.executable, f"{HERE}/gitlab_run.py", project_dir, "build", "--store", store,
-             "--home", f"{work}/gitlab/home", "--env", f"PARITY_OUT={out}",
-             "--env", f"SCCACHE_SERVER_PORT={free_port()}"],
-            env=base_env, capture_output=True, text=True)
-        print(log.stdout[-6000:], log.stderr[-3000:], flush=True)
-        check(log.returncode == 0, f"gitlab run {run}: the job succeeded")
-        verify_outputs(out, f"gitlab run {run}", mold_version, fingerprints,
-                       min_hits=1 if run == 2 else None)
+    # -- GitHub Actions: the example workflow, which calls the composite action ---------------
+    second = ci_job_twice("github", "gha_run.py", "workspace", lambda ws: [
+        f"{ws}/.github/workflows/buildkit.yml", "build", "--workspace", ws])
+    check("cache restored from key buildkit-cli-sha256-" in second,
+          "github run 2: buildkit came from the CI cache (and was verified before use)")
+    check("cache restored from key sccache-Linux-rust-" in second,
+          "github run 2: the sccache directory was restored")
+
+    # -- GitLab CI: the example job, which extends the generated .buildkit ----------------------
+    ci_job_twice("gitlab", "gitlab_run.py", "project", lambda project: [project, "build"])
 
     # -- the devcontainer ----------------------------------------------------------------------
     if not args.no_container:
