@@ -428,6 +428,16 @@ mod tests {
         assert!(relative_path(Path::new("mold-1-x/../../x"), top).is_err());
     }
 
+    fn sample_options() -> UnpackOptions<'static> {
+        UnpackOptions {
+            archive: "a.tar.gz",
+            format: ArchiveFormat::TarGz,
+            top_dir: Some("top"),
+            keep: &[],
+            max_bytes: MAX_UNPACKED_BYTES,
+        }
+    }
+
     fn sample_archive() -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
         // World-writable in the archive, as careless release scripts make them.
@@ -449,13 +459,7 @@ mod tests {
     #[test]
     fn every_truncation_of_an_archive_is_an_error_not_a_panic() {
         let archive = sample_archive();
-        let options = UnpackOptions {
-            archive: "a.tar.gz",
-            format: ArchiveFormat::TarGz,
-            top_dir: Some("top"),
-            keep: &[],
-            max_bytes: MAX_UNPACKED_BYTES,
-        };
+        let options = sample_options();
         let dir = tempfile::tempdir().unwrap();
         let whole = dir.path().join("whole");
         std::fs::create_dir(&whole).unwrap();
@@ -474,13 +478,7 @@ mod tests {
     fn modes_drop_group_and_other_write_and_unpacking_stops_at_its_limit() {
         let archive = sample_archive();
         let dir = tempfile::tempdir().unwrap();
-        let options = UnpackOptions {
-            archive: "a.tar.gz",
-            format: ArchiveFormat::TarGz,
-            top_dir: Some("top"),
-            keep: &[],
-            max_bytes: MAX_UNPACKED_BYTES,
-        };
+        let options = sample_options();
         let dest = dir.path().join("ok");
         std::fs::create_dir(&dest).unwrap();
         unpack(&archive[..], &dest, &options).unwrap();
