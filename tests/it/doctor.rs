@@ -1,8 +1,6 @@
 //! `buildkit doctor` on a known-good project, then with each way an environment can silently
 //! build differently made on purpose: it must say so, on the right line, with the right status.
 
-use std::process::Command;
-
 use crate::harness::*;
 
 /// A project with lld from the Rust toolchain (no download), set up and generated.
@@ -23,50 +21,38 @@ fn good_project() -> Sandbox {
 }
 
 /// `eval "$(buildkit env)"`, then `extra` (variables to set), then `buildkit doctor`.
-fn doctor(sandbox: &Sandbox, extra: &str) -> (i32, String) {
+fn doctor(sandbox: &Sandbox, extra: &str) -> Run {
     let buildkit = env!("CARGO_BIN_EXE_buildkit");
-    let out = sandbox
-        .shell(&format!(
+    sandbox
+        .sh(&format!(
             "eval \"$('{buildkit}' env)\"\n{extra}\nexec '{buildkit}' doctor"
         ))
         .env_remove("RUSTC_WRAPPER")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        sandbox.redact(&String::from_utf8_lossy(&out.stdout)),
-    )
-}
-
-fn line<'a>(report: &'a str, start: &str) -> &'a str {
-    report
-        .lines()
-        .find(|l| l.starts_with(start))
-        .unwrap_or_else(|| panic!("no line starting `{start}` in:\n{report}"))
+        .run()
 }
 
 #[test]
 fn a_good_environment_is_all_ok() {
     let sandbox = good_project();
-    let (code, report) = doctor(&sandbox, "");
-    assert_eq!(code, 0, "{report}");
-    assert!(
-        report.lines().all(|l| l.starts_with("ok  ")),
-        "every line ok:\n{report}"
-    );
-    assert!(
-        line(&report, "ok   build").contains("a probe crate linked with LLD "),
-        "{report}"
-    );
-    assert!(
-        line(&report, "ok   path").contains("ld.lld -> [SANDBOX]/home/envs/[LOCK]/bin/ld.lld"),
-        "{report}"
-    );
+    insta::assert_snapshot!(doctor(&sandbox, ""), @r#"
+    exit 0
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    ok   tools            1 installed as locked
+    ok   path             ld.lld -> [SANDBOX]/home/envs/[LOCK]/bin/ld.lld
+    ok   linker           `cc -fuse-ld=lld` runs: LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e) (compatible with GNU linkers)
+    ok   rustc            matches toolchain.rust = "1.95.0"
+    ok   generated files  all match buildkit.toml
+    ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
+    ok   dependencies     no crate is built in more than one version
+    "#);
 }
 
 #[test]
 fn each_override_variable_is_named() {
     let sandbox = good_project();
+    let mut reports = String::new();
     for (var, value) in [
         ("RUSTFLAGS", "-C opt-level=0"),
         ("CARGO_BUILD_RUSTFLAGS", "-C opt-level=0"),
@@ -79,28 +65,54 @@ fn each_override_variable_is_named() {
         ("CARGO_BUILD_RUSTC_WRAPPER", "/usr/bin/env"),
         ("CARGO_INCREMENTAL", "0"),
     ] {
-        let (_, report) = doctor(&sandbox, &format!("export {var}='{value}' CI=false"));
-        let warned = report
+        let run = doctor(&sandbox, &format!("export {var}='{value}' CI=false"));
+        // Only the environment lines differ from the good report.
+        let environment: Vec<_> = run
+            .stdout
             .lines()
-            .filter(|l| l.starts_with("warn environment") && l.contains(var))
-            .count();
-        assert_eq!(warned, 1, "{var}:\n{report}");
+            .filter(|l| l.contains("environment"))
+            .collect();
+        reports += &format!("{var}: exit {}\n{}\n", run.code, environment.join("\n"));
     }
+    insta::assert_snapshot!(reports, @"
+    RUSTFLAGS: exit 0
+    warn environment      RUSTFLAGS is set (`-C opt-level=0`): cargo uses it instead of the rustflags in .cargo/config.toml, buildkit's linker flags included; unset it
+    CARGO_BUILD_RUSTFLAGS: exit 0
+    warn environment      CARGO_BUILD_RUSTFLAGS is set (`-C opt-level=0`): cargo uses it instead of the rustflags in .cargo/config.toml, buildkit's linker flags included; unset it
+    CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS: exit 0
+    warn environment      CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS is set (`-C opt-level=0`): cargo uses it instead of the rustflags in .cargo/config.toml, buildkit's linker flags included; unset it
+    CARGO_ENCODED_RUSTFLAGS: exit 0
+    warn environment      CARGO_ENCODED_RUSTFLAGS is set (`-Copt-level=0`): cargo uses it instead of the rustflags in .cargo/config.toml, buildkit's linker flags included; unset it
+    RUSTC_WRAPPER: exit 0
+    warn environment      RUSTC_WRAPPER = `/usr/bin/env`: buildkit.toml has no sccache, yet builds go through it
+    CARGO_BUILD_RUSTC_WRAPPER: exit 0
+    warn environment      CARGO_BUILD_RUSTC_WRAPPER = `/usr/bin/env`: buildkit.toml has no sccache, yet builds go through it
+    CARGO_INCREMENTAL: exit 0
+    warn environment      CARGO_INCREMENTAL=0 outside CI turns off incremental builds, the faster edit loop; buildkit sets it in CI only
+    ");
 }
 
 #[test]
 fn an_override_that_changes_the_linker_is_caught_by_the_probe() {
     let sandbox = good_project();
-    let (code, report) = doctor(
+    let run = doctor(
         &sandbox,
         "export RUSTFLAGS='-C linker-features=-lld -C link-arg=-fuse-ld=bfd'",
     );
-    assert_eq!(code, 1, "{report}");
-    assert!(
-        line(&report, "FAIL build")
-            .contains("a probe crate linked with no signature (GNU ld), not LLD"),
-        "{report}"
-    );
+    insta::assert_snapshot!(run, @r#"
+    exit 1
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    ok   tools            1 installed as locked
+    ok   path             ld.lld -> [SANDBOX]/home/envs/[LOCK]/bin/ld.lld
+    ok   linker           `cc -fuse-ld=lld` runs: LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e) (compatible with GNU linkers)
+    warn environment      RUSTFLAGS is set (`-C linker-features=-lld -C link-arg=-fuse-ld=bfd`): cargo uses it instead of the rustflags in .cargo/config.toml, buildkit's linker flags included; unset it
+    ok   rustc            matches toolchain.rust = "1.95.0"
+    ok   generated files  all match buildkit.toml
+    FAIL build            a probe crate linked with no signature (GNU ld), not LLD: something in this environment or a config file overrides the linker
+    ok   dependencies     no crate is built in more than one version
+    "#);
 }
 
 #[test]
@@ -111,33 +123,51 @@ fn a_legacy_cargo_config_is_caught_twice() {
         ".cargo/config",
         "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"-C\", \"linker-features=-lld\", \"-C\", \"link-arg=-fuse-ld=bfd\"]\n",
     );
-    let (code, report) = doctor(&sandbox, "");
-    assert_eq!(code, 1, "{report}");
-    assert!(
-        line(&report, "FAIL generated files").contains(".cargo/config is a legacy cargo config"),
-        "{report}"
-    );
-    assert!(line(&report, "FAIL build").contains("not LLD"), "{report}");
+    insta::assert_snapshot!(doctor(&sandbox, ""), @r#"
+    exit 1
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    ok   tools            1 installed as locked
+    ok   path             ld.lld -> [SANDBOX]/home/envs/[LOCK]/bin/ld.lld
+    ok   linker           `cc -fuse-ld=lld` runs: LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e) (compatible with GNU linkers)
+    ok   rustc            matches toolchain.rust = "1.95.0"
+    FAIL generated files  [SANDBOX]/project/.cargo/config is a legacy cargo config, which cargo reads instead of .cargo/config.toml: rename it to .cargo/config.toml (merging the two if both exist), then run `buildkit generate`
+    FAIL build            a probe crate linked with no signature (GNU ld), not LLD: something in this environment or a config file overrides the linker
+    ok   dependencies     no crate is built in more than one version
+    "#);
 }
 
 #[test]
 fn the_bin_dir_off_path_and_a_missing_tool_fail() {
     let sandbox = good_project();
-    let buildkit = env!("CARGO_BIN_EXE_buildkit");
-    let out = sandbox
-        .shell(&format!("exec '{buildkit}' doctor"))
-        .output()
-        .unwrap();
-    let report = sandbox.redact(&String::from_utf8_lossy(&out.stdout));
-    assert_eq!(out.status.code(), Some(1), "{report}");
-    assert!(line(&report, "FAIL path").contains("ld.lld"), "{report}");
+    insta::assert_snapshot!(sandbox.run(&["doctor"]), @r#"
+    exit 1
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    ok   tools            1 installed as locked
+    FAIL path             ld.lld is not on PATH: `eval "$(buildkit env)"`
+    FAIL linker           `cc -fuse-ld=lld` runs: 
+    ok   rustc            matches toolchain.rust = "1.95.0"
+    ok   generated files  all match buildkit.toml
+    ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
+    ok   dependencies     no crate is built in more than one version
+    "#);
     std::fs::remove_dir_all(sandbox.home().join("envs")).unwrap();
-    let (code, report) = doctor(&sandbox, "");
-    assert_eq!(code, 1, "{report}");
-    assert!(
-        line(&report, "FAIL tools").contains("bin/ld.lld is missing"),
-        "{report}"
-    );
+    insta::assert_snapshot!(doctor(&sandbox, ""), @r#"
+    exit 1
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    FAIL tools            lld rust: [SANDBOX]/home/envs/[LOCK]/bin/ld.lld is missing: run `buildkit setup`
+    FAIL path             ld.lld is not on PATH: `eval "$(buildkit env)"`
+    FAIL linker           `cc -fuse-ld=lld` runs: 
+    ok   rustc            matches toolchain.rust = "1.95.0"
+    ok   generated files  all match buildkit.toml
+    ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
+    ok   dependencies     no crate is built in more than one version
+    "#);
 }
 
 #[test]
@@ -152,12 +182,18 @@ fn a_tampered_binary_fails() {
         version_script("sccache 0.17.0 (patched)"),
     )
     .unwrap();
-    let (code, report) = doctor(&sandbox, "");
-    assert_eq!(code, 1, "{report}");
-    assert!(
-        line(&report, "FAIL tools").contains("sccache 0.17.0: [SANDBOX]/home/tools/sccache/0.17.0/sccache changed since it was installed"),
-        "{report}"
-    );
+    insta::assert_snapshot!(doctor(&sandbox, ""), @r#"
+    exit 1
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    FAIL tools            sccache 0.17.0: [SANDBOX]/home/tools/sccache/0.17.0/sccache changed since it was installed (sha256 520605f21620835171cf9bbaed3ffd36079d6daeb5130352bfb223b1f7ee3d1b, receipt says ffd98a91be97b5fcfc2b24bae2d6f9690cde3662ead100cdc2ec6d1f8929f5b1): run `buildkit setup` after removing [SANDBOX]/home/tools/sccache/0.17.0
+    ok   path             sccache -> [SANDBOX]/home/envs/[LOCK]/bin/sccache
+    FAIL generated files  [SANDBOX]/project/buildkit.toml: `toolchain.rust` is not set; the devcontainer and CI need a pinned Rust version (e.g. rust = "1.95.0")
+    ok   sccache version  sccache 0.17.0 (patched)
+    FAIL build            a probe crate in [SANDBOX]/project failed to build with this project's configuration: error: `rustc -vV` didn't have a line for `host:`, got:
+    FAIL sccache          unreadable statistics: sccache 0.17.0 (patched)
+    "#);
 }
 
 /// A workspace with one crate in two versions (path crates, so no registry is needed) and a
@@ -187,20 +223,22 @@ fn duplicate_versions_and_bypassing_members_are_named() {
         .unwrap();
         std::fs::write(dir.join("src/lib.rs"), "").unwrap();
     }
-    let status = Command::new("cargo")
-        .args(["generate-lockfile", "--offline", "--quiet"])
-        .current_dir(sandbox.project())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let (_, report) = doctor(&sandbox, "");
-    assert!(
-        report.contains("warn dependencies     dup is built in 2 versions (each compiled and linked): probe-host 0.1.0 -> dup 1.0.0; middle 0.1.0 -> dup 2.0.0\n"),
-        "{report}"
-    );
-    assert!(
-        report.contains("warn dependencies     probe-host declares `greet` itself although [workspace.dependencies] has it: use `greet = { workspace = true }`\n"),
-        "{report}"
-    );
-    assert!(!report.contains("middle declares"), "{report}");
+    sandbox
+        .exec("cargo", &["generate-lockfile", "--offline", "--quiet"])
+        .run()
+        .success();
+    insta::assert_snapshot!(doctor(&sandbox, ""), @r#"
+    exit 0
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    ok   tools            1 installed as locked
+    ok   path             ld.lld -> [SANDBOX]/home/envs/[LOCK]/bin/ld.lld
+    ok   linker           `cc -fuse-ld=lld` runs: LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e) (compatible with GNU linkers)
+    ok   rustc            matches toolchain.rust = "1.95.0"
+    ok   generated files  all match buildkit.toml
+    ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
+    warn dependencies     dup is built in 2 versions (each compiled and linked): probe-host 0.1.0 -> dup 1.0.0; middle 0.1.0 -> dup 2.0.0
+    warn dependencies     probe-host declares `greet` itself although [workspace.dependencies] has it: use `greet = { workspace = true }`
+    "#);
 }

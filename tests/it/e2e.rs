@@ -135,22 +135,12 @@ fn cargo_project(sandbox: &Sandbox) {
 fn in_env(sandbox: &Sandbox, command: &str) -> Run {
     let buildkit = env!("CARGO_BIN_EXE_buildkit");
     let script = format!("set -e\neval \"$('{buildkit}' env --shell sh)\"\n{command}");
-    let output = sandbox
-        .shell(&script)
+    let run = sandbox
+        .sh(&script)
         .env_remove("RUSTC_WRAPPER")
         .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
-        .output()
-        .unwrap();
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert_eq!(
-        run.code, 0,
-        "`{command}` failed:\n{}\n{}",
-        run.stdout, run.stderr
-    );
+        .run();
+    assert_eq!(run.code, 0, "`{command}` failed:\n{run}");
     run
 }
 
@@ -170,11 +160,8 @@ fn setup_generate_build(sandbox: &Sandbox, manifest: &str, prelude: &str) -> Pat
     sandbox.run(&["check"]).success();
     in_env(sandbox, &format!("{prelude}\ncargo build --quiet"));
     let binary = sandbox.root().join("target/debug/hello");
-    let out = Command::new(&binary).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hello from a buildkit project\n"
-    );
+    let run = sandbox.exec(&binary, &[]).run();
+    run.assert_is("exit 0\n--- stdout\nhello from a buildkit project");
     binary
 }
 
@@ -196,23 +183,29 @@ fn cargo_build_links_with_the_installed_mold() {
     );
     // It was buildkit's mold: the link on PATH resolves into BUILDKIT_HOME.
     let which = in_env(&sandbox, "command -v ld.mold");
-    assert_eq!(
-        redact_lock_ids(which.stdout.trim()),
-        sandbox
-            .home()
-            .join("envs/[LOCK]/bin/ld.mold")
-            .display()
-            .to_string()
-    );
+    insta::assert_snapshot!(which, @"
+    exit 0
+    --- stdout
+    [SANDBOX]/home/envs/[LOCK]/bin/ld.mold
+    ");
     let doctor = in_env(
         &sandbox,
         &format!("'{}' doctor", env!("CARGO_BIN_EXE_buildkit")),
     );
-    assert!(
-        doctor.stdout.contains("a probe crate linked with mold"),
-        "{}",
-        doctor.stdout
-    );
+    insta::assert_snapshot!(doctor.to_string().replace(&version, "[MOLD_VERSION]"), @r#"
+    exit 0
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    ok   tools            1 installed as locked
+    ok   path             ld.mold -> [SANDBOX]/home/envs/[LOCK]/bin/ld.mold
+    ok   path             mold -> [SANDBOX]/home/envs/[LOCK]/bin/mold
+    ok   linker           `cc -fuse-ld=mold` runs: mold [MOLD_VERSION] (compatible with GNU ld)
+    ok   rustc            matches toolchain.rust = "1.95.0"
+    ok   generated files  all match buildkit.toml
+    ok   build            a probe crate linked with mold [MOLD_VERSION] (compatible with GNU ld)
+    ok   dependencies     no crate is built in more than one version
+    "#);
 }
 
 #[test]
@@ -305,14 +298,20 @@ fn sccache_serves_the_second_build_from_its_cache() {
         &sandbox,
         &format!("'{}' doctor", env!("CARGO_BIN_EXE_buildkit")),
     );
-    assert!(
-        doctor
-            .stdout
-            .lines()
-            .any(|l| l.starts_with("ok") && l.contains("the probe sent")),
-        "{}",
-        doctor.stdout
-    );
+    insta::assert_snapshot!(doctor.to_string().replace(&version, "[SCCACHE_VERSION]"), @r#"
+    exit 0
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    ok   tools            1 installed as locked
+    ok   path             sccache -> [SANDBOX]/home/envs/[LOCK]/bin/sccache
+    ok   rustc            matches toolchain.rust = "1.95.0"
+    ok   generated files  all match buildkit.toml
+    ok   sccache version  sccache [SCCACHE_VERSION]
+    ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e) (linker.kind = default)
+    ok   sccache          the probe sent 5 compile requests through sccache: 0 cache hits, 0 misses, 5 not cacheable (incremental builds, binaries); cache: Local disk: "[SANDBOX]/sccache-cache"
+    ok   dependencies     no crate is built in more than one version
+    "#);
 }
 
 #[test]
@@ -412,8 +411,11 @@ fn the_users_cfg_flag_survives_generate_in_a_real_build() {
     sandbox.run(&["generate"]).success();
     in_env(&sandbox, "cargo build --quiet");
     let binary = sandbox.root().join("target/debug/hello");
-    let out = Command::new(&binary).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "my_cfg: true\n");
+    insta::assert_snapshot!(sandbox.exec(&binary, &[]).run(), @"
+    exit 0
+    --- stdout
+    my_cfg: true
+    ");
     let signature = linker_of(&binary).expect("mold signs its output");
     assert!(
         signature.starts_with(&format!("mold {version}")),
@@ -427,16 +429,18 @@ fn the_users_cfg_flag_survives_generate_in_a_real_build() {
         "[build]\nrustflags = [\"--cfg\", \"my_cfg\"]\n",
     );
     let run = sandbox.run(&["generate"]).failure(1);
-    assert!(
-        run.stderr
-            .contains("sets build.rustflags = [\"--cfg\", \"my_cfg\"], which cargo ignores"),
-        "{}",
-        run.stderr
-    );
+    insta::assert_snapshot!(run, @r#"
+    exit 1
+    --- stderr
+    error: [SANDBOX]/project/.cargo/config.toml sets build.rustflags = ["--cfg", "my_cfg"], which cargo ignores once target.x86_64-unknown-linux-gnu.rustflags exists (where buildkit puts the linker flags): move them into [target.x86_64-unknown-linux-gnu] rustflags, where buildkit keeps them beside its own, or re-run with --force to have buildkit move them
+    "#);
     sandbox.run(&["generate", "--force"]).success();
     in_env(&sandbox, "cargo build --quiet");
-    let out = Command::new(&binary).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "my_cfg: true\n");
+    insta::assert_snapshot!(sandbox.exec(&binary, &[]).run(), @"
+    exit 0
+    --- stdout
+    my_cfg: true
+    ");
 }
 
 /// A contributor without buildkit (nothing on PATH, no `buildkit env`) still builds: sccache
@@ -461,34 +465,24 @@ fn a_contributor_without_buildkit_still_builds() {
     sandbox.run(&["generate"]).success();
     // No setup, no `buildkit env`: a fresh clone on a machine without buildkit.
     sandbox
-        .output_of(
-            sandbox
-                .shell("cargo build --quiet")
-                .env_remove("RUSTC_WRAPPER")
-                .env("CARGO_TARGET_DIR", sandbox.root().join("target")),
-        )
+        .sh("cargo build --quiet")
+        .env_remove("RUSTC_WRAPPER")
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
+        .run()
         .success();
     let signature = linker_of(&sandbox.root().join("target/debug/hello")).expect("lld signs");
     assert!(signature.starts_with("LLD "), "{signature}");
 }
 
 /// Runs `script` in `dir` inside that project's `buildkit env`.
-fn in_project_env(sandbox: &Sandbox, dir: &Path, script: &str) -> String {
+fn in_project_env(sandbox: &Sandbox, dir: &Path, script: &str) -> Run {
     let buildkit = env!("CARGO_BIN_EXE_buildkit");
-    let output = sandbox
-        .shell(&format!("set -e\neval \"$('{buildkit}' env)\"\n{script}"))
+    sandbox
+        .sh(&format!("set -e\neval \"$('{buildkit}' env)\"\n{script}"))
         .current_dir(dir)
         .env_remove("RUSTC_WRAPPER")
         .env("CARGO_TARGET_DIR", dir.join("target"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{script} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+        .run()
 }
 
 /// Two projects on one machine lock different mold and sccache versions: each builds with its
@@ -535,60 +529,77 @@ fn two_projects_each_build_with_their_own_locked_versions() {
     )
     .unwrap();
     for dir in [&a, &b] {
-        sandbox
-            .output_of(sandbox.cmd(&["setup", "--quiet"]).current_dir(dir))
-            .success();
-        sandbox
-            .output_of(sandbox.cmd(&["generate"]).current_dir(dir))
-            .success();
+        let setup = sandbox.buildkit(&["setup", "--quiet"]).current_dir(dir);
+        setup.run().success();
+        let generate = sandbox.buildkit(&["generate"]).current_dir(dir);
+        generate.run().success();
     }
 
     // B was set up last; A still builds with its own mold and its own sccache server.
-    let build_a = "export CARGO_INCREMENTAL=0\nld.mold --version\necho \"socket=$SCCACHE_SERVER_UDS\"\ncargo build --quiet\nsccache --show-stats --stats-format json\nsccache --stop-server >/dev/null";
-    let out = in_project_env(&sandbox, &a, build_a);
-    assert!(out.starts_with(&format!("mold {real_version}")), "{out}");
-    assert!(
-        out.contains(&format!(
-            "socket={}",
-            sandbox
-                .home()
-                .join(format!("run/sccache-{sccache_version}.sock"))
-                .display()
-        )),
-        "{out}"
-    );
+    let versions = |text: &str| {
+        text.replace(&real_version, "[MOLD_VERSION]")
+            .replace(&sccache_version, "[SCCACHE_VERSION]")
+    };
+    let build_a = "export CARGO_INCREMENTAL=0\nld.mold --version\necho \"socket=$SCCACHE_SERVER_UDS\"\ncargo build --quiet";
+    let run = in_project_env(&sandbox, &a, build_a);
+    insta::assert_snapshot!(versions(&run.to_string()), @"
+    exit 0
+    --- stdout
+    mold [MOLD_VERSION] (compatible with GNU ld)
+    socket=[SANDBOX]/home/run/sccache-[SCCACHE_VERSION].sock
+    ");
     let signature = linker_of(&a.join("target/debug/hello")).expect("mold signs");
     assert!(
         signature.starts_with(&format!("mold {real_version}")),
         "{signature}"
     );
-    assert!(
-        out.contains("\"compile_requests\""),
-        "A's build went through its sccache: {out}"
+    let stats = in_project_env(
+        &sandbox,
+        &a,
+        "sccache --show-stats --stats-format json\nsccache --stop-server >/dev/null",
     );
-    let out = in_project_env(&sandbox, &b, "mold --version");
-    assert_eq!(out, "mold 9.9.9 (fixture; compatible with GNU ld)\n");
+    let stats: serde_json::Value = serde_json::from_str(&stats.stdout).unwrap();
+    assert!(
+        stats["stats"]["compile_requests"].as_u64() > Some(0),
+        "A's build went through its sccache: {stats}"
+    );
+    let run = in_project_env(&sandbox, &b, "mold --version");
+    insta::assert_snapshot!(run, @"
+    exit 0
+    --- stdout
+    mold 9.9.9 (fixture; compatible with GNU ld)
+    ");
     // And back to A, no setup in between.
-    let out = in_project_env(&sandbox, &a, "ld.mold --version");
-    assert!(out.starts_with(&format!("mold {real_version}")), "{out}");
+    let run = in_project_env(&sandbox, &a, "ld.mold --version");
+    insta::assert_snapshot!(versions(&run.to_string()), @"
+    exit 0
+    --- stdout
+    mold [MOLD_VERSION] (compatible with GNU ld)
+    ");
+    let mut checks = String::new();
     for dir in [&a, &b] {
-        let out = sandbox.cmd(&["check"]).current_dir(dir).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        checks += &format!("{}\n", sandbox.buildkit(&["check"]).current_dir(dir).run());
     }
+    insta::assert_snapshot!(checks, @"
+    exit 0
+    --- stderr
+    ok: 5 generated files and 2 tools match buildkit.toml and buildkit.lock
+    exit 0
+    --- stderr
+    ok: 5 generated files and 1 tools match buildkit.toml and buildkit.lock
+    ");
 
     // gc from A keeps B's mold and B's archive: B still installs offline.
-    let gc = sandbox.run(&["gc"]).success();
-    assert!(
-        gc.stdout
-            .contains("kept mold 9.9.9: locked by [SANDBOX]/project-b/buildkit.lock\n"),
-        "{}",
-        gc.stdout
-    );
+    let gc = sandbox.run(&["gc"]);
+    insta::assert_snapshot!(versions(&gc.to_string()), @"
+    exit 0
+    --- stdout
+    kept mold [MOLD_VERSION]: locked by [SANDBOX]/project/buildkit.lock
+    kept mold 9.9.9: locked by [SANDBOX]/project-b/buildkit.lock
+    kept sccache [SCCACHE_VERSION]: locked by [SANDBOX]/project/buildkit.lock
+    --- stderr
+    nothing to remove
+    ");
     assert!(
         sandbox
             .cache()
@@ -597,38 +608,36 @@ fn two_projects_each_build_with_their_own_locked_versions() {
     );
     std::fs::remove_dir_all(sandbox.home().join("tools/mold/9.9.9")).unwrap();
     sandbox
-        .output_of(
-            sandbox
-                .cmd(&["setup", "--offline", "--quiet"])
-                .current_dir(&b),
-        )
+        .buildkit(&["setup", "--offline", "--quiet"])
+        .current_dir(&b)
+        .run()
         .success();
 
     // B is deleted: gc forgets it.
     std::fs::remove_dir_all(&b).unwrap();
-    let gc = sandbox.run(&["gc"]).success();
-    assert!(
-        gc.stderr
-            .contains("forgot [SANDBOX]/project-b/buildkit.lock (it no longer exists)"),
-        "{}",
-        gc.stderr
-    );
     // `bin/` (the last setup's links, B's) still selects it: kept, and said so. Once A's setup
     // takes `bin/` over, nothing uses it.
-    assert!(
-        gc.stdout
-            .contains("kept mold 9.9.9: selected by [SANDBOX]/home/bin\n"),
-        "{}",
-        gc.stdout
-    );
+    let gc = sandbox.run(&["gc"]);
+    insta::assert_snapshot!(versions(&gc.to_string()), @"
+    exit 0
+    --- stdout
+    removed [SANDBOX]/home/envs/[LOCK]
+    kept mold [MOLD_VERSION]: locked by [SANDBOX]/project/buildkit.lock
+    kept mold 9.9.9: selected by [SANDBOX]/home/bin
+    kept sccache [SCCACHE_VERSION]: locked by [SANDBOX]/project/buildkit.lock
+    --- stderr
+    forgot [SANDBOX]/project-b/buildkit.lock (it no longer exists)
+    ");
     sandbox.run(&["setup", "--quiet"]).success();
-    let gc = sandbox.run(&["gc"]).success();
-    assert!(
-        gc.stdout
-            .contains("removed [SANDBOX]/home/tools/mold/9.9.9\n"),
-        "{}",
-        gc.stdout
-    );
+    let gc = sandbox.run(&["gc"]);
+    insta::assert_snapshot!(versions(&gc.to_string()), @"
+    exit 0
+    --- stdout
+    kept mold [MOLD_VERSION]: locked by [SANDBOX]/project/buildkit.lock
+    removed [SANDBOX]/home/tools/mold/9.9.9
+    kept sccache [SCCACHE_VERSION]: locked by [SANDBOX]/project/buildkit.lock
+    removed [SANDBOX]/cache/1635337f3b8e3f6e6cc41f53f7feeed9ee7e16acf4dc5870dd824a32f3de711a.tar.gz
+    ");
     assert!(
         !sandbox
             .cache()
@@ -669,17 +678,32 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     );
     sandbox.run(&["setup", "--quiet"]).success();
     let run = sandbox
-        .cmd(&["bench", "--runs", "1", "--sccache", "--json"])
+        .buildkit(&["bench", "--runs", "1", "--sccache", "--json"])
         .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("bench: warm-up: default\n"),
-        "progress lines: {stderr}"
-    );
-    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        .run();
+    // The progress lines, whole; the figures are the JSON's, checked below.
+    insta::assert_snapshot!(figures(&run.stderr), @"
+    bench: warm-up: default
+    bench: warm-up: mold
+    bench: warm-up: lld
+    bench: warm-up: bfd
+    bench: warm-up: default/no-profile
+    bench: warm-up: default+sccache
+    bench: [1/12] default clean: N s
+    bench: [2/12] mold clean: N s
+    bench: [3/12] lld clean: N s
+    bench: [4/12] bfd clean: N s
+    bench: [5/12] default/no-profile clean: N s
+    bench: [6/12] default edit: N s
+    bench: [7/12] mold edit: N s
+    bench: [8/12] lld edit: N s
+    bench: [9/12] bfd edit: N s
+    bench: [10/12] default/no-profile edit: N s
+    bench: [11/12] default+sccache clean, empty sccache: N s
+    bench: [12/12] default+sccache clean, warm sccache: N s
+    ");
+    assert_eq!(run.code, 0, "{run}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let rows = report["results"].as_array().unwrap();
     let shape: Vec<(String, String)> = rows
         .iter()
@@ -760,24 +784,51 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     );
     sandbox.run(&["setup", "--quiet"]).success();
     let run = sandbox
-        .cmd(&["bench", "--runs", "1", "--linkers", "default,mold"])
+        .buildkit(&["bench", "--runs", "1", "--linkers", "default,mold"])
         .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("mold ") && l.contains("INVALID")),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("^ not reported: the binary was linked by GNU ld (no signature), not mold"),
-        "{stdout}"
-    );
+        .run();
+    insta::assert_snapshot!(figures(&run.to_string()), @"
+    exit 0
+    --- stdout
+    config scenario runs median min max vs default linker seen
+    default clean 1 N s N s N s Nx LLD N
+    default edit 1 N s N s N s Nx LLD N
+    mold clean 0 - - - INVALID none (GNU ld)
+     ^ not reported: the binary was linked by GNU ld (no signature), not mold
+    mold edit 0 - - - INVALID none (GNU ld)
+     ^ not reported: the binary was linked by GNU ld (no signature), not mold
+
+    for this project on this machine, the edit loop is fastest with default (N s); a clean build with default (N s)
+    --- stderr
+    bench: warm-up: default
+    bench: warm-up: mold
+    bench: [1/2] default clean: N s
+    bench: [2/2] default edit: N s
+    ");
+}
+
+/// A bench report with its measured figures (`1.23`, `0.98x`) as `N` and runs of spaces (which
+/// align the figures) as one, so its words and shape can be asserted whole.
+fn figures(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut number = c.to_string();
+            while let Some(&next) = chars.peek() {
+                if next.is_ascii_digit() || next == '.' {
+                    number.push(next);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push_str(if number.contains('.') { "N" } else { &number });
+        } else if c == ' ' && out.ends_with(' ') {
+            continue;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -1,10 +1,12 @@
 //! Sandboxes, fixture archives and a loopback HTTP server with fault injection.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fmt;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -427,17 +429,24 @@ impl Sandbox {
     }
 
     /// `buildkit ARGS` in the project dir, with the sandbox's clean environment.
-    pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_buildkit"));
-        cmd.args(args);
-        self.enter(cmd)
+    pub fn buildkit(&self, args: &[&str]) -> Invocation<'_> {
+        self.exec(env!("CARGO_BIN_EXE_buildkit"), args)
     }
 
     /// A POSIX sh script in the project dir, with the sandbox's clean environment.
-    pub fn shell(&self, script: &str) -> Command {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(script);
-        self.enter(cmd)
+    pub fn sh(&self, script: &str) -> Invocation<'_> {
+        self.exec("sh", &["-c", script])
+    }
+
+    /// Any program (an installed tool, bash) in the project dir, with the sandbox's clean
+    /// environment.
+    pub fn exec(&self, program: impl AsRef<OsStr>, args: &[&str]) -> Invocation<'_> {
+        let mut command = Command::new(program);
+        command.args(args);
+        Invocation {
+            sandbox: self,
+            command: self.enter(command),
+        }
     }
 
     fn enter(&self, mut cmd: Command) -> Command {
@@ -469,24 +478,30 @@ impl Sandbox {
         cmd
     }
 
-    /// Runs a prepared command (from [`Sandbox::cmd`] or [`Sandbox::shell`], with extra
-    /// variables or another directory) and captures it, redacted.
-    pub fn output_of(&self, mut cmd: impl std::borrow::BorrowMut<Command>) -> Run {
-        Run::from(cmd.borrow_mut().output().unwrap(), self)
-    }
-
     /// Whether any path under BUILDKIT_HOME contains `needle` (leftovers, unpacked files).
     pub fn home_has(&self, needle: &str) -> bool {
         tree(&self.home()).iter().any(|p| p.contains(needle))
     }
 
+    /// `buildkit ARGS`, run to the end.
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.cmd(args).output().unwrap(), self)
+        self.buildkit(args).run()
     }
 
-    /// Replaces the sandbox path and loopback ports, for snapshots.
+    /// Replaces what differs from run to run or machine to machine, for snapshots: the
+    /// sandbox path, rustup's and cargo's homes, loopback ports, lock ids and the random part
+    /// of temporary names.
     pub fn redact(&self, text: &str) -> String {
         let mut text = text.replace(&self.root().display().to_string(), "[SANDBOX]");
+        for (var, default, placeholder) in [
+            ("RUSTUP_HOME", ".rustup", "[RUSTUP_HOME]"),
+            ("CARGO_HOME", ".cargo", "[CARGO_HOME]"),
+        ] {
+            let home = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(default)
+            });
+            text = text.replace(&home.display().to_string(), placeholder);
+        }
         while let Some(at) = text.find("127.0.0.1:") {
             let start = at + "127.0.0.1:".len();
             let end = text[start..]
@@ -494,10 +509,75 @@ impl Sandbox {
                 .map_or(text.len(), |e| start + e);
             text.replace_range(at..end, "[LOOPBACK]");
         }
-        redact_lock_ids(&text)
+        redact_timestamps(&redact_random_names(&redact_lock_ids(&text)))
     }
 }
 
+/// One command in a sandbox: the sandbox's clean environment plus what one test changes.
+/// Every way to run it ends in a [`Run`], redacted, so no test reads raw output.
+pub struct Invocation<'a> {
+    sandbox: &'a Sandbox,
+    command: Command,
+}
+
+impl<'a> Invocation<'a> {
+    pub fn env(mut self, var: &str, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(var, value);
+        self
+    }
+
+    pub fn env_remove(mut self, var: &str) -> Self {
+        self.command.env_remove(var);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// Runs it to the end and captures both streams.
+    pub fn run(mut self) -> Run {
+        Run::from(self.command.output().unwrap(), self.sandbox)
+    }
+
+    /// Starts it in the background, both streams captured, for tests that race or kill it.
+    pub fn spawn(mut self) -> Running<'a> {
+        let child = self
+            .command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Running {
+            sandbox: self.sandbox,
+            child,
+        }
+    }
+}
+
+/// A command started by [`Invocation::spawn`].
+pub struct Running<'a> {
+    sandbox: &'a Sandbox,
+    child: Child,
+}
+
+impl Running<'_> {
+    /// `kill -9`, then waits for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+    }
+
+    pub fn wait(self) -> Run {
+        Run::from(self.child.wait_with_output().unwrap(), self.sandbox)
+    }
+}
+
+/// What a command did, with the sandbox path, loopback ports and lock ids replaced.
+///
+/// Tests assert the whole of it (`insta::assert_snapshot!(run, @"...")` shows the exit code
+/// and both streams), never a substring: a message that gains a stray line fails the test.
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -511,6 +591,13 @@ impl Run {
             stdout: sandbox.redact(&String::from_utf8_lossy(&output.stdout)),
             stderr: sandbox.redact(&String::from_utf8_lossy(&output.stderr)),
         }
+    }
+
+    /// Asserts the whole run as [`Display`](fmt::Display) shows it, where an inline snapshot
+    /// cannot stand (in a loop, or a helper several tests share).
+    #[track_caller]
+    pub fn assert_is(&self, expected: &str) {
+        assert_eq!(self.to_string(), expected);
     }
 
     #[track_caller]
@@ -532,6 +619,87 @@ impl Run {
         );
         self
     }
+}
+
+/// `exit N`, then each stream that printed anything, as a snapshot shows them.
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit {}", self.code)?;
+        for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            if !text.is_empty() {
+                write!(f, "\n--- {name}\n{}", text.trim_end_matches('\n'))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `2026-11-24T07:14:35Z` (when a tool was installed) -> `[TIMESTAMP]`.
+fn redact_timestamps(text: &str) -> String {
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd:ddZ";
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let fits = bytes.len() - at >= SHAPE.len()
+            && SHAPE
+                .iter()
+                .zip(&bytes[at..])
+                .all(|(shape, byte)| match shape {
+                    b'd' => byte.is_ascii_digit(),
+                    other => other == byte,
+                });
+        if fits {
+            out.push_str("[TIMESTAMP]");
+            at += SHAPE.len();
+        } else {
+            let len = text[at..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&text[at..at + len]);
+            at += len;
+        }
+    }
+    out
+}
+
+/// The random part of temporary names (`.staging-Ab3dE9`, `<sha256>.x7Yq2a.partial`) ->
+/// `[RANDOM]`.
+fn redact_random_names(text: &str) -> String {
+    let mut out = text.to_string();
+    for marker in [".staging-", ".replaced-", ".partial"] {
+        let mut from = 0;
+        while let Some(found) = out[from..].find(marker) {
+            let at = from + found;
+            // Prefixes are followed by the random part; the suffix follows it.
+            let (start, end) = if marker == ".partial" {
+                let start = out[..at]
+                    .rfind(|c: char| !c.is_ascii_alphanumeric())
+                    .map_or(0, |dot| dot + 1);
+                (start, at)
+            } else {
+                let start = at + marker.len();
+                let len = out[start..]
+                    .find(|c: char| !c.is_ascii_alphanumeric())
+                    .unwrap_or(out.len() - start);
+                (start, start + len)
+            };
+            // Only a dot-separated random part: a plain `<sha256>.partial` has none.
+            let random = start < end && (marker != ".partial" || out[..start].ends_with('.'));
+            let shift = if random {
+                out.replace_range(start..end, "[RANDOM]");
+                "[RANDOM]".len() as isize - (end - start) as isize
+            } else {
+                0
+            };
+            // Past the marker and, for a prefix, the random part after it.
+            let past = if marker == ".partial" {
+                at + marker.len()
+            } else {
+                end
+            };
+            from = (past as isize + shift) as usize;
+        }
+    }
+    out
 }
 
 /// `envs/<16 hex>` (a lock's bin directory, named by a digest of the lock) -> `envs/[LOCK]`.
