@@ -7,6 +7,7 @@
 //! it saw. It names the environment variables that silently beat the configuration, and the
 //! workspace's dependencies compiled more than once.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -589,6 +590,21 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
     let root = project.root();
     let rustc = crate::toolchain::active_rustc(root, &ctx.env.rustc)
         .map_err(|e| Error::Failed(format!("fingerprint: {e}")))?;
+    let (lock_text, lock) = lock_as_built(ctx, &project)?;
+    let inputs = crate::fingerprint::Inputs {
+        rustc: rustc.verbose,
+        tools: installed_digests(ctx, &lock),
+        lock: lock_text,
+        linker_settings: linker_settings(&root.join(CARGO_CONFIG))?,
+        wrapper: wrapper_name(),
+    };
+    crate::outln!("{}", inputs.line());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// buildkit.lock's text as committed (empty when there is none) and the lock it means (resolved
+/// from the manifest when there is none).
+fn lock_as_built(ctx: &Context, project: &Project) -> Result<(String, Lockfile), Error> {
     let lock_path = project.lock_path.as_path();
     let lock_text = match fs_err::read_to_string(lock_path) {
         Ok(text) => text,
@@ -600,33 +616,29 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         Lockfile::parse(&lock_text, lock_path)?
     };
+    Ok((lock_text, lock))
+}
 
-    let mut linker_settings = std::collections::BTreeMap::new();
-    let config = root.join(CARGO_CONFIG);
-    if let Ok(text) = fs_err::read_to_string(&config) {
+/// Every setting cargo would link with: the linker keys of .cargo/config.toml and the
+/// variables that override them, by name.
+fn linker_settings(config: &Path) -> Result<BTreeMap<String, String>, Error> {
+    let mut settings = BTreeMap::new();
+    if let Ok(text) = fs_err::read_to_string(config) {
         let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
             Error::Failed(format!("{}: {}", config.display(), e.message().trim()))
         })?;
         let target = "x86_64-unknown-linux-gnu";
         for path in [
-            ["target", target, "linker"],
-            ["target", target, "rustflags"],
-            ["build", "rustflags", ""],
-            ["build", "rustc-wrapper", ""],
+            &["target", target, "linker"][..],
+            &["target", target, "rustflags"],
+            &["build", "rustflags"],
+            &["build", "rustc-wrapper"],
         ] {
-            let mut item = doc.as_item();
-            for key in path.iter().filter(|k| !k.is_empty()) {
-                item = item.get(key).unwrap_or(&toml_edit::Item::None);
-            }
+            let item = path.iter().fold(doc.as_item(), |item, key| {
+                item.get(key).unwrap_or(&toml_edit::Item::None)
+            });
             if !item.is_none() {
-                linker_settings.insert(
-                    path.iter()
-                        .filter(|k| !k.is_empty())
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join("."),
-                    item.to_string().trim().to_string(),
-                );
+                settings.insert(path.join("."), item.to_string().trim().to_string());
             }
         }
     }
@@ -635,12 +647,16 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
         .chain(std::iter::once(&env_vars::LINKER_OVERRIDE))
     {
         if let Some(value) = std::env::var_os(var) {
-            linker_settings.insert((*var).to_string(), value.to_string_lossy().into_owned());
+            settings.insert((*var).to_string(), value.to_string_lossy().into_owned());
         }
     }
-    // The wrapper is found on PATH, whose directories differ between environments: its name
-    // counts here, and its bytes through the installed tools.
-    let wrapper = env_vars::WRAPPERS
+    Ok(settings)
+}
+
+/// The compiler wrapper's file name. It is found on PATH, whose directories differ between
+/// environments: its name counts here, and its bytes through the installed tools.
+fn wrapper_name() -> String {
+    env_vars::WRAPPERS
         .iter()
         .find_map(|var| std::env::var_os(var).filter(|v| !v.is_empty()))
         .map(|w| {
@@ -648,10 +664,14 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
 
+/// `<tool>/<binary>` -> the sha256 of what the lock's bin directory links to ("missing" if
+/// nothing).
+fn installed_digests(ctx: &Context, lock: &Lockfile) -> BTreeMap<String, String> {
     let links = ctx.home.links(&ctx.home.lock_bin_dir(&lock.id()));
-    let mut tools = std::collections::BTreeMap::new();
+    let mut tools = BTreeMap::new();
     for tool in &lock.tools {
         for link in tool.binaries.keys() {
             let digest = links
@@ -661,13 +681,5 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
             tools.insert(format!("{}/{link}", tool.name), digest);
         }
     }
-    let inputs = crate::fingerprint::Inputs {
-        rustc: rustc.verbose,
-        lock: lock_text,
-        linker_settings,
-        wrapper,
-        tools,
-    };
-    crate::outln!("{}", inputs.line());
-    Ok(ExitCode::SUCCESS)
+    tools
 }
