@@ -82,168 +82,230 @@ fn unpack_tar(
     dest: &Path,
     options: &UnpackOptions<'_>,
 ) -> Result<(), ExtractError> {
-    let archive_name = options.archive;
-    let read_err = |source| ExtractError::Read {
-        archive: archive_name.to_string(),
-        source,
-    };
-    let write_err = |path: &Path, source| ExtractError::Write {
-        archive: archive_name.to_string(),
-        path: path.to_path_buf(),
-        source,
-    };
-    let refuse = |entry: &Path, reason: &str| ExtractError::EntryEscapes {
-        archive: archive_name.to_string(),
-        entry: entry.to_path_buf(),
-        reason: reason.to_string(),
-    };
-
     // Every write goes through this handle: cap-std resolves each path beneath it (openat2's
     // RESOLVE_BENEATH on Linux), so no order of symlinks, hard links and replaced entries can
     // reach outside, whatever the checks below miss.
     let root = Dir::open_ambient_dir(dest, cap_std::ambient_authority())
-        .map_err(|e| write_err(dest, e))?;
+        .map_err(|e| write_error(options.archive, dest, e))?;
+    let mut unpacker = Unpacker {
+        root,
+        dest,
+        options,
+        real_dirs: HashSet::from([PathBuf::new()]),
+        written: 0,
+    };
     let mut archive = tar::Archive::new(decoder);
-    // Directories this extraction created itself: known to be real directories, not links.
-    let mut real_dirs: HashSet<PathBuf> = HashSet::from([PathBuf::new()]);
-    let mut written: u64 = 0;
-
-    for entry in archive.entries().map_err(read_err)? {
-        let mut entry = entry.map_err(read_err)?;
-        let raw_path = entry.path().map_err(read_err)?.into_owned();
+    for entry in archive.entries().map_err(|e| unpacker.read_err(e))? {
+        let mut entry = entry.map_err(|e| unpacker.read_err(e))?;
+        let raw_path = entry.path().map_err(|e| unpacker.read_err(e))?.into_owned();
         let Some(rel) =
-            relative_path(&raw_path, options.top_dir).map_err(|r| refuse(&raw_path, r))?
+            relative_path(&raw_path, options.top_dir).map_err(|r| unpacker.refuse(&raw_path, r))?
         else {
             continue; // the top directory itself
         };
-        let kind = entry.header().entry_type();
-        let link_target = match kind {
-            tar::EntryType::Symlink | tar::EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .map_err(read_err)?
-                    .ok_or_else(|| refuse(&raw_path, "is a link without a target"))?
-                    .into_owned();
-                Some(target)
-            }
-            _ => None,
-        };
         // Validate every entry, kept or not: a hostile archive is refused as a whole.
-        let hard_link_source = match (kind, &link_target) {
-            (tar::EntryType::Symlink, Some(target)) => {
-                check_symlink_target(&rel, target).map_err(|r| refuse(&raw_path, r))?;
-                None
-            }
-            (tar::EntryType::Link, Some(target)) => {
-                let source = relative_path(target, options.top_dir)
-                    .map_err(|_| {
-                        refuse(
-                            &raw_path,
-                            "is a hard link pointing outside the tool's directory",
-                        )
-                    })?
-                    .ok_or_else(|| refuse(&raw_path, "is a hard link to the archive's root"))?;
-                Some(source)
-            }
-            (
-                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory,
-                _,
-            ) => None,
-            (tar::EntryType::XGlobalHeader | tar::EntryType::XHeader, _) => continue,
-            _ => return Err(refuse(&raw_path, "is a device, fifo or other special file")),
+        let Some(kind) = unpacker.classify(&entry, &raw_path, &rel)? else {
+            continue; // a pax header, not a file
         };
         if !options.keep.is_empty() && !options.keep.iter().any(|k| Path::new(k) == rel) {
             continue;
         }
-
-        let target = dest.join(&rel);
-        if let Some(parent) = rel.parent() {
-            ensure_real_dir(&root, parent, &mut real_dirs).map_err(|e| match e {
-                DirError::Io(source) => write_err(&dest.join(parent), source),
-                DirError::ThroughSymlink => refuse(&raw_path, "is inside a symlinked directory"),
-            })?;
-        }
-        if kind == tar::EntryType::Directory {
-            ensure_real_dir(&root, &rel, &mut real_dirs).map_err(|e| match e {
-                DirError::Io(source) => write_err(&target, source),
-                DirError::ThroughSymlink => {
-                    refuse(&raw_path, "replaces a symlink with a directory")
-                }
-            })?;
-            continue;
-        }
-        // A later entry with the same name replaces the earlier one, never writes through it.
-        if root.symlink_metadata(&rel).is_ok_and(|m| !m.is_dir()) {
-            root.remove_file(&rel).map_err(|e| write_err(&target, e))?;
-        }
-        match (kind, link_target, hard_link_source) {
-            (tar::EntryType::Symlink, Some(link), _) => {
-                root.symlink(&link, &rel)
-                    .map_err(|e| write_err(&target, e))?;
-            }
-            (tar::EntryType::Link, _, Some(source)) => {
-                // Its source must sit in directories this unpack made (no symlink on the way)
-                // and not be a symlink itself; cap-std refuses anything that still escapes.
-                let through_real_dirs = source
-                    .parent()
-                    .is_none_or(|p| p.as_os_str().is_empty() || real_dirs.contains(p));
-                if !through_real_dirs {
-                    return Err(refuse(
-                        &raw_path,
-                        "is a hard link pointing outside the tool's directory",
-                    ));
-                }
-                match root.symlink_metadata(&source) {
-                    Ok(meta) if meta.file_type().is_symlink() => {
-                        return Err(refuse(&raw_path, "is a hard link to a symlink"));
-                    }
-                    Ok(meta) if meta.is_file() => {}
-                    _ => {
-                        return Err(refuse(
-                            &raw_path,
-                            "is a hard link to nothing the archive put before it",
-                        ));
-                    }
-                }
-                root.hard_link(&source, &root, &rel).map_err(|_| {
-                    refuse(
-                        &raw_path,
-                        "is a hard link pointing outside the tool's directory",
-                    )
-                })?;
-            }
-            _ => {
-                let mode = entry.header().mode().map_err(read_err)?;
-                // Executable or not; never group/other writable, never setuid.
-                let mode = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-                let mut file = root
-                    .open_with(
-                        &rel,
-                        cap_std::fs::OpenOptions::new().write(true).create_new(true),
-                    )
-                    .map_err(|e| write_err(&target, e))?;
-                let budget = options.max_bytes.saturating_sub(written);
-                let copied = io::copy(&mut (&mut entry).take(budget + 1), &mut file)
-                    .map_err(|e| copy_err(e, archive_name, &target))?;
-                written += copied;
-                if copied > budget {
-                    return Err(ExtractError::TooLarge {
-                        archive: archive_name.to_string(),
-                        limit: options.max_bytes,
-                    });
-                }
-                file.set_permissions(cap_std::fs::Permissions::from_std(
-                    std::fs::Permissions::from_mode(mode),
-                ))
-                .map_err(|e| write_err(&target, e))?;
-            }
-        }
+        unpacker.place(&mut entry, &raw_path, &rel, kind)?;
     }
     // Read the compressed stream to its end: the tar end blocks and the gzip/xz trailer (its
     // checksum) must be there too, or the archive was cut short.
     let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(read_err)?;
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| unpacker.read_err(e))?;
     Ok(())
+}
+
+/// What a validated entry is, with what a link points at.
+enum EntryKind {
+    File,
+    Dir,
+    Symlink(PathBuf),
+    /// The source, relative to the tool's directory.
+    HardLink(PathBuf),
+}
+
+/// One unpack in progress: the destination and what the entries so far made there.
+struct Unpacker<'a> {
+    root: Dir,
+    dest: &'a Path,
+    options: &'a UnpackOptions<'a>,
+    /// Directories this extraction created itself: known to be real directories, not links.
+    real_dirs: HashSet<PathBuf>,
+    written: u64,
+}
+
+impl Unpacker<'_> {
+    fn read_err(&self, source: io::Error) -> ExtractError {
+        ExtractError::Read {
+            archive: self.options.archive.to_string(),
+            source,
+        }
+    }
+
+    fn write_err(&self, path: &Path, source: io::Error) -> ExtractError {
+        write_error(self.options.archive, path, source)
+    }
+
+    fn refuse(&self, entry: &Path, reason: &str) -> ExtractError {
+        ExtractError::EntryEscapes {
+            archive: self.options.archive.to_string(),
+            entry: entry.to_path_buf(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// What the entry is, refusing any that could leave the tree or is a special file; `None`
+    /// for pax headers.
+    fn classify(
+        &self,
+        entry: &tar::Entry<'_, impl Read>,
+        raw_path: &Path,
+        rel: &Path,
+    ) -> Result<Option<EntryKind>, ExtractError> {
+        let link_target = || -> Result<PathBuf, ExtractError> {
+            Ok(entry
+                .link_name()
+                .map_err(|e| self.read_err(e))?
+                .ok_or_else(|| self.refuse(raw_path, "is a link without a target"))?
+                .into_owned())
+        };
+        let kind = match entry.header().entry_type() {
+            tar::EntryType::Symlink => {
+                let target = link_target()?;
+                check_symlink_target(rel, &target).map_err(|r| self.refuse(raw_path, r))?;
+                EntryKind::Symlink(target)
+            }
+            tar::EntryType::Link => {
+                let source = relative_path(&link_target()?, self.options.top_dir)
+                    .map_err(|_| {
+                        self.refuse(
+                            raw_path,
+                            "is a hard link pointing outside the tool's directory",
+                        )
+                    })?
+                    .ok_or_else(|| self.refuse(raw_path, "is a hard link to the archive's root"))?;
+                EntryKind::HardLink(source)
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
+            tar::EntryType::Directory => EntryKind::Dir,
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => return Ok(None),
+            _ => return Err(self.refuse(raw_path, "is a device, fifo or other special file")),
+        };
+        Ok(Some(kind))
+    }
+
+    /// Writes one validated entry at `rel`, in directories this unpack made.
+    fn place(
+        &mut self,
+        entry: &mut tar::Entry<'_, impl Read>,
+        raw_path: &Path,
+        rel: &Path,
+        kind: EntryKind,
+    ) -> Result<(), ExtractError> {
+        let target = self.dest.join(rel);
+        if let Some(parent) = rel.parent() {
+            ensure_real_dir(&self.root, parent, &mut self.real_dirs).map_err(|e| match e {
+                DirError::Io(source) => self.write_err(&self.dest.join(parent), source),
+                DirError::ThroughSymlink => {
+                    self.refuse(raw_path, "is inside a symlinked directory")
+                }
+            })?;
+        }
+        if let EntryKind::Dir = kind {
+            return ensure_real_dir(&self.root, rel, &mut self.real_dirs).map_err(|e| match e {
+                DirError::Io(source) => self.write_err(&target, source),
+                DirError::ThroughSymlink => {
+                    self.refuse(raw_path, "replaces a symlink with a directory")
+                }
+            });
+        }
+        // A later entry with the same name replaces the earlier one, never writes through it.
+        if self.root.symlink_metadata(rel).is_ok_and(|m| !m.is_dir()) {
+            self.root
+                .remove_file(rel)
+                .map_err(|e| self.write_err(&target, e))?;
+        }
+        match kind {
+            EntryKind::Symlink(link) => self
+                .root
+                .symlink(&link, rel)
+                .map_err(|e| self.write_err(&target, e)),
+            EntryKind::HardLink(source) => self.hard_link(&source, raw_path, rel),
+            EntryKind::File | EntryKind::Dir => self.write_file(entry, rel, &target),
+        }
+    }
+
+    /// Its source must sit in directories this unpack made (no symlink on the way) and not be
+    /// a symlink itself; cap-std refuses anything that still escapes.
+    fn hard_link(&self, source: &Path, raw_path: &Path, rel: &Path) -> Result<(), ExtractError> {
+        let outside = "is a hard link pointing outside the tool's directory";
+        let through_real_dirs = source
+            .parent()
+            .is_none_or(|p| p.as_os_str().is_empty() || self.real_dirs.contains(p));
+        if !through_real_dirs {
+            return Err(self.refuse(raw_path, outside));
+        }
+        match self.root.symlink_metadata(source) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(self.refuse(raw_path, "is a hard link to a symlink"));
+            }
+            Ok(meta) if meta.is_file() => {}
+            _ => {
+                return Err(self.refuse(
+                    raw_path,
+                    "is a hard link to nothing the archive put before it",
+                ));
+            }
+        }
+        self.root
+            .hard_link(source, &self.root, rel)
+            .map_err(|_| self.refuse(raw_path, outside))
+    }
+
+    /// A regular file: 0755 if any execute bit is set, else 0644 (never group or other
+    /// writable, never setuid), counted against the unpack's byte limit.
+    fn write_file(
+        &mut self,
+        entry: &mut tar::Entry<'_, impl Read>,
+        rel: &Path,
+        target: &Path,
+    ) -> Result<(), ExtractError> {
+        let mode = entry.header().mode().map_err(|e| self.read_err(e))?;
+        let mode = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+        let mut file = self
+            .root
+            .open_with(
+                rel,
+                cap_std::fs::OpenOptions::new().write(true).create_new(true),
+            )
+            .map_err(|e| self.write_err(target, e))?;
+        let budget = self.options.max_bytes.saturating_sub(self.written);
+        let copied = io::copy(&mut entry.take(budget + 1), &mut file)
+            .map_err(|e| copy_err(e, self.options.archive, target))?;
+        self.written += copied;
+        if copied > budget {
+            return Err(ExtractError::TooLarge {
+                archive: self.options.archive.to_string(),
+                limit: self.options.max_bytes,
+            });
+        }
+        file.set_permissions(cap_std::fs::Permissions::from_std(
+            std::fs::Permissions::from_mode(mode),
+        ))
+        .map_err(|e| self.write_err(target, e))
+    }
+}
+
+fn write_error(archive: &str, path: &Path, source: io::Error) -> ExtractError {
+    ExtractError::Write {
+        archive: archive.to_string(),
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A failed copy out of the archive: a read error is the archive's (cut short, corrupt), a
