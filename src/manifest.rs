@@ -759,97 +759,37 @@ fn project_relative_path(path: &str) -> Result<String, &'static str> {
 fn buildkit_source(src: &Source<'_>, raw: RawBuildkit) -> Result<BuildkitSource, ManifestError> {
     // Exactly one way to get buildkit: the first key of each pair names the source.
     let given: Vec<(&str, usize)> = [
-        ("version", raw.version.as_ref().map(|v| v.span().start)),
-        (
-            "git",
-            raw.git
-                .as_ref()
-                .or(raw.rev.as_ref())
-                .map(|v| v.span().start),
-        ),
-        ("path", raw.path.as_ref().map(|v| v.span().start)),
-        (
-            "url",
-            raw.url
-                .as_ref()
-                .or(raw.sha256.as_ref())
-                .map(|v| v.span().start),
-        ),
+        ("version", raw.version.as_ref()),
+        ("git", raw.git.as_ref().or(raw.rev.as_ref())),
+        ("path", raw.path.as_ref()),
+        ("url", raw.url.as_ref().or(raw.sha256.as_ref())),
     ]
     .into_iter()
-    .filter_map(|(key, offset)| offset.map(|o| (key, o)))
+    .filter_map(|(key, value)| value.map(|v| (key, v.span().start)))
     .collect();
-    match given.as_slice() {
-        [] => {
-            return Ok(BuildkitSource::CratesIo {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            });
-        }
-        [_] => {}
-        [(first, _), (second, offset), ..] => {
-            return Err(src.error(
-                *offset,
-                &format!("buildkit.{second}"),
-                format!("and `buildkit.{first}` are two sources for buildkit; keep one"),
-            ));
-        }
+    if let [(first, _), (second, offset), ..] = given.as_slice() {
+        return Err(src.error(
+            *offset,
+            &format!("buildkit.{second}"),
+            format!("and `buildkit.{first}` are two sources for buildkit; keep one"),
+        ));
     }
     if let Some(version) = raw.version {
-        if !is_valid_version(version.get_ref()) || version.get_ref().contains('_') {
-            return Err(src.at(
-                &version,
-                "buildkit.version",
-                format!("is not a version of {PACKAGE_NAME} like 0.1.0"),
-            ));
-        }
-        return Ok(BuildkitSource::CratesIo {
-            version: version.into_inner(),
-        });
+        return crates_io_source(src, version);
     }
-    if raw.git.is_some() || raw.rev.is_some() {
-        let (git, rev) = match (raw.git, raw.rev) {
-            (Some(git), Some(rev)) => (git, rev),
-            (Some(git), None) => {
-                return Err(src.at(
-                    &git,
-                    "buildkit.git",
-                    "needs `rev`, the full 40-hex commit to build",
-                ));
-            }
-            (None, Some(rev)) => {
-                return Err(src.at(&rev, "buildkit.rev", "needs `git`, the repository"));
-            }
-            (None, None) => unreachable!("one of them is set"),
-        };
-        if has_credentials(git.get_ref()) && !git.get_ref().starts_with("ssh://") {
-            return Err(src.at(&git, "buildkit.git", NO_CREDENTIALS));
-        }
-        if !is_shell_safe_url(git.get_ref()) && !git.get_ref().starts_with("ssh://") {
+    match (raw.git, raw.rev) {
+        (Some(git), Some(rev)) => return git_source(src, git, rev),
+        (Some(git), None) => {
             return Err(src.at(
                 &git,
                 "buildkit.git",
-                "must be an https://, http://, ssh:// or file:// URL without quotes, spaces or `$`",
+                "needs `rev`, the full 40-hex commit to build",
             ));
         }
-        let is_commit = rev.get_ref().len() == 40
-            && rev
-                .get_ref()
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !is_commit {
-            return Err(src.at(
-                &rev,
-                "buildkit.rev",
-                format!(
-                    "`{}` is not a pin: give the full 40-hex commit (a branch or tag can move)",
-                    rev.get_ref()
-                ),
-            ));
+        (None, Some(rev)) => {
+            return Err(src.at(&rev, "buildkit.rev", "needs `git`, the repository"));
         }
-        return Ok(BuildkitSource::Git {
-            url: git.into_inner(),
-            rev: rev.into_inner(),
-        });
+        (None, None) => {}
     }
     if let Some(path) = raw.path {
         return project_relative_path(path.get_ref())
@@ -860,22 +800,7 @@ fn buildkit_source(src: &Source<'_>, raw: RawBuildkit) -> Result<BuildkitSource,
         (Some(url), _) if has_credentials(url.get_ref()) => {
             Err(src.at(&url, "buildkit.url", NO_CREDENTIALS))
         }
-        (Some(url), Some(sha256)) => {
-            if !is_shell_safe_url(url.get_ref()) {
-                return Err(src.at(
-                    &url,
-                    "buildkit.url",
-                    "must be an https://, http:// or file:// URL without quotes, spaces or `$`",
-                ));
-            }
-            if !crate::digest::is_sha256_hex(sha256.get_ref()) {
-                return Err(src.at(&sha256, "buildkit.sha256", "must be 64 hexadecimal digits"));
-            }
-            Ok(BuildkitSource::Prebuilt {
-                url: url.into_inner(),
-                sha256: sha256.into_inner().to_ascii_lowercase(),
-            })
-        }
+        (Some(url), Some(sha256)) => prebuilt_source(src, url, sha256),
         (Some(url), None) => Err(src.at(
             &url,
             "buildkit.url",
@@ -886,8 +811,87 @@ fn buildkit_source(src: &Source<'_>, raw: RawBuildkit) -> Result<BuildkitSource,
             "buildkit.sha256",
             "has no `url` beside it: say where the prebuilt buildkit is downloaded from",
         )),
-        (None, None) => unreachable!("one source was given"),
+        // No source given: the crates.io release of this very buildkit.
+        (None, None) => Ok(BuildkitSource::CratesIo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }),
     }
+}
+
+fn crates_io_source(
+    src: &Source<'_>,
+    version: Spanned<String>,
+) -> Result<BuildkitSource, ManifestError> {
+    if !is_valid_version(version.get_ref()) || version.get_ref().contains('_') {
+        return Err(src.at(
+            &version,
+            "buildkit.version",
+            format!("is not a version of {PACKAGE_NAME} like 0.1.0"),
+        ));
+    }
+    Ok(BuildkitSource::CratesIo {
+        version: version.into_inner(),
+    })
+}
+
+/// A repository URL the generated shell can quote, and a full commit (a branch or tag can move).
+fn git_source(
+    src: &Source<'_>,
+    git: Spanned<String>,
+    rev: Spanned<String>,
+) -> Result<BuildkitSource, ManifestError> {
+    let ssh = git.get_ref().starts_with("ssh://");
+    if has_credentials(git.get_ref()) && !ssh {
+        return Err(src.at(&git, "buildkit.git", NO_CREDENTIALS));
+    }
+    if !is_shell_safe_url(git.get_ref()) && !ssh {
+        return Err(src.at(
+            &git,
+            "buildkit.git",
+            "must be an https://, http://, ssh:// or file:// URL without quotes, spaces or `$`",
+        ));
+    }
+    let is_commit = rev.get_ref().len() == 40
+        && rev
+            .get_ref()
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !is_commit {
+        return Err(src.at(
+            &rev,
+            "buildkit.rev",
+            format!(
+                "`{}` is not a pin: give the full 40-hex commit (a branch or tag can move)",
+                rev.get_ref()
+            ),
+        ));
+    }
+    Ok(BuildkitSource::Git {
+        url: git.into_inner(),
+        rev: rev.into_inner(),
+    })
+}
+
+/// A prebuilt binary: a URL the generated shell can quote, trusted against its sha256 only.
+fn prebuilt_source(
+    src: &Source<'_>,
+    url: Spanned<String>,
+    sha256: Spanned<String>,
+) -> Result<BuildkitSource, ManifestError> {
+    if !is_shell_safe_url(url.get_ref()) {
+        return Err(src.at(
+            &url,
+            "buildkit.url",
+            "must be an https://, http:// or file:// URL without quotes, spaces or `$`",
+        ));
+    }
+    if !crate::digest::is_sha256_hex(sha256.get_ref()) {
+        return Err(src.at(&sha256, "buildkit.sha256", "must be 64 hexadecimal digits"));
+    }
+    Ok(BuildkitSource::Prebuilt {
+        url: url.into_inner(),
+        sha256: sha256.into_inner().to_ascii_lowercase(),
+    })
 }
 
 fn cache_config(
