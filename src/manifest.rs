@@ -406,27 +406,11 @@ impl Manifest {
             src.error(offset, &src.key_near(offset), message)
         })?;
 
-        let rust = match raw.toolchain.and_then(|t| t.rust) {
-            Some(rust) if !is_rust_version(rust.get_ref()) => {
-                return Err(src.at(
-                    &rust,
-                    "toolchain.rust",
-                    format!(
-                        "`{}` is not a stable Rust version like 1.95.0 (the devcontainer image and CI need a release)",
-                        rust.get_ref()
-                    ),
-                ));
-            }
-            Some(rust) => {
-                if let Some(why) =
-                    crate::toolchain::unreleased(rust.get_ref(), crate::toolchain::today())
-                {
-                    return Err(src.at(&rust, "toolchain.rust", why));
-                }
-                Some(rust.into_inner())
-            }
-            None => None,
-        };
+        let rust = raw
+            .toolchain
+            .and_then(|t| t.rust)
+            .map(|rust| rust_version(&src, rust))
+            .transpose()?;
 
         let tools = raw.tools.unwrap_or(RawTools {
             mold: None,
@@ -446,30 +430,12 @@ impl Manifest {
             .map(|raw| lld_spec(&src, raw, registry))
             .transpose()?;
 
-        let (kind, kind_span) = match raw.linker.as_ref().and_then(|l| l.kind.as_ref()) {
-            Some(kind) => (*kind.get_ref(), Some(kind.span().start)),
-            None if mold.is_some() => (LinkerKind::Mold, None),
-            None if lld.is_some() => (LinkerKind::Lld, None),
-            None => (LinkerKind::Default, None),
-        };
-        let kind_offset = kind_span.unwrap_or(0);
-        match kind {
-            LinkerKind::Mold if mold.is_none() => {
-                return Err(src.error(
-                    kind_offset,
-                    "linker.kind",
-                    "is \"mold\" but there is no [tools.mold] to install it from",
-                ));
-            }
-            LinkerKind::Lld if lld.is_none() => {
-                return Err(src.error(
-                    kind_offset,
-                    "linker.kind",
-                    "is \"lld\" but there is no [tools.lld]; add one with source = \"rust\"",
-                ));
-            }
-            _ => {}
-        }
+        let kind = linker_kind(
+            &src,
+            raw.linker.as_ref().and_then(|l| l.kind.as_ref()),
+            mold.is_some(),
+            lld.is_some(),
+        )?;
         let driver = raw
             .linker
             .and_then(|l| l.driver)
@@ -488,14 +454,19 @@ impl Manifest {
             .and_then(|c| c.providers)
             .unwrap_or_else(|| vec![CiProvider::Github]);
 
-        let devcontainer_image = raw.devcontainer.and_then(|d| d.image).map(|image| {
-            if image.get_ref().trim().is_empty() || image.get_ref().contains(char::is_whitespace) {
-                Err(src.at(&image, "devcontainer.image", "is not an image reference"))
-            } else {
-                Ok(image.into_inner())
-            }
-        });
-        let devcontainer_image = devcontainer_image.transpose()?;
+        let devcontainer_image = raw
+            .devcontainer
+            .and_then(|d| d.image)
+            .map(|image| {
+                if image.get_ref().trim().is_empty()
+                    || image.get_ref().contains(char::is_whitespace)
+                {
+                    Err(src.at(&image, "devcontainer.image", "is not an image reference"))
+                } else {
+                    Ok(image.into_inner())
+                }
+            })
+            .transpose()?;
 
         let buildkit = match raw.buildkit {
             None => BuildkitSource::CratesIo {
@@ -754,6 +725,56 @@ fn project_relative_path(path: &str) -> Result<String, &'static str> {
         return Err("is not a normalized path (empty or `.` segment)");
     }
     Ok(trimmed.to_string())
+}
+
+/// A stable release (the devcontainer image and CI need one) that is out already.
+fn rust_version(src: &Source<'_>, rust: Spanned<String>) -> Result<String, ManifestError> {
+    if !is_rust_version(rust.get_ref()) {
+        return Err(src.at(
+            &rust,
+            "toolchain.rust",
+            format!(
+                "`{}` is not a stable Rust version like 1.95.0 (the devcontainer image and CI need a release)",
+                rust.get_ref()
+            ),
+        ));
+    }
+    if let Some(why) = crate::toolchain::unreleased(rust.get_ref(), crate::toolchain::today()) {
+        return Err(src.at(&rust, "toolchain.rust", why));
+    }
+    Ok(rust.into_inner())
+}
+
+/// `linker.kind` as given, or what the tools imply (mold, else lld, else rustc's default); a
+/// kind needs its tool.
+fn linker_kind(
+    src: &Source<'_>,
+    given: Option<&Spanned<LinkerKind>>,
+    has_mold: bool,
+    has_lld: bool,
+) -> Result<LinkerKind, ManifestError> {
+    let Some(given) = given else {
+        return Ok(if has_mold {
+            LinkerKind::Mold
+        } else if has_lld {
+            LinkerKind::Lld
+        } else {
+            LinkerKind::Default
+        });
+    };
+    match given.get_ref() {
+        LinkerKind::Mold if !has_mold => Err(src.at(
+            given,
+            "linker.kind",
+            "is \"mold\" but there is no [tools.mold] to install it from",
+        )),
+        LinkerKind::Lld if !has_lld => Err(src.at(
+            given,
+            "linker.kind",
+            "is \"lld\" but there is no [tools.lld]; add one with source = \"rust\"",
+        )),
+        kind => Ok(*kind),
+    }
 }
 
 fn buildkit_source(src: &Source<'_>, raw: RawBuildkit) -> Result<BuildkitSource, ManifestError> {
