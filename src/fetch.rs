@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::digest::HashingReader;
 use crate::registry::ArchiveFormat;
 
-use crate::reporter::Reporter;
+use crate::reporter::{Progress, Reporter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -253,19 +253,7 @@ impl Fetcher {
         reporter: &dyn Reporter,
     ) -> Result<CachedArchive, FetchError> {
         let final_path = self.cached_path(artifact.sha256, artifact.format);
-        let open_cached = || match std::fs::File::open(&final_path) {
-            Ok(file) => Ok(Some(CachedArchive {
-                path: final_path.clone(),
-                file,
-                verified_now: false,
-            })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(FetchError::ReadLocal {
-                path: final_path.clone(),
-                source,
-            }),
-        };
-        if let Some(cached) = open_cached()? {
+        if let Some(cached) = open_cached(&final_path)? {
             return Ok(cached);
         }
         if self.options.offline {
@@ -275,54 +263,21 @@ impl Fetcher {
                 cache_dir: self.options.cache_dir.clone(),
             });
         }
-        let write_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| FetchError::WriteCache { path, source }
-        };
-        std::fs::create_dir_all(&self.options.cache_dir)
-            .map_err(write_err(&self.options.cache_dir))?;
-        // The cache may be shared by several BUILDKIT_HOMEs: whoever holds `<sha256>.lock`
-        // downloads; the others wait and then find the verified archive. The lock file never
-        // moves, and each download writes its own partial file, so no process ever writes into
-        // a file another has verified or is unpacking.
-        let lock_path = self.options.cache_dir.join(lock_file_name(artifact.sha256));
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(write_err(&lock_path))?;
-        lock.lock().map_err(write_err(&lock_path))?;
-        if let Some(cached) = open_cached()? {
+        let cache_dir = &self.options.cache_dir;
+        std::fs::create_dir_all(cache_dir).map_err(write_err(cache_dir))?;
+        let lock = DownloadLock::take(cache_dir, artifact.sha256)?;
+        if let Some(cached) = open_cached(&final_path)? {
             return Ok(cached);
         }
-        // Only the holder of this lock writes partial files of this digest: any found now were
-        // left by a killed run.
-        if let Ok(entries) = std::fs::read_dir(&self.options.cache_dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                if matches!(
-                    parse_cache_file_name(&name.to_string_lossy()),
-                    Some(CacheFile::Partial { sha256 }) if sha256 == artifact.sha256
-                ) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
+        remove_killed_partials(cache_dir, artifact.sha256);
 
         let mut partial = tempfile::Builder::new()
             .prefix(&format!("{}.", artifact.sha256))
             .suffix(".partial")
-            .tempfile_in(&self.options.cache_dir)
-            .map_err(write_err(&self.options.cache_dir))?;
+            .tempfile_in(cache_dir)
+            .map_err(write_err(cache_dir))?;
         let partial_path = partial.path().to_path_buf();
         let url = apply_mirror(artifact.url, self.options.mirror.as_deref());
-        // The lock file goes with the download, done or failed: a process still waiting on it
-        // then finds the archive (or downloads into a partial file of its own).
-        let release = |lock: std::fs::File| {
-            let _ = std::fs::remove_file(&lock_path);
-            drop(lock);
-        };
         let downloaded = self.with_retries(artifact.label, reporter, || {
             self.download_once(
                 &url,
@@ -334,11 +289,11 @@ impl Fetcher {
         });
         if let Err(err) = downloaded {
             drop(partial);
-            release(lock);
+            lock.release();
             return Err(err);
         }
         let persisted = partial.persist(&final_path);
-        release(lock);
+        lock.release();
         let mut file = persisted.map_err(|e| FetchError::WriteCache {
             path: final_path.clone(),
             source: e.error,
@@ -351,6 +306,8 @@ impl Fetcher {
         })
     }
 
+    /// One attempt: the body streamed into `file` (emptied first), hashed on the way, then held
+    /// against the length the server promised and the pinned digest.
     fn download_once(
         &self,
         url: &str,
@@ -361,78 +318,29 @@ impl Fetcher {
     ) -> Result<(), FetchError> {
         let (body, length) = self.open(url)?;
         // The lock's size, when it has one, is what the pinned archive weighs: never more.
-        let (limit, why) = match artifact.size {
-            Some(size) => (size, "the size buildkit.lock records"),
-            None => (
-                MAX_DOWNLOAD_BYTES,
-                "buildkit's limit for an archive of unknown size",
-            ),
+        let limit = match artifact.size {
+            Some(size) => SizeLimit {
+                bytes: size,
+                why: "the size buildkit.lock records",
+            },
+            None => SizeLimit {
+                bytes: MAX_DOWNLOAD_BYTES,
+                why: "buildkit's limit for an archive of unknown size",
+            },
         };
-        if length.is_some_and(|l| l > limit) {
-            return Err(FetchError::TooLarge {
-                url: url.to_string(),
-                limit,
-                why,
-            });
+        if length.is_some_and(|l| l > limit.bytes) {
+            return Err(limit.exceeded(url));
         }
-        let expected_len = length.or(artifact.size);
-        let progress = reporter.start(artifact.label, expected_len);
-        let write_err = |source| FetchError::WriteCache {
-            path: partial.to_path_buf(),
-            source,
-        };
         // Each attempt starts from an empty file.
-        file.set_len(0).map_err(write_err)?;
-        io::Seek::rewind(file).map_err(write_err)?;
+        file.set_len(0).map_err(write_err(partial))?;
+        io::Seek::rewind(file).map_err(write_err(partial))?;
         let mut reader = HashingReader::new(body);
-        let mut buf = vec![0u8; 1 << 16];
-        let window = self.options.stall;
-        let (mut window_start, mut window_bytes) = (std::time::Instant::now(), 0u64);
-        let mut total = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    progress.finish();
-                    if is_timeout(&err) {
-                        return Err(FetchError::Stalled {
-                            url: url.to_string(),
-                            secs: window.as_secs(),
-                        });
-                    }
-                    return Err(FetchError::Transport {
-                        url: url.to_string(),
-                        message: format!("reading the body: {}", error_chain(&err)),
-                    });
-                }
-            };
-            total += n as u64;
-            if total > limit {
-                progress.finish();
-                return Err(FetchError::TooLarge {
-                    url: url.to_string(),
-                    limit,
-                    why,
-                });
-            }
-            file.write_all(&buf[..n]).map_err(write_err)?;
-            progress.advance(n as u64);
-            window_bytes += n as u64;
-            if window_bytes >= MIN_PROGRESS_BYTES {
-                (window_start, window_bytes) = (std::time::Instant::now(), 0);
-            } else if window_start.elapsed() > window {
-                progress.finish();
-                return Err(FetchError::Stalled {
-                    url: url.to_string(),
-                    secs: window.as_secs(),
-                });
-            }
-        }
+        let progress = reporter.start(artifact.label, length.or(artifact.size));
+        let streamed = self.stream(url, &mut reader, file, partial, &limit, progress.as_ref());
         progress.finish();
-        file.flush().map_err(write_err)?;
-        let (actual, got) = reader.finish().map_err(write_err)?;
+        streamed?;
+        file.flush().map_err(write_err(partial))?;
+        let (actual, got) = reader.finish().map_err(write_err(partial))?;
         if let Some(expected) = length
             && got < expected
         {
@@ -450,6 +358,53 @@ impl Fetcher {
             });
         }
         Ok(())
+    }
+
+    /// Copies the body into `file`, stopping past `limit` and when less than
+    /// MIN_PROGRESS_BYTES arrive within one stall window (a silent or dripping server).
+    fn stream(
+        &self,
+        url: &str,
+        reader: &mut impl Read,
+        file: &mut std::fs::File,
+        partial: &Path,
+        limit: &SizeLimit,
+        progress: &dyn Progress,
+    ) -> Result<(), FetchError> {
+        let window = self.options.stall;
+        let stalled = || FetchError::Stalled {
+            url: url.to_string(),
+            secs: window.as_secs(),
+        };
+        let mut buf = vec![0u8; 1 << 16];
+        let (mut window_start, mut window_bytes) = (std::time::Instant::now(), 0u64);
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if is_timeout(&err) => return Err(stalled()),
+                Err(err) => {
+                    return Err(FetchError::Transport {
+                        url: url.to_string(),
+                        message: format!("reading the body: {}", error_chain(&err)),
+                    });
+                }
+            };
+            total += n as u64;
+            if total > limit.bytes {
+                return Err(limit.exceeded(url));
+            }
+            file.write_all(&buf[..n]).map_err(write_err(partial))?;
+            progress.advance(n as u64);
+            window_bytes += n as u64;
+            if window_bytes >= MIN_PROGRESS_BYTES {
+                (window_start, window_bytes) = (std::time::Instant::now(), 0);
+            } else if window_start.elapsed() > window {
+                return Err(stalled());
+            }
+        }
     }
 
     /// Opens `url` for streaming, with the response length where the server gave one.
@@ -610,6 +565,99 @@ fn build_client(
     builder.build().map_err(|e| error_chain(&e))
 }
 
+/// The most bytes one download may bring, and why that many.
+struct SizeLimit {
+    bytes: u64,
+    why: &'static str,
+}
+
+impl SizeLimit {
+    fn exceeded(&self, url: &str) -> FetchError {
+        FetchError::TooLarge {
+            url: url.to_string(),
+            limit: self.bytes,
+            why: self.why,
+        }
+    }
+}
+
+/// `<sha256>.lock` in the download cache, held. The cache may be shared by several
+/// BUILDKIT_HOMEs: whoever holds it downloads; the others wait and then find the verified
+/// archive. The lock file never moves, and each download writes its own partial file, so no
+/// process ever writes into a file another has verified or is unpacking.
+struct DownloadLock {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl DownloadLock {
+    fn take(cache_dir: &Path, sha256: &str) -> Result<DownloadLock, FetchError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let path = cache_dir.join(lock_file_name(sha256));
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(write_err(&path))?;
+            file.lock().map_err(write_err(&path))?;
+            // The holder before removed the file on release: a lock on that removed file would
+            // be shared with whoever opens the name next. Only the file the name still names
+            // counts.
+            let held = file.metadata().map_err(write_err(&path))?;
+            let named = std::fs::metadata(&path);
+            if named.is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino()) {
+                return Ok(DownloadLock { path, file });
+            }
+        }
+    }
+
+    /// The lock file goes with the download, done or failed: a process still waiting on it
+    /// then finds the archive (or downloads into a partial file of its own).
+    fn release(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file);
+    }
+}
+
+/// The verified archive at `path`, opened, if the cache has it.
+fn open_cached(path: &Path) -> Result<Option<CachedArchive>, FetchError> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(CachedArchive {
+            path: path.to_path_buf(),
+            file,
+            verified_now: false,
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(FetchError::ReadLocal {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Only the holder of a digest's lock writes partial files of that digest: any found when it
+/// is taken were left by a killed run.
+fn remove_killed_partials(cache_dir: &Path, sha256: &str) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if matches!(
+            parse_cache_file_name(&entry.file_name().to_string_lossy()),
+            Some(CacheFile::Partial { sha256: partial }) if partial == sha256
+        ) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn write_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + use<> {
+    let path = path.to_path_buf();
+    move |source| FetchError::WriteCache { path, source }
+}
+
 /// Whether an I/O error (through any wrapping) is a read timing out. reqwest's blocking body
 /// reports it as a decoding error whose innermost cause says so, hence the text as last resort.
 fn is_timeout(err: &io::Error) -> bool {
@@ -650,6 +698,41 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A waiter that gets the lock after its holder released (and removed) it holds it alone:
+    /// someone arriving later waits for it, instead of locking a new file of the same name.
+    #[test]
+    fn the_download_lock_stays_exclusive_across_a_release() {
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "a".repeat(64);
+        let first = DownloadLock::take(dir.path(), &sha).unwrap();
+        let (held, got_held) = mpsc::channel();
+        let waiter = {
+            let (dir, sha) = (dir.path().to_path_buf(), sha.clone());
+            std::thread::spawn(move || {
+                let lock = DownloadLock::take(&dir, &sha).unwrap();
+                held.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+                let released = Instant::now();
+                lock.release();
+                released
+            })
+        };
+        // The waiter is blocked on the file `first` holds; then `first` lets go.
+        std::thread::sleep(Duration::from_millis(200));
+        first.release();
+        got_held.recv().unwrap();
+        let later = DownloadLock::take(dir.path(), &sha).unwrap();
+        let taken = Instant::now();
+        let released = waiter.join().unwrap();
+        assert!(
+            taken >= released,
+            "the later taker got the lock while the waiter still held it"
+        );
+        later.release();
+    }
+
     use super::*;
 
     #[test]
