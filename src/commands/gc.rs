@@ -167,10 +167,18 @@ impl Sweep {
                     std::fs::File::open(ctx.cache_dir.join(lock_file_name(sha256)))
                         .map_or(true, |f| f.try_lock().is_ok())
                 };
+                // A lock file is removed while gc holds it: a setup that opened it meanwhile
+                // then finds the name gone and takes a new one, never sharing a removed file.
+                let mut held = None;
                 let unused = match parse_cache_file_name(&name) {
                     Some(CacheFile::Partial { sha256 }) => idle(sha256),
                     Some(CacheFile::Lock { sha256 }) => {
-                        !keep_digests.contains(sha256) && idle(sha256)
+                        !keep_digests.contains(sha256)
+                            && std::fs::File::open(entry.path()).is_ok_and(|lock| {
+                                let free = lock.try_lock().is_ok();
+                                held = Some(lock);
+                                free
+                            })
                     }
                     Some(CacheFile::Verified { sha256 }) => !keep_digests.contains(sha256),
                     None => false,
@@ -179,6 +187,7 @@ impl Sweep {
                     if !dry_run {
                         fs_err::remove_file(entry.path())?;
                     }
+                    drop(held);
                     crate::outln!("{verb} {}", entry.path().display());
                     removed += 1;
                 }
