@@ -311,38 +311,41 @@ pub fn buildkit_install(source: &BuildkitSource) -> BuildkitInstall {
                 None,
             )
         }
-        BuildkitSource::Prebuilt { url, sha256 } => {
-            let archive = url.ends_with(".tar.gz") || url.ends_with(".tgz");
-            // Download once (the file is what CI caches), verify every time, install from the
-            // verified file only.
-            let install = |root: &str| {
-                let file = format!("{root}/buildkit.download");
-                let unpack = if archive {
-                    format!(
-                        "rm -rf \"{root}/unpack\" && mkdir -p \"{root}/unpack\" && tar -xzf \"{file}\" -C \"{root}/unpack\" --no-same-owner && install -m 0755 \"$(find \"{root}/unpack\" -type f -name buildkit | head -n 1)\" \"{root}/bin/buildkit\" && rm -rf \"{root}/unpack\""
-                    )
-                } else {
-                    format!("install -m 0755 \"{file}\" \"{root}/bin/buildkit\"")
-                };
-                format!(
-                    "mkdir -p \"{root}/bin\" && {{ echo \"{sha256}  {file}\" | sha256sum -c --quiet - >/dev/null 2>&1 || curl -fsSL --retry 3 -o \"{file}\" {url}; }} && echo \"{sha256}  {file}\" | sha256sum -c - && {unpack} && {} --version",
-                    binary(root)
-                )
-            };
-            let verify = |root: &str| format!("{} --version", binary(root));
-            BuildkitInstall {
-                describe: format!("a prebuilt buildkit, sha256 {}", &sha256[..12]),
-                github: install(GITHUB_ROOT),
-                gitlab: install(GITLAB_ROOT),
-                docker: install("/usr/local/buildkit-cli")
-                    + " && ln -s /usr/local/buildkit-cli/bin/buildkit /usr/local/bin/buildkit && rm /usr/local/buildkit-cli/buildkit.download",
-                copy_source: None,
-                github_verify: verify(GITHUB_ROOT),
-                gitlab_verify: verify(GITLAB_ROOT),
-                cache_key: Some(format!("buildkit-cli-sha256-{sha256}")),
-                always_install: true,
-            }
-        }
+        BuildkitSource::Prebuilt { url, sha256 } => prebuilt_install(url, sha256),
+    }
+}
+
+/// A prebuilt binary (or a .tar.gz holding one): downloaded once (the file is what CI caches),
+/// verified against its sha256 every time, installed from the verified file only.
+fn prebuilt_install(url: &str, sha256: &str) -> BuildkitInstall {
+    let binary = quoted_binary;
+    let archive = url.ends_with(".tar.gz") || url.ends_with(".tgz");
+    let install = |root: &str| {
+        let file = format!("{root}/buildkit.download");
+        let unpack = if archive {
+            format!(
+                "rm -rf \"{root}/unpack\" && mkdir -p \"{root}/unpack\" && tar -xzf \"{file}\" -C \"{root}/unpack\" --no-same-owner && install -m 0755 \"$(find \"{root}/unpack\" -type f -name buildkit | head -n 1)\" \"{root}/bin/buildkit\" && rm -rf \"{root}/unpack\""
+            )
+        } else {
+            format!("install -m 0755 \"{file}\" \"{root}/bin/buildkit\"")
+        };
+        format!(
+            "mkdir -p \"{root}/bin\" && {{ echo \"{sha256}  {file}\" | sha256sum -c --quiet - >/dev/null 2>&1 || curl -fsSL --retry 3 -o \"{file}\" {url}; }} && echo \"{sha256}  {file}\" | sha256sum -c - && {unpack} && {} --version",
+            binary(root)
+        )
+    };
+    let verify = |root: &str| format!("{} --version", binary(root));
+    BuildkitInstall {
+        describe: format!("a prebuilt buildkit, sha256 {}", &sha256[..12]),
+        github: install(GITHUB_ROOT),
+        gitlab: install(GITLAB_ROOT),
+        docker: install("/usr/local/buildkit-cli")
+            + " && ln -s /usr/local/buildkit-cli/bin/buildkit /usr/local/bin/buildkit && rm /usr/local/buildkit-cli/buildkit.download",
+        copy_source: None,
+        github_verify: verify(GITHUB_ROOT),
+        gitlab_verify: verify(GITLAB_ROOT),
+        cache_key: Some(format!("buildkit-cli-sha256-{sha256}")),
+        always_install: true,
     }
 }
 
