@@ -566,12 +566,18 @@ fn malformed_manifests_exit_2_naming_file_line_and_key() {
         "buildkit.toml",
         "[tools.mold]\nversion = \"2.41.0\"\nshasum = \"abc\"\n",
     );
-    let run = sandbox.run(&["setup"]).failure(2);
-    insta::assert_snapshot!(run.stderr, @"error: [SANDBOX]/project/buildkit.toml:3: `shasum`: unknown field `shasum`, expected one of `version`, `url`, `sha256`");
+    insta::assert_snapshot!(sandbox.run(&["setup"]), @"
+    exit 2
+    --- stderr
+    error: [SANDBOX]/project/buildkit.toml:3: `shasum`: unknown field `shasum`, expected one of `version`, `url`, `sha256`
+    ");
 
     sandbox.write("buildkit.toml", "[tools.mold]\nversion = \"7.0.0\"\n");
-    let run = sandbox.run(&["setup"]).failure(2);
-    insta::assert_snapshot!(run.stderr, @"error: [SANDBOX]/project/buildkit.toml:2: `tools.mold.version`: buildkit does not know mold 7.0.0 (known: 2.42.0, 2.41.0, 2.40.4); give `url` and `sha256` to use another");
+    insta::assert_snapshot!(sandbox.run(&["setup"]), @"
+    exit 2
+    --- stderr
+    error: [SANDBOX]/project/buildkit.toml:2: `tools.mold.version`: buildkit does not know mold 7.0.0 (known: 2.42.0, 2.41.0, 2.40.4); give `url` and `sha256` to use another
+    ");
 
     sandbox.write("buildkit.toml", "[tools.mold\n");
     let run = sandbox.run(&["setup"]).failure(2);
@@ -853,8 +859,10 @@ fn killed_mid_download_leaves_the_previous_install_usable() {
 fn env_prints_path_and_cache_variables() {
     let sandbox = Sandbox::new();
     sandbox.write("buildkit.toml", "[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"local\"\ndir = \"/var/cache/sccache\"\n");
-    let run = sandbox.run(&["env"]).success();
-    insta::assert_snapshot!(run.stdout, @r#"
+    let run = sandbox.run(&["env"]);
+    insta::assert_snapshot!(run, @r#"
+    exit 0
+    --- stdout
     export PATH='[SANDBOX]/home/envs/[LOCK]/bin':"$PATH"
     export RUSTC_WRAPPER='sccache'
     export SCCACHE_DIR='/var/cache/sccache'
