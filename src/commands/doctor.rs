@@ -170,6 +170,21 @@ fn linker_driver_finding(manifest: &Manifest, findings: &mut Findings) {
         .args([&format!("-fuse-ld={ld}"), "-Wl,--version"])
         .output();
     match output {
+        Ok(out) if !out.status.success() => {
+            // The driver's own words: gcc's collect2 and clang each say `error` on the line
+            // that names what is missing.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let why = stderr
+                .lines()
+                .find(|l| l.contains("error"))
+                .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
+                .unwrap_or("it printed nothing");
+            findings.add(
+                "linker",
+                Status::Fail,
+                format!("`{driver} -fuse-ld={ld}` fails: {}", why.trim()),
+            );
+        }
         Ok(out) => {
             let first = String::from_utf8_lossy(&out.stdout)
                 .lines()
@@ -178,7 +193,7 @@ fn linker_driver_finding(manifest: &Manifest, findings: &mut Findings) {
                 .to_string();
             findings.pass_or_fail(
                 "linker",
-                out.status.success() && first.contains(signature),
+                first.contains(signature),
                 format!("`{driver} -fuse-ld={ld}` runs: {first}"),
             );
         }

@@ -148,7 +148,7 @@ fn the_bin_dir_off_path_and_a_missing_tool_fail() {
     ok   lock             matches buildkit.toml
     ok   tools            1 installed as locked
     FAIL path             ld.lld is not on PATH: `eval "$(buildkit env)"`
-    FAIL linker           `cc -fuse-ld=lld` runs: 
+    FAIL linker           `cc -fuse-ld=lld` fails: collect2: fatal error: cannot find 'ld'
     ok   rustc            matches toolchain.rust = "1.95.0"
     ok   generated files  all match buildkit.toml
     ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
@@ -162,7 +162,7 @@ fn the_bin_dir_off_path_and_a_missing_tool_fail() {
     ok   lock             matches buildkit.toml
     FAIL tools            lld rust: [SANDBOX]/home/envs/[LOCK]/bin/ld.lld is missing: run `buildkit setup`
     FAIL path             ld.lld is not on PATH: `eval "$(buildkit env)"`
-    FAIL linker           `cc -fuse-ld=lld` runs: 
+    FAIL linker           `cc -fuse-ld=lld` fails: collect2: fatal error: cannot find 'ld'
     ok   rustc            matches toolchain.rust = "1.95.0"
     ok   generated files  all match buildkit.toml
     ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)

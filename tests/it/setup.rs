@@ -1040,7 +1040,7 @@ fn doctor_reports_missing_tools_and_exits_1() {
         "check": "linker",
         "status": "fail",
         "ok": false,
-        "detail": "`cc -fuse-ld=lld` runs: "
+        "detail": "`cc -fuse-ld=lld` fails: collect2: fatal error: cannot find 'ld'"
       },
       {
         "check": "rustc",
