@@ -267,8 +267,15 @@ impl Lockfile {
 
     /// Reads the lock at `path`; `Ok(None)` when there is none.
     pub fn read(path: &Path) -> Result<Option<Lockfile>, LockError> {
+        Lockfile::read_text(path)?
+            .map(|text| Lockfile::parse(&text, path))
+            .transpose()
+    }
+
+    /// The lock file's text as it is on disk, or `None` when there is none.
+    pub fn read_text(path: &Path) -> Result<Option<String>, LockError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Lockfile::parse(&text, path).map(Some),
+            Ok(text) => Ok(Some(text)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(LockError::Read {
                 path: path.to_path_buf(),

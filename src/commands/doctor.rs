@@ -621,11 +621,7 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
 /// from the manifest when there is none).
 fn lock_as_built(ctx: &Context, project: &Project) -> Result<(String, Lockfile), Error> {
     let lock_path = project.lock_path.as_path();
-    let lock_text = match fs_err::read_to_string(lock_path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e.into()),
-    };
+    let lock_text = Lockfile::read_text(lock_path)?.unwrap_or_default();
     let lock = if lock_text.is_empty() {
         Lockfile::resolve(&project.manifest, &ctx.registry)
     } else {
