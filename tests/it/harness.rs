@@ -461,13 +461,7 @@ impl Sandbox {
             // A pinned toolchain that is not installed fails the command; rustup never fetches one.
             .env("RUSTUP_AUTO_INSTALL", "0");
         // The sandbox's HOME is not the one rustup and cargo were installed under.
-        let real_home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        for (var, default) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
-            let value = std::env::var_os(var)
-                .map(PathBuf::from)
-                .unwrap_or_else(|| real_home.join(default));
+        for (var, value) in toolchain_homes() {
             if value.exists() {
                 cmd.env(var, value);
             }
@@ -493,14 +487,8 @@ impl Sandbox {
     /// of temporary names.
     pub fn redact(&self, text: &str) -> String {
         let mut text = text.replace(&self.root().display().to_string(), "[SANDBOX]");
-        for (var, default, placeholder) in [
-            ("RUSTUP_HOME", ".rustup", "[RUSTUP_HOME]"),
-            ("CARGO_HOME", ".cargo", "[CARGO_HOME]"),
-        ] {
-            let home = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(default)
-            });
-            text = text.replace(&home.display().to_string(), placeholder);
+        for (var, home) in toolchain_homes() {
+            text = text.replace(&home.display().to_string(), &format!("[{var}]"));
         }
         while let Some(at) = text.find("127.0.0.1:") {
             let start = at + "127.0.0.1:".len();
@@ -632,6 +620,20 @@ impl fmt::Display for Run {
         }
         Ok(())
     }
+}
+
+/// RUSTUP_HOME and CARGO_HOME as this test process has them (rustup's defaults under the real
+/// HOME when unset): the sandbox passes them on, and snapshots name them.
+fn toolchain_homes() -> [(&'static str, PathBuf); 2] {
+    let real_home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")].map(|(var, default)| {
+        let home = std::env::var_os(var)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| real_home.join(default));
+        (var, home)
+    })
 }
 
 /// `2026-11-24T07:14:35Z` (when a tool was installed) -> `[TIMESTAMP]`.
