@@ -107,12 +107,7 @@ fn repack_sccache(version: &str) -> Vec<u8> {
 }
 
 fn rust_version() -> String {
-    let out = Command::new("rustc").arg("--version").output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string()
+    reported_version(Path::new("rustc"))
 }
 
 /// A fresh cargo project with a library (sccache caches library crates, not binaries).
