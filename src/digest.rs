@@ -49,7 +49,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The sha256 of a file, lowercase hex.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let file = fs_err::File::open(path)?;
+    let file = crate::fsutil::open_regular(path)?;
     let (digest, _) = HashingReader::new(io::BufReader::with_capacity(1 << 16, file)).finish()?;
     Ok(digest)
 }

@@ -3,6 +3,10 @@
 
 /// The NUL-separated strings of `.comment`, or `None` when `bytes` is not a 64-bit
 /// little-endian ELF file or has no such section.
+/// The largest binary buildkit reads whole to find its `.comment` (a debug build of a big
+/// service is about a gigabyte).
+pub const MAX_BINARY_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+
 pub fn comment_strings(bytes: &[u8]) -> Option<Vec<String>> {
     if bytes.get(..4)? != b"\x7fELF" || *bytes.get(4)? != 2 || *bytes.get(5)? != 1 {
         return None;

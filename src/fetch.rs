@@ -528,7 +528,8 @@ fn trusted_roots(extra: Option<&Path>) -> Result<Vec<reqwest::Certificate>, Stri
         .map(Path::new)
         .find(|p| p.is_file());
     for path in system.into_iter().chain(extra).map(Path::to_path_buf) {
-        let pem = fs_err::read(&path).map_err(|e| e.to_string())?;
+        let pem = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES * 4)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| format!("{}: not a PEM certificate bundle ({e})", path.display()))?;
         roots.extend(certs);

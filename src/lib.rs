@@ -12,6 +12,7 @@ pub(crate) mod bench;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod digest;
+pub(crate) mod encode;
 pub mod elf;
 pub(crate) mod env_vars;
 pub(crate) mod extract;
@@ -65,7 +66,7 @@ pub enum Error {
     #[error("{0}")]
     Failed(String),
     /// Several independent failures (parallel installs), one line each.
-    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\nerror: "))]
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Several(Vec<Error>),
 }
 
@@ -96,8 +97,18 @@ pub fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            print_error(&err);
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// One `error:` line per failure. A message may quote a value from a file buildkit did not
+/// write (a manifest, a receipt): its control characters are shown escaped, so that a value
+/// cannot add a line or drive the terminal.
+fn print_error(err: &Error) {
+    match err {
+        Error::Several(errors) => errors.iter().for_each(print_error),
+        err => eprintln!("error: {}", encode::Inert(&err.to_string())),
     }
 }

@@ -136,6 +136,32 @@ impl From<LockedTool> for RawLockedTool {
 impl RawLockedTool {
     /// The typed tool, or why this entry is not one.
     fn into_tool(self) -> Result<LockedTool, String> {
+        // Names become directories and links in BUILDKIT_HOME: one plain segment each, and
+        // every binary beneath its tool's directory.
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !s.starts_with('.')
+        };
+        if !plain(&self.name) {
+            return Err(format!(
+                "a tool name `{}` is not a plain name",
+                crate::encode::inert(&self.name)
+            ));
+        }
+        if let Some((link, path)) = self
+            .binaries
+            .iter()
+            .find(|(link, path)| !plain(link) || !crate::install::is_inside_path(path))
+        {
+            return Err(format!(
+                "tool {}: binary `{}` = `{}` is not a plain name and a path inside the tool",
+                self.name,
+                crate::encode::inert(link),
+                crate::encode::inert(path)
+            ));
+        }
         let source = match self.source {
             RawSource::RustToolchain => ToolSource::RustToolchain,
             RawSource::Archive => {
@@ -274,7 +300,7 @@ impl Lockfile {
 
     /// The lock file's text as it is on disk, or `None` when there is none.
     pub fn read_text(path: &Path) -> Result<Option<String>, LockError> {
-        match std::fs::read_to_string(path) {
+        match crate::fsutil::read_text(path, crate::fsutil::MAX_TEXT_BYTES) {
             Ok(text) => Ok(Some(text)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(LockError::Read {
@@ -333,7 +359,7 @@ mod tests {
     use super::*;
 
     fn manifest(text: &str) -> Manifest {
-        Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded()).unwrap()
+        Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded(), crate::toolchain::TEST_DAY).unwrap()
     }
 
     #[test]

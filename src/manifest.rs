@@ -14,6 +14,9 @@ use crate::registry::{Registry, archive_format};
 
 pub const MANIFEST_FILE: &str = "buildkit.toml";
 
+/// buildkit.toml is a page of settings; a file past this is not one (or is a device).
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{path}:{line}: `{key}`: {message}")]
@@ -389,27 +392,37 @@ fn is_rust_version(version: &str) -> bool {
 
 impl Manifest {
     /// Reads and validates the manifest at `path`.
+    /// Reads and validates the manifest at `path`, as of today.
     pub fn load(path: &Path, registry: &Registry) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_path_buf(),
-            source,
+        let text = crate::fsutil::read_text(path, MAX_MANIFEST_BYTES).map_err(|source| {
+            ManifestError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
-        Manifest::parse(&text, path, registry)
+        Manifest::parse(&text, path, registry, crate::toolchain::today())
     }
 
-    /// Parses `text` as if read from `path`. Pure.
-    pub fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Manifest, ManifestError> {
+    /// Parses `text` as if read from `path` on the day `today` (days since 1970-01-01: a Rust
+    /// release after it is refused). Pure.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        registry: &Registry,
+        today: i64,
+    ) -> Result<Manifest, ManifestError> {
         let src = Source { path, text };
         let raw: RawManifest = toml::from_str(text).map_err(|err| {
             let offset = err.span().map_or(0, |s| s.start);
             let message = err.message().trim().replace('\n', " ");
             src.error(offset, &src.key_near(offset), message)
         })?;
+        check_strings(&src)?;
 
         let rust = raw
             .toolchain
             .and_then(|t| t.rust)
-            .map(|rust| rust_version(&src, rust))
+            .map(|rust| rust_version(&src, rust, today))
             .transpose()?;
 
         let tools = raw.tools.unwrap_or(RawTools {
@@ -458,13 +471,9 @@ impl Manifest {
             .devcontainer
             .and_then(|d| d.image)
             .map(|image| {
-                if image.get_ref().trim().is_empty()
-                    || image.get_ref().contains(char::is_whitespace)
-                {
-                    Err(src.at(&image, "devcontainer.image", "is not an image reference"))
-                } else {
-                    Ok(image.into_inner())
-                }
+                crate::encode::docker_image(image.get_ref())
+                    .map_err(|e| src.at(&image, "devcontainer.image", e.to_string()))?;
+                Ok(image.into_inner())
             })
             .transpose()?;
 
@@ -673,26 +682,84 @@ pub fn upgrade_pins(text: &str, registry: &Registry) -> Result<String, String> {
     Ok(doc.to_string())
 }
 
-/// Characters a URL may hold to be pasted into a shell command, YAML and a Dockerfile unquoted:
-/// RFC 3986's unreserved and delimiter characters, without quotes, `$`, `;`, `&`, `(`, `)`,
-/// `*` or backslashes.
-fn is_shell_safe_url(url: &str) -> bool {
-    ["https://", "http://", "file://"]
-        .iter()
-        .any(|scheme| url.starts_with(scheme))
+/// Characters a URL may hold: RFC 3986's unreserved and delimiter characters, without quotes,
+/// `$`, `;`, `&`, `(`, `)`, `*` or backslashes. Generated files quote every URL for where it
+/// lands whatever it holds; this refuses what no real URL needs, with a clear message.
+fn is_plain_url(url: &str, schemes: &[&str]) -> bool {
+    schemes.iter().any(|scheme| url.starts_with(scheme))
         && url.len() <= 2048
         && url
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#[]@!+,=%".contains(c))
 }
 
-/// Whether a URL carries `user:password@` (buildkit.toml is committed, and its URLs go into the
-/// lock, the receipts and messages).
+/// Whether a URL carries `user@` or `user:password@` (buildkit.toml is committed, and its URLs
+/// go into the lock, the receipts, generated files and messages).
 fn has_credentials(url: &str) -> bool {
     crate::fetch::credentials_end(url).is_some()
 }
 
+/// Whether a URL carries a password (`user:password@`): an ssh URL names its user (`git@`), but
+/// its secret is a key, never a password in the URL.
+fn has_password(url: &str) -> bool {
+    crate::fetch::credentials_end(url).is_some_and(|(scheme, end)| {
+        url[scheme.len() + 3..end].contains(':')
+    })
+}
+
 const NO_CREDENTIALS: &str = "holds credentials (`user@` or `user:password@`); buildkit.toml is committed: give them through a mirror instead (BUILDKIT_MIRROR=https://user:password@mirror.example)";
+
+/// A cache endpoint holds no secret: sccache takes it from each machine's environment.
+const NO_CACHE_CREDENTIALS: &str = "holds credentials (`user:password@`); buildkit.toml is committed: give them to sccache through each machine's environment instead (SCCACHE_REDIS_PASSWORD, SCCACHE_WEBDAV_PASSWORD, AWS_ACCESS_KEY_ID, …)";
+
+/// The second wall behind the encoders: no string anywhere in buildkit.toml, key or value,
+/// holds a control character (a value is one line) or `${{` (GitHub Actions would evaluate it).
+fn check_strings(src: &Source<'_>) -> Result<(), ManifestError> {
+    use toml::de::{DeTable, DeValue};
+    fn bad(text: &str) -> Option<&'static str> {
+        if crate::encode::has_control(text) {
+            Some("holds a control or invisible line-break character (a newline, tab, NUL, U+2028, …); values in buildkit.toml are single lines")
+        } else if text.contains("${{") {
+            Some("holds `${{`, which GitHub Actions would evaluate as an expression")
+        } else {
+            None
+        }
+    }
+    fn table(src: &Source<'_>, prefix: &str, items: &DeTable<'_>) -> Result<(), ManifestError> {
+        for (key, item) in items {
+            let dotted = if prefix.is_empty() {
+                key.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", key.get_ref())
+            };
+            if let Some(why) = bad(key.get_ref()) {
+                return Err(src.error(key.span().start, &crate::encode::inert(&dotted), why));
+            }
+            value(src, &dotted, item)?;
+        }
+        Ok(())
+    }
+    fn value(
+        src: &Source<'_>,
+        dotted: &str,
+        item: &Spanned<DeValue<'_>>,
+    ) -> Result<(), ManifestError> {
+        match item.get_ref() {
+            DeValue::String(text) => match bad(text) {
+                Some(why) => Err(src.error(item.span().start, dotted, why)),
+                None => Ok(()),
+            },
+            DeValue::Array(items) => items.iter().try_for_each(|i| value(src, dotted, i)),
+            DeValue::Table(items) => table(src, dotted, items),
+            _ => Ok(()),
+        }
+    }
+    match DeTable::parse(src.text) {
+        Ok(root) => table(src, "", root.get_ref()),
+        // Already parsed once: a syntax error was reported there.
+        Err(_) => Ok(()),
+    }
+}
 
 /// A path inside the project: relative, no `..`, no `.` segments but a lone `.`, and characters
 /// that need no quoting. Returned without a trailing slash.
@@ -724,11 +791,18 @@ fn project_relative_path(path: &str) -> Result<String, &'static str> {
     if segments.iter().any(|s| s.is_empty() || *s == ".") {
         return Err("is not a normalized path (empty or `.` segment)");
     }
+    if segments.iter().any(|s| s.starts_with('-')) {
+        return Err("has a segment that starts with `-`, which commands would read as an option");
+    }
     Ok(trimmed.to_string())
 }
 
 /// A stable release (the devcontainer image and CI need one) that is out already.
-fn rust_version(src: &Source<'_>, rust: Spanned<String>) -> Result<String, ManifestError> {
+fn rust_version(
+    src: &Source<'_>,
+    rust: Spanned<String>,
+    today: i64,
+) -> Result<String, ManifestError> {
     if !is_rust_version(rust.get_ref()) {
         return Err(src.at(
             &rust,
@@ -739,7 +813,7 @@ fn rust_version(src: &Source<'_>, rust: Spanned<String>) -> Result<String, Manif
             ),
         ));
     }
-    if let Some(why) = crate::toolchain::unreleased(rust.get_ref(), crate::toolchain::today()) {
+    if let Some(why) = crate::toolchain::unreleased(rust.get_ref(), today) {
         return Err(src.at(&rust, "toolchain.rust", why));
     }
     Ok(rust.into_inner())
@@ -862,10 +936,13 @@ fn git_source(
     rev: Spanned<String>,
 ) -> Result<BuildkitSource, ManifestError> {
     let ssh = git.get_ref().starts_with("ssh://");
-    if has_credentials(git.get_ref()) && !ssh {
+    if (has_credentials(git.get_ref()) && !ssh) || has_password(git.get_ref()) {
         return Err(src.at(&git, "buildkit.git", NO_CREDENTIALS));
     }
-    if !is_shell_safe_url(git.get_ref()) && !ssh {
+    if !is_plain_url(
+        git.get_ref(),
+        &["https://", "http://", "ssh://", "file://"],
+    ) {
         return Err(src.at(
             &git,
             "buildkit.git",
@@ -899,7 +976,7 @@ fn prebuilt_source(
     url: Spanned<String>,
     sha256: Spanned<String>,
 ) -> Result<BuildkitSource, ManifestError> {
-    if !is_shell_safe_url(url.get_ref()) {
+    if !is_plain_url(url.get_ref(), &["https://", "http://", "file://"]) {
         return Err(src.at(
             &url,
             "buildkit.url",
@@ -1002,6 +1079,9 @@ fn check_cache_setting(backend: CacheBackend, key: &str, value: &str) -> Result<
             && !value.contains(char::is_whitespace)
             && value.len() > value.find("://").map_or(0, |i| i + 3)
     };
+    if key == "endpoint" && has_credentials(value) {
+        return Err(NO_CACHE_CREDENTIALS.into());
+    }
     match (backend, key) {
         (CacheBackend::Local, "dir") => {
             if value.starts_with('~') || value.starts_with("$HOME") || value.starts_with("${HOME}")
@@ -1097,7 +1177,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Manifest, String> {
-        Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded())
+        Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded(), crate::toolchain::TEST_DAY)
             .map_err(|e| e.to_string())
     }
 
@@ -1408,7 +1488,7 @@ mod properties {
     const FULL: &str = "[toolchain]\nrust = \"1.95.0\"\n[linker]\nkind = \"mold\"\ndriver = \"clang\"\n[tools.mold]\nversion = \"1.10.1\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"s3\"\nbucket = \"b\"\n[profile.dev]\ndebug = 1\n[ci]\nproviders = [\"gitlab\"]\n[buildkit]\ngit = \"https://g\"\nrev = \"0123456789abcdef0123456789abcdef01234567\"\n";
 
     fn check(text: &str) -> Result<(), TestCaseError> {
-        if let Err(err) = Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded()) {
+        if let Err(err) = Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded(), crate::toolchain::TEST_DAY) {
             let message = err.to_string();
             prop_assert!(message.starts_with("buildkit.toml:"), "{}", message);
             prop_assert!(!message.contains('\n'), "one line: {}", message);

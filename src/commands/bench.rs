@@ -401,7 +401,7 @@ impl Runner<'_> {
 
     fn linker_seen(&self, config: &Config) -> Option<String> {
         let binary = self.target_dir(config).join("debug").join(&self.main.name);
-        let bytes = fs_err::read(binary).ok()?;
+        let bytes = crate::fsutil::read_bounded(&binary, crate::elf::MAX_BINARY_BYTES).ok()?;
         crate::elf::linker_signature(&crate::elf::comment_strings(&bytes)?)
     }
 }

@@ -368,7 +368,9 @@ fn workspace_findings(root: &Path, findings: &mut Findings) {
             ),
         );
     }
-    for bypass in crate::workspace::bypasses(&metadata, |p| fs_err::read_to_string(p).ok()) {
+    for bypass in crate::workspace::bypasses(&metadata, |p| {
+        crate::fsutil::read_text(p, crate::fsutil::MAX_TEXT_BYTES).ok()
+    }) {
         findings.add(
             "dependencies",
             Status::Warn,
@@ -485,7 +487,7 @@ fn expected_linker(kind: LinkerKind) -> Option<(&'static str, &'static str)> {
 
 /// Which linker, at which version, signed the probe, against the configuration and the lock.
 fn linker_finding(binary: &Path, manifest: &Manifest, lock: &Lockfile, findings: &mut Findings) {
-    let comments = fs_err::read(binary)
+    let comments = crate::fsutil::read_bounded(binary, crate::elf::MAX_BINARY_BYTES)
         .ok()
         .and_then(|b| crate::elf::comment_strings(&b))
         .unwrap_or_default();
@@ -634,7 +636,7 @@ fn lock_as_built(ctx: &Context, project: &Project) -> Result<(String, Lockfile),
 /// variables that override them, by name.
 fn linker_settings(config: &Path) -> Result<BTreeMap<String, String>, Error> {
     let mut settings = BTreeMap::new();
-    if let Ok(text) = fs_err::read_to_string(config) {
+    if let Ok(text) = crate::fsutil::read_text(config, crate::fsutil::MAX_TEXT_BYTES) {
         let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
             Error::Failed(format!("{}: {}", config.display(), e.message().trim()))
         })?;

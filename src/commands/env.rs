@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use super::Context;
 use crate::Error;
+use crate::encode;
 use crate::cli::Shell;
 use crate::render::Place;
 
@@ -33,7 +34,7 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
         None => (ctx.home.bin_dir(), Vec::new()),
     };
     vars.sort();
-    let bin = bin.display();
+    let bin = utf8_path(&bin)?;
     if project
         .as_ref()
         .and_then(|p| p.manifest.cache.as_ref())
@@ -43,30 +44,38 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
             "note: cache.backend = \"gha\" works only inside GitHub Actions (the generated action enables it there); here sccache uses its local cache"
         );
     }
-    let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
+    let encode_err = |e: crate::encode::EncodeError| Error::Failed(format!("buildkit env: {e}"));
     match shell {
         Shell::Sh => {
-            crate::outln!("export PATH={}:\"$PATH\"", quote(&bin.to_string()));
+            crate::outln!("export PATH={}:\"$PATH\"", encode::sh_word(bin));
             for (k, v) in &vars {
-                crate::outln!("export {k}={}", quote(v));
+                let k = encode::variable_name(k).map_err(encode_err)?;
+                crate::outln!("export {k}={}", encode::sh_word(v));
             }
         }
         Shell::Fish => {
-            crate::outln!("set -gx PATH {} $PATH", quote(&bin.to_string()));
+            crate::outln!("set -gx PATH {} $PATH", encode::fish_word(bin));
             for (k, v) in &vars {
-                crate::outln!("set -gx {k} {}", quote(v));
+                let k = encode::variable_name(k).map_err(encode_err)?;
+                crate::outln!("set -gx {k} {}", encode::fish_word(v));
             }
         }
         Shell::Github => {
             // The $GITHUB_ENV format. PATH is not set here: `setup --ci` appends the bin dir to
-            // $GITHUB_PATH, which the runner prepends for every later step.
-            for (k, v) in &vars {
-                crate::outln!("{k}={v}");
+            // $GITHUB_PATH, which the runner prepends for every later step. Every line is
+            // checked before any is printed: a refused value sets nothing.
+            let lines = vars
+                .iter()
+                .map(|(k, v)| encode::github_env_line(k, v))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(encode_err)?;
+            for line in lines {
+                crate::outln!("{line}");
             }
         }
         Shell::Json => {
             let object = serde_json::json!({
-                "path_prepend": [bin.to_string()],
+                "path_prepend": [bin],
                 "vars": vars.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             });
             crate::outln!(
@@ -76,4 +85,15 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A directory that goes into PATH as text: a name that is not UTF-8 cannot be written in the
+/// formats buildkit prints (and would silently become another directory if replaced).
+pub fn utf8_path(path: &std::path::Path) -> Result<&str, Error> {
+    path.to_str().ok_or_else(|| {
+        Error::Usage(format!(
+            "{} is not valid UTF-8; set BUILDKIT_HOME to a directory whose name is",
+            path.display()
+        ))
+    })
 }

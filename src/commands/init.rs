@@ -43,11 +43,10 @@ pub fn run(
         lld: linker == LinkerKind::Lld,
         sccache: if sccache { newest("sccache") } else { None },
         buildkit_version: env!("CARGO_PKG_VERSION").to_string(),
-        package: crate::manifest::PACKAGE_NAME,
     };
     let text = render_init(&input)?;
     // What init writes must be what buildkit accepts.
-    let manifest = Manifest::parse(&text, &path, &ctx.registry)?;
+    let manifest = Manifest::parse(&text, &path, &ctx.registry, crate::toolchain::today())?;
     crate::fsutil::write_atomically(&path, text.as_bytes()).map_err(|source| Error::File {
         action: "write",
         path: path.clone(),

@@ -29,12 +29,16 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
             receipt.name,
             receipt.version,
             &receipt.sha256[..12],
-            receipt.installed_at
+            crate::encode::Inert(&receipt.installed_at)
         );
     }
     for (name, target) in &links {
         if !target.starts_with(ctx.home.tools_dir()) {
-            crate::outln!("{name} -> {}", target.display());
+            crate::outln!(
+                "{} -> {}",
+                crate::encode::Inert(name),
+                crate::encode::Inert(&target.to_string_lossy())
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -46,7 +46,7 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
     }
     let read = |rel: &str| -> Result<Option<String>, Error> {
         let path = root.join(rel);
-        match fs_err::read_to_string(&path) {
+        match crate::fsutil::read_text_named(&path, crate::fsutil::MAX_TEXT_BYTES) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),

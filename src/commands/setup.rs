@@ -314,8 +314,11 @@ fn on_path(dir: &Path, path: &std::ffi::OsStr) -> bool {
 
 /// GitHub Actions: append to $GITHUB_PATH; elsewhere print an export line for the CI script.
 fn publish_for_ci(bin: &Path, github_path: Option<&Path>, json: bool) -> Result<(), Error> {
+    let bin = super::env::utf8_path(bin)?;
     match github_path {
         Some(path) => {
+            let line = crate::encode::github_path_line(bin)
+                .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
             let path = path.to_path_buf();
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
@@ -325,10 +328,9 @@ fn publish_for_ci(bin: &Path, github_path: Option<&Path>, json: bool) -> Result<
                     path: path.clone(),
                     source,
                 })?;
-            writeln!(f, "{}", bin.display())
-                .map_err(|source| InstallError::Write { path, source })?;
+            writeln!(f, "{line}").map_err(|source| InstallError::Write { path, source })?;
         }
-        None if !json => crate::outln!("export PATH=\"{}:$PATH\"", bin.display()),
+        None if !json => crate::outln!("export PATH={}:\"$PATH\"", crate::encode::sh_word(bin)),
         None => {}
     }
     Ok(())

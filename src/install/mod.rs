@@ -31,6 +31,10 @@ pub enum InstallError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "{path} is {what}, where buildkit keeps a directory of its own; buildkit never acts through a link out of BUILDKIT_HOME: remove it (buildkit setup recreates what is needed)"
+    )]
+    NotOwnDirectory { path: PathBuf, what: &'static str },
     #[error("could not lock {path} (another buildkit may hold it): {source}")]
     Lock {
         path: PathBuf,
@@ -69,6 +73,16 @@ pub enum InstallError {
         "lld: {path} does not exist (rust-lld ships in the toolchain's rustc component): reinstall the toolchain with rustup, or use [tools.lld] source = \"llvm\""
     )]
     NoRustLld { path: PathBuf },
+}
+
+/// Whether `path` (from a receipt or a lock) names something beneath the directory it is
+/// joined to: relative, no `..`, no empty or control-character segment.
+pub fn is_inside_path(path: &str) -> bool {
+    !path.is_empty()
+        && !crate::encode::has_control(path)
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// What an install recorded: enough to tell later whether it still matches the lock.
@@ -145,16 +159,71 @@ impl Home {
             path: path.clone(),
             source,
         })?;
+        self.check_layout()?;
         Ok(HomeLock { _file: file })
+    }
+
+    /// Every directory buildkit changes inside the home (`tools/`, each tool and version under
+    /// it, `bin/`, `envs/`, each lock's bin directory, `run/`) is a real directory of its own or
+    /// absent: never a link (to a directory outside, whose files setup would replace and gc
+    /// delete) nor a file. Checked with the home's lock held, before anything is changed.
+    pub fn check_layout(&self) -> Result<(), InstallError> {
+        let mut dirs = vec![
+            self.tools_dir(),
+            self.bin_dir(),
+            self.root.join("envs"),
+            self.root.join("run"),
+        ];
+        for (parent, depth) in [(self.tools_dir(), 2), (self.root.join("envs"), 2)] {
+            let mut level = vec![parent];
+            for _ in 0..depth {
+                let mut next = Vec::new();
+                for dir in &level {
+                    if let Ok(entries) = std::fs::read_dir(dir) {
+                        for entry in entries.flatten() {
+                            let name = entry.file_name();
+                            if name.to_string_lossy().starts_with('.') {
+                                continue;
+                            }
+                            next.push(entry.path());
+                        }
+                    }
+                }
+                dirs.extend(next.iter().cloned());
+                level = next;
+            }
+        }
+        for dir in dirs {
+            match std::fs::symlink_metadata(&dir) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(InstallError::NotOwnDirectory {
+                        path: dir,
+                        what: "a symbolic link",
+                    });
+                }
+                Ok(meta) if !meta.is_dir() && !dir.starts_with(self.root.join("envs")) => {
+                    return Err(InstallError::NotOwnDirectory {
+                        path: dir,
+                        what: "not a directory",
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     pub fn read_receipt(&self, name: &str, version: &str) -> Option<Receipt> {
         let path = self.tool_dir(name, version).join(RECEIPT_FILE);
-        let text = fs_err::read_to_string(path).ok()?;
-        // A receipt with a malformed digest (edited, truncated) is no proof of anything.
-        toml::from_str::<Receipt>(&text)
-            .ok()
-            .filter(|r| crate::digest::is_sha256_hex(&r.sha256))
+        let text = crate::fsutil::read_text(&path, crate::fsutil::MAX_TEXT_BYTES).ok()?;
+        // A receipt with a malformed digest (edited, truncated), or one whose binaries lie
+        // outside its tool's directory, is no proof of anything.
+        toml::from_str::<Receipt>(&text).ok().filter(|r| {
+            crate::digest::is_sha256_hex(&r.sha256)
+                && r.binaries.keys().all(|p| is_inside_path(p))
+                && r.name == name
+                && r.version == version
+        })
     }
 
     /// Whether `tool` is installed exactly as locked: the same archive digest (the digest is the
@@ -182,7 +251,12 @@ impl Home {
                 ) else {
                     continue;
                 };
-                if let Some(receipt) = self.read_receipt(&n, &v) {
+                // A receipt speaks for the directory it is in, and only for it: one that names
+                // another tool or version (`../../victim`) is no receipt.
+                if let Some(receipt) = self.read_receipt(&n, &v)
+                    && receipt.name == n
+                    && receipt.version == v
+                {
                     found.push(receipt);
                 }
             }
@@ -385,7 +459,7 @@ impl Home {
     }
 
     pub fn projects(&self) -> Vec<PathBuf> {
-        fs_err::read_to_string(self.projects_file())
+        crate::fsutil::read_text(&self.projects_file(), crate::fsutil::MAX_TEXT_BYTES)
             .map(|text| {
                 text.lines()
                     .filter(|l| !l.is_empty())

@@ -1,0 +1,289 @@
+//! What each template receives: every slot already encoded for the place it lands (a YAML
+//! scalar in a GitHub file, a Dockerfile instruction, a JSON string, …), as minijinja's "safe"
+//! strings. The template environment refuses anything else, so a value that skipped its encoder
+//! fails to render instead of landing raw in a generated file.
+
+use minijinja::Value;
+
+use crate::encode::{self, ShellCode};
+use crate::shell;
+
+use super::{Bootstrap, HEADER, InitTemplate, RenderError, SccacheDir};
+
+/// GitHub actions the generated CI uses, pinned to full commit SHAs (tag in a comment).
+const ACTION_CHECKOUT: &str = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1";
+const ACTION_CACHE: &str = "actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5";
+const ACTION_GITHUB_SCRIPT: &str =
+    "actions/github-script@ed597411d8f924073f98dfc5c65a23a2325f34cd # v8.0.0";
+
+/// The commands the example CI jobs run after the building block.
+const BUILD: [&str; 2] = ["cargo build --locked", "cargo test --locked"];
+
+/// Text that is already in its destination's syntax.
+fn encoded(text: impl Into<String>) -> Value {
+    Value::from_safe_string(text.into())
+}
+
+fn encoded_opt(text: Option<String>) -> Value {
+    text.map_or(Value::from(()), encoded)
+}
+
+/// Packages are buildkit's own constants (`clang`); quoted as words all the same.
+fn words(items: &[&str]) -> ShellCode {
+    items
+        .iter()
+        .map(|item| shell!("{}", item))
+        .reduce(|a, b| shell!("{} {}", a, b))
+        .unwrap_or_else(|| ShellCode::trusted(""))
+}
+
+/// A GitHub scalar made of a value and buildkit's own expressions: the value is made literal
+/// ([`encode::github_literal`]), the expressions stay live, and the whole is one YAML scalar.
+enum Gh<'a> {
+    Value(&'a str),
+    Expr(&'static str),
+}
+
+fn github_scalar(parts: &[Gh<'_>]) -> String {
+    let text: String = parts
+        .iter()
+        .map(|part| match part {
+            Gh::Value(value) => encode::github_literal(value).into_owned(),
+            Gh::Expr(expr) => (*expr).to_string(),
+        })
+        .collect();
+    encode::yaml_scalar(&text)
+}
+
+/// A `run:` of shell code in a GitHub file: a block when it reads back exactly as one.
+fn github_run(code: &ShellCode) -> Value {
+    encoded(encode::yaml_block(&encode::github_literal(code.as_str()), 8))
+}
+
+pub fn rust_toolchain(b: &Bootstrap) -> Value {
+    minijinja::context! {
+        header => encoded(HEADER),
+        channel => encoded(encode::toml_string(&b.rust)),
+    }
+}
+
+pub fn devcontainer_json(b: &Bootstrap) -> Value {
+    minijinja::context! {
+        header => encoded(HEADER),
+        name => encoded(encode::json_string(&b.name)),
+        post_create => encoded(encode::json_string("buildkit check")),
+    }
+}
+
+pub fn dockerfile(b: &Bootstrap) -> Result<Value, RenderError> {
+    let env = b
+        .env
+        .iter()
+        .map(|(name, value)| {
+            Ok(encoded(format!(
+                "{}={}",
+                encode::variable_name(name)?,
+                encode::docker_env_value(value)?
+            )))
+        })
+        .collect::<Result<Vec<Value>, encode::EncodeError>>()
+        .map_err(|e| RenderError::Encode {
+            file: super::DOCKERFILE,
+            source: e,
+        })?;
+    let from = encode::docker_image(&b.image).map_err(|e| RenderError::Encode {
+        file: super::DOCKERFILE,
+        source: e,
+    })?;
+    let packages_run = (!b.packages.is_empty()).then(|| {
+        encode::docker_run(&shell!(
+            "apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*",
+            words(&b.packages)
+        ))
+    });
+    let copy_source = b
+        .buildkit
+        .copy_source
+        .as_deref()
+        .map(|path| encode::docker_exec("COPY", &[path, "/usr/src/buildkit"]));
+    Ok(minijinja::context! {
+        header => encoded(HEADER),
+        from => encoded(format!("FROM {from}")),
+        packages_run => encoded_opt(packages_run),
+        describe => encoded(encode::comment(&b.buildkit.describe)),
+        copy_source => encoded_opt(copy_source),
+        install_run => encoded(encode::docker_run(&b.buildkit.docker)),
+        setup_run => encoded(encode::docker_run(&ShellCode::trusted(
+            "buildkit setup --locked --config /usr/local/buildkit/project/buildkit.toml && rm -rf /root/.cache/buildkit",
+        ))),
+        env => env,
+    })
+}
+
+pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
+    let encode_err = |source| RenderError::Encode {
+        file: super::GITHUB_ACTION,
+        source,
+    };
+    let rust = b.rust.as_str();
+    let install_rust = shell!(
+        "rustc +{} --version 2>/dev/null || rustup toolchain install {} --profile minimal --no-self-update",
+        rust,
+        rust
+    );
+    let packages_run = (!b.packages.is_empty()).then(|| {
+        github_run(&shell!(
+            "sudo apt-get update && sudo apt-get install -y --no-install-recommends {}",
+            words(&b.packages)
+        ))
+        .to_string()
+    });
+    let verify = shell!(
+        "{}\necho \"$HOME/.buildkit-cli/bin\" >> \"$GITHUB_PATH\"",
+        b.buildkit.github_verify
+    );
+    // `buildkit env` writes the project's variables (and refuses a line break in one); the
+    // CI-only ones and the default sccache directory are buildkit's own.
+    let mut env_run = ShellCode::trusted("buildkit env --shell github >> \"$GITHUB_ENV\"");
+    for (name, value) in &b.ci_env {
+        let line = encode::github_env_line(name, value).map_err(encode_err)?;
+        env_run = shell!("{}\necho {} >> \"$GITHUB_ENV\"", env_run, line);
+    }
+    if b.sccache_dir == Some(SccacheDir::Default) {
+        env_run = shell!(
+            "{}\necho \"SCCACHE_DIR=$HOME/.cache/sccache\" >> \"$GITHUB_ENV\"",
+            env_run
+        );
+    }
+    let gha_script = (!b.gha_env.is_empty()).then(|| {
+        let mut script = String::from(
+            "for (const name of ['ACTIONS_RESULTS_URL', 'ACTIONS_RUNTIME_TOKEN', 'ACTIONS_CACHE_URL', 'ACTIONS_CACHE_SERVICE_V2']) {\n  if (process.env[name]) core.exportVariable(name, process.env[name]);\n}",
+        );
+        for (name, value) in &b.gha_env {
+            script.push_str(&format!(
+                "\ncore.exportVariable({}, {});",
+                encode::json_string(name),
+                encode::json_string(value)
+            ));
+        }
+        encode::yaml_block(&encode::github_literal(&script), 10)
+    });
+    // The sccache directory: the default is buildkit's; one from buildkit.toml reaches the
+    // cache action through the environment `buildkit env` set, never as text in this file.
+    let sccache_path = b.sccache_dir.as_ref().map(|dir| match dir {
+        SccacheDir::Default => "~/.cache/sccache".to_string(),
+        SccacheDir::Given(_) => "${{ env.SCCACHE_DIR }}".to_string(),
+    });
+    let rust_key = format!("-rust-{rust}-");
+    Ok(minijinja::context! {
+        header => encoded(HEADER),
+        description => encoded(encode::github_yaml(&format!(
+            "Installs Rust {rust}, buildkit and the tools buildkit.lock pins, sets the build environment, and restores the caches."
+        ))),
+        install_rust_name => encoded(encode::github_yaml(&format!("Install Rust {rust}"))),
+        install_rust_run => github_run(&install_rust),
+        packages_run => encoded_opt(packages_run),
+        cli_cache_key => encoded_opt(b.buildkit.cache_key.as_deref().map(|key| {
+            github_scalar(&[Gh::Value(key), Gh::Expr("-${{ runner.os }}")])
+        })),
+        install_name => encoded(encode::github_yaml(&format!(
+            "Install buildkit ({})",
+            b.buildkit.describe
+        ))),
+        install_only_on_miss => b.buildkit.cache_key.is_some() && !b.buildkit.always_install,
+        install_run => github_run(&b.buildkit.github),
+        verify_run => github_run(&verify),
+        env_run => github_run(&env_run),
+        gha_script => encoded_opt(gha_script),
+        github_script => encoded(ACTION_GITHUB_SCRIPT),
+        cache_action => encoded(ACTION_CACHE),
+        sccache_path => encoded_opt(sccache_path),
+        sccache_key => encoded(github_scalar(&[
+            Gh::Expr("sccache-${{ runner.os }}"),
+            Gh::Value(&rust_key),
+            Gh::Expr("${{ hashFiles('**/Cargo.lock', 'buildkit.lock') }}"),
+        ])),
+        sccache_restore_keys => encoded(github_scalar(&[
+            Gh::Expr("sccache-${{ runner.os }}"),
+            Gh::Value(&rust_key),
+        ])),
+    })
+}
+
+pub fn github_example() -> Value {
+    minijinja::context! {
+        checkout => encoded(ACTION_CHECKOUT),
+        build => BUILD.iter().map(|c| encoded(encode::github_yaml(c))).collect::<Vec<_>>(),
+    }
+}
+
+pub fn gitlab_include(b: &Bootstrap) -> Value {
+    let yaml = |code: &ShellCode| encoded(encode::yaml_scalar(code.as_str()));
+    let mut before_script = Vec::new();
+    if !b.packages.is_empty() {
+        before_script.push(yaml(&shell!(
+            "apt-get update && apt-get install -y --no-install-recommends {}",
+            words(&b.packages)
+        )));
+    }
+    let install = shell!("(cd / && {})", b.buildkit.gitlab);
+    before_script.push(yaml(
+        &if b.buildkit.cache_key.is_some() && !b.buildkit.always_install {
+            shell!(
+                "({}) >/dev/null 2>&1 || {}",
+                b.buildkit.gitlab_verify,
+                install
+            )
+        } else {
+            install
+        },
+    ));
+    before_script.push(yaml(&b.buildkit.gitlab_verify));
+    for line in [
+        "export PATH=\"$CI_PROJECT_DIR/.buildkit/cli/bin:$PATH\"",
+        "buildkit setup --locked",
+        "eval \"$(buildkit env --shell sh)\"",
+        "buildkit check",
+    ] {
+        before_script.push(yaml(&ShellCode::trusted(line)));
+    }
+    // GitLab expands `$NAME` in variables: `$$` is a literal `$`.
+    let ci_env: Vec<(Value, Value)> = b
+        .ci_env
+        .iter()
+        .map(|(name, value)| {
+            (
+                encoded(encode::yaml_scalar(name)),
+                encoded(encode::yaml_scalar(&value.replace('$', "$$"))),
+            )
+        })
+        .collect();
+    minijinja::context! {
+        header => encoded(HEADER),
+        image => encoded(encode::yaml_scalar(&b.image)),
+        sccache_dir => b.sccache_dir.is_some(),
+        ci_env => ci_env,
+        cli_cache_key => encoded_opt(b.buildkit.cache_key.as_deref().map(encode::yaml_scalar)),
+        cargo_cache_prefix => encoded(encode::yaml_scalar(&format!("cargo-rust-{}", b.rust))),
+        before_script => before_script,
+    }
+}
+
+pub fn gitlab_example() -> Value {
+    minijinja::context! {
+        build => BUILD.iter().map(|c| encoded(encode::yaml_scalar(c))).collect::<Vec<_>>(),
+    }
+}
+
+pub fn init(input: &InitTemplate) -> Value {
+    let toml = |s: &str| encoded(encode::toml_string(s));
+    minijinja::context! {
+        rust => input.rust.as_deref().map(toml),
+        linker => toml(input.linker),
+        mold => input.mold.as_deref().map(toml),
+        lld => input.lld,
+        sccache => input.sccache.as_deref().map(toml),
+        buildkit_version => toml(&input.buildkit_version),
+        package => encoded(crate::manifest::PACKAGE_NAME),
+    }
+}
