@@ -399,7 +399,10 @@ mod tests {
     fn dockerfile_values() {
         assert!(docker_image("x\\").is_err());
         assert!(docker_image("rust:1.95.0-bookworm").is_ok());
-        assert_eq!(docker_env_value("$HOME/\"x\"").unwrap(), r#""\$HOME/\"x\"""#);
+        assert_eq!(
+            docker_env_value("$HOME/\"x\"").unwrap(),
+            r#""\$HOME/\"x\"""#
+        );
         assert!(docker_env_value("a\nb").is_err());
         let run = docker_run(&ShellCode::from_format("echo 'a\nb'".into()));
         assert_eq!(run, r#"RUN ["/bin/sh","-c","echo 'a\nb'"]"#);

@@ -73,13 +73,147 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs_err::create_dir_all(dir)?;
     let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
     let mut temp = tempfile::Builder::new()
-        .prefix(".buildkit-")
+        .prefix(&temp_prefix())
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// The start of every temporary name buildkit makes beside a file it writes: `.buildkit-<pid>-`,
+/// so that a later run can tell a leftover of a killed process from a live one's.
+fn temp_prefix() -> String {
+    format!(".buildkit-{}-", std::process::id())
+}
+
+/// Removes the temporary files that killed buildkit processes left in `dir` (by
+/// [`write_atomically`] or [`FileSet`]), and returns their paths. A file of a process that is
+/// still running is kept.
+pub fn remove_leftover_temps(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(".buildkit-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
+            rustix::process::test_kill_process(pid) != Err(rustix::io::Errno::SRCH)
+        });
+        if !alive
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
+/// A set of files replaced (or removed) together: every new content is staged beside its file
+/// first, then each is renamed into place; if any step fails, the files already replaced get
+/// their old content back and the new ones are removed, so the set is all old or all new.
+#[derive(Default)]
+pub struct FileSet {
+    changes: Vec<(PathBuf, Option<Vec<u8>>)>,
+}
+
+impl FileSet {
+    pub fn write(&mut self, path: PathBuf, bytes: impl Into<Vec<u8>>) {
+        self.changes.push((path, Some(bytes.into())));
+    }
+
+    pub fn remove(&mut self, path: PathBuf) {
+        self.changes.push((path, None));
+    }
+
+    /// Carries out every change, or none. The error names the file that failed.
+    pub fn commit(self) -> Result<(), (PathBuf, io::Error)> {
+        use std::io::Write as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut staged = Vec::new();
+        for (path, bytes) in &self.changes {
+            let Some(bytes) = bytes else {
+                staged.push(None);
+                continue;
+            };
+            let attempt = (|| {
+                let dir = parent_dir(path);
+                fs_err::create_dir_all(dir)?;
+                let mode =
+                    std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+                let mut temp = tempfile::Builder::new()
+                    .prefix(&temp_prefix())
+                    .permissions(std::fs::Permissions::from_mode(mode))
+                    .tempfile_in(dir)?;
+                temp.write_all(bytes)?;
+                temp.as_file().sync_all()?;
+                Ok(temp.into_temp_path())
+            })();
+            match attempt {
+                Ok(temp) => staged.push(Some(temp)),
+                Err(e) => return Err((path.clone(), e)),
+            }
+        }
+        // Each replaced file's old content stays reachable through a backup link until the
+        // whole set is in place.
+        let mut done: Vec<(&Path, Option<PathBuf>)> = Vec::new();
+        for ((path, _), temp) in self.changes.iter().zip(staged) {
+            let step = (|| -> io::Result<Option<PathBuf>> {
+                let backup = if std::fs::symlink_metadata(path).is_ok() {
+                    let backup =
+                        parent_dir(path).join(format!("{}backup-{}", temp_prefix(), done.len()));
+                    let _ = std::fs::remove_file(&backup);
+                    std::fs::hard_link(path, &backup)?;
+                    Some(backup)
+                } else {
+                    None
+                };
+                match temp {
+                    Some(temp) => temp.persist(path).map_err(|e| e.error)?,
+                    None if backup.is_some() => std::fs::remove_file(path)?,
+                    None => {}
+                }
+                Ok(backup)
+            })();
+            match step {
+                Ok(backup) => done.push((path, backup)),
+                Err(e) => {
+                    for (path, backup) in done.into_iter().rev() {
+                        match backup {
+                            Some(backup) => {
+                                let _ = std::fs::rename(&backup, path);
+                            }
+                            None => {
+                                let _ = std::fs::remove_file(path);
+                            }
+                        }
+                    }
+                    return Err((path.clone(), e));
+                }
+            }
+        }
+        for (_, backup) in done {
+            if let Some(backup) = backup {
+                let _ = std::fs::remove_file(backup);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// `a/bin/../tools/x` -> `a/tools/x`, without touching the filesystem.
@@ -114,13 +248,72 @@ mod tests {
         )
         .unwrap();
         let err = read_text(&fifo, 10).unwrap_err();
-        assert_eq!(err.to_string(), "is not a regular file (a FIFO, socket or device)");
+        assert_eq!(
+            err.to_string(),
+            "is not a regular file (a FIFO, socket or device)"
+        );
         let err = read_text(Path::new("/dev/zero"), 10).unwrap_err();
-        assert_eq!(err.to_string(), "is not a regular file (a FIFO, socket or device)");
+        assert_eq!(
+            err.to_string(),
+            "is not a regular file (a FIFO, socket or device)"
+        );
         let big = dir.path().join("big");
         std::fs::write(&big, "x".repeat(11)).unwrap();
-        assert_eq!(read_text(&big, 10).unwrap_err().kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(
+            read_text(&big, 10).unwrap_err().kind(),
+            io::ErrorKind::FileTooLarge
+        );
         assert_eq!(read_text(&big, 11).unwrap(), "x".repeat(11));
+    }
+
+    #[test]
+    fn a_file_set_is_all_old_or_all_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let locked = dir.path().join("locked");
+        std::fs::write(&a, "old a").unwrap();
+        std::fs::create_dir(&locked).unwrap();
+        let b = locked.join("b");
+        std::fs::write(&b, "old b").unwrap();
+        let gone = dir.path().join("gone");
+        std::fs::write(&gone, "stale").unwrap();
+        // `b`'s directory refuses the rename: the set fails after `a` was replaced.
+        let mut set = FileSet::default();
+        set.write(a.clone(), "new a");
+        set.remove(gone.clone());
+        set.write(b.clone(), "new b");
+        // Staging needs the directory writable; make the swap itself fail instead: a directory
+        // where the file should be.
+        std::fs::remove_file(&b).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(b.join("x"), "").unwrap();
+        let (failed, _) = set.commit().unwrap_err();
+        assert_eq!(failed, b);
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "old a");
+        assert_eq!(std::fs::read_to_string(&gone).unwrap(), "stale");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.starts_with(".buildkit-")),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn leftovers_of_dead_processes_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".buildkit-2147483646-abc");
+        let live = dir
+            .path()
+            .join(format!(".buildkit-{}-abc", std::process::id()));
+        let other = dir.path().join(".buildkit-notes");
+        for f in [&dead, &live, &other] {
+            std::fs::write(f, "").unwrap();
+        }
+        assert_eq!(remove_leftover_temps(dir.path()), vec![dead.clone()]);
+        assert!(live.exists() && other.exists() && !dead.exists());
     }
 
     #[test]

@@ -359,7 +359,13 @@ mod tests {
     use super::*;
 
     fn manifest(text: &str) -> Manifest {
-        Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded(), crate::toolchain::TEST_DAY).unwrap()
+        Manifest::parse(
+            text,
+            Path::new("buildkit.toml"),
+            &Registry::embedded(),
+            crate::toolchain::TEST_DAY,
+        )
+        .unwrap()
     }
 
     #[test]

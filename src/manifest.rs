@@ -702,9 +702,8 @@ fn has_credentials(url: &str) -> bool {
 /// Whether a URL carries a password (`user:password@`): an ssh URL names its user (`git@`), but
 /// its secret is a key, never a password in the URL.
 fn has_password(url: &str) -> bool {
-    crate::fetch::credentials_end(url).is_some_and(|(scheme, end)| {
-        url[scheme.len() + 3..end].contains(':')
-    })
+    crate::fetch::credentials_end(url)
+        .is_some_and(|(scheme, end)| url[scheme.len() + 3..end].contains(':'))
 }
 
 const NO_CREDENTIALS: &str = "holds credentials (`user@` or `user:password@`); buildkit.toml is committed: give them through a mirror instead (BUILDKIT_MIRROR=https://user:password@mirror.example)";
@@ -718,7 +717,9 @@ fn check_strings(src: &Source<'_>) -> Result<(), ManifestError> {
     use toml::de::{DeTable, DeValue};
     fn bad(text: &str) -> Option<&'static str> {
         if crate::encode::has_control(text) {
-            Some("holds a control or invisible line-break character (a newline, tab, NUL, U+2028, …); values in buildkit.toml are single lines")
+            Some(
+                "holds a control or invisible line-break character (a newline, tab, NUL, U+2028, …); values in buildkit.toml are single lines",
+            )
         } else if text.contains("${{") {
             Some("holds `${{`, which GitHub Actions would evaluate as an expression")
         } else {
@@ -939,10 +940,7 @@ fn git_source(
     if (has_credentials(git.get_ref()) && !ssh) || has_password(git.get_ref()) {
         return Err(src.at(&git, "buildkit.git", NO_CREDENTIALS));
     }
-    if !is_plain_url(
-        git.get_ref(),
-        &["https://", "http://", "ssh://", "file://"],
-    ) {
+    if !is_plain_url(git.get_ref(), &["https://", "http://", "ssh://", "file://"]) {
         return Err(src.at(
             &git,
             "buildkit.git",
@@ -1177,8 +1175,13 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Manifest, String> {
-        Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded(), crate::toolchain::TEST_DAY)
-            .map_err(|e| e.to_string())
+        Manifest::parse(
+            text,
+            Path::new("buildkit.toml"),
+            &Registry::embedded(),
+            crate::toolchain::TEST_DAY,
+        )
+        .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -1488,7 +1491,12 @@ mod properties {
     const FULL: &str = "[toolchain]\nrust = \"1.95.0\"\n[linker]\nkind = \"mold\"\ndriver = \"clang\"\n[tools.mold]\nversion = \"1.10.1\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"s3\"\nbucket = \"b\"\n[profile.dev]\ndebug = 1\n[ci]\nproviders = [\"gitlab\"]\n[buildkit]\ngit = \"https://g\"\nrev = \"0123456789abcdef0123456789abcdef01234567\"\n";
 
     fn check(text: &str) -> Result<(), TestCaseError> {
-        if let Err(err) = Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded(), crate::toolchain::TEST_DAY) {
+        if let Err(err) = Manifest::parse(
+            text,
+            Path::new("buildkit.toml"),
+            &Registry::embedded(),
+            crate::toolchain::TEST_DAY,
+        ) {
             let message = err.to_string();
             prop_assert!(message.starts_with("buildkit.toml:"), "{}", message);
             prop_assert!(!message.contains('\n'), "one line: {}", message);

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use super::Context;
 use crate::Error;
-use crate::encode;
 use crate::cli::Shell;
+use crate::encode;
 use crate::render::Place;
 
 pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {

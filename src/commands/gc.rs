@@ -33,8 +33,18 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<ExitCode, Error> {
         removed: 0,
     };
     sweep.stale_bin_dirs(ctx, &locks)?;
-    let keep_digests = sweep.tools(ctx, &locks)?;
-    sweep.cache(ctx, &keep_digests)?;
+    let mut keep_digests = sweep.tools(ctx, &locks)?;
+    // The download cache may serve other homes too: what their projects pin stays.
+    match pinned_by_other_homes(ctx) {
+        Some(digests) => {
+            keep_digests.extend(digests);
+            sweep.cache(ctx, &keep_digests)?;
+        }
+        None => eprintln!(
+            "kept every cached download in {}: another home that shares it has a project whose lock cannot be read",
+            ctx.cache_dir.display()
+        ),
+    }
     if sweep.removed == 0 {
         eprintln!("nothing to remove");
     }
@@ -64,6 +74,30 @@ fn known_locks(ctx: &Context, here: (Lockfile, String)) -> Result<Vec<(Lockfile,
         }
     }
     Ok(locks)
+}
+
+/// The archive digests pinned by the projects of every other home that records itself as a
+/// user of this download cache; `None` when one of their locks cannot be read (then nothing
+/// in the cache can be known to be unused).
+fn pinned_by_other_homes(ctx: &Context) -> Option<BTreeSet<String>> {
+    let mut digests = BTreeSet::new();
+    for root in crate::install::cache_users(&ctx.cache_dir) {
+        if root == ctx.home.root() || !root.is_dir() {
+            continue;
+        }
+        for lock_path in crate::install::Home::new(root).projects() {
+            match Lockfile::read(&lock_path) {
+                Ok(Some(lock)) => digests.extend(
+                    lock.tools
+                        .iter()
+                        .filter_map(|t| t.archive().map(|a| a.sha256.clone())),
+                ),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+    Some(digests)
 }
 
 /// What gc removes (or, with --dry-run, would), and how many.

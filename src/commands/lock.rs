@@ -14,7 +14,8 @@ pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
         .clone()
         .expect("a project has a manifest path");
     if upgrade {
-        let text = crate::fsutil::read_text_named(&manifest_path, crate::manifest::MAX_MANIFEST_BYTES)?;
+        let text =
+            crate::fsutil::read_text_named(&manifest_path, crate::manifest::MAX_MANIFEST_BYTES)?;
         let upgraded = crate::manifest::upgrade_pins(&text, &ctx.registry)
             .map_err(|e| Error::Usage(format!("{}: {e}", manifest_path.display())))?;
         if upgraded != text {

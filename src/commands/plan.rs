@@ -1,7 +1,7 @@
 //! The files `generate` writes, as they are and as buildkit.toml renders them: one plan that
 //! `generate` carries out and `check` and `doctor` compare, so the three never disagree.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Project;
 use crate::Error;
@@ -45,7 +45,7 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
         }
     }
     let read = |rel: &str| -> Result<Option<String>, Error> {
-        let path = root.join(rel);
+        let path = inside_project(root, rel)?;
         match crate::fsutil::read_text_named(&path, crate::fsutil::MAX_TEXT_BYTES) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -116,4 +116,37 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
         }
     }
     Ok(planned)
+}
+
+/// The directories generate writes into (where a killed run may have left temporary files).
+pub fn generated_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::iter::once(CARGO_CONFIG)
+        .chain(render::GENERATED_PATHS.iter().copied())
+        .filter_map(|rel| Path::new(rel).parent().map(|p| root.join(p)))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// `root/rel`, provided that nothing between the project root and the file is a symbolic
+/// link: generate writes and removes only inside the project, never through a link to
+/// somewhere else (`.devcontainer -> /etc`).
+pub fn inside_project(root: &Path, rel: &str) -> Result<PathBuf, Error> {
+    let mut path = root.to_path_buf();
+    for part in Path::new(rel).components() {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::Usage(format!(
+                    "{} is a symbolic link; buildkit writes generated files only inside the project, never through a link: replace it with the directory or file itself",
+                    path.display()
+                )));
+            }
+            Ok(_) => {}
+            // Missing: nothing below it exists either.
+            Err(_) => break,
+        }
+    }
+    Ok(root.join(rel))
 }

@@ -249,6 +249,12 @@ fn record(ctx: &Context, lock: &Lockfile, project: Option<&super::Project>) -> R
     if let Some(project) = project {
         ctx.home.record_project(&project.lock_path)?;
     }
+    // Best effort: a read-only shared cache still serves this setup.
+    if let Err(e) = crate::install::record_cache_user(&ctx.cache_dir, ctx.home.root()) {
+        eprintln!(
+            "warning: {e}; gc in another home sharing this cache cannot see this home's pins"
+        );
+    }
     Ok(())
 }
 

@@ -692,6 +692,50 @@ fn check_tool(
     Ok(())
 }
 
+/// The file in the download cache that lists the homes using it (one absolute path a line), so
+/// that gc in one home keeps what another home's projects pin.
+const CACHE_USERS_FILE: &str = "buildkit-homes";
+
+/// The homes that recorded themselves as users of `cache_dir`.
+pub fn cache_users(cache_dir: &Path) -> Vec<PathBuf> {
+    crate::fsutil::read_text(
+        &cache_dir.join(CACHE_USERS_FILE),
+        crate::fsutil::MAX_TEXT_BYTES,
+    )
+    .map(|text| {
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Records `home` as a user of `cache_dir` (once): an append of one line, which concurrent
+/// setups of other homes cannot interleave.
+pub fn record_cache_user(cache_dir: &Path, home: &Path) -> Result<(), InstallError> {
+    use std::io::Write as _;
+    if cache_users(cache_dir).iter().any(|h| h == home) {
+        return Ok(());
+    }
+    let path = cache_dir.join(CACHE_USERS_FILE);
+    let line = match home.to_str() {
+        Some(text) if !text.contains('\n') => format!("{text}\n"),
+        // A home whose name cannot be a line is not recorded; gc in another home then
+        // cannot see its pins, as before.
+        _ => return Ok(()),
+    };
+    std::fs::create_dir_all(cache_dir)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+        })
+        .and_then(|mut file| file.write_all(line.as_bytes()))
+        .map_err(|source| InstallError::Write { path, source })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
-use super::{is_generated, CARGO_HEADER, OWNED_FLAGS_PREFIX, OWNED_PREFIX, RenderError, TARGET};
+use super::{CARGO_HEADER, OWNED_FLAGS_PREFIX, OWNED_PREFIX, RenderError, TARGET, is_generated};
 use crate::manifest::{LinkerKind, LldSpec, Manifest};
 
 /// Whether the toolchain's rustc links with its own rust-lld by default (Rust 1.90+ on this
@@ -403,4 +403,3 @@ pub fn merge_cargo_config(
         owned.join(", ")
     ))
 }
-

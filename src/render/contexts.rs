@@ -57,7 +57,10 @@ fn github_scalar(parts: &[Gh<'_>]) -> String {
 
 /// A `run:` of shell code in a GitHub file: a block when it reads back exactly as one.
 fn github_run(code: &ShellCode) -> Value {
-    encoded(encode::yaml_block(&encode::github_literal(code.as_str()), 8))
+    encoded(encode::yaml_block(
+        &encode::github_literal(code.as_str()),
+        8,
+    ))
 }
 
 pub fn rust_toolchain(b: &Bootstrap) -> Value {

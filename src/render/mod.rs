@@ -296,7 +296,13 @@ mod tests {
     use std::path::Path;
 
     fn manifest(text: &str) -> Manifest {
-        Manifest::parse(text, Path::new("buildkit.toml"), &Registry::embedded(), crate::toolchain::TEST_DAY).unwrap()
+        Manifest::parse(
+            text,
+            Path::new("buildkit.toml"),
+            &Registry::embedded(),
+            crate::toolchain::TEST_DAY,
+        )
+        .unwrap()
     }
 
     const MOLD: &str = "[toolchain]\nrust = \"1.95.0\"\n[tools.mold]\nversion = \"2.41.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n[profile.dev]\ndebug = \"line-tables-only\"\n";
@@ -491,4 +497,3 @@ mod tests {
         );
     }
 }
-

@@ -235,9 +235,9 @@ fn sccache_is_selected_through_the_environment_not_a_committed_wrapper() {
     insta::assert_snapshot!(env, @r#"
     exit 0
     --- stdout
-    export PATH='[SANDBOX]/home/envs/[LOCK]/bin':"$PATH"
-    export RUSTC_WRAPPER='sccache'
-    export SCCACHE_SERVER_UDS='[SANDBOX]/home/run/sccache-0.17.0.sock'
+    export PATH=[SANDBOX]/home/envs/[LOCK]/bin:"$PATH"
+    export RUSTC_WRAPPER=sccache
+    export SCCACHE_SERVER_UDS=[SANDBOX]/home/run/sccache-0.17.0.sock
     --- stderr
     note: cache.backend = "gha" works only inside GitHub Actions (the generated action enables it there); here sccache uses its local cache
     "#);
@@ -416,34 +416,34 @@ fn check_passes_then_fails_on_each_drifted_file() {
     --- stdout
     --- a/.devcontainer/Dockerfile
     +++ b/.devcontainer/Dockerfile (as buildkit.toml renders it)
-    @@ -12,4 +12,3 @@
+    @@ -11,4 +11,3 @@
      
      # What `buildkit env` sets on a laptop (CI-only settings stay in CI).
      ENV PATH=/usr/local/buildkit/bin:$PATH
     -# edited by hand
     --- stderr
-    drift: .devcontainer/Dockerfile:15: drifted from buildkit.toml (`# edited by hand`): run `buildkit generate`
+    drift: .devcontainer/Dockerfile:14: drifted from buildkit.toml (`# edited by hand`): run `buildkit generate`
     error: 1 thing(s) drifted from buildkit.toml
     exit 1
     --- stdout
     --- a/.github/actions/buildkit/action.yml
     +++ b/.github/actions/buildkit/action.yml (as buildkit.toml renders it)
-    @@ -59,4 +59,3 @@
+    @@ -60,4 +60,3 @@
          - name: Check that nothing drifted from buildkit.toml
            shell: bash
            run: buildkit check
     -# edited by hand
     --- stderr
-    drift: .github/actions/buildkit/action.yml:62: differs from what buildkit.toml renders (`# edited by hand`); buildkit owns this file: put your own steps in your workflow (which calls it), then run `buildkit generate`
+    drift: .github/actions/buildkit/action.yml:63: differs from what buildkit.toml renders (`# edited by hand`); buildkit owns this file: put your own steps in your workflow (which calls it), then run `buildkit generate`
     error: 1 thing(s) drifted from buildkit.toml
     exit 1
     --- stdout
     --- a/.gitlab/buildkit.yml
     +++ b/.gitlab/buildkit.yml (as buildkit.toml renders it)
     @@ -33,4 +33,3 @@
-         - "buildkit setup --locked"
-         - eval "$(buildkit env --shell sh)"
-         - "buildkit check"
+         - buildkit setup --locked
+         - "eval \"$(buildkit env --shell sh)\""
+         - buildkit check
     -# edited by hand
     --- stderr
     drift: .gitlab/buildkit.yml:36: differs from what buildkit.toml renders (`# edited by hand`); buildkit owns this file: put your own steps in your workflow (which calls it), then run `buildkit generate`
@@ -525,8 +525,8 @@ fn check_passes_then_fails_on_each_drifted_file() {
          "context": ".."
     --- a/.devcontainer/Dockerfile
     +++ b/.devcontainer/Dockerfile (as buildkit.toml renders it)
-    @@ -11,4 +11,5 @@
-      && rm -rf /root/.cache/buildkit
+    @@ -10,4 +10,5 @@
+     RUN ["/bin/sh","-c","buildkit setup --locked --config /usr/local/buildkit/project/buildkit.toml && rm -rf /root/.cache/buildkit"]
      
      # What `buildkit env` sets on a laptop (CI-only settings stay in CI).
     -ENV PATH=/usr/local/buildkit/bin:$PATH
@@ -534,16 +534,16 @@ fn check_passes_then_fails_on_each_drifted_file() {
     +    RUSTC_WRAPPER="sccache"
     --- a/.github/actions/buildkit/action.yml
     +++ b/.github/actions/buildkit/action.yml (as buildkit.toml renders it)
-    @@ -45,6 +45,8 @@
+    @@ -46,6 +46,8 @@
            shell: bash
-           run: |
+           run: |-
              buildkit env --shell github >> "$GITHUB_ENV"
-    +        echo "CARGO_INCREMENTAL=0" >> "$GITHUB_ENV"
+    +        echo 'CARGO_INCREMENTAL=0' >> "$GITHUB_ENV"
     +        echo "SCCACHE_DIR=$HOME/.cache/sccache" >> "$GITHUB_ENV"
      
          - name: Restore the cargo registry
            uses: actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5
-    @@ -56,6 +58,13 @@
+    @@ -57,6 +59,13 @@
              key: cargo-registry-${{ runner.os }}-${{ hashFiles('**/Cargo.lock') }}
              restore-keys: cargo-registry-${{ runner.os }}-
      
@@ -551,8 +551,8 @@ fn check_passes_then_fails_on_each_drifted_file() {
     +      uses: actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5
     +      with:
     +        path: ~/.cache/sccache
-    +        key: sccache-${{ runner.os }}-rust-1.95.0-${{ hashFiles('**/Cargo.lock', 'buildkit.lock') }}
-    +        restore-keys: sccache-${{ runner.os }}-rust-1.95.0-
+    +        key: "sccache-${{ runner.os }}-rust-1.95.0-${{ hashFiles('**/Cargo.lock', 'buildkit.lock') }}"
+    +        restore-keys: "sccache-${{ runner.os }}-rust-1.95.0-"
     +
          - name: Check that nothing drifted from buildkit.toml
            shell: bash
@@ -561,8 +561,8 @@ fn check_passes_then_fails_on_each_drifted_file() {
     drift: buildkit.lock does not match buildkit.toml: run `buildkit lock` and commit it
     drift: .gitlab/buildkit.yml was generated by buildkit, but buildkit.toml no longer asks for it: run `buildkit generate` to remove it
     drift: .devcontainer/devcontainer.json:3: drifted from buildkit.toml (`"name": "Rust 1.95.0 (lld)",`): run `buildkit generate`
-    drift: .devcontainer/Dockerfile:14: drifted from buildkit.toml (`ENV PATH=/usr/local/buildkit/bin:$PATH`): run `buildkit generate`
-    drift: .github/actions/buildkit/action.yml:48: differs from what buildkit.toml renders (``); buildkit owns this file: put your own steps in your workflow (which calls it), then run `buildkit generate`
+    drift: .devcontainer/Dockerfile:13: drifted from buildkit.toml (`ENV PATH=/usr/local/buildkit/bin:$PATH`): run `buildkit generate`
+    drift: .github/actions/buildkit/action.yml:49: differs from what buildkit.toml renders (``); buildkit owns this file: put your own steps in your workflow (which calls it), then run `buildkit generate`
     drift: lld rust: [SANDBOX]/home/envs/[LOCK]/bin/ld.lld is missing: run `buildkit setup`
     drift: sccache 0.17.0 is not installed: run `buildkit setup`
     error: 7 thing(s) drifted from buildkit.toml

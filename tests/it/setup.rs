@@ -165,6 +165,8 @@ fn installs_whole_tree_links_receipts_and_lock() {
     let mut expected = vec![
         format!("{}.tar.gz", sha256_hex(&mold)),
         format!("{}.tar.gz", sha256_hex(&sccache)),
+        // The homes that use this cache, for gc in each.
+        "buildkit-homes".to_string(),
     ];
     expected.sort();
     assert_eq!(cached, expected);
@@ -699,11 +701,18 @@ fn llvm_lld_is_verified_before_unpacking_and_only_lld_is_kept() {
     );
     // Downloaded once into the cache, verified in full, then only lld unpacked: the archive
     // stays cached (gc removes it once no lock uses it), so a reinstall works offline.
-    let cached: Vec<String> = std::fs::read_dir(sandbox.cache())
+    let mut cached: Vec<String> = std::fs::read_dir(sandbox.cache())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(cached, [format!("{}.tar.xz", sha256_hex(&archive))]);
+    cached.sort();
+    assert_eq!(
+        cached,
+        [
+            format!("{}.tar.xz", sha256_hex(&archive)),
+            "buildkit-homes".into()
+        ]
+    );
     assert_eq!(server.hits("/llvm.tar.xz"), 1);
     std::fs::remove_dir_all(sandbox.home().join("tools/lld")).unwrap();
     sandbox.run(&["setup", "--offline", "--quiet"]).success();
@@ -863,19 +872,19 @@ fn env_prints_path_and_cache_variables() {
     insta::assert_snapshot!(run, @r#"
     exit 0
     --- stdout
-    export PATH='[SANDBOX]/home/envs/[LOCK]/bin':"$PATH"
-    export RUSTC_WRAPPER='sccache'
-    export SCCACHE_DIR='/var/cache/sccache'
-    export SCCACHE_SERVER_UDS='[SANDBOX]/home/run/sccache-0.17.0.sock'
+    export PATH=[SANDBOX]/home/envs/[LOCK]/bin:"$PATH"
+    export RUSTC_WRAPPER=sccache
+    export SCCACHE_DIR=/var/cache/sccache
+    export SCCACHE_SERVER_UDS=[SANDBOX]/home/run/sccache-0.17.0.sock
     "#);
     let run = sandbox.run(&["env", "--shell", "fish"]).success();
     insta::assert_snapshot!(run, @"
     exit 0
     --- stdout
-    set -gx PATH '[SANDBOX]/home/envs/[LOCK]/bin' $PATH
-    set -gx RUSTC_WRAPPER 'sccache'
-    set -gx SCCACHE_DIR '/var/cache/sccache'
-    set -gx SCCACHE_SERVER_UDS '[SANDBOX]/home/run/sccache-0.17.0.sock'
+    set -gx PATH [SANDBOX]/home/envs/[LOCK]/bin $PATH
+    set -gx RUSTC_WRAPPER sccache
+    set -gx SCCACHE_DIR /var/cache/sccache
+    set -gx SCCACHE_SERVER_UDS [SANDBOX]/home/run/sccache-0.17.0.sock
     ");
     let run = sandbox.run(&["env", "--shell", "json"]);
     insta::assert_snapshot!(run, @r#"
@@ -931,7 +940,7 @@ fn ci_mode_appends_the_bin_dir_to_github_path() {
     insta::assert_snapshot!(run, @r#"
     exit 0
     --- stdout
-    export PATH="[SANDBOX]/home/envs/[LOCK]/bin:$PATH"
+    export PATH=[SANDBOX]/home/envs/[LOCK]/bin:"$PATH"
     "#);
 }
 
@@ -976,8 +985,8 @@ fn a_bad_ssl_cert_file_is_named() {
     exit 1
     --- stderr
     wrote [SANDBOX]/project/buildkit.lock
-    error: could not set up the HTTP client: failed to open file `[SANDBOX]/missing.pem`: No such file or directory (os error 2)
-    error: could not set up the HTTP client: failed to open file `[SANDBOX]/missing.pem`: No such file or directory (os error 2)
+    error: could not set up the HTTP client: [SANDBOX]/missing.pem: No such file or directory (os error 2)
+    error: could not set up the HTTP client: [SANDBOX]/missing.pem: No such file or directory (os error 2)
     ");
 }
 
@@ -1152,6 +1161,7 @@ fn gc_removes_only_what_buildkit_put_there_and_nothing_in_use() {
     let mut expected = vec![
         format!("{}.tar.gz", sha256_hex(&mold)),
         format!("{}.tar.gz", sha256_hex(&sccache)),
+        "buildkit-homes".to_string(),
         "notes.txt".to_string(),
     ];
     expected.sort();
@@ -1566,9 +1576,9 @@ fn a_read_only_home_serves_everything_that_changes_nothing() {
     insta::assert_snapshot!(run, @r#"
     exit 0
     --- stdout
-    export PATH='[SANDBOX]/home/envs/[LOCK]/bin':"$PATH"
-    export RUSTC_WRAPPER='sccache'
-    export SCCACHE_SERVER_UDS='[SANDBOX]/home/run/sccache-0.17.0.sock'
+    export PATH=[SANDBOX]/home/envs/[LOCK]/bin:"$PATH"
+    export RUSTC_WRAPPER=sccache
+    export SCCACHE_SERVER_UDS=[SANDBOX]/home/run/sccache-0.17.0.sock
     mold 2.41.0  sha256:547bab85faa7  [TIMESTAMP]  (bin: ld.mold, mold)
     sccache 0.17.0  sha256:5e9cbf466c72  [TIMESTAMP]  (bin: sccache)
     --- stderr
