@@ -496,4 +496,87 @@ mod tests {
             "[\"-C\", \"link-arg=-fuse-ld=mold\"]"
         );
     }
+
+    /// The encoders alone, without the manifest's validation in front of them: sources and
+    /// settings that validation would refuse go straight into the typed manifest, every file
+    /// is rendered, and `tests/it/run_generated.py` runs every shell line of it. Rendering may
+    /// refuse a value (a line break in a Dockerfile ENV value); it never lets one run.
+    mod encoders_alone {
+        use super::*;
+        use crate::manifest::{BuildkitSource, CacheConfig};
+        use proptest::prelude::*;
+
+        const HOSTILE: &[&str] = &[
+            "$(touch MARK/dollar)",
+            "`touch MARK/backtick`",
+            ";touch MARK/semicolon;",
+            "'",
+            "\"",
+            "\\",
+            "\n",
+            "\r",
+            "\u{2028}",
+            "#",
+            ": ",
+            "${{ github.token }}",
+            "$HOME",
+            " ",
+            "x",
+            "/",
+            "--link",
+            "\t",
+        ];
+
+        fn value(parts: &[usize], marks: &std::path::Path) -> String {
+            parts
+                .iter()
+                .map(|&i| HOSTILE[i].replace("MARK", &marks.display().to_string()))
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+            #[test]
+            fn rendered_files_never_run_a_value(
+                parts in prop::collection::vec(0..HOSTILE.len(), 1..5),
+                source in 0..4usize,
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let marks = dir.path().join("marks");
+                let project = dir.path().join("project");
+                std::fs::create_dir_all(&marks).unwrap();
+                std::fs::create_dir_all(project.join(".cargo")).unwrap();
+                let v = value(&parts, &marks);
+                let mut m = manifest("[toolchain]\nrust = \"1.95.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n[ci]\nproviders = [\"github\", \"gitlab\"]\n");
+                m.buildkit = match source {
+                    0 => BuildkitSource::Git { url: format!("ssh://h/{v}"), rev: "0123456789abcdef0123456789abcdef01234567".into() },
+                    1 => BuildkitSource::Path { path: v.clone() },
+                    2 => BuildkitSource::Prebuilt { url: format!("https://h/{v}.tar.gz"), sha256: "a".repeat(64) },
+                    _ => BuildkitSource::CratesIo { version: v.clone() },
+                };
+                m.cache = Some(CacheConfig {
+                    backend: CacheBackend::Local,
+                    settings: [("dir".to_string(), format!("/{v}"))].into(),
+                });
+                let files = match bootstrap(&m).and_then(|b| render_files(&m, &b)) {
+                    Ok(files) => files,
+                    Err(RenderError::Encode { .. }) => return Ok(()),
+                    Err(e) => panic!("{e}"),
+                };
+                for file in files {
+                    let path = project.join(file.path);
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(path, file.contents).unwrap();
+                }
+                std::fs::write(project.join(".cargo/config.toml"), "").unwrap();
+                let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/run_generated.py");
+                let out = std::process::Command::new("python3")
+                    .args([script, project.to_str().unwrap(), marks.to_str().unwrap()])
+                    .output()
+                    .expect("python3 runs tests/it/run_generated.py");
+                prop_assert!(out.status.success(), "value {:?}: {}{}", v,
+                    String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            }
+        }
+    }
 }

@@ -257,7 +257,7 @@ fn sccache_is_selected_through_the_environment_not_a_committed_wrapper() {
         "{action}"
     );
     assert!(
-        action.contains("echo \"CARGO_INCREMENTAL=0\" >> \"$GITHUB_ENV\""),
+        action.contains("echo 'CARGO_INCREMENTAL=0' >> \"$GITHUB_ENV\""),
         "{action}"
     );
     assert!(

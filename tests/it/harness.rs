@@ -525,6 +525,13 @@ impl<'a> Invocation<'a> {
     }
 
     /// Runs it to the end and captures both streams.
+    /// Runs to the end and returns stdout as it was printed (nothing redacted): text that a
+    /// test feeds to a shell.
+    pub fn output_unredacted(mut self) -> String {
+        let output = self.command.output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     pub fn run(mut self) -> Run {
         Run::from(self.command.output().unwrap(), self.sandbox)
     }

@@ -6,4 +6,5 @@ mod e2e;
 mod generate;
 mod harness;
 mod hostile;
+mod safety;
 mod setup;
