@@ -60,6 +60,9 @@ pub struct BuildEnv {
     pub ssl_cert_file: Option<std::path::PathBuf>,
     /// `GITHUB_PATH`: set inside GitHub Actions.
     pub github_path: Option<std::path::PathBuf>,
+    /// The variables `doctor` and the fingerprint inspect (rustflags and linker overrides,
+    /// compiler wrappers, CARGO_INCREMENTAL, CI), as they were when the command started.
+    pub inspected: std::collections::BTreeMap<&'static str, std::ffi::OsString>,
 }
 
 impl BuildEnv {
@@ -71,13 +74,26 @@ impl BuildEnv {
             path: var(PATH).unwrap_or_default(),
             ssl_cert_file: var(SSL_CERT_FILE).map(Into::into),
             github_path: var(GITHUB_PATH).map(Into::into),
+            inspected: RUSTFLAGS_OVERRIDES
+                .iter()
+                .chain(WRAPPERS)
+                .chain([&LINKER_OVERRIDE, &CARGO_INCREMENTAL, &CI])
+                .filter_map(|&name| std::env::var_os(name).map(|value| (name, value)))
+                .collect(),
         }
     }
-}
 
-/// Whether a boolean-ish variable is set to a true value.
-pub fn flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))
+    /// An inspected variable (see [`BuildEnv::inspected`]), set or not.
+    pub fn var(&self, name: &str) -> Option<&std::ffi::OsStr> {
+        self.inspected.get(name).map(|v| v.as_os_str())
+    }
+
+    /// Whether an inspected boolean-ish variable is set to a true value.
+    pub fn flag(&self, name: &str) -> bool {
+        self.var(name)
+            .and_then(|v| v.to_str())
+            .is_some_and(|v| matches!(v, "1" | "true" | "yes" | "on"))
+    }
 }
 
 #[cfg(test)]

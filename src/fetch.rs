@@ -446,8 +446,9 @@ impl Fetcher {
             }
             let connect = err.is_connect();
             // The url is in our own message already.
+            let untrusted = is_untrusted(&err);
             let message = error_chain(&err.without_url());
-            if message.contains("certificate") {
+            if untrusted {
                 FetchError::Untrusted {
                     url: url.to_string(),
                     message,
@@ -659,27 +660,44 @@ fn write_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + use<> {
     move |source| FetchError::WriteCache { path, source }
 }
 
-/// Whether an I/O error (through any wrapping) is a read timing out. reqwest's blocking body
-/// reports it as a decoding error whose innermost cause says so, hence the text as last resort.
+/// Every error in `err`'s chain, the errors an `io::Error` wraps included (its `source()`
+/// skips them).
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut all = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        all.push(e);
+        next = match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    all
+}
+
+/// Whether the TLS handshake failed on the server's certificate (rustls said so, through
+/// hyper's and reqwest's wrapping).
+fn is_untrusted(err: &reqwest::Error) -> bool {
+    causes(err).iter().any(|e| {
+        e.downcast_ref::<rustls::Error>().is_some_and(|tls| {
+            matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
+        })
+    })
+}
+
+/// Whether an I/O error (through any wrapping) is a read timing out.
 fn is_timeout(err: &io::Error) -> bool {
-    if error_chain(err).contains("timed out") {
-        return true;
-    }
-    let mut source: Option<&dyn std::error::Error> = Some(err);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<io::Error>()
-            && io.kind() == io::ErrorKind::TimedOut
-        {
-            return true;
-        }
-        if e.downcast_ref::<reqwest::Error>()
-            .is_some_and(reqwest::Error::is_timeout)
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+    causes(err).iter().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+            || e.downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_timeout)
+    })
 }
 
 /// An error and its causes on one line, each said once.

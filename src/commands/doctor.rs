@@ -107,7 +107,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
     );
     path_findings(ctx, &lock, &mut findings);
     linker_driver_finding(&manifest, &mut findings);
-    environment_findings(&manifest, &mut findings);
+    environment_findings(&ctx.env, &manifest, &mut findings);
     if let Some(p) = &project {
         project_findings(ctx, p, &manifest, &lock, &mut findings);
     }
@@ -202,9 +202,9 @@ fn linker_driver_finding(manifest: &Manifest, findings: &mut Findings) {
 }
 
 /// Variables that silently beat what .cargo/config.toml and `buildkit env` set.
-fn environment_findings(manifest: &Manifest, findings: &mut Findings) {
+fn environment_findings(env: &env_vars::BuildEnv, manifest: &Manifest, findings: &mut Findings) {
     for &var in env_vars::RUSTFLAGS_OVERRIDES {
-        if let Some(value) = std::env::var_os(var) {
+        if let Some(value) = env.var(var) {
             findings.add(
                 "environment",
                 Status::Warn,
@@ -217,7 +217,7 @@ fn environment_findings(manifest: &Manifest, findings: &mut Findings) {
     }
     let wants_sccache = manifest.sccache.is_some();
     for &var in env_vars::WRAPPERS {
-        let Some(value) = std::env::var_os(var) else {
+        let Some(value) = env.var(var) else {
             continue;
         };
         let value = value.to_string_lossy().into_owned();
@@ -239,19 +239,17 @@ fn environment_findings(manifest: &Manifest, findings: &mut Findings) {
             ),
         }
     }
-    if wants_sccache
-        && env_vars::WRAPPERS
-            .iter()
-            .all(|v| std::env::var_os(v).is_none())
-    {
+    if wants_sccache && env_vars::WRAPPERS.iter().all(|v| env.var(v).is_none()) {
         findings.add(
             "environment",
             Status::Warn,
             "RUSTC_WRAPPER is not set: builds here do not use sccache (`eval \"$(buildkit env)\"`)",
         );
     }
-    if std::env::var(env_vars::CARGO_INCREMENTAL).is_ok_and(|v| v == "0")
-        && !env_vars::flag(env_vars::CI)
+    if env
+        .var(env_vars::CARGO_INCREMENTAL)
+        .is_some_and(|v| v == "0")
+        && !env.flag(env_vars::CI)
     {
         findings.add(
             "environment",
@@ -612,8 +610,8 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
         rustc: rustc.verbose,
         tools: installed_digests(ctx, &lock),
         lock: lock_text,
-        linker_settings: linker_settings(&root.join(CARGO_CONFIG))?,
-        wrapper: wrapper_name(),
+        linker_settings: linker_settings(&ctx.env, &root.join(CARGO_CONFIG))?,
+        wrapper: wrapper_name(&ctx.env),
     };
     crate::outln!("{}", inputs.line());
     Ok(ExitCode::SUCCESS)
@@ -634,7 +632,10 @@ fn lock_as_built(ctx: &Context, project: &Project) -> Result<(String, Lockfile),
 
 /// Every setting cargo would link with: the linker keys of .cargo/config.toml and the
 /// variables that override them, by name.
-fn linker_settings(config: &Path) -> Result<BTreeMap<String, String>, Error> {
+fn linker_settings(
+    env: &env_vars::BuildEnv,
+    config: &Path,
+) -> Result<BTreeMap<String, String>, Error> {
     let mut settings = BTreeMap::new();
     if let Ok(text) = crate::fsutil::read_text(config, crate::fsutil::MAX_TEXT_BYTES) {
         let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
@@ -659,7 +660,7 @@ fn linker_settings(config: &Path) -> Result<BTreeMap<String, String>, Error> {
         .iter()
         .chain(std::iter::once(&env_vars::LINKER_OVERRIDE))
     {
-        if let Some(value) = std::env::var_os(var) {
+        if let Some(value) = env.var(var) {
             settings.insert((*var).to_string(), value.to_string_lossy().into_owned());
         }
     }
@@ -668,10 +669,10 @@ fn linker_settings(config: &Path) -> Result<BTreeMap<String, String>, Error> {
 
 /// The compiler wrapper's file name. It is found on PATH, whose directories differ between
 /// environments: its name counts here, and its bytes through the installed tools.
-fn wrapper_name() -> String {
+fn wrapper_name(env: &env_vars::BuildEnv) -> String {
     env_vars::WRAPPERS
         .iter()
-        .find_map(|var| std::env::var_os(var).filter(|v| !v.is_empty()))
+        .find_map(|var| env.var(var).filter(|v| !v.is_empty()))
         .map(|w| {
             Path::new(&w)
                 .file_name()

@@ -18,16 +18,11 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
             let mut vars = crate::render::environment(&p.manifest, Place::Local);
             // Each sccache version gets its own server (a socket in the home), so a project
             // never talks to a server another project's sccache started.
-            if let Some(sccache) = lock.tool("sccache") {
-                let socket = ctx
-                    .home
-                    .root()
-                    .join("run")
-                    .join(format!("sccache-{}.sock", sccache.version));
-                // sun_path holds 108 bytes: past that, sccache's default port it is.
-                if socket.as_os_str().len() < 100 {
-                    vars.push(("SCCACHE_SERVER_UDS".into(), socket.display().to_string()));
-                }
+            if let Some(socket) = lock
+                .tool("sccache")
+                .and_then(|sccache| ctx.home.sccache_socket(&sccache.version))
+            {
+                vars.push(("SCCACHE_SERVER_UDS".into(), socket.display().to_string()));
             }
             (ctx.home.lock_bin_dir(&lock.id()), vars)
         }

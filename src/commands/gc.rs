@@ -114,7 +114,7 @@ impl Sweep {
         let (verb, dry_run) = (self.verb, self.dry_run);
         let mut removed = 0;
         let ids: BTreeSet<String> = locks.iter().map(|(lock, _)| lock.id()).collect();
-        if let Ok(entries) = fs_err::read_dir(ctx.home.root().join("envs")) {
+        if let Ok(entries) = fs_err::read_dir(ctx.home.envs_dir()) {
             for entry in entries.flatten() {
                 if !ids.contains(entry.file_name().to_string_lossy().as_ref()) {
                     if !dry_run {

@@ -242,7 +242,7 @@ fn switch_links(
 /// and this project among those using the home (`gc`).
 fn record(ctx: &Context, lock: &Lockfile, project: Option<&super::Project>) -> Result<(), Error> {
     if lock.tool("sccache").is_some() {
-        let run = ctx.home.root().join("run");
+        let run = ctx.home.run_dir();
         std::fs::create_dir_all(&run)
             .map_err(|source| InstallError::Write { path: run, source })?;
     }

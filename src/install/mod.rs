@@ -138,6 +138,24 @@ impl Home {
         self.root.join("bin")
     }
 
+    /// `envs/`: one directory per lock, named by the lock's id.
+    pub fn envs_dir(&self) -> PathBuf {
+        self.root.join("envs")
+    }
+
+    /// `run/`: the sockets of the sccache servers.
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    /// The socket of the sccache server of one sccache version, so that a project never talks
+    /// to a server another project's sccache started; `None` where the path would not fit in a
+    /// socket address (108 bytes), and sccache's default port it is.
+    pub fn sccache_socket(&self, version: &str) -> Option<PathBuf> {
+        let socket = self.run_dir().join(format!("sccache-{version}.sock"));
+        (socket.as_os_str().len() < 100).then_some(socket)
+    }
+
     /// Serializes commands that change BUILDKIT_HOME. Released when the guard drops (or the
     /// process dies: the kernel drops the lock with the file descriptor).
     pub fn lock(&self) -> Result<HomeLock, InstallError> {
@@ -171,10 +189,10 @@ impl Home {
         let mut dirs = vec![
             self.tools_dir(),
             self.bin_dir(),
-            self.root.join("envs"),
-            self.root.join("run"),
+            self.envs_dir(),
+            self.run_dir(),
         ];
-        for (parent, depth) in [(self.tools_dir(), 2), (self.root.join("envs"), 2)] {
+        for (parent, depth) in [(self.tools_dir(), 2), (self.envs_dir(), 2)] {
             let mut level = vec![parent];
             for _ in 0..depth {
                 let mut next = Vec::new();
@@ -201,7 +219,7 @@ impl Home {
                         what: "a symbolic link",
                     });
                 }
-                Ok(meta) if !meta.is_dir() && !dir.starts_with(self.root.join("envs")) => {
+                Ok(meta) if !meta.is_dir() && !dir.starts_with(self.envs_dir()) => {
                     return Err(InstallError::NotOwnDirectory {
                         path: dir,
                         what: "not a directory",
@@ -371,13 +389,13 @@ impl Home {
     /// that each project builds with its own whatever another project installed since.
     /// `buildkit env` puts it on PATH; `bin/` holds the most recent setup's links.
     pub fn lock_bin_dir(&self, lock_id: &str) -> PathBuf {
-        self.root.join("envs").join(lock_id).join("bin")
+        self.envs_dir().join(lock_id).join("bin")
     }
 
     /// `bin/` and every lock's bin directory.
     pub fn all_bin_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = vec![self.bin_dir()];
-        if let Ok(entries) = fs_err::read_dir(self.root.join("envs")) {
+        if let Ok(entries) = fs_err::read_dir(self.envs_dir()) {
             let mut envs: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
             envs.sort();
             dirs.extend(envs);
