@@ -1,0 +1,269 @@
+//! `[cache]`: where sccache keeps its cache, as a backend and its settings, validated into the
+//! SCCACHE_* variables sccache reads. A value never carries a secret: buildkit.toml is
+//! committed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use toml::Spanned;
+
+use super::ManifestError;
+use super::source::has_credentials;
+use super::spans::Source;
+
+/// sccache's storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheBackend {
+    Local,
+    Redis,
+    S3,
+    /// GitHub Actions' cache service: only inside GitHub Actions (the generated action enables
+    /// it); everywhere else sccache uses its local cache.
+    Gha,
+    Webdav,
+}
+
+impl CacheBackend {
+    const ALL: [CacheBackend; 5] = [
+        CacheBackend::Local,
+        CacheBackend::Redis,
+        CacheBackend::S3,
+        CacheBackend::Gha,
+        CacheBackend::Webdav,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheBackend::Local => "local",
+            CacheBackend::Redis => "redis",
+            CacheBackend::S3 => "s3",
+            CacheBackend::Gha => "gha",
+            CacheBackend::Webdav => "webdav",
+        }
+    }
+
+    fn parse(name: &str) -> Option<CacheBackend> {
+        CacheBackend::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The settings it takes, each with the SCCACHE_* variable it becomes.
+    pub fn settings(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            CacheBackend::Local => &[("dir", "SCCACHE_DIR"), ("size", "SCCACHE_CACHE_SIZE")],
+            CacheBackend::Redis => &[
+                ("endpoint", "SCCACHE_REDIS_ENDPOINT"),
+                ("key_prefix", "SCCACHE_REDIS_KEY_PREFIX"),
+                ("ttl", "SCCACHE_REDIS_TTL"),
+            ],
+            CacheBackend::S3 => &[
+                ("bucket", "SCCACHE_BUCKET"),
+                ("region", "SCCACHE_REGION"),
+                ("endpoint", "SCCACHE_ENDPOINT"),
+                ("key_prefix", "SCCACHE_S3_KEY_PREFIX"),
+                ("use_ssl", "SCCACHE_S3_USE_SSL"),
+            ],
+            CacheBackend::Gha => &[("version", "SCCACHE_GHA_VERSION")],
+            CacheBackend::Webdav => &[
+                ("endpoint", "SCCACHE_WEBDAV_ENDPOINT"),
+                ("key_prefix", "SCCACHE_WEBDAV_KEY_PREFIX"),
+            ],
+        }
+    }
+
+    /// The settings it cannot work without.
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            CacheBackend::Redis | CacheBackend::Webdav => &["endpoint"],
+            CacheBackend::S3 => &["bucket"],
+            CacheBackend::Local | CacheBackend::Gha => &[],
+        }
+    }
+}
+
+impl fmt::Display for CacheBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where sccache keeps its cache, and the settings the backend needs (turned into SCCACHE_* vars).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    pub backend: CacheBackend,
+    pub settings: BTreeMap<String, String>,
+}
+
+impl CacheConfig {
+    /// The SCCACHE_* variables this cache configuration means, sorted by name.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        let table = self.backend.settings();
+        let mut vars: Vec<(String, String)> = self
+            .settings
+            .iter()
+            .filter_map(|(key, value)| {
+                table
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, var)| (var.to_string(), value.clone()))
+            })
+            .collect();
+        if self.backend == CacheBackend::Gha {
+            vars.push(("SCCACHE_GHA_ENABLED".into(), "true".into()));
+        }
+        vars.sort();
+        vars
+    }
+}
+
+/// A cache endpoint holds no secret: sccache takes it from each machine's environment.
+pub(super) const NO_CACHE_CREDENTIALS: &str = "holds credentials (`user:password@`); buildkit.toml is committed: give them to sccache through each machine's environment instead (SCCACHE_REDIS_PASSWORD, SCCACHE_WEBDAV_PASSWORD, AWS_ACCESS_KEY_ID, …)";
+
+pub(super) fn cache_config(
+    src: &Source<'_>,
+    table: BTreeMap<String, Spanned<toml::Value>>,
+    has_sccache: bool,
+) -> Result<CacheConfig, ManifestError> {
+    let first_offset = table.values().map(|v| v.span().start).min().unwrap_or(0);
+    if !has_sccache {
+        return Err(src.error(
+            first_offset,
+            "cache",
+            "needs [tools.sccache]: the cache is sccache's",
+        ));
+    }
+    let backend = match table.get("backend") {
+        None => CacheBackend::Local,
+        Some(value) => match value.get_ref().as_str().and_then(CacheBackend::parse) {
+            Some(backend) => backend,
+            None => {
+                return Err(src.at(
+                    value,
+                    "cache.backend",
+                    "must be one of local, redis, s3, gha, webdav",
+                ));
+            }
+        },
+    };
+    let allowed = backend.settings();
+    let mut settings = BTreeMap::new();
+    let settings_offsets: Vec<usize> = table.values().map(|v| v.span().start).collect();
+    for (key, value) in table {
+        if key == "backend" {
+            continue;
+        }
+        if !allowed.iter().any(|(k, _)| *k == key) {
+            let names: Vec<&str> = allowed.iter().map(|(k, _)| *k).collect();
+            return Err(src.at(
+                &value,
+                &format!("cache.{key}"),
+                format!(
+                    "is not a setting of the {backend} backend (it takes: {})",
+                    names.join(", ")
+                ),
+            ));
+        }
+        let text = match value.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => {
+                return Err(src.at(
+                    &value,
+                    &format!("cache.{key}"),
+                    "must be a string, integer or boolean",
+                ));
+            }
+        };
+        if let Err(message) = check_cache_setting(backend, &key, &text) {
+            return Err(src.at(&value, &format!("cache.{key}"), message));
+        }
+        settings.insert(key, text);
+    }
+    if let Some(missing) = backend
+        .required()
+        .iter()
+        .find(|k| !settings.contains_key(**k))
+    {
+        let offset = table_offset(&settings_offsets);
+        return Err(src.error(
+            offset,
+            &format!("cache.{missing}"),
+            format!("is required by the {backend} backend"),
+        ));
+    }
+    Ok(CacheConfig { backend, settings })
+}
+
+pub(super) fn table_offset(offsets: &[usize]) -> usize {
+    offsets.iter().copied().min().unwrap_or(0)
+}
+
+/// One `[cache]` setting's value, as sccache will read it.
+pub(super) fn check_cache_setting(
+    backend: CacheBackend,
+    key: &str,
+    value: &str,
+) -> Result<(), String> {
+    let is_url = |schemes: &[&str]| {
+        schemes.iter().any(|s| value.starts_with(s))
+            && !value.contains(char::is_whitespace)
+            && value.len() > value.find("://").map_or(0, |i| i + 3)
+    };
+    if key == "endpoint" && has_credentials(value) {
+        return Err(NO_CACHE_CREDENTIALS.into());
+    }
+    match (backend, key) {
+        (CacheBackend::Local, "dir") => {
+            if value.starts_with('~') || value.starts_with("$HOME") || value.starts_with("${HOME}")
+            {
+                return Err(format!(
+                    "`{value}` is not expanded the same way in every environment (a shell, the devcontainer, CI): give an absolute path, or leave `dir` out for sccache's default (~/.cache/sccache)"
+                ));
+            }
+            if !value.starts_with('/') {
+                return Err(format!(
+                    "`{value}` is relative; sccache would resolve it against each compiler call's directory: give an absolute path"
+                ));
+            }
+        }
+        (CacheBackend::Local, "size") => {
+            let digits = value.trim_end_matches(['K', 'M', 'G', 'T']);
+            if digits.is_empty()
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+                || value.len() - digits.len() > 1
+            {
+                return Err(format!(
+                    "`{value}` is not a size sccache reads: digits with an optional K, M, G or T (e.g. \"10G\")"
+                ));
+            }
+        }
+        (CacheBackend::Redis, "endpoint") => {
+            if !is_url(&["redis://", "rediss://", "redis+unix://", "unix://"]) {
+                return Err(format!(
+                    "`{value}` is not a redis URL (redis://HOST:PORT, rediss://…, or unix://PATH)"
+                ));
+            }
+        }
+        (CacheBackend::Redis, "ttl") => {
+            if value.parse::<u64>().is_err() {
+                return Err(format!("`{value}` is not a number of seconds"));
+            }
+        }
+        (CacheBackend::Webdav, "endpoint") => {
+            if !is_url(&["https://", "http://"]) {
+                return Err(format!("`{value}` is not an http(s):// URL"));
+            }
+        }
+        (CacheBackend::S3, "use_ssl") => {
+            if value != "true" && value != "false" {
+                return Err(format!("`{value}` is not true or false"));
+            }
+        }
+        _ => {
+            if value.is_empty() || value.contains(['\n', '\r']) {
+                return Err("must be a non-empty single line".into());
+            }
+        }
+    }
+    Ok(())
+}
