@@ -10,6 +10,69 @@ use std::process::Command;
 
 use std::ffi::OsStr;
 
+/// A stable Rust release as a project pins it: `1.95.0`, or `1.95` for any patch of 1.95.
+/// Parsed once, from buildkit.toml or rustc's own `release:`; digits and dots only, so it is
+/// safe wherever it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RustVersion {
+    pub major: u64,
+    pub minor: u64,
+    /// `None`: any patch release of `major.minor`.
+    pub patch: Option<u64>,
+}
+
+impl std::str::FromStr for RustVersion {
+    type Err = ();
+
+    /// `1.95.0` or `1.95`: two or three dot-separated numbers, nothing else.
+    fn from_str(text: &str) -> Result<RustVersion, ()> {
+        let number = |part: &str| {
+            (!part.is_empty() && part.len() <= 9 && part.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| part.parse::<u64>().ok())
+                .flatten()
+        };
+        let parts: Vec<&str> = text.split('.').collect();
+        match parts.as_slice() {
+            [major, minor] => Ok(RustVersion {
+                major: number(major).ok_or(())?,
+                minor: number(minor).ok_or(())?,
+                patch: None,
+            }),
+            [major, minor, patch] => Ok(RustVersion {
+                major: number(major).ok_or(())?,
+                minor: number(minor).ok_or(())?,
+                patch: Some(number(patch).ok_or(())?),
+            }),
+            _ => Err(()),
+        }
+    }
+}
+
+impl std::fmt::Display for RustVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)?;
+        if let Some(patch) = self.patch {
+            write!(f, ".{patch}")?;
+        }
+        Ok(())
+    }
+}
+
+impl RustVersion {
+    /// Whether an active rustc's `release:` ("1.95.0", "1.97.0-nightly") is this pin. A
+    /// nightly or beta never satisfies a stable pin.
+    pub fn is_satisfied_by(&self, release: &str) -> bool {
+        match release.parse::<RustVersion>() {
+            Ok(active) => {
+                active.major == self.major
+                    && active.minor == self.minor
+                    && (self.patch.is_none() || active.patch == self.patch)
+            }
+            Err(()) => false,
+        }
+    }
+}
+
 /// What `rustc -vV` says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveRustc {
@@ -60,16 +123,6 @@ pub fn active_rustc(dir: &Path, rustc: &OsStr) -> Result<ActiveRustc, ToolchainE
     Ok(ActiveRustc { release, verbose })
 }
 
-/// Whether an active release ("1.95.0") satisfies a pin ("1.95.0", or "1.95" for any patch).
-/// A nightly or beta never satisfies a stable pin.
-pub fn matches_pin(release: &str, pinned: &str) -> bool {
-    if release.contains('-') {
-        return false;
-    }
-    release == pinned
-        || (pinned.split('.').count() == 2 && release.starts_with(&format!("{pinned}.")))
-}
-
 /// Days since 1970-01-01 of the day stable 1.`minor`.0 is released.
 fn release_day(minor: u64) -> i64 {
     const RUST_1_0: i64 = 16_570; // 2015-05-15
@@ -102,12 +155,10 @@ pub fn date(days: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// Why `version` (already shaped like 1.95.0 or 1.95) cannot be pinned on `today`, if it cannot.
-pub fn unreleased(version: &str, today: i64) -> Option<String> {
-    let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
-    let (major, minor) = (parts.next().flatten(), parts.next().flatten());
-    match (major, minor) {
-        (Some(1), Some(minor)) => {
+/// Why `version` cannot be pinned on `today`, if it cannot.
+pub fn unreleased(version: RustVersion, today: i64) -> Option<String> {
+    match (version.major, version.minor) {
+        (1, minor) => {
             // A day of slack either way: release day is a Thursday, in US time.
             let due = release_day(minor);
             (due > today + 1).then(|| {
@@ -125,7 +176,7 @@ pub fn unreleased(version: &str, today: i64) -> Option<String> {
 
 /// The stable release to pin for an active rustc: itself when it is stable, else the newest
 /// stable it can name (a beta 1.N is one train ahead of stable, a nightly two).
-pub fn stable_for(release: &str) -> Option<(String, bool)> {
+pub fn stable_for(release: &str) -> Option<(RustVersion, bool)> {
     let (numeric, channel) = release.split_once('-').unwrap_or((release, ""));
     let mut parts = numeric.split('.').map(|p| p.parse::<u64>().ok());
     let (major, minor, patch) = (
@@ -134,17 +185,43 @@ pub fn stable_for(release: &str) -> Option<(String, bool)> {
         parts.next().flatten()?,
     );
     let behind = match channel {
-        "" => return Some((format!("{major}.{minor}.{patch}"), false)),
+        "" => {
+            let version = RustVersion {
+                major,
+                minor,
+                patch: Some(patch),
+            };
+            return Some((version, false));
+        }
         c if c.starts_with("beta") => 1,
         c if c.starts_with("nightly") || c == "dev" => 2,
         _ => return None,
     };
-    Some((format!("{major}.{}.0", minor.checked_sub(behind)?), true))
+    let version = RustVersion {
+        major,
+        minor: minor.checked_sub(behind)?,
+        patch: Some(0),
+    };
+    Some((version, true))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v(text: &str) -> RustVersion {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn versions_parse_strictly_and_print_as_written() {
+        for text in ["1.95.0", "1.95", "2.0.10"] {
+            assert_eq!(v(text).to_string(), text);
+        }
+        for bad in ["1", "1.95.0.0", "1.95.x", "+1.95", "1..95", "1.95.0-beta", " 1.95", ""] {
+            assert!(bad.parse::<RustVersion>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn release_days_follow_the_six_week_train() {
@@ -158,31 +235,31 @@ mod tests {
     #[test]
     fn unreleased_versions_are_named() {
         let day_of_1_95 = release_day(95);
-        assert_eq!(unreleased("1.95.0", day_of_1_95), None);
-        assert_eq!(unreleased("1.93", day_of_1_95), None);
-        let err = unreleased("1.97.0", day_of_1_95).unwrap();
+        assert_eq!(unreleased(v("1.95.0"), day_of_1_95), None);
+        assert_eq!(unreleased(v("1.93"), day_of_1_95), None);
+        let err = unreleased(v("1.97.0"), day_of_1_95).unwrap();
         assert!(
             err.contains("not released yet") && err.contains("2026-07-10"),
             "{err}"
         );
-        assert!(unreleased("2.0.0", day_of_1_95).is_some());
+        assert!(unreleased(v("2.0.0"), day_of_1_95).is_some());
     }
 
     #[test]
     fn pins_match_patch_releases_only_when_the_pin_leaves_the_patch_open() {
-        assert!(matches_pin("1.95.0", "1.95.0"));
-        assert!(matches_pin("1.95.1", "1.95"));
-        assert!(!matches_pin("1.95.1", "1.95.0"));
-        assert!(!matches_pin("1.950.0", "1.95"));
-        assert!(!matches_pin("1.95.0-nightly", "1.95.0"));
-        assert!(!matches_pin("1.93.0", "1.95.0"));
+        assert!(v("1.95.0").is_satisfied_by("1.95.0"));
+        assert!(v("1.95").is_satisfied_by("1.95.1"));
+        assert!(!v("1.95.0").is_satisfied_by("1.95.1"));
+        assert!(!v("1.95").is_satisfied_by("1.950.0"));
+        assert!(!v("1.95.0").is_satisfied_by("1.95.0-nightly"));
+        assert!(!v("1.95.0").is_satisfied_by("1.93.0"));
     }
 
     #[test]
     fn nightly_and_beta_pin_the_newest_stable_they_can_name() {
-        assert_eq!(stable_for("1.95.0"), Some(("1.95.0".into(), false)));
-        assert_eq!(stable_for("1.97.0-nightly"), Some(("1.95.0".into(), true)));
-        assert_eq!(stable_for("1.96.0-beta.3"), Some(("1.95.0".into(), true)));
+        assert_eq!(stable_for("1.95.0"), Some((v("1.95.0"), false)));
+        assert_eq!(stable_for("1.97.0-nightly"), Some((v("1.95.0"), true)));
+        assert_eq!(stable_for("1.96.0-beta.3"), Some((v("1.95.0"), true)));
         assert_eq!(stable_for("garbage"), None);
     }
 }

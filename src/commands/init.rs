@@ -33,9 +33,8 @@ pub fn run(
     let pinned = active
         .as_ref()
         .and_then(|a| crate::toolchain::stable_for(&a.release).map(|p| (a.release.clone(), p)));
-    let rust = pinned.as_ref().map(|(_, (stable, _))| stable.clone());
     let input = InitTemplate {
-        rust: rust.clone(),
+        rust: pinned.as_ref().map(|(_, (stable, _))| stable.to_string()),
         linker: linker.as_str(),
         mold: (linker == LinkerKind::Mold)
             .then(|| newest("mold"))

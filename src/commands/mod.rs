@@ -52,10 +52,10 @@ impl Project {
     /// The Rust the project pins against the rustc that runs here (rustup honours
     /// rust-toolchain.toml in the project, so this is what `cargo build` would use).
     pub fn rust_problem(&self, rustc: &std::ffi::OsStr) -> Option<String> {
-        let pinned = self.manifest.rust.as_deref()?;
+        let pinned = self.manifest.rust?;
         let root = self.root();
         match crate::toolchain::active_rustc(root, rustc) {
-            Ok(active) if crate::toolchain::matches_pin(&active.release, pinned) => None,
+            Ok(active) if pinned.is_satisfied_by(&active.release) => None,
             Ok(active) => Some(format!(
                 "rustc {} is active in {}, but buildkit.toml pins toolchain.rust = \"{pinned}\": run `rustup toolchain install {pinned}` (rust-toolchain.toml selects it)",
                 active.release,

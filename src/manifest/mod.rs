@@ -128,7 +128,7 @@ pub enum LldSpec {
 pub struct Manifest {
     /// The file it came from; `None` for the embedded default set.
     pub path: Option<PathBuf>,
-    pub rust: Option<String>,
+    pub rust: Option<crate::toolchain::RustVersion>,
     pub linker: LinkerKind,
     pub driver: LinkerDriver,
     pub mold: Option<ToolSpec>,
@@ -216,14 +216,6 @@ pub fn is_valid_version(version: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'))
         && !version.contains("..")
-}
-
-fn is_rust_version(version: &str) -> bool {
-    let parts: Vec<&str> = version.split('.').collect();
-    (2..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl Manifest {
@@ -490,8 +482,8 @@ fn rust_version(
     src: &Source<'_>,
     rust: Spanned<String>,
     today: i64,
-) -> Result<String, ManifestError> {
-    if !is_rust_version(rust.get_ref()) {
+) -> Result<crate::toolchain::RustVersion, ManifestError> {
+    let Ok(version) = rust.get_ref().parse::<crate::toolchain::RustVersion>() else {
         return Err(src.at(
             &rust,
             "toolchain.rust",
@@ -500,11 +492,11 @@ fn rust_version(
                 rust.get_ref()
             ),
         ));
-    }
-    if let Some(why) = crate::toolchain::unreleased(rust.get_ref(), today) {
+    };
+    if let Some(why) = crate::toolchain::unreleased(version, today) {
         return Err(src.at(&rust, "toolchain.rust", why));
     }
-    Ok(rust.into_inner())
+    Ok(version)
 }
 
 /// `linker.kind` as given, or what the tools imply (mold, else lld, else rustc's default); a

@@ -275,7 +275,7 @@ pub fn bootstrap(manifest: &Manifest) -> Result<Bootstrap, RenderError> {
         .collect();
     Ok(Bootstrap {
         name: format!("Rust {rust} ({})", tools.join(" + ")),
-        rust,
+        rust: rust.to_string(),
         image,
         packages,
         buildkit: buildkit_install(&manifest.buildkit),

@@ -11,17 +11,14 @@ use crate::manifest::{LinkerKind, LldSpec, Manifest};
 
 /// Whether the toolchain's rustc links with its own rust-lld by default (Rust 1.90+ on this
 /// target) and so understands `-C linker-features`.
-fn rustc_has_self_contained_lld(rust: Option<&str>) -> bool {
-    let Some(rust) = rust else { return true };
-    let mut parts = rust.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (major, minor) >= (1, 90)
+fn rustc_has_self_contained_lld(rust: Option<crate::toolchain::RustVersion>) -> bool {
+    rust.is_none_or(|rust| (rust.major, rust.minor) >= (1, 90))
 }
 
 /// The keys buildkit owns in .cargo/config.toml, as dotted paths with their values.
 pub fn cargo_config_keys(manifest: &Manifest) -> Vec<(Vec<String>, Value)> {
     let target = |key: &str| vec!["target".to_string(), TARGET.to_string(), key.to_string()];
-    let modern = rustc_has_self_contained_lld(manifest.rust.as_deref());
+    let modern = rustc_has_self_contained_lld(manifest.rust);
     let mut rustflags: Vec<&str> = Vec::new();
     match (manifest.linker, &manifest.lld) {
         (LinkerKind::Mold, _) => {
