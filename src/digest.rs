@@ -5,12 +5,12 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use sha2::Digest as _;
 
 /// A reader that hashes what passes through it.
 pub struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: sha2::Sha256,
     bytes: u64,
 }
 
@@ -18,7 +18,7 @@ impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
         HashingReader {
             inner,
-            hasher: Sha256::new(),
+            hasher: sha2::Sha256::new(),
             bytes: 0,
         }
     }
@@ -52,6 +52,82 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     let file = crate::fsutil::open_regular(path)?;
     let (digest, _) = HashingReader::new(io::BufReader::with_capacity(1 << 16, file)).finish()?;
     Ok(digest)
+}
+
+/// A sha256 digest: 64 lowercase hexadecimal digits, by construction (parsed from text that
+/// may be in either case, and refused otherwise). What a pin, a lock, a receipt and a cache
+/// file name hold, so that a malformed digest cannot get past the file it was read from.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha256(String);
+
+impl Sha256 {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Sha256 {
+        Sha256(hex(&sha2::Sha256::digest(bytes)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Sha256 {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Sha256, String> {
+        if is_sha256_hex(text) {
+            Ok(Sha256(text.to_ascii_lowercase()))
+        } else {
+            Err(format!(
+                "`{}` is not a sha256 (64 hexadecimal digits)",
+                crate::encode::inert(text)
+            ))
+        }
+    }
+}
+
+impl TryFrom<String> for Sha256 {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Sha256, String> {
+        text.parse()
+    }
+}
+
+impl From<Sha256> for String {
+    fn from(digest: Sha256) -> String {
+        digest.0
+    }
+}
+
+impl std::ops::Deref for Sha256 {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Sets of digests are looked up by the text a file name holds.
+impl std::borrow::Borrow<str> for Sha256 {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Sha256 {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
 }
 
 /// Whether `digest` is 64 hexadecimal digits.

@@ -36,7 +36,7 @@ pub struct ToolReleases {
 #[serde(deny_unknown_fields)]
 pub struct Release {
     pub version: String,
-    pub sha256: String,
+    pub sha256: crate::digest::Sha256,
     #[serde(default)]
     pub size: Option<u64>,
 }

@@ -218,7 +218,16 @@ mod tests {
         for text in ["1.95.0", "1.95", "2.0.10"] {
             assert_eq!(v(text).to_string(), text);
         }
-        for bad in ["1", "1.95.0.0", "1.95.x", "+1.95", "1..95", "1.95.0-beta", " 1.95", ""] {
+        for bad in [
+            "1",
+            "1.95.0.0",
+            "1.95.x",
+            "+1.95",
+            "1..95",
+            "1.95.0-beta",
+            " 1.95",
+            "",
+        ] {
             assert!(bad.parse::<RustVersion>().is_err(), "{bad}");
         }
     }

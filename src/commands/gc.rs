@@ -79,7 +79,7 @@ fn known_locks(ctx: &Context, here: (Lockfile, String)) -> Result<Vec<(Lockfile,
 /// The archive digests pinned by the projects of every other home that records itself as a
 /// user of this download cache; `None` when one of their locks cannot be read (then nothing
 /// in the cache can be known to be unused).
-fn pinned_by_other_homes(ctx: &Context) -> Option<BTreeSet<String>> {
+fn pinned_by_other_homes(ctx: &Context) -> Option<BTreeSet<crate::digest::Sha256>> {
     let mut digests = BTreeSet::new();
     for root in crate::install::cache_users(&ctx.cache_dir) {
         if root == ctx.home.root() || !root.is_dir() {
@@ -135,13 +135,13 @@ impl Sweep {
         &mut self,
         ctx: &Context,
         locks: &[(Lockfile, String)],
-    ) -> Result<BTreeSet<String>, Error> {
+    ) -> Result<BTreeSet<crate::digest::Sha256>, Error> {
         let (verb, dry_run) = (self.verb, self.dry_run);
         let mut removed = 0;
         let bin = ctx.home.bin_dir();
         let linked_from_bin: Vec<PathBuf> = ctx.home.links(&bin).into_values().collect();
 
-        let mut keep_digests: BTreeSet<String> = BTreeSet::new();
+        let mut keep_digests: BTreeSet<crate::digest::Sha256> = BTreeSet::new();
         for receipt in ctx.home.installed() {
             let dir = ctx.home.tool_dir(&receipt.name, &receipt.version);
             let users: Vec<&str> = locks
@@ -189,7 +189,11 @@ impl Sweep {
     }
 
     /// Cached archives no lock pins, and partial downloads and locks no process holds.
-    fn cache(&mut self, ctx: &Context, keep_digests: &BTreeSet<String>) -> Result<(), Error> {
+    fn cache(
+        &mut self,
+        ctx: &Context,
+        keep_digests: &BTreeSet<crate::digest::Sha256>,
+    ) -> Result<(), Error> {
         let (verb, dry_run) = (self.verb, self.dry_run);
         let mut removed = 0;
         if let Ok(entries) = fs_err::read_dir(&ctx.cache_dir) {

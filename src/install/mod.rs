@@ -91,7 +91,7 @@ pub struct Receipt {
     pub name: String,
     pub version: String,
     pub url: String,
-    pub sha256: String,
+    pub sha256: crate::digest::Sha256,
     pub installed_at: String,
     pub installed_by: String,
     /// Path inside the tool directory -> sha256 of the file, for `check`.
@@ -237,10 +237,7 @@ impl Home {
         // A receipt with a malformed digest (edited, truncated), or one whose binaries lie
         // outside its tool's directory, is no proof of anything.
         toml::from_str::<Receipt>(&text).ok().filter(|r| {
-            crate::digest::is_sha256_hex(&r.sha256)
-                && r.binaries.keys().all(|p| is_inside_path(p))
-                && r.name == name
-                && r.version == version
+            r.binaries.keys().all(|p| is_inside_path(p)) && r.name == name && r.version == version
         })
     }
 

@@ -30,7 +30,7 @@ pub(crate) struct ToolOutcome {
     pub(crate) version: String,
     pub(crate) status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) sha256: Option<String>,
+    pub(crate) sha256: Option<crate::digest::Sha256>,
     #[serde(serialize_with = "crate::output::lossy_path")]
     pub(crate) path: PathBuf,
     /// Where each bin/ link points.
@@ -157,14 +157,14 @@ pub(crate) fn stage_archive(
         let (actual, _) = HashingReader::new(BufReader::with_capacity(1 << 18, &mut file))
             .finish()
             .map_err(read_err)?;
-        if &actual != sha256 {
+        if actual != sha256.as_str() {
             let _ = fs_err::remove_file(&cached.path);
             return Err(FetchError::ChecksumMismatch {
                 url: format!(
                     "{} (cached copy of {url}, now removed)",
                     cached.path.display()
                 ),
-                expected: sha256.clone(),
+                expected: sha256.to_string(),
                 actual,
             }
             .into());

@@ -112,7 +112,7 @@ pub struct ToolSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExplicitSource {
     pub url: String,
-    pub sha256: String,
+    pub sha256: crate::digest::Sha256,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,12 +395,12 @@ fn tool_spec(
             if archive_format(url.get_ref()).is_none() {
                 return Err(src.at(&url, &key("url"), "must name a .tar.gz or .tar.xz archive"));
             }
-            if !crate::digest::is_sha256_hex(sha256.get_ref()) {
+            let Ok(digest) = sha256.get_ref().parse() else {
                 return Err(src.at(&sha256, &key("sha256"), "must be 64 hexadecimal digits"));
-            }
+            };
             Some(ExplicitSource {
                 url: url.into_inner(),
-                sha256: sha256.into_inner().to_ascii_lowercase(),
+                sha256: digest,
             })
         }
         (Some(url), None) => {
@@ -624,7 +624,7 @@ mod tests {
         ))
         .unwrap();
         let source = m.mold.unwrap().source.unwrap();
-        assert_eq!(source.sha256, "ab".repeat(32));
+        assert_eq!(source.sha256.as_str(), "ab".repeat(32));
     }
 
     #[test]
@@ -799,7 +799,7 @@ mod tests {
             )),
             Ok(BuildkitSource::Prebuilt {
                 url: "https://a.example/bk.tar.gz".into(),
-                sha256: digest.to_ascii_lowercase()
+                sha256: digest.parse().unwrap()
             })
         );
         let refused = [

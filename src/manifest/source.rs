@@ -25,7 +25,10 @@ pub enum BuildkitSource {
     Path { path: String },
     /// A prebuilt binary (a bare executable or a .tar.gz holding `buildkit`), verified like any
     /// tool against its pinned digest.
-    Prebuilt { url: String, sha256: String },
+    Prebuilt {
+        url: String,
+        sha256: crate::digest::Sha256,
+    },
 }
 
 #[derive(Deserialize)]
@@ -233,11 +236,11 @@ pub(super) fn prebuilt_source(
             "must be an https://, http:// or file:// URL without quotes, spaces or `$`",
         ));
     }
-    if !crate::digest::is_sha256_hex(sha256.get_ref()) {
+    let Ok(digest) = sha256.get_ref().parse() else {
         return Err(src.at(&sha256, "buildkit.sha256", "must be 64 hexadecimal digits"));
-    }
+    };
     Ok(BuildkitSource::Prebuilt {
         url: url.into_inner(),
-        sha256: sha256.into_inner().to_ascii_lowercase(),
+        sha256: digest,
     })
 }

@@ -247,15 +247,12 @@ fn ci_sccache_dir(manifest: &Manifest) -> Option<SccacheDir> {
 }
 
 pub fn bootstrap(manifest: &Manifest) -> Result<Bootstrap, RenderError> {
-    let rust = manifest
-        .rust
-        .clone()
-        .ok_or_else(|| RenderError::NoRustVersion {
-            path: manifest
-                .path
-                .clone()
-                .unwrap_or_else(|| std::path::PathBuf::from(crate::manifest::MANIFEST_FILE)),
-        })?;
+    let rust = manifest.rust.ok_or_else(|| RenderError::NoRustVersion {
+        path: manifest
+            .path
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from(crate::manifest::MANIFEST_FILE)),
+    })?;
     let image = manifest
         .devcontainer_image
         .clone()

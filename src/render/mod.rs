@@ -551,7 +551,7 @@ mod tests {
                 m.buildkit = match source {
                     0 => BuildkitSource::Git { url: format!("ssh://h/{v}"), rev: "0123456789abcdef0123456789abcdef01234567".into() },
                     1 => BuildkitSource::Path { path: v.clone() },
-                    2 => BuildkitSource::Prebuilt { url: format!("https://h/{v}.tar.gz"), sha256: "a".repeat(64) },
+                    2 => BuildkitSource::Prebuilt { url: format!("https://h/{v}.tar.gz"), sha256: "a".repeat(64).parse().unwrap() },
                     _ => BuildkitSource::CratesIo { version: v.clone() },
                 };
                 m.cache = Some(CacheConfig {
