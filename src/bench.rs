@@ -10,60 +10,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// The linker a configuration selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Linker {
-    /// Whatever rustc does by itself (rust-lld on x86_64 Linux since 1.90).
-    Default,
-    Mold,
-    /// lld through the C driver (`-fuse-ld=lld`).
-    Lld,
-    /// GNU ld, the pre-1.90 baseline.
-    Bfd,
-}
-
-impl Linker {
-    pub fn parse(name: &str) -> Option<Linker> {
-        match name {
-            "default" => Some(Linker::Default),
-            "mold" => Some(Linker::Mold),
-            "lld" => Some(Linker::Lld),
-            "bfd" => Some(Linker::Bfd),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Linker::Default => "default",
-            Linker::Mold => "mold",
-            Linker::Lld => "lld",
-            Linker::Bfd => "bfd",
-        }
-    }
-
-    /// The rustflags that select it. `linker-features=-lld` turns off rustc's own rust-lld so
-    /// that `-fuse-ld` decides.
-    pub fn rustflags(self) -> &'static [&'static str] {
-        match self {
-            Linker::Default => &[],
-            Linker::Mold => &["-C", "linker-features=-lld", "-C", "link-arg=-fuse-ld=mold"],
-            Linker::Lld => &["-C", "link-arg=-fuse-ld=lld"],
-            Linker::Bfd => &["-C", "linker-features=-lld", "-C", "link-arg=-fuse-ld=bfd"],
-        }
-    }
-
-    /// Whether a binary's linker signature (`.comment`) shows this linker made it. GNU ld
-    /// signs nothing; rustc's default may be any linker, and is recorded as seen.
-    pub fn signed(self, signature: Option<&str>) -> bool {
-        match self {
-            Linker::Default => true,
-            Linker::Mold => signature.is_some_and(|s| s.starts_with("mold ")),
-            Linker::Lld => signature.is_some_and(|s| s.starts_with("LLD ")),
-            Linker::Bfd => signature.is_none(),
-        }
-    }
-}
+pub use crate::linker::Linker;
 
 /// One way to build the project.
 #[derive(Debug, Clone, PartialEq, Eq)]

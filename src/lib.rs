@@ -20,6 +20,7 @@ pub(crate) mod fetch;
 pub(crate) mod fingerprint;
 pub(crate) mod fsutil;
 pub(crate) mod install;
+pub(crate) mod linker;
 pub(crate) mod lock;
 pub(crate) mod manifest;
 pub(crate) mod output;

@@ -354,7 +354,10 @@ impl Runner<'_> {
             // The configuration's flags replace every other source of rustflags.
             .env(
                 crate::env_vars::CARGO_ENCODED_RUSTFLAGS,
-                config.linker.rustflags().join("\u{1f}"),
+                config
+                    .linker
+                    .rustflags(true, config.linker == Linker::Lld)
+                    .join("\u{1f}"),
             )
             .env_remove("SCCACHE_SERVER_UDS");
         for setting in &config.cargo_config {

@@ -473,14 +473,10 @@ fn probe_build(
     }
 }
 
-/// The `-fuse-ld=` name of the configured linker and how its signature starts ("mold 2.41.0 …",
-/// "LLD 22.1.2 …"), both in `--version` output and in a binary's `.comment`.
+/// The `-fuse-ld=` name of the configured linker and how its signature starts.
 fn expected_linker(kind: LinkerKind) -> Option<(&'static str, &'static str)> {
-    match kind {
-        LinkerKind::Mold => Some(("mold", "mold ")),
-        LinkerKind::Lld => Some(("lld", "LLD ")),
-        LinkerKind::Default => None,
-    }
+    let linker = kind.linker();
+    linker.fuse_ld().zip(linker.signature_prefix())
 }
 
 /// Which linker, at which version, signed the probe, against the configuration and the lock.

@@ -56,6 +56,15 @@ pub enum LinkerKind {
 }
 
 impl LinkerKind {
+    /// The linker it selects, and with it the facts about that linker.
+    pub fn linker(self) -> crate::linker::Linker {
+        match self {
+            LinkerKind::Mold => crate::linker::Linker::Mold,
+            LinkerKind::Lld => crate::linker::Linker::Lld,
+            LinkerKind::Default => crate::linker::Linker::Default,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LinkerKind::Mold => "mold",

@@ -19,27 +19,13 @@ fn rustc_has_self_contained_lld(rust: Option<crate::toolchain::RustVersion>) -> 
 pub fn cargo_config_keys(manifest: &Manifest) -> Vec<(Vec<String>, Value)> {
     let target = |key: &str| vec!["target".to_string(), TARGET.to_string(), key.to_string()];
     let modern = rustc_has_self_contained_lld(manifest.rust);
-    let mut rustflags: Vec<&str> = Vec::new();
-    match (manifest.linker, &manifest.lld) {
-        (LinkerKind::Mold, _) => {
-            if modern {
-                rustflags.extend(["-C", "linker-features=-lld"]);
-            }
-            rustflags.extend(["-C", "link-arg=-fuse-ld=mold"]);
-        }
-        // rust-lld: since 1.90 rustc already finds it itself; older ones find ld.lld on PATH.
-        (LinkerKind::Lld, Some(LldSpec::Rust) | None) => {
-            rustflags.extend(["-C", "link-arg=-fuse-ld=lld"])
-        }
-        // LLVM's lld from BUILDKIT_HOME/bin: stop rustc from preferring its own copy.
-        (LinkerKind::Lld, Some(LldSpec::Llvm(_))) => {
-            if modern {
-                rustflags.extend(["-C", "linker-features=-lld"]);
-            }
-            rustflags.extend(["-C", "link-arg=-fuse-ld=lld"]);
-        }
-        (LinkerKind::Default, _) => {}
-    }
+    // rust-lld: since 1.90 rustc already finds it itself (older ones find ld.lld on PATH), so
+    // its own copy stays on; LLVM's lld from BUILDKIT_HOME/bin, or mold, turn it off.
+    let keep_rust_lld = matches!(
+        (manifest.linker, &manifest.lld),
+        (LinkerKind::Lld, Some(LldSpec::Rust) | None)
+    );
+    let rustflags = manifest.linker.linker().rustflags(modern, keep_rust_lld);
     let mut keys = Vec::new();
     if manifest.linker != LinkerKind::Default
         || manifest.driver != crate::manifest::LinkerDriver::Cc

@@ -1,0 +1,109 @@
+//! What buildkit knows about each linker, in one place: its name, the `-fuse-ld=` value the C
+//! driver takes, the rustflags that select it, and how it signs a binary's `.comment` (which
+//! is how doctor, bench and the fingerprint tell which linker really ran). render, doctor and
+//! bench ask here rather than spelling the facts out each.
+
+/// A linker a build can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Linker {
+    /// Whatever rustc does by itself (rust-lld on x86_64 Linux since 1.90).
+    Default,
+    Mold,
+    /// lld through the C driver (`-fuse-ld=lld`).
+    Lld,
+    /// GNU ld, the pre-1.90 baseline (bench only).
+    Bfd,
+}
+
+impl Linker {
+    pub const ALL: [Linker; 4] = [Linker::Default, Linker::Mold, Linker::Lld, Linker::Bfd];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Linker::Default => "default",
+            Linker::Mold => "mold",
+            Linker::Lld => "lld",
+            Linker::Bfd => "bfd",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Linker> {
+        Linker::ALL.into_iter().find(|l| l.name() == name)
+    }
+
+    /// The name the C driver's `-fuse-ld=` takes; none for rustc's own choice.
+    pub fn fuse_ld(self) -> Option<&'static str> {
+        match self {
+            Linker::Default => None,
+            Linker::Mold => Some("mold"),
+            Linker::Lld => Some("lld"),
+            Linker::Bfd => Some("bfd"),
+        }
+    }
+
+    /// How the linker's signature starts, in `--version` output and in a binary's `.comment`
+    /// ("mold 2.41.0 …", "LLD 22.1.2 …"); GNU ld signs nothing.
+    pub fn signature_prefix(self) -> Option<&'static str> {
+        match self {
+            Linker::Mold => Some("mold "),
+            Linker::Lld => Some("LLD "),
+            Linker::Default | Linker::Bfd => None,
+        }
+    }
+
+    /// Whether a binary's linker signature shows this linker made it. rustc's default may be
+    /// any linker, and is recorded as seen.
+    pub fn signed(self, signature: Option<&str>) -> bool {
+        match (self, self.signature_prefix()) {
+            (Linker::Default, _) => true,
+            (Linker::Bfd, _) => signature.is_none(),
+            (_, Some(prefix)) => signature.is_some_and(|s| s.starts_with(prefix)),
+            (_, None) => false,
+        }
+    }
+
+    /// The rustflags that select it. With a rustc that links through its own rust-lld (1.90+),
+    /// `linker-features=-lld` turns that off so that `-fuse-ld` decides; `keep_rust_lld` leaves
+    /// it on (lld through the driver is then the same LLD).
+    pub fn rustflags(self, self_contained_lld: bool, keep_rust_lld: bool) -> Vec<String> {
+        let Some(fuse_ld) = self.fuse_ld() else {
+            return Vec::new();
+        };
+        let mut flags = Vec::new();
+        if self_contained_lld && !keep_rust_lld {
+            flags.extend(["-C".to_string(), "linker-features=-lld".to_string()]);
+        }
+        flags.extend(["-C".to_string(), format!("link-arg=-fuse-ld={fuse_ld}")]);
+        flags
+    }
+}
+
+impl std::fmt::Display for Linker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_agree() {
+        for linker in Linker::ALL {
+            assert_eq!(Linker::parse(linker.name()), Some(linker));
+        }
+        assert_eq!(
+            Linker::Mold.rustflags(true, false),
+            ["-C", "linker-features=-lld", "-C", "link-arg=-fuse-ld=mold"]
+        );
+        assert_eq!(
+            Linker::Lld.rustflags(true, true),
+            ["-C", "link-arg=-fuse-ld=lld"]
+        );
+        assert!(Linker::Default.rustflags(true, false).is_empty());
+        assert!(Linker::Mold.signed(Some("mold 2.41.0 (x)")));
+        assert!(!Linker::Lld.signed(Some("mold 2.41.0 (x)")));
+        assert!(Linker::Bfd.signed(None));
+    }
+}
