@@ -15,40 +15,36 @@ use crate::reporter::{Progress, Reporter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("download of {} failed: HTTP {status}{hint}", redact_url(.url))]
+    #[error("download of {} failed: HTTP {status}{hint}", .url)]
     Status {
-        url: String,
+        url: Url,
         status: u16,
         hint: &'static str,
     },
-    #[error("download of {} failed: {message}", redact_url(.url))]
-    Transport { url: String, message: String },
+    #[error("download of {} failed: {message}", .url)]
+    Transport { url: Url, message: String },
     #[error(
         "checksum mismatch for {}: expected sha256 {expected}, got {actual}; nothing was installed (the pinned digest is the only trust: check the url and the pin)",
-        redact_url(.url)
+        .url
     )]
     ChecksumMismatch {
-        url: String,
+        url: Url,
         expected: String,
         actual: String,
     },
     #[error(
         "download of {} failed: {message} (the server's certificate is not trusted here: add your CA to the bundle SSL_CERT_FILE names)",
-        redact_url(.url)
+        .url
     )]
-    Untrusted { url: String, message: String },
-    #[error("download of {} is cut short: got {got} of {expected} bytes", redact_url(.url))]
-    Truncated {
-        url: String,
-        got: u64,
-        expected: u64,
-    },
+    Untrusted { url: Url, message: String },
+    #[error("download of {} is cut short: got {got} of {expected} bytes", .url)]
+    Truncated { url: Url, got: u64, expected: u64 },
     #[error(
         "offline: {} (sha256 {sha256}) is not in the download cache {cache_dir}; run `buildkit setup` once with network access, or copy the archive there",
-        redact_url(.url)
+        .url
     )]
     NotCached {
-        url: String,
+        url: Url,
         sha256: String,
         cache_dir: PathBuf,
     },
@@ -68,28 +64,57 @@ pub enum FetchError {
     Client(String),
     #[error(
         "no data from {} for {secs} s; the server or the network stalled (try again, or use --mirror)",
-        redact_url(.url)
+        .url
     )]
-    Stalled { url: String, secs: u64 },
+    Stalled { url: Url, secs: u64 },
     #[error(
         "download of {} stopped: it is larger than {limit} bytes ({why}); nothing was installed",
-        redact_url(.url)
+        .url
     )]
     TooLarge {
-        url: String,
+        url: Url,
         limit: u64,
         why: &'static str,
     },
-    #[error("download of {} failed: {message}", redact_url(.url))]
-    Redirect { url: String, message: String },
-    #[error("{} is not a URL buildkit can fetch: {message}", redact_url(.url))]
-    BadUrl { url: String, message: String },
+    #[error("download of {} failed: {message}", .url)]
+    Redirect { url: Url, message: String },
+    #[error("{} is not a URL buildkit can fetch: {message}", .url)]
+    BadUrl { url: Url, message: String },
     #[error("{path} is not a regular file; a file:// url must name the archive itself")]
     NotAFile { path: PathBuf },
 }
 
+/// A URL as it appears in an error: its credentials (a mirror's `user:secret@`) are redacted
+/// whenever it is displayed, so no message can carry them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url(String);
+
+impl std::fmt::Display for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl From<&str> for Url {
+    fn from(url: &str) -> Url {
+        Url(url.to_string())
+    }
+}
+
+impl From<String> for Url {
+    fn from(url: String) -> Url {
+        Url(url)
+    }
+}
+
+impl From<&String> for Url {
+    fn from(url: &String) -> Url {
+        Url(url.clone())
+    }
+}
+
 /// `scheme://user:secret@host/…` -> `scheme://***@host/…`: credentials never reach a message.
-pub fn redact_url(url: &str) -> String {
+fn redact_url(url: &str) -> String {
     match credentials_end(url) {
         Some((scheme, after)) => format!("{scheme}://***@{}", &url[after..]),
         None => url.to_string(),
@@ -258,7 +283,7 @@ impl Fetcher {
         }
         if self.options.offline {
             return Err(FetchError::NotCached {
-                url: redact_url(artifact.url),
+                url: artifact.url.into(),
                 sha256: artifact.sha256.to_string(),
                 cache_dir: self.options.cache_dir.clone(),
             });
@@ -345,14 +370,14 @@ impl Fetcher {
             && got < expected
         {
             return Err(FetchError::Truncated {
-                url: url.to_string(),
+                url: url.into(),
                 got,
                 expected,
             });
         }
         if actual != artifact.sha256 {
             return Err(FetchError::ChecksumMismatch {
-                url: url.to_string(),
+                url: url.into(),
                 expected: artifact.sha256.to_string(),
                 actual,
             });
@@ -373,7 +398,7 @@ impl Fetcher {
     ) -> Result<(), FetchError> {
         let window = self.options.stall;
         let stalled = || FetchError::Stalled {
-            url: url.to_string(),
+            url: url.into(),
             secs: window.as_secs(),
         };
         let mut buf = vec![0u8; 1 << 16];
@@ -387,7 +412,7 @@ impl Fetcher {
                 Err(err) if is_timeout(&err) => return Err(stalled()),
                 Err(err) => {
                     return Err(FetchError::Transport {
-                        url: url.to_string(),
+                        url: url.into(),
                         message: format!("reading the body: {}", error_chain(&err)),
                     });
                 }
@@ -428,19 +453,19 @@ impl Fetcher {
         let response = self.client()?.get(url).send().map_err(|err| {
             if err.is_builder() {
                 return FetchError::BadUrl {
-                    url: url.to_string(),
+                    url: url.into(),
                     message: error_chain(&err.without_url()),
                 };
             }
             if err.is_redirect() {
                 return FetchError::Redirect {
-                    url: url.to_string(),
+                    url: url.into(),
                     message: error_chain(&err.without_url()),
                 };
             }
             if err.is_timeout() {
                 return FetchError::Stalled {
-                    url: url.to_string(),
+                    url: url.into(),
                     secs: self.options.stall.as_secs(),
                 };
             }
@@ -450,7 +475,7 @@ impl Fetcher {
             let message = error_chain(&err.without_url());
             if untrusted {
                 FetchError::Untrusted {
-                    url: url.to_string(),
+                    url: url.into(),
                     message,
                 }
             } else {
@@ -460,7 +485,7 @@ impl Fetcher {
                     ""
                 };
                 FetchError::Transport {
-                    url: url.to_string(),
+                    url: url.into(),
                     message: format!("{message}{hint}"),
                 }
             }
@@ -468,7 +493,7 @@ impl Fetcher {
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status {
-                url: url.to_string(),
+                url: url.into(),
                 status: status.as_u16(),
                 hint: match status.as_u16() {
                     404 | 410 => {
@@ -576,7 +601,7 @@ struct SizeLimit {
 impl SizeLimit {
     fn exceeded(&self, url: &str) -> FetchError {
         FetchError::TooLarge {
-            url: url.to_string(),
+            url: url.into(),
             limit: self.bytes,
             why: self.why,
         }

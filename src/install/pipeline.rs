@@ -163,7 +163,8 @@ pub(crate) fn stage_archive(
                 url: format!(
                     "{} (cached copy of {url}, now removed)",
                     cached.path.display()
-                ),
+                )
+                .into(),
                 expected: sha256.to_string(),
                 actual,
             }
