@@ -569,3 +569,48 @@ fn list_and_errors_show_control_characters_escaped() {
     sccache 0.17.0  sha256:5e9cbf466c72  \u{1b}[2J\u{1b}]0;owned\u{7}  (bin: sccache)
     ");
 }
+
+#[test]
+fn gc_in_one_home_keeps_what_another_home_sharing_the_cache_pins() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    // Home A installs sccache for this project; its archive is in the shared cache.
+    installed(&sandbox, &server);
+    let archive = format!("{}.tar.gz", sha256_hex(&sccache_archive("0.17.0")));
+    assert!(sandbox.cache().join(&archive).exists());
+    // Home B, same cache, another project that pins nothing: its gc must keep A's archive.
+    let other = sandbox.root().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("buildkit.toml"),
+        format!("{RUST}[linker]\nkind = \"default\"\n"),
+    )
+    .unwrap();
+    let home_b = sandbox.root().join("home-b");
+    sandbox
+        .buildkit(&["setup", "--quiet"])
+        .current_dir(&other)
+        .env("BUILDKIT_HOME", &home_b)
+        .run()
+        .success();
+    let run = sandbox
+        .buildkit(&["gc"])
+        .current_dir(&other)
+        .env("BUILDKIT_HOME", &home_b)
+        .run();
+    insta::assert_snapshot!(run, @"
+    exit 0
+    --- stderr
+    nothing to remove
+    ");
+    assert!(sandbox.cache().join(&archive).exists());
+    // Once home A is gone, its pins no longer count.
+    std::fs::remove_dir_all(sandbox.home()).unwrap();
+    let run = sandbox
+        .buildkit(&["gc"])
+        .current_dir(&other)
+        .env("BUILDKIT_HOME", &home_b)
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    assert!(!sandbox.cache().join(&archive).exists(), "{run}");
+}
