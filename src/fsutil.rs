@@ -33,6 +33,18 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
     Ok(file)
 }
 
+/// The lines of a list file buildkit keeps (one path a line), or none when it cannot be read.
+pub fn read_path_list(path: &Path) -> Vec<PathBuf> {
+    read_text(path, MAX_TEXT_BYTES)
+        .map(|text| {
+            text.lines()
+                .filter(|l| !l.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The bytes of the regular file `path`, refused past `limit` bytes.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     use std::io::Read as _;
@@ -64,12 +76,16 @@ pub fn read_text_named(path: &Path, limit: u64) -> io::Result<String> {
 /// gets 0666 less the umask, like any editor's (a teammate or a container user must be able to
 /// read what is committed); a replaced file keeps its mode.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    stage(path, bytes)?.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// `bytes` in a synced temporary file beside `path` (its directory created), with `path`'s
+/// mode if it exists and 0666 less the umask otherwise: ready to be renamed over `path`.
+fn stage(path: &Path, bytes: &[u8]) -> io::Result<tempfile::TempPath> {
     use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     fs_err::create_dir_all(dir)?;
     let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
     let mut temp = tempfile::Builder::new()
@@ -78,8 +94,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok(temp.into_temp_path())
 }
 
 /// The start of every temporary name buildkit makes beside a file it writes: `.buildkit-<pid>-`,
@@ -137,28 +152,13 @@ impl FileSet {
 
     /// Carries out every change, or none. The error names the file that failed.
     pub fn commit(self) -> Result<(), (PathBuf, io::Error)> {
-        use std::io::Write as _;
-        use std::os::unix::fs::PermissionsExt as _;
         let mut staged = Vec::new();
         for (path, bytes) in &self.changes {
             let Some(bytes) = bytes else {
                 staged.push(None);
                 continue;
             };
-            let attempt = (|| {
-                let dir = parent_dir(path);
-                fs_err::create_dir_all(dir)?;
-                let mode =
-                    std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
-                let mut temp = tempfile::Builder::new()
-                    .prefix(&temp_prefix())
-                    .permissions(std::fs::Permissions::from_mode(mode))
-                    .tempfile_in(dir)?;
-                temp.write_all(bytes)?;
-                temp.as_file().sync_all()?;
-                Ok(temp.into_temp_path())
-            })();
-            match attempt {
+            match stage(path, bytes) {
                 Ok(temp) => staged.push(Some(temp)),
                 Err(e) => return Err((path.clone(), e)),
             }

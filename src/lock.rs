@@ -355,13 +355,7 @@ mod tests {
     use super::*;
 
     fn manifest(text: &str) -> Manifest {
-        Manifest::parse(
-            text,
-            Path::new("buildkit.toml"),
-            &Registry::embedded(),
-            crate::toolchain::TEST_DAY,
-        )
-        .unwrap()
+        Manifest::for_test(text)
     }
 
     #[test]

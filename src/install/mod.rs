@@ -474,14 +474,7 @@ impl Home {
     }
 
     pub fn projects(&self) -> Vec<PathBuf> {
-        crate::fsutil::read_text(&self.projects_file(), crate::fsutil::MAX_TEXT_BYTES)
-            .map(|text| {
-                text.lines()
-                    .filter(|l| !l.is_empty())
-                    .map(PathBuf::from)
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::fsutil::read_path_list(&self.projects_file())
     }
 
     /// Adds `lock` to the projects that use this home and forgets those whose lock is gone.
@@ -713,17 +706,7 @@ const CACHE_USERS_FILE: &str = "buildkit-homes";
 
 /// The homes that recorded themselves as users of `cache_dir`.
 pub fn cache_users(cache_dir: &Path) -> Vec<PathBuf> {
-    crate::fsutil::read_text(
-        &cache_dir.join(CACHE_USERS_FILE),
-        crate::fsutil::MAX_TEXT_BYTES,
-    )
-    .map(|text| {
-        text.lines()
-            .filter(|l| !l.is_empty())
-            .map(PathBuf::from)
-            .collect()
-    })
-    .unwrap_or_default()
+    crate::fsutil::read_path_list(&cache_dir.join(CACHE_USERS_FILE))
 }
 
 /// Records `home` as a user of `cache_dir` (once): an append of one line, which concurrent

@@ -337,6 +337,19 @@ impl Manifest {
         })
     }
 
+    /// A manifest from test text, parsed as of [`crate::toolchain::TEST_DAY`]; panics on an
+    /// invalid one.
+    #[cfg(test)]
+    pub fn for_test(text: &str) -> Manifest {
+        Manifest::parse(
+            text,
+            Path::new(MANIFEST_FILE),
+            &Registry::embedded(),
+            crate::toolchain::TEST_DAY,
+        )
+        .unwrap()
+    }
+
     /// What `setup` installs where no buildkit.toml exists: the newest mold and sccache the
     /// registry knows, and lld from the Rust toolchain.
     pub fn default_set(registry: &Registry) -> Manifest {

@@ -288,21 +288,15 @@ pub struct InitTemplate {
 pub fn render_init(input: &InitTemplate) -> Result<String, RenderError> {
     render_template("buildkit.toml", contexts::init(input))
 }
+
 #[cfg(test)]
 mod tests {
     use super::cargo_config::*;
     use super::*;
-    use crate::registry::Registry;
     use std::path::Path;
 
     fn manifest(text: &str) -> Manifest {
-        Manifest::parse(
-            text,
-            Path::new("buildkit.toml"),
-            &Registry::embedded(),
-            crate::toolchain::TEST_DAY,
-        )
-        .unwrap()
+        Manifest::for_test(text)
     }
 
     const MOLD: &str = "[toolchain]\nrust = \"1.95.0\"\n[tools.mold]\nversion = \"2.41.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n[profile.dev]\ndebug = \"line-tables-only\"\n";

@@ -573,21 +573,7 @@ fn check_passes_then_fails_on_each_drifted_file() {
 fn check_rehashes_installed_binaries() {
     let sandbox = Sandbox::new();
     let server = Server::start();
-    let sccache = sccache_archive("0.17.0");
-    server.route("/sccache.tar.gz", Route::Ok(sccache.clone()));
-    sandbox.write(
-        "buildkit.toml",
-        &format!(
-            "{RUST}{}",
-            tool_table(
-                "sccache",
-                "0.17.0",
-                &server.url("/sccache.tar.gz"),
-                &sccache
-            )
-        ),
-    );
-    sandbox.run(&["setup", "--quiet"]).success();
+    sandbox.install_served_sccache(&server);
     sandbox.run(&["generate"]).success();
     sandbox.run(&["check"]).success();
     let binary = sandbox.home().join("tools/sccache/0.17.0/sccache");

@@ -424,6 +424,26 @@ impl Sandbox {
         );
     }
 
+    /// Pins sccache 0.17.0 (served by `server`) with Rust 1.95.0 in buildkit.toml and runs
+    /// `setup`: a home with one tool installed.
+    pub fn install_served_sccache(&self, server: &Server) {
+        let archive = sccache_archive("0.17.0");
+        server.route("/sccache.tar.gz", Route::Ok(archive.clone()));
+        self.write(
+            "buildkit.toml",
+            &format!(
+                "[toolchain]\nrust = \"1.95.0\"\n{}",
+                tool_table(
+                    "sccache",
+                    "0.17.0",
+                    &server.url("/sccache.tar.gz"),
+                    &archive
+                )
+            ),
+        );
+        self.run(&["setup", "--quiet"]).success();
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.project().join(rel)).unwrap()
     }

@@ -332,21 +332,7 @@ fn a_hostile_home_path_is_quoted_or_refused() {
 
 /// A home with sccache installed from the loopback server.
 fn installed(sandbox: &Sandbox, server: &Server) {
-    let archive = sccache_archive("0.17.0");
-    server.route("/sccache.tar.gz", Route::Ok(archive.clone()));
-    sandbox.write(
-        "buildkit.toml",
-        &format!(
-            "{RUST}{}",
-            tool_table(
-                "sccache",
-                "0.17.0",
-                &server.url("/sccache.tar.gz"),
-                &archive
-            )
-        ),
-    );
-    sandbox.run(&["setup", "--quiet"]).success();
+    sandbox.install_served_sccache(server);
 }
 
 /// A directory outside the home that must survive whatever gc and setup do.
