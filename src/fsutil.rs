@@ -76,18 +76,24 @@ pub fn read_text_named(path: &Path, limit: u64) -> io::Result<String> {
 /// gets 0666 less the umask, like any editor's (a teammate or a container user must be able to
 /// read what is committed); a replaced file keeps its mode.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    stage(path, bytes)?.persist(path).map_err(|e| e.error)?;
+    stage(path, bytes, false)?
+        .persist(path)
+        .map_err(|e| e.error)?;
     Ok(())
 }
 
 /// `bytes` in a synced temporary file beside `path` (its directory created), with `path`'s
-/// mode if it exists and 0666 less the umask otherwise: ready to be renamed over `path`.
-fn stage(path: &Path, bytes: &[u8]) -> io::Result<tempfile::TempPath> {
+/// mode if it exists and 0666 less the umask otherwise (plus the execute bits of its read
+/// bits, for an executable): ready to be renamed over `path`.
+fn stage(path: &Path, bytes: &[u8], executable: bool) -> io::Result<tempfile::TempPath> {
     use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
     let dir = parent_dir(path);
     fs_err::create_dir_all(dir)?;
-    let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+    let mut mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+    if executable {
+        mode |= (mode & 0o444) >> 2;
+    }
     let mut temp = tempfile::Builder::new()
         .prefix(&temp_prefix())
         .permissions(std::fs::Permissions::from_mode(mode))
@@ -138,12 +144,17 @@ pub fn remove_leftover_temps(dir: &Path) -> Vec<PathBuf> {
 /// their old content back and the new ones are removed, so the set is all old or all new.
 #[derive(Default)]
 pub struct FileSet {
-    changes: Vec<(PathBuf, Option<Vec<u8>>)>,
+    changes: Vec<(PathBuf, Option<(Vec<u8>, bool)>)>,
 }
 
 impl FileSet {
     pub fn write(&mut self, path: PathBuf, bytes: impl Into<Vec<u8>>) {
-        self.changes.push((path, Some(bytes.into())));
+        self.changes.push((path, Some((bytes.into(), false))));
+    }
+
+    /// A file that must be executable (a script): the execute bits are added to its mode.
+    pub fn write_executable(&mut self, path: PathBuf, bytes: impl Into<Vec<u8>>) {
+        self.changes.push((path, Some((bytes.into(), true))));
     }
 
     pub fn remove(&mut self, path: PathBuf) {
@@ -153,12 +164,12 @@ impl FileSet {
     /// Carries out every change, or none. The error names the file that failed.
     pub fn commit(self) -> Result<(), (PathBuf, io::Error)> {
         let mut staged = Vec::new();
-        for (path, bytes) in &self.changes {
-            let Some(bytes) = bytes else {
+        for (path, change) in &self.changes {
+            let Some((bytes, executable)) = change else {
                 staged.push(None);
                 continue;
             };
-            match stage(path, bytes) {
+            match stage(path, bytes, *executable) {
                 Ok(temp) => staged.push(Some(temp)),
                 Err(e) => return Err((path.clone(), e)),
             }

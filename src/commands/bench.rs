@@ -359,6 +359,9 @@ impl Runner<'_> {
                     .rustflags(true, config.linker == Linker::Lld)
                     .join("\u{1f}"),
             )
+            // And the C driver links as they say: not the project's linker script, which
+            // would pick the project's linker whatever the configuration.
+            .env(crate::env_vars::LINKER_OVERRIDE, "cc")
             .env_remove("SCCACHE_SERVER_UDS");
         for setting in &config.cargo_config {
             cargo.arg("--config").arg(setting);

@@ -54,6 +54,10 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
                 );
                 problems.push(drift_message(file.rel, current, &file.wanted));
             }
+            Some(_) if file.lacks_execute => problems.push(format!(
+                "{} is not executable (cargo runs it as the linker): run `buildkit generate`",
+                file.rel
+            )),
             Some(_) => {}
         }
     }

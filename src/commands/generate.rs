@@ -48,7 +48,11 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
             }
         }
         if file.needs_writing() {
-            set.write(file.path, file.wanted);
+            if file.executable {
+                set.write_executable(file.path, file.wanted);
+            } else {
+                set.write(file.path, file.wanted);
+            }
         }
     }
     set.commit().map_err(|(path, source)| Error::File {

@@ -14,6 +14,10 @@ pub struct PlannedFile {
     pub current: Option<String>,
     pub wanted: String,
     pub ownership: Ownership,
+    /// It must be executable (the linker script).
+    pub executable: bool,
+    /// It must be executable but is not.
+    pub lacks_execute: bool,
 }
 
 impl PlannedFile {
@@ -21,7 +25,9 @@ impl PlannedFile {
     /// missing or still an old file buildkit generated at that path.
     pub fn needs_writing(&self) -> bool {
         match self.ownership {
-            Ownership::Owned => self.current.as_deref() != Some(self.wanted.as_str()),
+            Ownership::Owned => {
+                self.current.as_deref() != Some(self.wanted.as_str()) || self.lacks_execute
+            }
             Ownership::Example => self.current.as_deref().is_none_or(render::is_generated),
             Ownership::Stale => true,
         }
@@ -77,6 +83,8 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
         current: cargo_current,
         wanted: cargo_wanted,
         ownership: Ownership::Owned,
+        executable: false,
+        lacks_execute: false,
     }];
     for file in render::render_files(manifest, &bootstrap)? {
         let current = read(file.path)?;
@@ -91,12 +99,15 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
                 path.display()
             )));
         }
+        let lacks_execute = file.executable && current.is_some() && !is_executable(&path);
         planned.push(PlannedFile {
             rel: file.path,
             path,
             current,
             wanted: file.contents,
             ownership: file.ownership,
+            executable: file.executable,
+            lacks_execute,
         });
     }
     for rel in render::GENERATED_PATHS {
@@ -112,6 +123,8 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
                 current: Some(text),
                 wanted: String::new(),
                 ownership: Ownership::Stale,
+                executable: false,
+                lacks_execute: false,
             });
         }
     }
@@ -149,4 +162,9 @@ pub fn inside_project(root: &Path, rel: &str) -> Result<PathBuf, Error> {
         }
     }
     Ok(root.join(rel))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }

@@ -25,9 +25,18 @@ pub fn cargo_config_keys(manifest: &Manifest) -> Vec<(Vec<String>, Value)> {
         (manifest.linker, &manifest.lld),
         (LinkerKind::Lld, Some(LldSpec::Rust) | None)
     );
-    let rustflags = manifest.linker.linker().rustflags(modern, keep_rust_lld);
+    // A linker that must be installed is chosen at link time by the generated script (it
+    // falls back to rustc's default where the linker is missing); rust-lld needs only flags.
+    let script = super::contexts::linker_script(manifest).is_some();
+    let rustflags = if script {
+        Vec::new()
+    } else {
+        manifest.linker.linker().rustflags(modern, keep_rust_lld)
+    };
     let mut keys = Vec::new();
-    if manifest.linker != LinkerKind::Default
+    if script {
+        keys.push((target("linker"), Value::from(super::LINKER_SCRIPT)));
+    } else if manifest.linker != LinkerKind::Default
         || manifest.driver != crate::manifest::LinkerDriver::Cc
     {
         keys.push((target("linker"), Value::from(manifest.driver.as_str())));

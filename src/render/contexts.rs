@@ -63,6 +63,28 @@ fn github_run(code: &ShellCode) -> Value {
     ))
 }
 
+/// The linker script's slots, where buildkit.toml pins a linker that must be installed: mold,
+/// or LLVM's lld (rust-lld and rustc's default come with the toolchain).
+pub fn linker_script(manifest: &crate::manifest::Manifest) -> Option<Value> {
+    use crate::manifest::{LinkerKind, LldSpec};
+    let (label, program, fuse_ld) = match (manifest.linker, &manifest.lld) {
+        (LinkerKind::Mold, _) => ("mold", "ld.mold", "mold"),
+        (LinkerKind::Lld, Some(LldSpec::Llvm(_))) => ("LLVM's lld", "ld.lld", "lld"),
+        _ => return None,
+    };
+    let notice = format!(
+        "buildkit: {label}, the linker buildkit.toml pins, is not installed here; linking as rustc does by default (`buildkit setup` installs it)"
+    );
+    Some(minijinja::context! {
+        header => encoded(HEADER),
+        label => encoded(encode::comment(label)),
+        program => encoded(encode::sh_word(program)),
+        fuse_ld => encoded(encode::sh_word(fuse_ld)),
+        driver => encoded(encode::sh_word(manifest.driver.as_str())),
+        notice => encoded(encode::sh_word(&notice)),
+    })
+}
+
 pub fn rust_toolchain(b: &Bootstrap) -> Value {
     minijinja::context! {
         header => encoded(HEADER),

@@ -37,6 +37,9 @@ pub const GITHUB_EXAMPLE_WORKFLOW: &str = ".github/workflows/buildkit.yml";
 pub const GITLAB_INCLUDE: &str = ".gitlab/buildkit.yml";
 /// An example .gitlab-ci.yml that does so, written once; the user's from then on.
 pub const GITLAB_EXAMPLE: &str = ".gitlab-ci.yml";
+/// The linker cargo runs where buildkit.toml pins one that must be installed (mold, LLVM's
+/// lld): it uses that linker where it is installed, and rustc's default elsewhere.
+pub const LINKER_SCRIPT: &str = ".cargo/buildkit-link";
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
@@ -91,6 +94,8 @@ pub struct GeneratedFile {
     pub path: &'static str,
     pub contents: String,
     pub ownership: Ownership,
+    /// Written with the execute bits (the linker script).
+    pub executable: bool,
 }
 
 /// Whether buildkit keeps a file in step with buildkit.toml, or writes it once for the user.
@@ -109,6 +114,7 @@ pub enum Ownership {
 /// Every path buildkit may generate besides .cargo/config.toml. A file at one of them that
 /// carries the generated marker but is not planned is stale.
 pub const GENERATED_PATHS: &[&str] = &[
+    LINKER_SCRIPT,
     RUST_TOOLCHAIN,
     DEVCONTAINER_JSON,
     DOCKERFILE,
@@ -119,10 +125,14 @@ pub const GENERATED_PATHS: &[&str] = &[
 ];
 
 /// Whether `text` was written by buildkit (so it may be overwritten).
+/// The marker is on the first line, or on the second after a `#!` line (a script).
 pub fn is_generated(text: &str) -> bool {
-    text.lines()
-        .next()
-        .is_some_and(|line| line.contains(GENERATED_MARKER))
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(shebang) if shebang.starts_with("#!") => lines.next(),
+        first => first,
+    }
+    .is_some_and(|line| line.contains(GENERATED_MARKER))
 }
 
 /// The variables an environment sets besides PATH (sorted by name). sccache is selected here,
@@ -166,7 +176,11 @@ fn template_env() -> minijinja::Environment<'static> {
             ))
         }
     });
-    let templates: [(&str, &str); 8] = [
+    let templates: [(&str, &str); 9] = [
+        (
+            "buildkit-link",
+            include_str!("../../templates/buildkit-link.sh.j2"),
+        ),
         ("Dockerfile", include_str!("../../templates/Dockerfile.j2")),
         (
             "devcontainer.json",
@@ -222,9 +236,17 @@ pub fn render_files(
             path,
             contents: render_template(template, context)?,
             ownership,
+            executable: false,
         })
     };
-    let mut files = vec![
+    let mut files = Vec::new();
+    if let Some(context) = contexts::linker_script(manifest) {
+        files.push(GeneratedFile {
+            executable: true,
+            ..file(LINKER_SCRIPT, "buildkit-link", context, Ownership::Owned)?
+        });
+    }
+    files.extend([
         file(
             RUST_TOOLCHAIN,
             "rust-toolchain.toml",
@@ -243,7 +265,7 @@ pub fn render_files(
             contexts::dockerfile(bootstrap)?,
             Ownership::Owned,
         )?,
-    ];
+    ]);
     if manifest.ci_providers.contains(&CiProvider::Github) {
         files.push(file(
             GITHUB_ACTION,
@@ -300,6 +322,9 @@ mod tests {
     }
 
     const MOLD: &str = "[toolchain]\nrust = \"1.95.0\"\n[tools.mold]\nversion = \"2.41.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n[profile.dev]\ndebug = \"line-tables-only\"\n";
+    /// rust-lld through the C driver: the one linker buildkit selects with rustflags.
+    const LLD: &str = "[toolchain]\nrust = \"1.95.0\"\n[tools.lld]\nsource = \"rust\"\n[tools.sccache]\nversion = \"0.17.0\"\n[profile.dev]\ndebug = \"line-tables-only\"\n";
+    const LLD_FLAGS: &str = "\"-C\", \"link-arg=-fuse-ld=lld\"";
 
     #[test]
     fn templates_parse() {
@@ -313,6 +338,7 @@ mod tests {
             "gitlab-example.yml",
             "rust-toolchain.toml",
             "buildkit.toml",
+            "buildkit-link",
         ] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
@@ -320,7 +346,7 @@ mod tests {
 
     #[test]
     fn merge_into_nothing_then_again_is_stable() {
-        let m = manifest(MOLD);
+        let m = manifest(LLD);
         let keys = cargo_config_keys(&m);
         let once = merge_cargo_config(None, &keys, Path::new("c"), false).unwrap();
         let twice = merge_cargo_config(Some(&once), &keys, Path::new("c"), false).unwrap();
@@ -329,18 +355,45 @@ mod tests {
         // sccache is selected through the environment, never committed.
         assert!(!once.contains("rustc-wrapper"), "{once}");
         assert!(
-            once.contains(
-                "rustflags = [\"-C\", \"linker-features=-lld\", \"-C\", \"link-arg=-fuse-ld=mold\"]"
-            ),
+            once.contains(&format!("rustflags = [{LLD_FLAGS}]")),
             "{once}"
         );
+    }
+
+    #[test]
+    fn a_linker_that_must_be_installed_is_chosen_by_the_linker_script() {
+        for text in [
+            MOLD,
+            "[toolchain]\nrust = \"1.85.0\"\n[tools.lld]\nsource = \"llvm\"\nversion = \"22.1.8\"\n",
+        ] {
+            let m = manifest(text);
+            let keys = cargo_config_keys(&m);
+            let rendered: Vec<String> = keys
+                .iter()
+                .map(|(path, value)| format!("{} = {}", path.join("."), value.to_string().trim()))
+                .collect();
+            assert!(
+                rendered.contains(
+                    &"target.x86_64-unknown-linux-gnu.linker = \".cargo/buildkit-link\""
+                        .to_string()
+                ),
+                "{rendered:?}"
+            );
+            assert!(
+                rendered.iter().all(|k| !k.contains("rustflags")),
+                "no linker flags are committed: {rendered:?}"
+            );
+            let files = render_files(&m, &bootstrap(&m).unwrap()).unwrap();
+            let script = files.iter().find(|f| f.path == LINKER_SCRIPT).unwrap();
+            assert!(script.executable && is_generated(&script.contents));
+        }
     }
 
     #[test]
     fn merge_keeps_user_keys_and_comments_and_drops_keys_no_longer_wanted() {
         let user =
             "# my settings\n[alias]\nb = \"build\"  # short\n\n[build]\njobs = 2 # two cores\n";
-        let with_sccache = cargo_config_keys(&manifest(MOLD));
+        let with_sccache = cargo_config_keys(&manifest(LLD));
         let merged = merge_cargo_config(Some(user), &with_sccache, Path::new("c"), false).unwrap();
         assert!(
             merged.contains("# my settings\n[alias]\nb = \"build\"  # short\n"),
@@ -362,7 +415,7 @@ mod tests {
     #[test]
     fn a_users_conflicting_key_needs_force() {
         let user = "[target.x86_64-unknown-linux-gnu]\nlinker = \"gcc-12\"\n";
-        let keys = cargo_config_keys(&manifest(MOLD));
+        let keys = cargo_config_keys(&manifest(LLD));
         let err = merge_cargo_config(Some(user), &keys, Path::new(".cargo/config.toml"), false)
             .unwrap_err();
         assert_eq!(
@@ -407,27 +460,22 @@ mod tests {
     fn the_users_own_rustflags_stay_beside_buildkits() {
         let user =
             "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"--cfg\", \"my_cfg\"] # mine\n";
-        let merged = merge(user, MOLD, false).unwrap();
+        let merged = merge(user, LLD, false).unwrap();
         assert!(
-            merged.contains("rustflags = [\"--cfg\", \"my_cfg\", \"-C\", \"linker-features=-lld\", \"-C\", \"link-arg=-fuse-ld=mold\"] # mine\n"),
+            merged.contains(&format!(
+                "rustflags = [\"--cfg\", \"my_cfg\", {LLD_FLAGS}] # mine\n"
+            )),
             "{merged}"
         );
-        assert_eq!(merge(&merged, MOLD, false).unwrap(), merged, "stable");
-        // lld instead of mold: buildkit swaps its own flags only.
-        let lld = merge(
-            &merged,
-            "[toolchain]\nrust = \"1.95.0\"\n[tools.lld]\nsource = \"rust\"\n",
-            false,
-        )
-        .unwrap();
+        assert_eq!(merge(&merged, LLD, false).unwrap(), merged, "stable");
+        // mold instead: the script chooses it, so buildkit's flags go and the user's stay.
+        let mold = merge(&merged, MOLD, false).unwrap();
         assert!(
-            lld.contains(
-                "rustflags = [\"--cfg\", \"my_cfg\", \"-C\", \"link-arg=-fuse-ld=lld\"] # mine\n"
-            ),
-            "{lld}"
+            mold.contains("rustflags = [\"--cfg\", \"my_cfg\"] # mine\n"),
+            "{mold}"
         );
         // No linker flags at all: the user's array is back as it was.
-        let back = merge(&lld, DEFAULT, false).unwrap();
+        let back = merge(&mold, DEFAULT, false).unwrap();
         assert!(back.ends_with(user), "{back}");
         assert!(!back.contains("buildkit-owned-flags"), "{back}");
     }
@@ -435,59 +483,45 @@ mod tests {
     #[test]
     fn build_rustflags_would_be_ignored_so_they_are_refused_or_moved() {
         let user = "[build]\nrustflags = [\"--cfg\", \"my_cfg\"]\n";
-        let err = merge(user, MOLD, false).unwrap_err();
+        let err = merge(user, LLD, false).unwrap_err();
         assert_eq!(
             err,
             "c.toml sets build.rustflags = [\"--cfg\", \"my_cfg\"], which cargo ignores once target.x86_64-unknown-linux-gnu.rustflags exists (where buildkit puts the linker flags): move them into [target.x86_64-unknown-linux-gnu] rustflags, where buildkit keeps them beside its own, or re-run with --force to have buildkit move them"
         );
-        let moved = merge(user, MOLD, true).unwrap();
+        let moved = merge(user, LLD, true).unwrap();
         assert!(!moved.contains("[build]"), "{moved}");
         assert!(
-            moved.contains("rustflags = [\"--cfg\", \"my_cfg\", \"-C\", \"linker-features=-lld\""),
+            moved.contains(&format!("rustflags = [\"--cfg\", \"my_cfg\", {LLD_FLAGS}]")),
             "{moved}"
         );
         // Without linker flags of buildkit's, build.rustflags keep working: nothing to refuse.
         assert!(merge(user, DEFAULT, false).unwrap().ends_with(user));
+        let mold = merge(user, MOLD, false).unwrap();
+        assert!(mold.contains(user), "{mold}");
     }
 
     #[test]
     fn a_users_linker_flag_conflicts_and_force_drops_only_it() {
         let user = "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"-C\", \"link-arg=-fuse-ld=bfd\", \"--cfg\", \"keep\"]\n";
-        let err = merge(user, MOLD, false).unwrap_err();
+        let err = merge(user, LLD, false).unwrap_err();
         assert!(
-            err.starts_with("c.toml already sets `target.x86_64-unknown-linux-gnu.rustflags` = -C link-arg=-fuse-ld=bfd, and buildkit.toml wants -C linker-features=-lld -C link-arg=-fuse-ld=mold"),
+            err.starts_with("c.toml already sets `target.x86_64-unknown-linux-gnu.rustflags` = -C link-arg=-fuse-ld=bfd, and buildkit.toml wants -C link-arg=-fuse-ld=lld"),
             "{err}"
         );
-        let forced = merge(user, MOLD, true).unwrap();
+        let forced = merge(user, LLD, true).unwrap();
         assert!(
-            forced.contains("rustflags = [\"--cfg\", \"keep\", \"-C\", \"linker-features=-lld\", \"-C\", \"link-arg=-fuse-ld=mold\"]"),
+            forced.contains(&format!("rustflags = [\"--cfg\", \"keep\", {LLD_FLAGS}]")),
             "{forced}"
         );
     }
 
     #[test]
     fn an_older_header_that_owned_the_whole_array_migrates() {
-        let old = "# Partly @generated by buildkit from buildkit.toml: the keys listed below are buildkit's;\n# buildkit-owned: target.x86_64-unknown-linux-gnu.linker, target.x86_64-unknown-linux-gnu.rustflags\n\n[target.x86_64-unknown-linux-gnu]\nlinker = \"cc\"\nrustflags = [\"-C\", \"link-arg=-fuse-ld=lld\"]\n";
-        let merged = merge(old, MOLD, false).unwrap();
+        let old = "# Partly @generated by buildkit from buildkit.toml: the keys listed below are buildkit's;\n# buildkit-owned: target.x86_64-unknown-linux-gnu.linker, target.x86_64-unknown-linux-gnu.rustflags\n\n[target.x86_64-unknown-linux-gnu]\nlinker = \"cc\"\nrustflags = [\"-C\", \"link-arg=-fuse-ld=bfd\"]\n";
+        let merged = merge(old, LLD, false).unwrap();
         assert!(
-            merged.contains(
-                "rustflags = [\"-C\", \"linker-features=-lld\", \"-C\", \"link-arg=-fuse-ld=mold\"]"
-            ),
+            merged.contains(&format!("rustflags = [{LLD_FLAGS}]")),
             "{merged}"
-        );
-    }
-
-    #[test]
-    fn old_toolchains_get_no_linker_features_flag() {
-        let m = manifest("[toolchain]\nrust = \"1.85.0\"\n[tools.mold]\nversion = \"2.41.0\"\n");
-        let keys = cargo_config_keys(&m);
-        let flags = keys
-            .iter()
-            .find(|(p, _)| p.last().unwrap() == "rustflags")
-            .unwrap();
-        assert_eq!(
-            flags.1.to_string().trim(),
-            "[\"-C\", \"link-arg=-fuse-ld=mold\"]"
         );
     }
 

@@ -15,6 +15,7 @@ fn snapshot_generated(name: &str, manifest: &str) {
     sandbox.run(&["generate"]).success();
     let files = [
         ".cargo/config.toml",
+        ".cargo/buildkit-link",
         "rust-toolchain.toml",
         ".devcontainer/devcontainer.json",
         ".devcontainer/Dockerfile",
@@ -211,14 +212,14 @@ fn cargo_config_merge_keeps_the_users_keys_and_comments() {
     insta::assert_snapshot!(run, @r#"
     exit 1
     --- stderr
-    error: [SANDBOX]/project/.cargo/config.toml already sets `target.x86_64-unknown-linux-gnu.linker` = "gcc-12", and buildkit.toml wants "cc"; re-run with --force to let buildkit own that key
+    error: [SANDBOX]/project/.cargo/config.toml already sets `target.x86_64-unknown-linux-gnu.linker` = "gcc-12", and buildkit.toml wants ".cargo/buildkit-link"; re-run with --force to let buildkit own that key
     "#);
     assert_eq!(sandbox.read(".cargo/config.toml"), user);
     sandbox.run(&["generate", "--force"]).success();
     assert!(
         sandbox
             .read(".cargo/config.toml")
-            .contains("linker = \"cc\"")
+            .contains("linker = \".cargo/buildkit-link\"")
     );
 }
 

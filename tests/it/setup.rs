@@ -1585,7 +1585,7 @@ fn a_read_only_home_serves_everything_that_changes_nothing() {
     mold 2.41.0: already installed
     sccache 0.17.0: already installed
     [SANDBOX]/home/envs/[LOCK]/bin is not on PATH: run `eval "$(buildkit env)"` or add it to your shell profile
-    ok: 5 generated files and 2 tools match buildkit.toml and buildkit.lock
+    ok: 6 generated files and 2 tools match buildkit.toml and buildkit.lock
     "#);
     assert!(!home.join("probe").exists());
     // With something to install, it fails and says where and why.
