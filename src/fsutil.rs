@@ -144,28 +144,46 @@ pub fn remove_leftover_temps(dir: &Path) -> Vec<PathBuf> {
 /// their old content back and the new ones are removed, so the set is all old or all new.
 #[derive(Default)]
 pub struct FileSet {
-    changes: Vec<(PathBuf, Option<(Vec<u8>, bool)>)>,
+    changes: Vec<(PathBuf, Change)>,
+}
+
+/// What a [`FileSet`] does to one path.
+enum Change {
+    Write { bytes: Vec<u8>, executable: bool },
+    Remove,
 }
 
 impl FileSet {
     pub fn write(&mut self, path: PathBuf, bytes: impl Into<Vec<u8>>) {
-        self.changes.push((path, Some((bytes.into(), false))));
+        self.changes.push((
+            path,
+            Change::Write {
+                bytes: bytes.into(),
+                executable: false,
+            },
+        ));
     }
 
     /// A file that must be executable (a script): the execute bits are added to its mode.
     pub fn write_executable(&mut self, path: PathBuf, bytes: impl Into<Vec<u8>>) {
-        self.changes.push((path, Some((bytes.into(), true))));
+        self.changes.push((
+            path,
+            Change::Write {
+                bytes: bytes.into(),
+                executable: true,
+            },
+        ));
     }
 
     pub fn remove(&mut self, path: PathBuf) {
-        self.changes.push((path, None));
+        self.changes.push((path, Change::Remove));
     }
 
     /// Carries out every change, or none. The error names the file that failed.
     pub fn commit(self) -> Result<(), (PathBuf, io::Error)> {
         let mut staged = Vec::new();
         for (path, change) in &self.changes {
-            let Some((bytes, executable)) = change else {
+            let Change::Write { bytes, executable } = change else {
                 staged.push(None);
                 continue;
             };
