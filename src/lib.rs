@@ -24,6 +24,7 @@ pub(crate) mod linker;
 pub(crate) mod lock;
 pub(crate) mod manifest;
 pub(crate) mod output;
+pub(crate) mod provenance;
 pub(crate) mod registry;
 pub(crate) mod render;
 pub(crate) mod reporter;
@@ -78,7 +79,10 @@ impl Error {
             | Error::Usage(_)
             | Error::Lock(lock::LockError::Malformed { .. })
             // A buildkit.toml without the Rust version it must pin is a bad manifest.
-            | Error::Render(render::RenderError::NoRustVersion { .. }) => 2,
+            | Error::Render(
+                render::RenderError::NoRustVersion { .. }
+                | render::RenderError::NoBuildkitSource { .. },
+            ) => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(1),
             _ => 1,
         }

@@ -174,6 +174,38 @@ pub fn unreleased(version: RustVersion, today: i64) -> Option<String> {
     }
 }
 
+/// The stable toolchains rustup has installed, by version (`rustup toolchain list`: `1.95.0-…`
+/// by name, `stable-…` by what its rustc says). Empty without rustup.
+pub fn installed_stables(dir: &Path) -> Vec<RustVersion> {
+    let Ok(output) = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .current_dir(dir)
+        .output()
+    else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let channel = name.split('-').next().unwrap_or_default();
+        if let Ok(version) = channel.parse::<RustVersion>() {
+            found.push(version);
+        } else if channel == "stable"
+            && let Ok(out) = Command::new("rustc")
+                .args([&format!("+{name}"), "--version"])
+                .current_dir(dir)
+                .output()
+            && let Some(version) = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<RustVersion>().ok())
+        {
+            found.push(version);
+        }
+    }
+    found
+}
+
 /// The stable release to pin for an active rustc: itself when it is stable, else the newest
 /// stable it can name (a beta 1.N is one train ahead of stable, a nightly two).
 pub fn stable_for(release: &str) -> Option<(RustVersion, bool)> {

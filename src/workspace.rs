@@ -10,6 +10,38 @@ use std::path::Path;
 
 use cargo_metadata::{Metadata, PackageId};
 
+use crate::toolchain::RustVersion;
+
+/// The highest `rust-version` a workspace member declares, with that member's name: the Rust
+/// a pin must not go below.
+pub fn highest_rust_version(metadata: &Metadata) -> Option<(String, RustVersion)> {
+    metadata
+        .workspace_packages()
+        .into_iter()
+        .filter_map(|p| {
+            let v = p.rust_version.as_ref()?;
+            let version = RustVersion {
+                major: v.major,
+                minor: v.minor,
+                patch: Some(v.patch),
+            };
+            Some((p.name.to_string(), version))
+        })
+        .max_by(|a, b| a.1.cmp(&b.1))
+}
+
+/// [`highest_rust_version`] of the workspace at `dir` (`cargo metadata --no-deps`: no
+/// network); `None` where there is no workspace or no member declares one.
+pub fn required_rust(dir: &Path, cargo: &std::ffi::OsStr) -> Option<(String, RustVersion)> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .cargo_path(cargo)
+        .current_dir(dir)
+        .no_deps()
+        .exec()
+        .ok()?;
+    highest_rust_version(&metadata)
+}
+
 /// A crate resolved in several versions, each with the chain that pulls it in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Duplicate {

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use super::Context;
 use crate::Error;
 use crate::lock::{LOCK_FILE, Lockfile};
-use crate::manifest::LinkerKind;
-use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::manifest::{BuildkitSource, LinkerKind, MANIFEST_FILE, Manifest};
 use crate::render::{InitTemplate, render_init};
+use crate::toolchain::RustVersion;
 
 pub fn run(
     ctx: &Context,
@@ -27,21 +27,23 @@ pub fn run(
         )));
     }
     let newest = |name: &str| ctx.registry.tool(name).map(|t| t.newest().version.clone());
-    // Pin a release that has an image and a rustup channel: a nightly or beta pins the newest
-    // stable it can name, and says so.
-    let active = crate::toolchain::active_rustc(&ctx.cwd, &ctx.env.rustc).ok();
-    let pinned = active
-        .as_ref()
-        .and_then(|a| crate::toolchain::stable_for(&a.release).map(|p| (a.release.clone(), p)));
+    if !ctx.cwd.join("Cargo.toml").is_file() {
+        eprintln!(
+            "warning: no Cargo.toml in {}: buildkit.toml belongs at the root of a Cargo workspace",
+            ctx.cwd.display()
+        );
+    }
+    let rust = choose_rust(ctx)?;
+    let (buildkit, buildkit_note) = buildkit_source(ctx);
     let input = InitTemplate {
-        rust: pinned.as_ref().map(|(_, (stable, _))| stable.to_string()),
+        rust: rust.as_ref().map(|choice| choice.version.to_string()),
         linker: linker.as_str(),
         mold: (linker == LinkerKind::Mold)
             .then(|| newest("mold"))
             .flatten(),
         lld: linker == LinkerKind::Lld,
         sccache: if sccache { newest("sccache") } else { None },
-        buildkit_version: env!("CARGO_PKG_VERSION").to_string(),
+        buildkit,
     };
     let text = render_init(&input)?;
     // What init writes must be what buildkit accepts.
@@ -54,15 +56,24 @@ pub fn run(
     let lock_path = path.with_file_name(LOCK_FILE);
     Lockfile::resolve(&manifest, &ctx.registry).write(&lock_path)?;
     eprintln!("wrote {} and {}", path.display(), lock_path.display());
-    match &pinned {
+    match &rust {
         None => eprintln!(
             "warning: could not run `rustc -vV`; set [toolchain] rust in {} before `buildkit generate`",
             path.display()
         ),
-        Some((active, (stable, true))) => eprintln!(
-            "note: the active rustc {active} is not a stable release; pinned Rust {stable}, the newest stable it can name (edit toolchain.rust to choose another)"
-        ),
-        Some(_) => {}
+        Some(choice) => {
+            if let Some(note) = &choice.note {
+                eprintln!("note: {note}");
+            }
+        }
+    }
+    if let Some(note) = buildkit_note {
+        eprintln!("note: {note}");
+    }
+    if linker == LinkerKind::Default {
+        eprintln!(
+            "linker: rustc's own (rust-lld): nothing to install, nothing a contributor can lack; `buildkit bench` measures mold and lld against it on this project"
+        );
     }
     eprintln!(
         "next: `buildkit setup` installs the tools, `buildkit generate` writes the cargo, devcontainer and CI files"
@@ -76,4 +87,74 @@ pub fn run(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Rust version init pins, and what to say about the choice.
+struct RustChoice {
+    version: RustVersion,
+    note: Option<String>,
+}
+
+/// The newest stable Rust installed here that the workspace's `rust-version` allows: the
+/// active rustc's release (or, for a nightly or beta, the newest stable it can name) unless
+/// it is below a member's `rust-version`, then the newest installed toolchain that is not.
+/// `None` when rustc does not answer; an error naming the package when nothing installed is
+/// new enough.
+fn choose_rust(ctx: &Context) -> Result<Option<RustChoice>, Error> {
+    let Some(active) = crate::toolchain::active_rustc(&ctx.cwd, &ctx.env.rustc).ok() else {
+        return Ok(None);
+    };
+    let Some((stable, from_prerelease)) = crate::toolchain::stable_for(&active.release) else {
+        return Ok(None);
+    };
+    let required = crate::workspace::required_rust(&ctx.cwd, &ctx.env.cargo);
+    let Some((package, minimum)) = required.filter(|(_, min)| stable < *min) else {
+        let note = from_prerelease.then(|| {
+            format!(
+                "the active rustc {} is not a stable release; pinned Rust {stable}, the newest stable it can name (edit toolchain.rust to choose another)",
+                active.release
+            )
+        });
+        return Ok(Some(RustChoice {
+            version: stable,
+            note,
+        }));
+    };
+    let installed = crate::toolchain::installed_stables(&ctx.cwd);
+    match installed.into_iter().filter(|v| *v >= minimum).max() {
+        Some(version) => Ok(Some(RustChoice {
+            version,
+            note: Some(format!(
+                "pinned Rust {version}: package `{package}` needs rust-version {minimum}, above the active rustc {}",
+                active.release
+            )),
+        })),
+        None => Err(Error::Usage(format!(
+            "package `{package}` needs rust-version {minimum}, but the newest stable Rust installed here is {stable}: install one (`rustup toolchain install {minimum}`), then run `buildkit init` again"
+        ))),
+    }
+}
+
+/// The `[buildkit]` source to pin: where this buildkit came from, when CI can install it from
+/// there too; otherwise none, and a note saying why.
+fn buildkit_source(ctx: &Context) -> (Option<BuildkitSource>, Option<String>) {
+    use crate::provenance::InstalledFrom;
+    match crate::provenance::of_running_buildkit() {
+        Some(InstalledFrom::CratesIo { version }) => (Some(BuildkitSource::CratesIo { version }), None),
+        Some(InstalledFrom::Git { url, rev }) => (Some(BuildkitSource::Git { url, rev }), None),
+        Some(InstalledFrom::Path { dir }) => match crate::provenance::inside(&dir, &ctx.cwd) {
+            Some(path) => (Some(BuildkitSource::Path { path }), None),
+            None => (
+                None,
+                Some(format!(
+                    "this buildkit was installed from {}, outside this project, where CI and the devcontainer cannot build it: set [buildkit] git + rev (or url + sha256) in buildkit.toml before `buildkit generate`",
+                    dir.display()
+                )),
+            ),
+        },
+        None => (
+            None,
+            Some("this buildkit was not installed by cargo, so CI cannot install the same: set [buildkit] git + rev (or url + sha256) in buildkit.toml before `buildkit generate`".into()),
+        ),
+    }
 }

@@ -40,7 +40,7 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
     let root = project.root();
     let manifest = &project.manifest;
     let bootstrap = render::bootstrap(manifest)?;
-    if let crate::manifest::BuildkitSource::Path { path } = &manifest.buildkit {
+    if let Some(crate::manifest::BuildkitSource::Path { path }) = &manifest.buildkit {
         let tree = root.join(path).join("Cargo.toml");
         if !tree.is_file() {
             return Err(Error::Usage(format!(

@@ -148,7 +148,9 @@ pub struct Manifest {
     pub profiles: BTreeMap<String, toml::Table>,
     pub ci_providers: Vec<CiProvider>,
     pub devcontainer_image: Option<String>,
-    pub buildkit: BuildkitSource,
+    /// How CI and the devcontainer install buildkit; `None` until buildkit.toml says (there is
+    /// no default: a crates.io version that was never published would fail the first push).
+    pub buildkit: Option<BuildkitSource>,
 }
 
 // ---- raw, span-carrying form --------------------------------------------------------------
@@ -314,12 +316,10 @@ impl Manifest {
             })
             .transpose()?;
 
-        let buildkit = match raw.buildkit {
-            None => BuildkitSource::CratesIo {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            },
-            Some(raw) => buildkit_source(&src, raw)?,
-        };
+        let buildkit = raw
+            .buildkit
+            .map(|raw| buildkit_source(&src, raw))
+            .transpose()?;
 
         Ok(Manifest {
             path: Some(path.to_path_buf()),
@@ -374,9 +374,7 @@ impl Manifest {
             profiles: BTreeMap::new(),
             ci_providers: vec![CiProvider::Github],
             devcontainer_image: None,
-            buildkit: BuildkitSource::CratesIo {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            },
+            buildkit: None,
         }
     }
 }
@@ -786,7 +784,9 @@ mod tests {
 
     #[test]
     fn each_buildkit_source_is_a_pin_and_only_one_is_given() {
-        let source = |body: &str| parse(&format!("[buildkit]\n{body}")).map(|m| m.buildkit);
+        let source = |body: &str| {
+            parse(&format!("[buildkit]\n{body}")).map(|m| m.buildkit.expect("a source"))
+        };
         assert_eq!(
             source("version = \"0.2.0\"\n"),
             Ok(BuildkitSource::CratesIo {
@@ -795,10 +795,12 @@ mod tests {
         );
         assert_eq!(
             parse("").unwrap().buildkit,
-            BuildkitSource::CratesIo {
-                version: env!("CARGO_PKG_VERSION").into()
-            },
-            "no [buildkit]: the running version"
+            None,
+            "no [buildkit]: no source (there is no default to fall back on)"
+        );
+        assert_eq!(
+            parse("[buildkit]\n").map(|m| m.buildkit),
+            Err("buildkit.toml:1: `buildkit`: names no source: give one of `version`, `git` + `rev`, `path`, or `url` + `sha256`".into())
         );
         let rev = "0123456789abcdef0123456789abcdef01234567";
         assert_eq!(

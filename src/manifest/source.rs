@@ -162,10 +162,11 @@ pub(super) fn buildkit_source(
             "buildkit.sha256",
             "has no `url` beside it: say where the prebuilt buildkit is downloaded from",
         )),
-        // No source given: the crates.io release of this very buildkit.
-        (None, None) => Ok(BuildkitSource::CratesIo {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-        }),
+        (None, None) => Err(src.error(
+            0,
+            "buildkit",
+            "names no source: give one of `version`, `git` + `rev`, `path`, or `url` + `sha256`",
+        )),
     }
 }
 

@@ -253,6 +253,18 @@ pub fn bootstrap(manifest: &Manifest) -> Result<Bootstrap, RenderError> {
             .clone()
             .unwrap_or_else(|| std::path::PathBuf::from(crate::manifest::MANIFEST_FILE)),
     })?;
+    let manifest_path = || {
+        manifest
+            .path
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from(crate::manifest::MANIFEST_FILE))
+    };
+    let source = manifest
+        .buildkit
+        .as_ref()
+        .ok_or_else(|| RenderError::NoBuildkitSource {
+            path: manifest_path(),
+        })?;
     let image = manifest
         .devcontainer_image
         .clone()
@@ -275,7 +287,7 @@ pub fn bootstrap(manifest: &Manifest) -> Result<Bootstrap, RenderError> {
         rust: rust.to_string(),
         image,
         packages,
-        buildkit: buildkit_install(&manifest.buildkit),
+        buildkit: buildkit_install(source),
         env: local,
         ci_env,
         sccache_dir: ci_sccache_dir(manifest),

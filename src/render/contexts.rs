@@ -308,7 +308,29 @@ pub fn init(input: &InitTemplate) -> Value {
         mold => input.mold.as_deref().map(toml),
         lld => input.lld,
         sccache => input.sccache.as_deref().map(toml),
-        buildkit_version => toml(&input.buildkit_version),
-        package => encoded(crate::manifest::PACKAGE_NAME),
+        buildkit => encoded(init_buildkit_section(input.buildkit.as_ref())),
     }
+}
+
+/// init's `[buildkit]` table: the source it could tell, or the choices commented out.
+fn init_buildkit_section(source: Option<&crate::manifest::BuildkitSource>) -> String {
+    use crate::manifest::BuildkitSource;
+    let toml = encode::toml_string;
+    let head = "# How the devcontainer and CI install buildkit itself, one of: git + rev (a full 40-hex\n# commit), url + sha256 (a prebuilt binary or .tar.gz, verified like any tool), path (a\n# source tree inside this project), or version (crates.io's buildkit-toolchain, once published).\n";
+    let lines = match source {
+        Some(BuildkitSource::CratesIo { version }) => format!("version = {}", toml(version)),
+        Some(BuildkitSource::Git { url, rev }) => {
+            format!("git = {}\nrev = {}", toml(url), toml(rev))
+        }
+        Some(BuildkitSource::Path { path }) => format!("path = {}", toml(path)),
+        Some(BuildkitSource::Prebuilt { url, sha256 }) => {
+            format!("url = {}\nsha256 = {}", toml(url), toml(sha256))
+        }
+        None => {
+            return format!(
+                "{head}# `buildkit generate` needs one; this buildkit's own source could not serve CI.\n# [buildkit]\n# git = \"https://github.com/OWNER/buildkit\"\n# rev = \"<full 40-hex commit>\""
+            );
+        }
+    };
+    format!("[buildkit]\n{head}{lines}")
 }

@@ -49,6 +49,10 @@ pub enum RenderError {
         "{path}: `toolchain.rust` is not set; the devcontainer and CI need a pinned Rust version (e.g. rust = \"1.95.0\")"
     )]
     NoRustVersion { path: PathBuf },
+    #[error(
+        "{path}: `[buildkit]` is not set, and CI and the devcontainer install buildkit from it: add `git` + `rev` (a commit of buildkit's repository), `url` + `sha256` (a release binary), or `path` (a copy inside this project); buildkit-toolchain is not published on crates.io yet"
+    )]
+    NoBuildkitSource { path: PathBuf },
     #[error("{file}: {source}")]
     Encode {
         file: &'static str,
@@ -304,7 +308,8 @@ pub struct InitTemplate {
     pub mold: Option<String>,
     pub lld: bool,
     pub sccache: Option<String>,
-    pub buildkit_version: String,
+    /// The `[buildkit]` source to pin, if init could tell one CI can use.
+    pub buildkit: Option<crate::manifest::BuildkitSource>,
 }
 
 pub fn render_init(input: &InitTemplate) -> Result<String, RenderError> {
@@ -321,7 +326,7 @@ mod tests {
         Manifest::for_test(text)
     }
 
-    const MOLD: &str = "[toolchain]\nrust = \"1.95.0\"\n[tools.mold]\nversion = \"2.41.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n[profile.dev]\ndebug = \"line-tables-only\"\n";
+    const MOLD: &str = "[toolchain]\nrust = \"1.95.0\"\n[tools.mold]\nversion = \"2.41.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n[profile.dev]\ndebug = \"line-tables-only\"\n[buildkit]\nversion = \"0.1.0\"\n";
     /// rust-lld through the C driver: the one linker buildkit selects with rustflags.
     const LLD: &str = "[toolchain]\nrust = \"1.95.0\"\n[tools.lld]\nsource = \"rust\"\n[tools.sccache]\nversion = \"0.17.0\"\n[profile.dev]\ndebug = \"line-tables-only\"\n";
     const LLD_FLAGS: &str = "\"-C\", \"link-arg=-fuse-ld=lld\"";
@@ -364,7 +369,7 @@ mod tests {
     fn a_linker_that_must_be_installed_is_chosen_by_the_linker_script() {
         for text in [
             MOLD,
-            "[toolchain]\nrust = \"1.85.0\"\n[tools.lld]\nsource = \"llvm\"\nversion = \"22.1.8\"\n",
+            "[toolchain]\nrust = \"1.85.0\"\n[tools.lld]\nsource = \"llvm\"\nversion = \"22.1.8\"\n[buildkit]\nversion = \"0.1.0\"\n",
         ] {
             let m = manifest(text);
             let keys = cargo_config_keys(&m);
@@ -576,12 +581,12 @@ mod tests {
                 std::fs::create_dir_all(project.join(".cargo")).unwrap();
                 let v = value(&parts, &marks);
                 let mut m = manifest("[toolchain]\nrust = \"1.95.0\"\n[tools.sccache]\nversion = \"0.17.0\"\n[ci]\nproviders = [\"github\", \"gitlab\"]\n");
-                m.buildkit = match source {
+                m.buildkit = Some(match source {
                     0 => BuildkitSource::Git { url: format!("ssh://h/{v}"), rev: "0123456789abcdef0123456789abcdef01234567".into() },
                     1 => BuildkitSource::Path { path: v.clone() },
                     2 => BuildkitSource::Prebuilt { url: format!("https://h/{v}.tar.gz"), sha256: "a".repeat(64).parse().unwrap() },
                     _ => BuildkitSource::CratesIo { version: v.clone() },
-                };
+                });
                 m.cache = Some(CacheConfig {
                     backend: CacheBackend::Local,
                     settings: [("dir".to_string(), format!("/{v}"))].into(),

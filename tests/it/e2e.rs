@@ -585,7 +585,7 @@ fn two_projects_each_build_with_their_own_locked_versions() {
     std::fs::write(
         b.join("buildkit.toml"),
         format!(
-            "[toolchain]\nrust = \"{rust}\"\n{}",
+            "[toolchain]\nrust = \"{rust}\"\n{}[buildkit]\nversion = \"0.1.0\"\n",
             tool_table("mold", "9.9.9", &server.url("/fake.tar.gz"), &fake)
         ),
     )

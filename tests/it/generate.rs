@@ -104,13 +104,18 @@ fn default_linker_without_sccache() {
 #[test]
 fn init_writes_a_valid_manifest_and_refuses_to_overwrite() {
     let sandbox = Sandbox::new();
+    sandbox.write(
+        "Cargo.toml",
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\n",
+    );
     let run = sandbox.run(&["init"]).success();
     insta::assert_snapshot!(run, @"
     exit 0
     --- stderr
     wrote [SANDBOX]/project/buildkit.toml and [SANDBOX]/project/buildkit.lock
+    note: this buildkit was not installed by cargo, so CI cannot install the same: set [buildkit] git + rev (or url + sha256) in buildkit.toml before `buildkit generate`
+    linker: rustc's own (rust-lld): nothing to install, nothing a contributor can lack; `buildkit bench` measures mold and lld against it on this project
     next: `buildkit setup` installs the tools, `buildkit generate` writes the cargo, devcontainer and CI files
-    then: `buildkit bench` measures mold against rustc's own linker on this project and machine
     ");
     let manifest = sandbox.read("buildkit.toml");
     let rustc = sandbox.exec("rustc", &["--version"]).run().success();
@@ -157,7 +162,7 @@ fn lock_upgrade_moves_pins_to_the_newest() {
     sandbox.run(&["lock", "--upgrade"]).success();
     assert_eq!(
         sandbox.read("buildkit.toml"),
-        "[tools.mold]\nversion = \"2.42.0\" # old\n"
+        "[tools.mold]\nversion = \"2.42.0\" # old\n\n[buildkit]\nversion = \"0.1.0\"\n"
     );
     assert!(
         sandbox
@@ -728,8 +733,11 @@ fn init_pins_the_newest_stable_when_the_active_rustc_is_a_nightly() {
     insta::assert_snapshot!(run, @"
     exit 0
     --- stderr
+    warning: no Cargo.toml in [SANDBOX]/project: buildkit.toml belongs at the root of a Cargo workspace
     wrote [SANDBOX]/project/buildkit.toml and [SANDBOX]/project/buildkit.lock
     note: the active rustc 1.97.0-nightly is not a stable release; pinned Rust 1.95.0, the newest stable it can name (edit toolchain.rust to choose another)
+    note: this buildkit was not installed by cargo, so CI cannot install the same: set [buildkit] git + rev (or url + sha256) in buildkit.toml before `buildkit generate`
+    linker: rustc's own (rust-lld): nothing to install, nothing a contributor can lack; `buildkit bench` measures mold and lld against it on this project
     next: `buildkit setup` installs the tools, `buildkit generate` writes the cargo, devcontainer and CI files
     ");
     assert!(
@@ -897,7 +905,7 @@ fn written_files_follow_the_umask() {
     for umask in ["022", "002"] {
         sandbox
             .sh(&format!(
-                "umask {umask} && rm -f buildkit.toml buildkit.lock rust-toolchain.toml && '{}' init --linker lld --no-sccache && '{}' generate",
+                "umask {umask} && rm -f buildkit.toml buildkit.lock rust-toolchain.toml && '{}' init --linker lld --no-sccache && printf '[buildkit]\\nversion = \"0.1.0\"\\n' >> buildkit.toml && '{}' generate",
                 env!("CARGO_BIN_EXE_buildkit"),
                 env!("CARGO_BIN_EXE_buildkit")
             ))
@@ -908,4 +916,89 @@ fn written_files_follow_the_umask() {
             assert_eq!(mode(rel), expected, "{rel} with umask {umask}");
         }
     }
+}
+
+/// init pins `[buildkit]` from where cargo installed the running buildkit (its install root's
+/// `.crates2.json`): a registry version, a git commit, or a path inside the project; a path
+/// outside, or a binary cargo did not install, pins nothing and says why.
+#[test]
+fn init_pins_buildkit_from_where_it_was_installed() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "Cargo.toml",
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\n",
+    );
+    let root = sandbox.root().join("install-root");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    let binary = root.join("bin/buildkit");
+    std::fs::copy(env!("CARGO_BIN_EXE_buildkit"), &binary).unwrap();
+    let rev = "0123456789abcdef0123456789abcdef01234567";
+    let project = sandbox.project().display().to_string();
+    let cases = [
+        (
+            "buildkit-toolchain 0.3.0 (registry+https://github.com/rust-lang/crates.io-index)"
+                .to_string(),
+            "[buildkit]\n# How the devcontainer and CI install buildkit itself, one of: git + rev (a full 40-hex\n# commit), url + sha256 (a prebuilt binary or .tar.gz, verified like any tool), path (a\n# source tree inside this project), or version (crates.io's buildkit-toolchain, once published).\nversion = \"0.3.0\"\n",
+        ),
+        (
+            format!("buildkit-toolchain 0.1.0 (git+https://git.example/team/buildkit#{rev})"),
+            "git = \"https://git.example/team/buildkit\"\nrev = \"0123456789abcdef0123456789abcdef01234567\"\n",
+        ),
+        (
+            format!("buildkit-toolchain 0.1.0 (path+file://{project}/tools/buildkit)"),
+            "path = \"tools/buildkit\"\n",
+        ),
+        (
+            "buildkit-toolchain 0.1.0 (path+file:///somewhere/else)".to_string(),
+            "# [buildkit]\n# git = \"https://github.com/OWNER/buildkit\"\n# rev = \"<full 40-hex commit>\"\n",
+        ),
+    ];
+    for (id, expected_tail) in cases {
+        std::fs::write(
+            root.join(".crates2.json"),
+            format!(r#"{{"installs":{{"{id}":{{"bins":["buildkit"]}}}}}}"#),
+        )
+        .unwrap();
+        let run = sandbox
+            .exec(&binary, &["init", "--force", "--no-sccache"])
+            .run();
+        assert_eq!(run.code, 0, "{id}: {run}");
+        let manifest = sandbox.read("buildkit.toml");
+        assert!(manifest.ends_with(expected_tail), "{id}:\n{manifest}");
+        let outside = id.contains("/somewhere/else");
+        assert_eq!(
+            run.stderr.contains("note: this buildkit was installed from /somewhere/else, outside this project, where CI and the devcontainer cannot build it: set [buildkit] git + rev (or url + sha256) in buildkit.toml before `buildkit generate`"),
+            outside,
+            "{run}"
+        );
+    }
+    // Without a source, generate says what to add.
+    insta::assert_snapshot!(sandbox.run(&["generate"]), @"
+    exit 2
+    --- stderr
+    error: [SANDBOX]/project/buildkit.toml: `[buildkit]` is not set, and CI and the devcontainer install buildkit from it: add `git` + `rev` (a commit of buildkit's repository), `url` + `sha256` (a release binary), or `path` (a copy inside this project); buildkit-toolchain is not published on crates.io yet
+    ");
+}
+
+/// init never pins a Rust below what the workspace declares (`rust-version`).
+#[test]
+fn init_respects_the_workspaces_rust_version() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "Cargo.toml",
+        "[package]\nname = \"needs-new-rust\"\nversion = \"0.1.0\"\nrust-version = \"1.99\"\n",
+    );
+    sandbox.write("src/lib.rs", "");
+    insta::assert_snapshot!(sandbox.run(&["init"]), @"
+    exit 2
+    --- stderr
+    error: package `needs-new-rust` needs rust-version 1.99.0, but the newest stable Rust installed here is 1.95.0: install one (`rustup toolchain install 1.99.0`), then run `buildkit init` again
+    ");
+    assert!(!sandbox.project().join("buildkit.toml").exists());
+    // One that the installed toolchain meets: pinned as usual.
+    sandbox.write(
+        "Cargo.toml",
+        "[package]\nname = \"old-enough\"\nversion = \"0.1.0\"\nrust-version = \"1.80\"\n",
+    );
+    sandbox.run(&["init"]).success();
 }

@@ -402,7 +402,16 @@ impl Sandbox {
         self.root().join("cache")
     }
 
+    /// Writes a project file. A buildkit.toml without a `[buildkit]` table gets one (crates.io's
+    /// 0.1.0): generate needs a source, and most tests are about something else. A test of the
+    /// table itself writes the file with `std::fs::write`.
     pub fn write(&self, rel: &str, text: &str) {
+        let text = if rel == "buildkit.toml" && !text.contains("[buildkit]") {
+            format!("{text}\n[buildkit]\nversion = \"0.1.0\"\n")
+        } else {
+            text.to_string()
+        };
+        let text = text.as_str();
         let path = self.project().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
