@@ -28,6 +28,9 @@ pub const PATH: &str = "PATH";
 pub const CI: &str = "CI";
 /// `0` turns off incremental compilation: right in CI, a slower edit loop on a laptop.
 pub const CARGO_INCREMENTAL: &str = "CARGO_INCREMENTAL";
+/// rustup's toolchain override, above rust-toolchain.toml: how a CI matrix job builds with
+/// another Rust. `check` and `doctor` then leave the Rust version to the job.
+pub const RUSTUP_TOOLCHAIN: &str = "RUSTUP_TOOLCHAIN";
 
 /// Beats every other source of rustflags (`bench` sets it for each configuration).
 pub const CARGO_ENCODED_RUSTFLAGS: &str = "CARGO_ENCODED_RUSTFLAGS";
@@ -77,7 +80,7 @@ impl BuildEnv {
             inspected: RUSTFLAGS_OVERRIDES
                 .iter()
                 .chain(WRAPPERS)
-                .chain([&LINKER_OVERRIDE, &CARGO_INCREMENTAL, &CI])
+                .chain([&LINKER_OVERRIDE, &CARGO_INCREMENTAL, &CI, &RUSTUP_TOOLCHAIN])
                 .filter_map(|&name| std::env::var_os(name).map(|value| (name, value)))
                 .collect(),
         }

@@ -62,8 +62,10 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
         }
     }
 
-    if let Some(problem) = project.rust_problem(&ctx.env.rustc) {
-        problems.push(problem);
+    match project.rust_check(&ctx.env) {
+        Some(super::RustCheck::Differs(problem)) => problems.push(problem),
+        Some(super::RustCheck::Overridden(note)) => eprintln!("note: {note}"),
+        None => {}
     }
 
     let tool_problems = crate::install::verify_tools(&ctx.home, &lock);

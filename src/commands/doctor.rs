@@ -267,13 +267,16 @@ fn project_findings(
     findings: &mut Findings,
 ) {
     if let Some(pinned) = &manifest.rust {
-        match project.rust_problem(&ctx.env.rustc) {
+        match project.rust_check(&ctx.env) {
             None => findings.add(
                 "rustc",
                 Status::Ok,
                 format!("matches toolchain.rust = \"{pinned}\""),
             ),
-            Some(problem) => findings.add("rustc", Status::Fail, problem),
+            Some(super::RustCheck::Overridden(note)) => findings.add("rustc", Status::Warn, note),
+            Some(super::RustCheck::Differs(problem)) => {
+                findings.add("rustc", Status::Fail, problem)
+            }
         }
     }
     match super::plan::plan(project, false) {

@@ -51,20 +51,33 @@ impl Project {
 
     /// The Rust the project pins against the rustc that runs here (rustup honours
     /// rust-toolchain.toml in the project, so this is what `cargo build` would use).
-    pub fn rust_problem(&self, rustc: &std::ffi::OsStr) -> Option<String> {
+    /// How it stands against the pin: `None` when it matches (or nothing is
+    /// pinned); overridden when it differs because RUSTUP_TOOLCHAIN chose another (a CI matrix
+    /// job building with beta or its MSRV), which is the job's choice, not drift.
+    pub fn rust_check(&self, env: &crate::env_vars::BuildEnv) -> Option<RustCheck> {
         let pinned = self.manifest.rust?;
         let root = self.root();
-        match crate::toolchain::active_rustc(root, rustc) {
+        let overridden = env
+            .var(crate::env_vars::RUSTUP_TOOLCHAIN)
+            .filter(|v| !v.is_empty())
+            .map(|v| v.to_string_lossy().into_owned());
+        match crate::toolchain::active_rustc(root, &env.rustc) {
             Ok(active) if pinned.is_satisfied_by(&active.release) => None,
-            Ok(active) => Some(format!(
-                "rustc {} is active in {}, but buildkit.toml pins toolchain.rust = \"{pinned}\": run `rustup toolchain install {pinned}` (rust-toolchain.toml selects it)",
-                active.release,
-                root.display()
-            )),
-            Err(e) => Some(format!(
+            Ok(active) => Some(match overridden {
+                Some(toolchain) => RustCheck::Overridden(format!(
+                    "RUSTUP_TOOLCHAIN={toolchain} chooses rustc {}, not toolchain.rust = \"{pinned}\" (a CI matrix job's choice; elsewhere unset it)",
+                    active.release
+                )),
+                None => RustCheck::Differs(format!(
+                    "rustc {} is active in {}, but buildkit.toml pins toolchain.rust = \"{pinned}\": run `rustup toolchain install {pinned}` (rust-toolchain.toml selects it)",
+                    active.release,
+                    root.display()
+                )),
+            }),
+            Err(e) => Some(RustCheck::Differs(format!(
                 "cannot run rustc in {} to compare with toolchain.rust = \"{pinned}\": {e}",
                 root.display()
-            )),
+            ))),
         }
     }
 }
@@ -167,6 +180,14 @@ impl Context {
         };
         Ok((resolved, state))
     }
+}
+
+/// The active rustc against the pinned Rust, when they differ.
+pub enum RustCheck {
+    /// Drift: `check` and `doctor` fail.
+    Differs(String),
+    /// RUSTUP_TOOLCHAIN chose another Rust on purpose: said, not failed.
+    Overridden(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::Project;
 use crate::Error;
-use crate::render::{self, CARGO_CONFIG, Ownership};
+use crate::render::{self, CARGO_CONFIG, Ownership, RUST_TOOLCHAIN};
 
 /// One file as it is and as buildkit.toml renders it. `check` compares; `generate` writes.
 pub struct PlannedFile {
@@ -86,6 +86,41 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
         executable: false,
         lacks_execute: false,
     }];
+    // rust-toolchain.toml is merged too: buildkit owns the channel and what [toolchain] names.
+    // With `file = false` buildkit takes its keys back out, and removes a file left empty.
+    let toolchain_current = read(RUST_TOOLCHAIN)?;
+    let opted_out = !manifest.toolchain.file;
+    if !(opted_out
+        && toolchain_current
+            .as_deref()
+            .is_none_or(|t| !render::is_generated(t)))
+    {
+        let wanted = if opted_out {
+            // Handed back as it is, without buildkit's header: the project's from now on.
+            render::without_header(toolchain_current.as_deref().unwrap_or(""))
+        } else {
+            render::merge_rust_toolchain(
+                toolchain_current.as_deref(),
+                &render::toolchain_keys(manifest),
+                &root.join(RUST_TOOLCHAIN),
+                force,
+            )?
+        };
+        let left_empty = opted_out && render::is_empty_but_header(&wanted);
+        planned.push(PlannedFile {
+            rel: RUST_TOOLCHAIN,
+            path: root.join(RUST_TOOLCHAIN),
+            current: toolchain_current,
+            wanted,
+            ownership: if left_empty {
+                Ownership::Stale
+            } else {
+                Ownership::Owned
+            },
+            executable: false,
+            lacks_execute: false,
+        });
+    }
     for file in render::render_files(manifest, &bootstrap)? {
         let current = read(file.path)?;
         let path = root.join(file.path);

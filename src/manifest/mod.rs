@@ -80,6 +80,37 @@ impl fmt::Display for LinkerKind {
     }
 }
 
+/// rustup's installation profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolchainProfile {
+    Minimal,
+    Default,
+    Complete,
+}
+
+impl ToolchainProfile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolchainProfile::Minimal => "minimal",
+            ToolchainProfile::Default => "default",
+            ToolchainProfile::Complete => "complete",
+        }
+    }
+}
+
+/// What the project's rust-toolchain.toml says besides the channel, as far as buildkit.toml
+/// names it: buildkit owns these keys and leaves the file's others alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolchainExtras {
+    pub components: Option<Vec<String>>,
+    pub targets: Option<Vec<String>>,
+    pub profile: Option<ToolchainProfile>,
+    /// `file = false`: buildkit writes no rust-toolchain.toml (the project selects its
+    /// toolchains itself); CI and the container are still pinned.
+    pub file: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkerDriver {
@@ -138,6 +169,8 @@ pub struct Manifest {
     /// The file it came from; `None` for the embedded default set.
     pub path: Option<PathBuf>,
     pub rust: Option<crate::toolchain::RustVersion>,
+    /// `[toolchain]`'s components, targets, profile and whether to write the file.
+    pub toolchain: ToolchainExtras,
     pub linker: LinkerKind,
     pub driver: LinkerDriver,
     pub mold: Option<ToolSpec>,
@@ -172,6 +205,10 @@ struct RawManifest {
 #[serde(deny_unknown_fields)]
 struct RawToolchain {
     rust: Option<Spanned<String>>,
+    components: Option<Vec<Spanned<String>>>,
+    targets: Option<Vec<Spanned<String>>>,
+    profile: Option<ToolchainProfile>,
+    file: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -258,11 +295,32 @@ impl Manifest {
         })?;
         check_strings(&src)?;
 
-        let rust = raw
-            .toolchain
-            .and_then(|t| t.rust)
-            .map(|rust| rust_version(&src, rust, today))
-            .transpose()?;
+        let (rust, toolchain) = match raw.toolchain {
+            None => (
+                None,
+                ToolchainExtras {
+                    file: true,
+                    ..ToolchainExtras::default()
+                },
+            ),
+            Some(t) => (
+                t.rust
+                    .map(|rust| rust_version(&src, rust, today))
+                    .transpose()?,
+                ToolchainExtras {
+                    components: t
+                        .components
+                        .map(|list| rustup_names(&src, "toolchain.components", list))
+                        .transpose()?,
+                    targets: t
+                        .targets
+                        .map(|list| rustup_names(&src, "toolchain.targets", list))
+                        .transpose()?,
+                    profile: t.profile,
+                    file: t.file.unwrap_or(true),
+                },
+            ),
+        };
 
         let tools = raw.tools.unwrap_or(RawTools {
             mold: None,
@@ -324,6 +382,7 @@ impl Manifest {
         Ok(Manifest {
             path: Some(path.to_path_buf()),
             rust,
+            toolchain,
             linker: kind,
             driver,
             mold,
@@ -362,6 +421,10 @@ impl Manifest {
         Manifest {
             path: None,
             rust: None,
+            toolchain: ToolchainExtras {
+                file: true,
+                ..ToolchainExtras::default()
+            },
             linker: LinkerKind::Mold,
             driver: LinkerDriver::Cc,
             mold: newest("mold"),
@@ -517,6 +580,34 @@ fn rust_version(
         return Err(src.at(&rust, "toolchain.rust", why));
     }
     Ok(version)
+}
+
+/// Component and target names as rustup takes them (`clippy`, `rust-src`,
+/// `wasm32-unknown-unknown`): letters, digits, `-`, `_` and `.` only.
+fn rustup_names(
+    src: &Source<'_>,
+    key: &str,
+    list: Vec<Spanned<String>>,
+) -> Result<Vec<String>, ManifestError> {
+    list.into_iter()
+        .map(|name| {
+            let ok = !name.get_ref().is_empty()
+                && !name.get_ref().starts_with('-')
+                && name
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if ok {
+                Ok(name.into_inner())
+            } else {
+                Err(src.at(
+                    &name,
+                    key,
+                    format!("`{}` is not a name rustup knows", name.get_ref()),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// `linker.kind` as given, or what the tools imply (mold, else lld, else rustc's default); a

@@ -52,6 +52,12 @@ pub enum SccacheDir {
 #[derive(Debug, Clone)]
 pub struct Bootstrap {
     pub rust: String,
+    /// rustup components and targets `[toolchain]` names, installed wherever Rust is.
+    pub components: Vec<String>,
+    pub targets: Vec<String>,
+    /// `[toolchain] file = false`: no rust-toolchain.toml selects the pin, so CI selects it
+    /// with RUSTUP_TOOLCHAIN (unless the job set its own).
+    pub pin_by_env: bool,
     pub image: String,
     pub name: String,
     pub packages: Vec<&'static str>,
@@ -66,6 +72,28 @@ pub struct Bootstrap {
     /// The gha backend's variables (SCCACHE_GHA_ENABLED, …), exported inside GitHub Actions
     /// only; empty for other backends.
     pub gha_env: Vec<(String, String)>,
+}
+
+impl Bootstrap {
+    /// The rustup commands that add `[toolchain]`'s components and targets to the pinned Rust;
+    /// none when it names none.
+    pub fn rustup_additions(&self) -> Option<ShellCode> {
+        let words = |items: &[String]| {
+            items
+                .iter()
+                .map(|item| shell!("{}", item))
+                .reduce(|a, b| shell!("{} {}", a, b))
+        };
+        let rust = self.rust.as_str();
+        let components = words(&self.components)
+            .map(|list| shell!("rustup component add --toolchain {} {}", rust, list));
+        let targets = words(&self.targets)
+            .map(|list| shell!("rustup target add --toolchain {} {}", rust, list));
+        match (components, targets) {
+            (Some(c), Some(t)) => Some(c.and(&t)),
+            (one, other) => one.or(other),
+        }
+    }
 }
 
 /// Where CI installs buildkit: GitHub's home (cached by actions/cache), GitLab's project
@@ -285,6 +313,9 @@ pub fn bootstrap(manifest: &Manifest) -> Result<Bootstrap, RenderError> {
     Ok(Bootstrap {
         name: format!("Rust {rust} ({})", tools.join(" + ")),
         rust: rust.to_string(),
+        components: manifest.toolchain.components.clone().unwrap_or_default(),
+        targets: manifest.toolchain.targets.clone().unwrap_or_default(),
+        pin_by_env: !manifest.toolchain.file,
         image,
         packages,
         buildkit: buildkit_install(source),

@@ -6,7 +6,10 @@ use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
-use super::{CARGO_HEADER, OWNED_FLAGS_PREFIX, OWNED_PREFIX, RenderError, TARGET, is_generated};
+use super::{
+    CARGO_HEADER, OWNED_FLAGS_PREFIX, OWNED_PREFIX, RenderError, TARGET, TOOLCHAIN_HEADER,
+    is_generated,
+};
 use crate::manifest::{LinkerKind, LldSpec, Manifest};
 
 /// Whether the toolchain's rustc links with its own rust-lld by default (Rust 1.90+ on this
@@ -334,6 +337,64 @@ pub fn merge_cargo_config(
     file: &Path,
     force: bool,
 ) -> Result<String, RenderError> {
+    merge_owned(existing, keys, file, force, CARGO_HEADER)
+}
+
+/// The keys buildkit owns in rust-toolchain.toml: the channel, and what `[toolchain]` names
+/// (components, targets, profile). The file's other keys and comments are the project's.
+pub fn toolchain_keys(manifest: &Manifest) -> Vec<(Vec<String>, Value)> {
+    let key = |name: &str| vec!["toolchain".to_string(), name.to_string()];
+    let mut keys = Vec::new();
+    if let Some(rust) = manifest.rust {
+        keys.push((key("channel"), Value::from(rust.to_string())));
+    }
+    let extras = &manifest.toolchain;
+    if let Some(components) = &extras.components {
+        keys.push((
+            key("components"),
+            Value::Array(components.iter().map(String::as_str).collect()),
+        ));
+    }
+    if let Some(targets) = &extras.targets {
+        keys.push((
+            key("targets"),
+            Value::Array(targets.iter().map(String::as_str).collect()),
+        ));
+    }
+    if let Some(profile) = extras.profile {
+        keys.push((key("profile"), Value::from(profile.as_str())));
+    }
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    keys
+}
+
+/// rust-toolchain.toml with buildkit's keys merged in. A file an older buildkit generated whole
+/// (its header names no keys) is buildkit's entirely and starts over.
+pub fn merge_rust_toolchain(
+    existing: Option<&str>,
+    keys: &[(Vec<String>, Value)],
+    file: &Path,
+    force: bool,
+) -> Result<String, RenderError> {
+    let existing = existing.filter(|text| !is_generated(text) || text.contains(OWNED_PREFIX));
+    merge_owned(existing, keys, file, force, TOOLCHAIN_HEADER)
+}
+
+/// A merged file's text without buildkit's header: what is left when buildkit lets go of it.
+pub fn without_header(text: &str) -> String {
+    split_header(text).1.to_string()
+}
+
+/// Merges `keys` into a TOML file under buildkit's `header`, which lists what buildkit owns
+/// (so that a key buildkit.toml no longer asks for is removed, and a key of the user's is never
+/// overwritten without `force`).
+fn merge_owned(
+    existing: Option<&str>,
+    keys: &[(Vec<String>, Value)],
+    file: &Path,
+    force: bool,
+    header: &str,
+) -> Result<String, RenderError> {
     let (owned_before, body) = split_header(existing.unwrap_or(""));
     let mut doc: DocumentMut =
         body.parse()
@@ -391,7 +452,7 @@ pub fn merge_cargo_config(
         "\n"
     };
     Ok(format!(
-        "{CARGO_HEADER}{owned_flags}{OWNED_PREFIX}{}\n{separator}{body}",
+        "{header}{owned_flags}{OWNED_PREFIX}{}\n{separator}{body}",
         owned.join(", ")
     ))
 }

@@ -85,13 +85,6 @@ pub fn linker_script(manifest: &crate::manifest::Manifest) -> Option<Value> {
     })
 }
 
-pub fn rust_toolchain(b: &Bootstrap) -> Value {
-    minijinja::context! {
-        header => encoded(HEADER),
-        channel => encoded(encode::toml_string(&b.rust)),
-    }
-}
-
 pub fn devcontainer_json(b: &Bootstrap) -> Value {
     minijinja::context! {
         header => encoded(HEADER),
@@ -126,6 +119,7 @@ pub fn dockerfile(b: &Bootstrap) -> Result<Value, RenderError> {
             words(&b.packages)
         ))
     });
+    let rustup_run = b.rustup_additions().map(|code| encode::docker_run(&code));
     let copy_source = b
         .buildkit
         .copy_source
@@ -135,6 +129,7 @@ pub fn dockerfile(b: &Bootstrap) -> Result<Value, RenderError> {
         header => encoded(HEADER),
         from => encoded(format!("FROM {from}")),
         packages_run => encoded_opt(packages_run),
+        rustup_run => encoded_opt(rustup_run),
         describe => encoded(encode::comment(&b.buildkit.describe)),
         copy_source => encoded_opt(copy_source),
         install_run => encoded(encode::docker_run(&b.buildkit.docker)),
@@ -151,11 +146,25 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
         source,
     };
     let rust = b.rust.as_str();
-    let install_rust = shell!(
+    let mut install_rust = shell!(
         "rustc +{} --version 2>/dev/null || rustup toolchain install {} --profile minimal --no-self-update",
         rust,
         rust
     );
+    if let Some(additions) = b.rustup_additions() {
+        install_rust = shell!("{}\n{}", install_rust, additions);
+    }
+    if b.pin_by_env {
+        // No rust-toolchain.toml selects the pin: the environment does, unless the job chose
+        // its own (a matrix's RUSTUP_TOOLCHAIN).
+        let line =
+            encode::github_env_line(crate::env_vars::RUSTUP_TOOLCHAIN, rust).map_err(encode_err)?;
+        install_rust = shell!(
+            "{}\n[ -n \"${{RUSTUP_TOOLCHAIN:-}}\" ] || echo {} >> \"$GITHUB_ENV\"",
+            install_rust,
+            line
+        );
+    }
     let packages_run = (!b.packages.is_empty()).then(|| {
         github_run(&shell!(
             "sudo apt-get update && sudo apt-get install -y --no-install-recommends {}",
@@ -250,6 +259,9 @@ pub fn gitlab_include(b: &Bootstrap) -> Value {
             "apt-get update && apt-get install -y --no-install-recommends {}",
             words(&b.packages)
         )));
+    }
+    if let Some(additions) = b.rustup_additions() {
+        before_script.push(yaml(&additions));
     }
     let install = shell!("(cd / && {})", b.buildkit.gitlab);
     before_script.push(yaml(
