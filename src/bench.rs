@@ -201,7 +201,9 @@ pub fn table(rows: &[Summary]) -> String {
                 .map_or("none (GNU ld)", |s| s.split(" (").next().unwrap_or(s))
         ));
         if let Some(why) = &row.invalid {
-            out.push_str(&format!("{:<20} ^ not reported: {why}\n", ""));
+            // The first line here; the whole error is in the JSON report.
+            let first = why.lines().next().unwrap_or_default();
+            out.push_str(&format!("{:<20} ^ not reported: {first}\n", ""));
         }
     }
     out

@@ -158,7 +158,22 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         crate::out!("{}", bench::table(&summaries));
         crate::outln!("\n{recommendation}");
     }
-    Ok(ExitCode::SUCCESS)
+    // A gate: a configuration that could not be measured fails the run (the report above, or
+    // its JSON `invalid`, says which and why).
+    let unmeasured: Vec<&str> = summaries
+        .iter()
+        .filter(|s| s.invalid.is_some())
+        .map(|s| s.config.as_str())
+        .collect();
+    if unmeasured.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut names = unmeasured;
+    names.dedup();
+    Err(Error::Failed(format!(
+        "{} could not be measured (see `invalid` above)",
+        names.join(", ")
+    )))
 }
 
 /// The configurations to measure: each linker asked for with buildkit.toml's profile settings
@@ -395,12 +410,7 @@ impl Runner<'_> {
         }
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let line = stderr
-                .lines()
-                .find(|l| l.contains("error"))
-                .unwrap_or("")
-                .trim();
-            return Err(format!("the build failed: {line}"));
+            return Err(format!("the build failed: {}", first_error(&stderr)));
         }
         Ok(seconds)
     }
@@ -443,4 +453,19 @@ impl Progress {
             eprintln!();
         }
     }
+}
+
+/// cargo's first error, whole: from its `error` line to the blank line that ends it (the
+/// source excerpt and notes included), or the last line of output when none says `error`.
+fn first_error(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let Some(start) = lines.iter().position(|l| l.starts_with("error")) else {
+        return lines.last().map_or("", |l| l.trim()).to_string();
+    };
+    lines[start..]
+        .iter()
+        .take_while(|l| !l.trim().is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -850,7 +850,7 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
         .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
         .run();
     insta::assert_snapshot!(figures(&run.to_string()), @"
-    exit 0
+    exit 1
     --- stdout
     config scenario runs median min max vs default linker seen
     default clean 1 N s N s N s Nx LLD N
@@ -866,7 +866,28 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     bench: warm-up: mold
     bench: [1/2] default clean: N s
     bench: [2/2] default edit: N s
+    error: mold could not be measured (see `invalid` above)
     ");
+
+    // A project that does not build: nothing is measured, the run fails, and the JSON carries
+    // cargo's whole first error.
+    sandbox.write("src/lib.rs", "pub fn greeting() -> &'static str { 42 }\n");
+    let run = sandbox
+        .buildkit(&["bench", "--runs", "1", "--linkers", "default", "--json"])
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
+        .run();
+    assert_eq!(run.code, 1, "{run}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let why = report["results"][0]["invalid"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("the build failed: error[E0308]: mismatched types\n")
+            && why.contains("expected `&str`, found integer"),
+        "{why}"
+    );
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some("error: default could not be measured (see `invalid` above)")
+    );
 }
 
 /// A bench report with its measured figures (`1.23`, `0.98x`) as `N` and runs of spaces (which
