@@ -54,7 +54,17 @@ impl Findings {
     }
 }
 
-pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
+/// What `doctor` is asked to do.
+pub struct DoctorOptions {
+    pub json: bool,
+    /// Only the probe crate, not the project's own build.
+    pub probe_only: bool,
+    /// cargo must not use the network.
+    pub offline: bool,
+}
+
+pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
+    let json = options.json;
     let mut findings = Findings::default();
     let project = ctx.project()?;
     let (manifest, lock) = match &project {
@@ -109,7 +119,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode, Error> {
     linker_driver_finding(&manifest, &mut findings);
     environment_findings(&ctx.env, &manifest, &mut findings);
     if let Some(p) = &project {
-        project_findings(ctx, p, &manifest, &lock, &mut findings);
+        project_findings(ctx, p, &manifest, &lock, &options, &mut findings);
     }
 
     let failed = findings.0.iter().any(|f| f.status == Status::Fail);
@@ -264,6 +274,7 @@ fn project_findings(
     project: &Project,
     manifest: &Manifest,
     lock: &Lockfile,
+    options: &DoctorOptions,
     findings: &mut Findings,
 ) {
     if let Some(pinned) = &manifest.rust {
@@ -321,18 +332,71 @@ fn project_findings(
         }
     }
     probe_build(project.root(), &ctx.env.cargo, manifest, lock, findings);
-    workspace_findings(project.root(), findings);
+    if !options.probe_only {
+        project_build(project.root(), &ctx.env.cargo, options.offline, findings);
+    }
+    workspace_findings(project.root(), options.offline, findings);
+}
+
+/// The project's own build, as `cargo build` in its root would do it here (the probe proves the
+/// configuration; this proves the project builds with it). Skipped without a Cargo.toml.
+fn project_build(root: &Path, cargo: &std::ffi::OsStr, offline: bool, findings: &mut Findings) {
+    if !root.join("Cargo.toml").is_file() {
+        findings.add(
+            "project",
+            Status::Warn,
+            format!("no Cargo.toml in {}: nothing to build", root.display()),
+        );
+        return;
+    }
+    let mut command = std::process::Command::new(cargo);
+    command
+        .args(["build", "--workspace", "--all-targets", "--quiet"])
+        .current_dir(root);
+    if offline {
+        command.arg("--offline");
+    }
+    match command.output() {
+        Ok(out) if out.status.success() => findings.add(
+            "project",
+            Status::Ok,
+            "`cargo build --workspace --all-targets` succeeds here",
+        ),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let first = stderr
+                .lines()
+                .find(|l| l.starts_with("error"))
+                .or_else(|| stderr.lines().last())
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            findings.add(
+                "project",
+                Status::Fail,
+                format!("`cargo build --workspace --all-targets` fails here: {first}"),
+            );
+        }
+        Err(e) => findings.add(
+            "project",
+            Status::Fail,
+            format!("cannot run {}: {e}", cargo.to_string_lossy()),
+        ),
+    }
 }
 
 /// Crates built in several versions, and members bypassing `[workspace.dependencies]`.
-fn workspace_findings(root: &Path, findings: &mut Findings) {
+fn workspace_findings(root: &Path, offline: bool, findings: &mut Findings) {
     if !root.join("Cargo.toml").is_file() {
         return;
     }
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .current_dir(root)
-        .other_options(vec!["--offline".to_string()])
-        .exec();
+    // As cargo would: fetching what a fresh clone lacks, unless told to stay offline.
+    let mut command = cargo_metadata::MetadataCommand::new();
+    command.current_dir(root);
+    if offline {
+        command.other_options(vec!["--offline".to_string()]);
+    }
+    let metadata = command.exec();
     let metadata = match metadata {
         Ok(m) => m,
         Err(e) => {
@@ -341,7 +405,7 @@ fn workspace_findings(root: &Path, findings: &mut Findings) {
                 "dependencies",
                 Status::Warn,
                 format!(
-                    "`cargo metadata --offline` failed, so duplicates were not looked for: {}",
+                    "`cargo metadata` failed, so duplicates were not looked for: {}",
                     first.lines().next().unwrap_or("")
                 ),
             );

@@ -235,7 +235,19 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Doctor {
             fingerprint: true, ..
         } => doctor::fingerprint(&ctx),
-        Command::Doctor { json, .. } => doctor::run(&ctx, json),
+        Command::Doctor {
+            json,
+            probe_only,
+            offline,
+            ..
+        } => doctor::run(
+            &ctx,
+            doctor::DoctorOptions {
+                json,
+                probe_only,
+                offline,
+            },
+        ),
         Command::Bench {
             linkers,
             sccache,

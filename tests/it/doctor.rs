@@ -22,10 +22,16 @@ fn good_project() -> Sandbox {
 
 /// `eval "$(buildkit env)"`, then `extra` (variables to set), then `buildkit doctor`.
 fn doctor(sandbox: &Sandbox, extra: &str) -> Run {
+    doctor_with(sandbox, extra, &[])
+}
+
+/// `doctor ARGS` after `extra` (shell lines), in the project's `buildkit env`.
+fn doctor_with(sandbox: &Sandbox, extra: &str, args: &[&str]) -> Run {
     let buildkit = env!("CARGO_BIN_EXE_buildkit");
     sandbox
         .sh(&format!(
-            "eval \"$('{buildkit}' env)\"\n{extra}\nexec '{buildkit}' doctor"
+            "eval \"$('{buildkit}' env)\"\n{extra}\nexec '{buildkit}' doctor {}",
+            args.join(" ")
         ))
         .env_remove("RUSTC_WRAPPER")
         .run()
@@ -45,8 +51,32 @@ fn a_good_environment_is_all_ok() {
     ok   rustc            matches toolchain.rust = "1.95.0"
     ok   generated files  all match buildkit.toml
     ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
+    ok   project          `cargo build --workspace --all-targets` succeeds here
     ok   dependencies     no crate is built in more than one version
     "#);
+}
+
+/// The probe proves the configuration; the project's own build proves the project: one that
+/// does not build fails doctor (`--probe-only` is the old fast check, which cannot tell).
+#[test]
+fn a_project_that_does_not_build_fails() {
+    let sandbox = good_project();
+    sandbox.write("src/lib.rs", "pub fn broken() -> u8 { \"no\" }\n");
+    let run = doctor(&sandbox, "");
+    assert_eq!(run.code, 1, "{run}");
+    let project: Vec<_> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" project "))
+        .collect();
+    assert_eq!(
+        project,
+        [
+            "FAIL project          `cargo build --workspace --all-targets` fails here: error[E0308]: mismatched types"
+        ]
+    );
+    let fast = doctor_with(&sandbox, "", &["--probe-only"]);
+    assert_eq!(fast.code, 0, "{fast}");
 }
 
 #[test]
@@ -111,6 +141,7 @@ fn an_override_that_changes_the_linker_is_caught_by_the_probe() {
     ok   rustc            matches toolchain.rust = "1.95.0"
     ok   generated files  all match buildkit.toml
     FAIL build            a probe crate linked with no signature (GNU ld), not LLD: something in this environment or a config file overrides the linker
+    ok   project          `cargo build --workspace --all-targets` succeeds here
     ok   dependencies     no crate is built in more than one version
     "#);
 }
@@ -134,6 +165,7 @@ fn a_legacy_cargo_config_is_caught_twice() {
     ok   rustc            matches toolchain.rust = "1.95.0"
     FAIL generated files  [SANDBOX]/project/.cargo/config is a legacy cargo config, which cargo reads instead of .cargo/config.toml: rename it to .cargo/config.toml (merging the two if both exist), then run `buildkit generate`
     FAIL build            a probe crate linked with no signature (GNU ld), not LLD: something in this environment or a config file overrides the linker
+    ok   project          `cargo build --workspace --all-targets` succeeds here
     ok   dependencies     no crate is built in more than one version
     "#);
 }
@@ -152,6 +184,7 @@ fn the_bin_dir_off_path_and_a_missing_tool_fail() {
     ok   rustc            matches toolchain.rust = "1.95.0"
     ok   generated files  all match buildkit.toml
     ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
+    ok   project          `cargo build --workspace --all-targets` succeeds here
     ok   dependencies     no crate is built in more than one version
     "#);
     std::fs::remove_dir_all(sandbox.home().join("envs")).unwrap();
@@ -166,6 +199,7 @@ fn the_bin_dir_off_path_and_a_missing_tool_fail() {
     ok   rustc            matches toolchain.rust = "1.95.0"
     ok   generated files  all match buildkit.toml
     ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
+    ok   project          `cargo build --workspace --all-targets` succeeds here
     ok   dependencies     no crate is built in more than one version
     "#);
 }
@@ -193,6 +227,7 @@ fn a_tampered_binary_fails() {
     ok   sccache version  sccache 0.17.0 (patched)
     FAIL build            a probe crate in [SANDBOX]/project failed to build with this project's configuration: error: `rustc -vV` didn't have a line for `host:`, got:
     FAIL sccache          unreadable statistics: sccache 0.17.0 (patched)
+    warn project          no Cargo.toml in [SANDBOX]/project: nothing to build
     "#);
 }
 
@@ -238,6 +273,7 @@ fn duplicate_versions_and_bypassing_members_are_named() {
     ok   rustc            matches toolchain.rust = "1.95.0"
     ok   generated files  all match buildkit.toml
     ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
+    ok   project          `cargo build --workspace --all-targets` succeeds here
     warn dependencies     dup is built in 2 versions (each compiled and linked): probe-host 0.1.0 -> dup 1.0.0; middle 0.1.0 -> dup 2.0.0
     warn dependencies     probe-host declares `greet` itself although [workspace.dependencies] has it: use `greet = { workspace = true }`
     "#);

@@ -199,6 +199,7 @@ fn cargo_build_links_with_the_installed_mold() {
     ok   rustc            matches toolchain.rust = "1.95.0"
     ok   generated files  all match buildkit.toml
     ok   build            a probe crate linked with mold [MOLD_VERSION] (compatible with GNU ld)
+    ok   project          `cargo build --workspace --all-targets` succeeds here
     ok   dependencies     no crate is built in more than one version
     "#);
 }
@@ -305,6 +306,7 @@ fn sccache_serves_the_second_build_from_its_cache() {
     ok   sccache version  sccache [SCCACHE_VERSION]
     ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e) (linker.kind = default)
     ok   sccache          the probe sent 5 compile requests through sccache: 0 cache hits, 0 misses, 5 not cacheable (incremental builds, binaries); cache: Local disk: "[SANDBOX]/sccache-cache"
+    ok   project          `cargo build --workspace --all-targets` succeeds here
     ok   dependencies     no crate is built in more than one version
     "#);
 }

@@ -1067,6 +1067,12 @@ fn doctor_reports_missing_tools_and_exits_1() {
         "status": "ok",
         "ok": true,
         "detail": "a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)"
+      },
+      {
+        "check": "project",
+        "status": "warn",
+        "ok": true,
+        "detail": "no Cargo.toml in [SANDBOX]/project: nothing to build"
       }
     ]
     "#);
