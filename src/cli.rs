@@ -29,11 +29,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The syntax `buildkit env` prints in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Shell {
+    /// POSIX sh, bash, zsh: `export NAME='value'` (for `eval "$(buildkit env)"`).
     Sh,
+    /// fish: `set -gx NAME 'value'` (for `buildkit env --shell fish | source`).
     Fish,
+    /// GitHub Actions' $GITHUB_ENV file: `NAME=value` lines.
     Github,
+    /// A JSON object: the directories to put first on PATH, and the variables.
     Json,
 }
 
@@ -95,6 +100,7 @@ pub enum Command {
     Check,
     /// Print PATH and the other variables an environment needs.
     Env {
+        /// The syntax to print in.
         #[arg(long, value_enum, default_value_t = Shell::Sh)]
         shell: Shell,
     },
@@ -138,5 +144,11 @@ pub enum Command {
         /// Say what would be removed, remove nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Print the completion script for a shell (`buildkit completions bash > …`).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }

@@ -8,6 +8,12 @@ use crate::render::Ownership;
 
 pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
+    if !project.root().join("Cargo.toml").is_file() {
+        eprintln!(
+            "warning: no Cargo.toml in {}: buildkit.toml belongs at the root of a Cargo workspace",
+            project.root().display()
+        );
+    }
     // What killed runs left beside the files generate writes.
     for dir in super::plan::generated_dirs(project.root()) {
         for path in crate::fsutil::remove_leftover_temps(&dir) {

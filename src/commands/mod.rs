@@ -232,6 +232,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Generate { force } => generate::run(&ctx, force),
         Command::Check => check::run(&ctx),
         Command::Env { shell } => env::run(&ctx, shell),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "buildkit", &mut out);
+            crate::out!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Doctor {
             fingerprint: true, ..
         } => doctor::fingerprint(&ctx),

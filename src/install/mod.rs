@@ -35,7 +35,17 @@ pub enum InstallError {
         "{path} is {what}, where buildkit keeps a directory of its own; buildkit never acts through a link out of BUILDKIT_HOME: remove it (buildkit setup recreates what is needed)"
     )]
     NotOwnDirectory { path: PathBuf, what: &'static str },
-    #[error("could not lock {path} (another buildkit may hold it): {source}")]
+    #[error(
+        "{path} is not writable ({source}): installing needs a home this user can write; point BUILDKIT_HOME at one"
+    )]
+    NotWritable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("BUILDKIT_HOME {path} is a file, not a directory: point BUILDKIT_HOME at a directory")]
+    HomeIsAFile { path: PathBuf },
+    #[error("could not lock {path}: {source}")]
     Lock {
         path: PathBuf,
         #[source]
@@ -109,7 +119,9 @@ impl InstallError {
     /// commands that have nothing to change.
     pub fn is_read_only(&self) -> bool {
         let source = match self {
-            InstallError::Lock { source, .. } | InstallError::Write { source, .. } => source,
+            InstallError::Lock { source, .. }
+            | InstallError::Write { source, .. }
+            | InstallError::NotWritable { source, .. } => source,
             _ => return false,
         };
         source.kind() == io::ErrorKind::PermissionDenied
@@ -160,19 +172,30 @@ impl Home {
     /// process dies: the kernel drops the lock with the file descriptor).
     pub fn lock(&self) -> Result<HomeLock, InstallError> {
         let path = self.root.join(".lock");
-        std::fs::create_dir_all(&self.root).map_err(|source| InstallError::Write {
-            path: self.root.clone(),
-            source,
-        })?;
+        if std::fs::metadata(&self.root).is_ok_and(|m| !m.is_dir()) {
+            return Err(InstallError::HomeIsAFile {
+                path: self.root.clone(),
+            });
+        }
+        let unwritable = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source: io::Error| {
+                let read_only = source.kind() == io::ErrorKind::PermissionDenied
+                    || source.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error());
+                if read_only {
+                    InstallError::NotWritable { path, source }
+                } else {
+                    InstallError::Write { path, source }
+                }
+            }
+        };
+        std::fs::create_dir_all(&self.root).map_err(unwritable(&self.root))?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| InstallError::Lock {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(unwritable(&path))?;
         file.lock().map_err(|source| InstallError::Lock {
             path: path.clone(),
             source,

@@ -218,7 +218,7 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
         install_rust_run => github_run(&install_rust),
         packages_run => encoded_opt(packages_run),
         cli_cache_key => encoded_opt(b.buildkit.cache_key.as_deref().map(|key| {
-            github_scalar(&[Gh::Value(key), Gh::Expr("-${{ runner.os }}")])
+            github_scalar(&[Gh::Value(key), Gh::Expr("-${{ runner.os }}-${{ runner.arch }}")])
         })),
         install_name => encoded(encode::github_yaml(&format!(
             "Install buildkit ({})",
@@ -233,12 +233,12 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
         cache_action => encoded(ACTION_CACHE),
         sccache_path => encoded_opt(sccache_path),
         sccache_key => encoded(github_scalar(&[
-            Gh::Expr("sccache-${{ runner.os }}"),
+            Gh::Expr("sccache-${{ runner.os }}-${{ runner.arch }}"),
             Gh::Value(&rust_key),
             Gh::Expr("${{ hashFiles('**/Cargo.lock', 'buildkit.lock') }}"),
         ])),
         sccache_restore_keys => encoded(github_scalar(&[
-            Gh::Expr("sccache-${{ runner.os }}"),
+            Gh::Expr("sccache-${{ runner.os }}-${{ runner.arch }}"),
             Gh::Value(&rust_key),
         ])),
     })

@@ -40,6 +40,10 @@ pub const GITHUB_EXAMPLE_WORKFLOW: &str = ".github/workflows/buildkit.yml";
 pub const GITLAB_INCLUDE: &str = ".gitlab/buildkit.yml";
 /// An example .gitlab-ci.yml that does so, written once; the user's from then on.
 pub const GITLAB_EXAMPLE: &str = ".gitlab-ci.yml";
+/// Keeps `target/` and `.git/` out of the devcontainer's build context (the project root),
+/// written once: the user's from then on.
+pub const DOCKERIGNORE: &str = ".dockerignore";
+const DOCKERIGNORE_TEXT: &str = "# Written once by `buildkit generate`: the devcontainer's build context is the project root,\n# and the image needs only buildkit.toml and buildkit.lock from it (and a [buildkit] path).\n# Yours to edit; buildkit never rewrites or checks it.\ntarget/\n.git/\n";
 /// The linker cargo runs where buildkit.toml pins one that must be installed (mold, LLVM's
 /// lld): it uses that linker where it is installed, and rustc's default elsewhere.
 pub const LINKER_SCRIPT: &str = ".cargo/buildkit-link";
@@ -129,6 +133,7 @@ pub const GENERATED_PATHS: &[&str] = &[
     GITHUB_EXAMPLE_WORKFLOW,
     GITLAB_INCLUDE,
     GITLAB_EXAMPLE,
+    DOCKERIGNORE,
 ];
 
 /// Whether `text` was written by buildkit (so it may be overwritten).
@@ -269,6 +274,12 @@ pub fn render_files(
             Ownership::Owned,
         )?,
     ]);
+    files.push(GeneratedFile {
+        path: DOCKERIGNORE,
+        contents: DOCKERIGNORE_TEXT.to_string(),
+        ownership: Ownership::Example,
+        executable: false,
+    });
     if manifest.ci_providers.contains(&CiProvider::Github) {
         files.push(file(
             GITHUB_ACTION,

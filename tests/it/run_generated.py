@@ -34,6 +34,7 @@ REAL = ["touch", "cat"]
 OWN_EXPRESSIONS = {
     "runner.temp": "/tmp/runner-temp",
     "runner.os": "Linux",
+    "runner.arch": "X64",
     "hashFiles('buildkit.lock')": "h1",
     "hashFiles('**/Cargo.lock')": "h2",
     "hashFiles('**/Cargo.lock', 'buildkit.lock')": "h3",

@@ -410,6 +410,7 @@ fn generate_never_writes_or_removes_through_a_link() {
     insta::assert_snapshot!(sandbox.run(&["generate"]), @"
     exit 2
     --- stderr
+    warning: no Cargo.toml in [SANDBOX]/project: buildkit.toml belongs at the root of a Cargo workspace
     error: [SANDBOX]/project/.devcontainer is a symbolic link; buildkit writes generated files only inside the project, never through a link: replace it with the directory or file itself
     ");
     assert_eq!(tree(&victim), ["precious", "sub/"]);
@@ -429,11 +430,13 @@ fn generate_removes_what_a_killed_run_left() {
     insta::assert_snapshot!(sandbox.run(&["generate"]), @"
     exit 0
     --- stderr
+    warning: no Cargo.toml in [SANDBOX]/project: buildkit.toml belongs at the root of a Cargo workspace
     removed [SANDBOX]/project/.devcontainer/.buildkit-2147483646-x1 (left by an interrupted buildkit)
     .cargo/config.toml is up to date
     rust-toolchain.toml is up to date
     .devcontainer/devcontainer.json is up to date
     .devcontainer/Dockerfile is up to date
+    .dockerignore is yours: left as it is
     .github/actions/buildkit/action.yml is up to date
     .github/workflows/buildkit.yml is yours: left as it is
     ");
@@ -599,4 +602,24 @@ fn gc_in_one_home_keeps_what_another_home_sharing_the_cache_pins() {
         .run();
     assert_eq!(run.code, 0, "{run}");
     assert!(!sandbox.cache().join(&archive).exists(), "{run}");
+}
+
+#[test]
+fn an_unusable_home_is_named_for_what_it_is() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "buildkit.toml",
+        &format!("{RUST}[linker]\nkind = \"default\"\n"),
+    );
+    let file = sandbox.root().join("home-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let run = sandbox
+        .buildkit(&["setup", "--quiet"])
+        .env("BUILDKIT_HOME", &file)
+        .run();
+    insta::assert_snapshot!(run, @"
+    exit 1
+    --- stderr
+    error: BUILDKIT_HOME [SANDBOX]/home-file is a file, not a directory: point BUILDKIT_HOME at a directory
+    ");
 }

@@ -1609,7 +1609,7 @@ fn a_read_only_home_serves_everything_that_changes_nothing() {
     exit 1
     --- stderr
     wrote [SANDBOX]/project/buildkit.lock
-    error: could not lock [SANDBOX]/home/.lock (another buildkit may hold it): Read-only file system (os error 30)
+    error: [SANDBOX]/home/.lock is not writable (Read-only file system (os error 30)): installing needs a home this user can write; point BUILDKIT_HOME at one
     ");
 }
 

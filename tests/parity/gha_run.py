@@ -172,6 +172,7 @@ class Job:
             "GITHUB_RUN_ID": str(int(time.time())),
             "RUNNER_TEMP": self.temp,
             "RUNNER_OS": "Linux",
+            "RUNNER_ARCH": "X64",
             "LANG": "C.UTF-8",
         }
         self.base_env.update(passthrough_env())
@@ -183,7 +184,7 @@ class Job:
         if head == "github":
             ctx = {"workspace": self.workspace, "run_id": self.base_env["GITHUB_RUN_ID"]}
         elif head == "runner":
-            ctx = {"temp": self.temp, "os": "Linux"}
+            ctx = {"temp": self.temp, "os": "Linux", "arch": "X64"}
         elif head == "env":
             ctx = self.environment({})
         elif head == "steps":
