@@ -917,3 +917,156 @@ fn figures(text: &str) -> String {
     }
     out
 }
+
+/// A real project nobody here wrote, as a new user would adopt buildkit in it: hexyl 0.17.0,
+/// fetched from crates.io as published (a library and a binary, a dozen dependencies, its own CI
+/// matrix workflow, `rust-version = "1.88"`), given what such a project already has: a
+/// `.cargo/config.toml` with other targets' settings and a rust-toolchain.toml with components
+/// and targets. init, setup, generate, build, doctor and check are all green, nothing the project
+/// had is lost, a matrix job's RUSTUP_TOOLCHAIN is its own, and a contributor with neither mold
+/// nor buildkit still builds it.
+#[test]
+fn a_published_crate_adopts_buildkit_and_keeps_what_it_had() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project();
+    let crate_file = sandbox.root().join("hexyl.crate");
+    let fetched = Command::new("curl")
+        .args(["-sSfL", "--retry", "3", "-o"])
+        .arg(&crate_file)
+        .arg("https://static.crates.io/crates/hexyl/hexyl-0.17.0.crate")
+        .status()
+        .expect("curl runs");
+    assert!(
+        fetched.success(),
+        "hexyl 0.17.0 could not be fetched from crates.io"
+    );
+    let unpacked = Command::new("tar")
+        .args(["-xzf"])
+        .arg(&crate_file)
+        .args(["--strip-components=1", "-C"])
+        .arg(&project)
+        .status()
+        .unwrap();
+    assert!(unpacked.success());
+    assert!(
+        project.join(".github/workflows/CICD.yml").is_file(),
+        "its own CI"
+    );
+    let config = "# the project's own settings\n[target.x86_64-pc-windows-msvc]\nrustflags = [\"-C\", \"target-feature=+crt-static\"]\n\n[target.x86_64-unknown-linux-musl]\nlinker = \"musl-gcc\" # static builds\n\n[alias]\nxt = \"test --all-targets\"\n";
+    sandbox.write(".cargo/config.toml", config);
+    let toolchain = format!(
+        "# pinned by the project\n[toolchain]\nchannel = \"{}\"\ncomponents = [\"clippy\", \"rustfmt\"]\ntargets = [\"wasm32-unknown-unknown\"]\n",
+        rust_version()
+    );
+    sandbox.write("rust-toolchain.toml", &toolchain);
+
+    // init: the running Rust (above the project's rust-version), rustc's own linker.
+    let init = sandbox.run(&["init", "--no-sccache"]);
+    assert_eq!(init.code, 0, "{init}");
+    let manifest = sandbox.read("buildkit.toml");
+    assert!(
+        manifest.contains(&format!("rust = \"{}\"", rust_version())),
+        "{manifest}"
+    );
+    assert!(manifest.contains("kind = \"default\""), "{manifest}");
+    // The team pins the real mold (served from loopback) and CI's source of buildkit.
+    let server = Server::start();
+    let (mold_version, mold) = serve_real(&server, "mold");
+    std::fs::write(
+        project.join("buildkit.toml"),
+        format!(
+            "{}\n[linker]\nkind = \"mold\"\n{}[buildkit]\ngit = \"https://git.example/team/buildkit\"\nrev = \"0123456789abcdef0123456789abcdef01234567\"\n",
+            manifest
+                .split("\n[linker]")
+                .next()
+                .unwrap(),
+            tool_table("mold", &mold_version, &server.url("/mold.tar.gz"), &mold)
+        ),
+    )
+    .unwrap();
+    sandbox.run(&["setup", "--quiet"]).success();
+    sandbox.run(&["generate"]).success();
+
+    // Nothing the project had is lost.
+    let merged = sandbox.read(".cargo/config.toml");
+    for kept in [
+        "# the project's own settings",
+        "rustflags = [\"-C\", \"target-feature=+crt-static\"]",
+        "linker = \"musl-gcc\" # static builds",
+        "xt = \"test --all-targets\"",
+    ] {
+        assert!(merged.contains(kept), "{kept} was lost:\n{merged}");
+    }
+    let pinned = sandbox.read("rust-toolchain.toml");
+    for kept in [
+        "# pinned by the project",
+        "components = [\"clippy\", \"rustfmt\"]",
+        "targets = [\"wasm32-unknown-unknown\"]",
+    ] {
+        assert!(pinned.contains(kept), "{kept} was lost:\n{pinned}");
+    }
+    assert!(project.join(".github/workflows/CICD.yml").is_file());
+
+    // It builds, linked by the pinned mold; doctor builds the project too; check is green.
+    in_env(&sandbox, "cargo build --quiet --locked");
+    let binary = sandbox.root().join("target/debug/hexyl");
+    let signature = linker_of(&binary).expect("mold signs its output");
+    assert!(
+        signature.starts_with(&format!("mold {mold_version}")),
+        "{signature}"
+    );
+    let buildkit = env!("CARGO_BIN_EXE_buildkit");
+    let doctor = sandbox
+        .sh(&format!(
+            "eval \"$('{buildkit}' env)\" && exec '{buildkit}' doctor"
+        ))
+        .env_remove("RUSTC_WRAPPER")
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
+        .run();
+    assert_eq!(doctor.code, 0, "{doctor}");
+    assert!(
+        doctor.stdout.contains(
+            "ok   project          `cargo build --workspace --all-targets` succeeds here"
+        ),
+        "{doctor}"
+    );
+    sandbox.run(&["check"]).success();
+    // A matrix job that chose its own toolchain is left alone.
+    sandbox
+        .buildkit(&["check"])
+        .env("RUSTUP_TOOLCHAIN", "stable")
+        .run()
+        .success();
+
+    // A contributor with neither mold nor buildkit: builds, told once.
+    let bare = sandbox.root().join("bare-path");
+    std::fs::create_dir_all(&bare).unwrap();
+    let find = |tool: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|dir| dir.join(tool))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{tool} is not on PATH"))
+    };
+    for tool in ["cc", "gcc", "as", "sh", "id", "cut"] {
+        std::os::unix::fs::symlink(find(tool), bare.join(tool)).unwrap();
+    }
+    let cargo_dir = find("cargo").parent().unwrap().to_path_buf();
+    // An edit, so that the binary is linked again (a removed one is only copied back).
+    sandbox.write("src/main.rs", &(sandbox.read("src/main.rs") + "\n"));
+    let run = sandbox
+        .exec(
+            find("script"),
+            &["-qec", "cargo build --quiet --locked", "/dev/null"],
+        )
+        .env("PATH", std::env::join_paths([&bare, &cargo_dir]).unwrap())
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
+        .env_remove("RUSTC_WRAPPER")
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(
+        run.stdout.replace('\r', ""),
+        "buildkit: mold, the linker buildkit.toml pins, is not installed here; linking as rustc does by default (`buildkit setup` installs it)\n"
+    );
+    let signature = linker_of(&binary).expect("lld signs");
+    assert!(signature.starts_with("LLD "), "{signature}");
+}
