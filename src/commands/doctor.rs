@@ -115,7 +115,7 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
             tool_problems.join("; ")
         },
     );
-    path_findings(ctx, &lock, &mut findings);
+    path_findings(ctx, &lock, project.is_some(), &mut findings);
     linker_driver_finding(&manifest, &mut findings);
     environment_findings(&ctx.env, &manifest, &mut findings);
     if let Some(p) = &project {
@@ -147,8 +147,14 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
 
 /// What PATH finds first must be the locked file (through this lock's bin directory, or `bin/`
 /// where it selects the same file, as in the devcontainer).
-fn path_findings(ctx: &Context, lock: &Lockfile, findings: &mut Findings) {
-    let bin = ctx.home.lock_bin_dir(&lock.id());
+fn path_findings(ctx: &Context, lock: &Lockfile, in_project: bool, findings: &mut Findings) {
+    // What `buildkit env` puts on PATH here: the project's lock's directory, or `bin/` outside
+    // a project.
+    let bin = if in_project {
+        ctx.home.lock_bin_dir(&lock.id())
+    } else {
+        ctx.home.bin_dir()
+    };
     for link in lock.tools.iter().flat_map(|t| t.binaries.keys()) {
         let found = which(link, &ctx.env.path);
         let locked = fs_err::canonicalize(bin.join(link)).ok();

@@ -262,6 +262,7 @@ fn merge_rustflags(
     file: &Path,
     force: bool,
 ) -> Result<(), RenderError> {
+    let mut moved_comment: Option<String> = None;
     let path = rustflags_path();
     let current = match get_value(doc.as_table(), &path) {
         None => None,
@@ -303,6 +304,15 @@ fn merge_rustflags(
             user.retain(|f| !fighting.contains(f));
         }
         let build_path = vec!["build".to_string(), "rustflags".to_string()];
+        // The comment above `build.rustflags` moves with them.
+        moved_comment = doc
+            .get("build")
+            .and_then(Item::as_table_like)
+            .and_then(|build| build.key("rustflags"))
+            .and_then(|key| key.leaf_decor().prefix())
+            .and_then(|prefix| prefix.as_str())
+            .filter(|prefix| prefix.contains('#'))
+            .map(str::to_string);
         if let Some(item) = get_value(doc.as_table(), &build_path) {
             let flags = item.as_value().and_then(string_array).unwrap_or_default();
             if !flags.is_empty() {
@@ -323,6 +333,16 @@ fn merge_rustflags(
     } else {
         let value = Value::Array(merged.iter().map(String::as_str).collect());
         set_value(doc.as_table_mut(), &path, &value, &mut Vec::new(), file)?;
+        if let Some(comment) = moved_comment
+            && let Some(mut key) = doc
+                .get_mut("target")
+                .and_then(Item::as_table_like_mut)
+                .and_then(|t| t.get_mut(TARGET))
+                .and_then(Item::as_table_like_mut)
+                .and_then(|t| t.key_mut("rustflags"))
+        {
+            key.leaf_decor_mut().set_prefix(comment);
+        }
     }
     Ok(())
 }

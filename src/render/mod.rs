@@ -496,7 +496,7 @@ mod tests {
 
     #[test]
     fn build_rustflags_would_be_ignored_so_they_are_refused_or_moved() {
-        let user = "[build]\nrustflags = [\"--cfg\", \"my_cfg\"]\n";
+        let user = "[build]\n# why we need it\nrustflags = [\"--cfg\", \"my_cfg\"]\n";
         let err = merge(user, LLD, false).unwrap_err();
         assert_eq!(
             err,
@@ -504,6 +504,10 @@ mod tests {
         );
         let moved = merge(user, LLD, true).unwrap();
         assert!(!moved.contains("[build]"), "{moved}");
+        assert!(
+            moved.contains("# why we need it\nrustflags = [\"--cfg\""),
+            "the comment moves with the flags: {moved}"
+        );
         assert!(
             moved.contains(&format!("rustflags = [\"--cfg\", \"my_cfg\", {LLD_FLAGS}]")),
             "{moved}"
