@@ -161,17 +161,69 @@ pub fn unreleased(version: RustVersion, today: i64) -> Option<String> {
         (1, minor) => {
             // A day of slack either way: release day is a Thursday, in US time.
             let due = release_day(minor);
-            (due > today + 1).then(|| {
-                format!(
+            if due > today + 1 {
+                return Some(format!(
                     "Rust {version} is not released yet (1.{minor}.0 is due around {}); pin a released stable version",
                     date(due)
-                )
-            })
+                ));
+            }
+            unreleased_patch(minor, version.patch?)
+                .map(|why| format!("Rust {version} is not a release ({why}); pin one that exists"))
         }
         _ => Some(format!(
             "`{version}` is not a Rust release (stable Rust is 1.x)"
         )),
     }
+}
+
+/// The last patch of each minor release that had patch releases, through 1.85 (as released);
+/// a minor not listed up to there had none.
+const PATCH_RELEASES: &[(u64, u64)] = &[
+    (12, 1),
+    (15, 1),
+    (22, 1),
+    (24, 1),
+    (26, 2),
+    (27, 2),
+    (29, 2),
+    (30, 1),
+    (31, 1),
+    (34, 2),
+    (41, 1),
+    (43, 1),
+    (44, 1),
+    (45, 2),
+    (52, 1),
+    (56, 1),
+    (58, 1),
+    (66, 1),
+    (67, 1),
+    (68, 2),
+    (71, 1),
+    (72, 1),
+    (74, 1),
+    (77, 2),
+    (80, 1),
+    (84, 1),
+    (85, 1),
+];
+/// The minors that list covers.
+const PATCH_RELEASES_THROUGH: u64 = 85;
+/// No Rust minor release has had a patch past this one.
+const MAX_PATCH: u64 = 2;
+
+/// Why `1.minor.patch` never was, if it never was. Past the table, a patch above any Rust has
+/// ever had is refused, and any other is given the benefit of the doubt.
+fn unreleased_patch(minor: u64, patch: u64) -> Option<String> {
+    if minor > PATCH_RELEASES_THROUGH {
+        return (patch > MAX_PATCH)
+            .then(|| format!("no Rust release has had a patch number above {MAX_PATCH}"));
+    }
+    let last = PATCH_RELEASES
+        .iter()
+        .find(|(m, _)| *m == minor)
+        .map_or(0, |(_, last)| *last);
+    (patch > last).then(|| format!("the last patch release of 1.{minor} is 1.{minor}.{last}"))
 }
 
 /// The stable toolchains rustup has installed, by version (`rustup toolchain list`: `1.95.0-…`
@@ -284,6 +336,17 @@ mod tests {
             "{err}"
         );
         assert!(unreleased(v("2.0.0"), day_of_1_95).is_some());
+        // Patch releases: the ones that exist pass, the ones that never were do not.
+        assert_eq!(unreleased(v("1.85.1"), day_of_1_95), None);
+        assert_eq!(unreleased(v("1.77.2"), day_of_1_95), None);
+        assert_eq!(
+            unreleased(v("1.95.9"), day_of_1_95).as_deref(),
+            Some(
+                "Rust 1.95.9 is not a release (no Rust release has had a patch number above 2); pin one that exists"
+            )
+        );
+        assert!(unreleased(v("1.80.3"), day_of_1_95).is_some());
+        assert!(unreleased(v("1.81.1"), day_of_1_95).is_some());
     }
 
     #[test]
