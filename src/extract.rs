@@ -72,6 +72,63 @@ pub fn unpack(
     check_symlinks_stay_inside(dest, options)
 }
 
+/// The sha256 of each file of the archive whose path (top directory stripped) is in `wanted`,
+/// read as the archive streams past, nothing written: what a pinned archive holds, to compare
+/// an installed tree with. A hard link counts as the file it links to.
+pub fn digests_of(
+    reader: impl BufRead,
+    format: ArchiveFormat,
+    top_dir: Option<&str>,
+    wanted: &std::collections::BTreeSet<String>,
+) -> io::Result<std::collections::BTreeMap<String, String>> {
+    fn walk(
+        reader: impl Read,
+        top_dir: Option<&str>,
+        wanted: &std::collections::BTreeSet<String>,
+    ) -> io::Result<std::collections::BTreeMap<String, String>> {
+        let mut digests = std::collections::BTreeMap::new();
+        let mut links = Vec::new();
+        let mut archive = tar::Archive::new(reader);
+        for entry in archive.entries()? {
+            let entry = entry?;
+            let Ok(Some(rel)) = relative_path(&entry.path()?, top_dir) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().into_owned();
+            let kind = entry.header().entry_type();
+            if kind.is_hard_link() {
+                if let Some(Ok(Some(target))) = entry.link_name()?.map(|t| {
+                    relative_path(&t, top_dir).map(|r| r.map(|p| p.to_string_lossy().into_owned()))
+                }) {
+                    links.push((rel, target));
+                }
+            } else if kind.is_file() {
+                let (digest, _) = crate::digest::HashingReader::new(entry).finish()?;
+                digests.insert(rel, digest);
+            }
+        }
+        for (link, target) in links {
+            if let Some(digest) = digests.get(&target).cloned() {
+                digests.insert(link, digest);
+            }
+        }
+        digests.retain(|path, _| wanted.contains(path));
+        Ok(digests)
+    }
+    match format {
+        ArchiveFormat::TarGz => walk(
+            flate2::bufread::MultiGzDecoder::new(reader),
+            top_dir,
+            wanted,
+        ),
+        ArchiveFormat::TarXz => walk(
+            xz2::bufread::XzDecoder::new_multi_decoder(reader),
+            top_dir,
+            wanted,
+        ),
+    }
+}
+
 /// What one unpack may write at most: far above any tool buildkit installs (mold's tree is
 /// 10 MB; lld out of LLVM is kept alone), far below what fills a disk. A 10 MB archive that
 /// expands past it is refused, not installed.

@@ -68,7 +68,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
         None => {}
     }
 
-    let tool_problems = crate::install::verify_tools(&ctx.home, &lock);
+    let tool_problems = crate::install::verify_tools(&ctx.home, &lock, Some(&ctx.cache_dir));
     let checked_tools = lock.tools.len();
     problems.extend(tool_problems);
 

@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
         }
     };
 
-    let tool_problems = crate::install::verify_tools(&ctx.home, &lock);
+    let tool_problems = crate::install::verify_tools(&ctx.home, &lock, None);
     findings.pass_or_fail(
         "tools",
         tool_problems.is_empty(),

@@ -79,7 +79,8 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     let guard = match ctx.home.lock() {
         Ok(guard) => Some(guard),
         Err(err)
-            if err.is_read_only() && crate::install::verify_tools(&ctx.home, &lock).is_empty() =>
+            if err.is_read_only()
+                && crate::install::verify_tools(&ctx.home, &lock, None).is_empty() =>
         {
             say(&format!(
                 "{} is read-only here, and every locked tool is installed in it: nothing to do",

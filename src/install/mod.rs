@@ -642,16 +642,90 @@ pub fn rust_sysroot(rustc: &std::ffi::OsStr) -> Result<PathBuf, InstallError> {
 
 /// Each locked tool is installed as its receipt says, its binaries hash as they did at install
 /// time, and the lock's own bin directory selects it.
-pub fn verify_tools(home: &Home, lock: &crate::lock::Lockfile) -> Vec<String> {
+pub fn verify_tools(
+    home: &Home,
+    lock: &crate::lock::Lockfile,
+    cache_dir: Option<&Path>,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let dir = home.lock_bin_dir(&lock.id());
     let links = home.links(&dir);
     for tool in &lock.tools {
-        if let Err(problem) = check_tool(home, tool, &dir, &links) {
+        let checked = check_tool(home, tool, &dir, &links).and_then(|()| {
+            cache_dir.map_or(Ok(()), |cache| check_against_archive(home, tool, cache))
+        });
+        if let Err(problem) = checked {
             problems.push(problem);
         }
     }
     problems
+}
+
+/// Archives past this size are not re-read by `check` (LLVM's release is 1.9 GB).
+const MAX_REDERIVED_ARCHIVE: u64 = 256 * 1024 * 1024;
+
+/// Each installed binary against the file the pinned archive holds, where the archive is still
+/// in the download cache: the receipt's digests could have been rewritten together with a
+/// binary, but the archive is named by the digest the committed lock pins, and is hashed here
+/// before it is trusted. Without the archive (or past [`MAX_REDERIVED_ARCHIVE`]) the receipt's
+/// digests are all there is.
+fn check_against_archive(home: &Home, tool: &LockedTool, cache_dir: &Path) -> Result<(), String> {
+    let Some(archive) = tool.archive() else {
+        return Ok(());
+    };
+    let path = cache_dir.join(crate::fetch::cache_file_name(
+        &archive.sha256,
+        archive.format,
+    ));
+    let Ok(file) = crate::fsutil::open_regular(&path) else {
+        return Ok(());
+    };
+    if file
+        .metadata()
+        .map_or(true, |m| m.len() > MAX_REDERIVED_ARCHIVE)
+    {
+        return Ok(());
+    }
+    let hashed = crate::digest::HashingReader::new(std::io::BufReader::new(&file)).finish();
+    if !hashed.is_ok_and(|(digest, _)| digest == archive.sha256.as_str()) {
+        // Not the pinned archive (a damaged cache file): setup replaces it; nothing to compare.
+        return Ok(());
+    }
+    let Ok(file) = crate::fsutil::open_regular(&path) else {
+        return Ok(());
+    };
+    let wanted: std::collections::BTreeSet<String> = tool.binaries.values().cloned().collect();
+    let Ok(pinned) = crate::extract::digests_of(
+        std::io::BufReader::new(file),
+        archive.format,
+        archive.top_dir.as_deref(),
+        &wanted,
+    ) else {
+        return Ok(());
+    };
+    let tool_dir = home.tool_dir(&tool.name, &tool.version);
+    for (rel, expected) in pinned {
+        let installed = tool_dir.join(&rel);
+        match crate::digest::sha256_file(&installed) {
+            Ok(actual) if actual == expected => {}
+            Ok(actual) => {
+                return Err(format!(
+                    "{}: {} is not the file the pinned archive holds (sha256 {actual}, the archive's {expected}), though its receipt was changed to match: run `buildkit setup` after removing {}",
+                    tool.label(),
+                    installed.display(),
+                    tool_dir.display()
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{}: cannot read {}: {e}",
+                    tool.label(),
+                    installed.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_tool(

@@ -623,3 +623,34 @@ fn an_unusable_home_is_named_for_what_it_is() {
     error: BUILDKIT_HOME [SANDBOX]/home-file is a file, not a directory: point BUILDKIT_HOME at a directory
     ");
 }
+
+/// A binary replaced together with its receipt's digest: the receipt agrees, but the archive
+/// the lock pins (still in the download cache, hashed first) says otherwise.
+#[test]
+fn a_binary_replaced_with_its_receipt_is_caught_against_the_pinned_archive() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    installed(&sandbox, &server);
+    sandbox.run(&["generate"]).success();
+    sandbox.run(&["check"]).success();
+    let binary = sandbox.home().join("tools/sccache/0.17.0/sccache");
+    let forged = version_script("sccache 0.17.0 (forged)");
+    std::fs::write(&binary, &forged).unwrap();
+    let receipt = sandbox
+        .home()
+        .join("tools/sccache/0.17.0/buildkit-receipt.toml");
+    let text = std::fs::read_to_string(&receipt).unwrap();
+    let line = text.lines().find(|l| l.starts_with("sccache = ")).unwrap();
+    std::fs::write(
+        &receipt,
+        text.replace(line, &format!("sccache = \"{}\"", sha256_hex(&forged))),
+    )
+    .unwrap();
+    let run = sandbox.run(&["check"]);
+    assert_eq!(run.code, 1, "{run}");
+    let expected = format!(
+        "drift: sccache 0.17.0: [SANDBOX]/home/tools/sccache/0.17.0/sccache is not the file the pinned archive holds (sha256 {}, the archive's ",
+        sha256_hex(&forged)
+    );
+    assert!(run.stderr.starts_with(&expected), "{run}");
+}
