@@ -287,7 +287,7 @@ def main():
         f"{ws}/.github/workflows/buildkit.yml", "build", "--workspace", ws])
     check("cache restored from key buildkit-cli-sha256-" in second,
           "github run 2: buildkit came from the CI cache (and was verified before use)")
-    check("cache restored from key sccache-Linux-rust-" in second,
+    check("cache restored from key sccache-Linux-X64-rust-" in second,
           "github run 2: the sccache directory was restored")
 
     # -- GitLab CI: the example job, which extends the generated .buildkit ----------------------
