@@ -71,9 +71,45 @@ pub struct Summary {
     pub min_s: Option<f64>,
     pub max_s: Option<f64>,
     pub ratio_to_default: Option<f64>,
+    /// A 95 % bootstrap interval of that ratio (the median over resampled run pairs): a
+    /// configuration is faster than `default` only where the whole interval is below 1.
+    pub ratio_interval: Option<(f64, f64)>,
     pub linker_seen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalid: Option<String>,
+}
+
+/// Runs needed before an interval means anything (with fewer, every resample is the same few
+/// pairs, and a lucky run would look certain).
+pub const MIN_RUNS_FOR_CONFIDENCE: usize = 3;
+
+/// A 95 % percentile-bootstrap interval of the median of `ratios`: 2000 resamples drawn with a
+/// fixed-seed generator, so the same figures always give the same interval. `None` below
+/// [`MIN_RUNS_FOR_CONFIDENCE`] ratios.
+pub fn bootstrap_interval(ratios: &[f64]) -> Option<(f64, f64)> {
+    if ratios.len() < MIN_RUNS_FOR_CONFIDENCE {
+        return None;
+    }
+    // xorshift64*: small, deterministic, good enough to pick indices.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = |n: usize| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+    };
+    const RESAMPLES: usize = 2000;
+    let mut medians: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            let sample: Vec<f64> = (0..ratios.len())
+                .map(|_| ratios[next(ratios.len())])
+                .collect();
+            median(&sample).expect("a sample is never empty")
+        })
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    let at = |q: f64| medians[((RESAMPLES - 1) as f64 * q).round() as usize];
+    Some((at(0.025), at(0.975)))
 }
 
 pub fn median(values: &[f64]) -> Option<f64> {
@@ -107,16 +143,18 @@ pub fn summarize(measured: &[Measured]) -> Vec<Summary> {
         .map(|m| {
             let valid = m.invalid.is_none();
             let figures = |f: fn(&[f64]) -> Option<f64>| valid.then(|| f(&m.seconds)).flatten();
-            let ratio = baseline(m.scenario).filter(|_| valid).and_then(|base| {
-                let pairs: Vec<f64> = m
-                    .seconds
-                    .iter()
-                    .zip(&base.seconds)
-                    .filter(|(_, b)| **b > 0.0)
-                    .map(|(a, b)| a / b)
-                    .collect();
-                median(&pairs)
-            });
+            let pairs: Vec<f64> = baseline(m.scenario)
+                .filter(|_| valid)
+                .map(|base| {
+                    m.seconds
+                        .iter()
+                        .zip(&base.seconds)
+                        .filter(|(_, b)| **b > 0.0)
+                        .map(|(a, b)| a / b)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let ratio = median(&pairs);
             Summary {
                 config: m.config.clone(),
                 scenario: m.scenario,
@@ -125,6 +163,7 @@ pub fn summarize(measured: &[Measured]) -> Vec<Summary> {
                 min_s: figures(|v| v.iter().copied().min_by(f64::total_cmp)),
                 max_s: figures(|v| v.iter().copied().max_by(f64::total_cmp)),
                 ratio_to_default: ratio,
+                ratio_interval: bootstrap_interval(&pairs),
                 linker_seen: m.linker_seen.clone(),
                 invalid: m.invalid.clone(),
             }
@@ -132,29 +171,49 @@ pub fn summarize(measured: &[Measured]) -> Vec<Summary> {
         .collect()
 }
 
-/// One line a person can act on, from measured rows only.
+/// One line a person can act on, from measured rows only. A configuration is called faster
+/// than rustc's default only when its whole ratio interval is below 1; otherwise the default
+/// stays (it needs nothing installed).
 pub fn recommendation(rows: &[Summary]) -> String {
-    let fastest = |scenario: Scenario| {
-        rows.iter()
+    let verdict = |scenario: Scenario, what: &str| -> Option<String> {
+        let measured: Vec<&Summary> = rows
+            .iter()
             .filter(|r| r.scenario == scenario && r.median_s.is_some() && !r.config.contains('+'))
-            .min_by(|a, b| a.median_s.unwrap().total_cmp(&b.median_s.unwrap()))
-    };
-    let describe = |row: &Summary| match row.ratio_to_default {
-        Some(ratio) if row.config != "default" => format!(
-            "{} ({:.2} s, {:.2}x default)",
-            row.config,
-            row.median_s.unwrap_or(0.0),
-            ratio
-        ),
-        _ => format!("{} ({:.2} s)", row.config, row.median_s.unwrap_or(0.0)),
+            .collect();
+        if measured.is_empty() {
+            return None;
+        }
+        let others: Vec<&&Summary> = measured.iter().filter(|r| r.config != "default").collect();
+        let faster = others
+            .iter()
+            .filter(|r| r.ratio_interval.is_some_and(|(_, high)| high < 1.0))
+            .min_by(|a, b| {
+                a.ratio_to_default
+                    .unwrap_or(f64::INFINITY)
+                    .total_cmp(&b.ratio_to_default.unwrap_or(f64::INFINITY))
+            });
+        Some(match faster {
+            Some(row) => {
+                let (low, high) = row.ratio_interval.unwrap_or_default();
+                format!(
+                    "{what} is faster with {} ({:.2}x rustc's default, 95 % interval {low:.2}-{high:.2})",
+                    row.config,
+                    row.ratio_to_default.unwrap_or(f64::NAN)
+                )
+            }
+            None if others.iter().any(|r| r.ratio_interval.is_some()) => format!(
+                "{what}: nothing is faster than rustc's default with confidence (every interval reaches 1), so keep the default"
+            ),
+            None if others.is_empty() => format!("{what}: only rustc's default was measured"),
+            None => format!(
+                "{what}: too few runs to tell ({} needed for an interval; use --runs)",
+                MIN_RUNS_FOR_CONFIDENCE
+            ),
+        })
     };
     let mut parts = Vec::new();
-    if let Some(edit) = fastest(Scenario::Edit) {
-        parts.push(format!("the edit loop is fastest with {}", describe(edit)));
-    }
-    if let Some(clean) = fastest(Scenario::Clean) {
-        parts.push(format!("a clean build with {}", describe(clean)));
-    }
+    parts.extend(verdict(Scenario::Edit, "the edit loop"));
+    parts.extend(verdict(Scenario::Clean, "a clean build"));
     let cold = rows
         .iter()
         .find(|r| r.scenario == Scenario::CleanSccacheCold && r.median_s.is_some());
@@ -177,8 +236,8 @@ pub fn recommendation(rows: &[Summary]) -> String {
 /// The report as a table, one row per configuration and scenario.
 pub fn table(rows: &[Summary]) -> String {
     let mut out = format!(
-        "{:<20} {:<22} {:>4} {:>9} {:>9} {:>9} {:>11}  {}\n",
-        "config", "scenario", "runs", "median", "min", "max", "vs default", "linker seen"
+        "{:<20} {:<22} {:>4} {:>9} {:>9} {:>9} {:>23}  {}\n",
+        "config", "scenario", "runs", "median", "min", "max", "vs default [95 %]", "linker seen"
     );
     let secs = |v: Option<f64>| v.map_or("-".into(), |s| format!("{s:.2} s"));
     for row in rows {
@@ -187,8 +246,13 @@ pub fn table(rows: &[Summary]) -> String {
             (None, Some(r)) => format!("{r:.2}x"),
             (None, None) => "-".into(),
         };
+        let interval = match (row.config.as_str(), row.ratio_interval) {
+            ("default", _) | (_, None) => String::new(),
+            (_, Some((low, high))) => format!(" [{low:.2}-{high:.2}]"),
+        };
+        let ratio = format!("{ratio}{interval}");
         out.push_str(&format!(
-            "{:<20} {:<22} {:>4} {:>9} {:>9} {:>9} {:>11}  {}\n",
+            "{:<20} {:<22} {:>4} {:>9} {:>9} {:>9} {:>23}  {}\n",
             row.config,
             row.scenario.to_string(),
             row.runs,
@@ -243,9 +307,53 @@ mod tests {
         let text = recommendation(&rows);
         assert_eq!(
             text,
-            "for this project on this machine, the edit loop is fastest with default (1.00 s)"
+            "for this project on this machine, the edit loop: nothing is faster than rustc's default with confidence (every interval reaches 1), so keep the default"
         );
         assert!(table(&rows).contains("INVALID"));
+    }
+
+    /// A lever is adopted only when the whole interval of its paired ratios is below 1: a
+    /// median below 1 inside the noise is not enough (lld and rustc's default are the same LLD).
+    #[test]
+    fn only_a_change_faster_with_confidence_is_recommended() {
+        let default = [10.0, 11.0, 10.5, 12.0, 10.2];
+        let noisy = [9.5, 11.6, 10.0, 12.5, 9.9]; // 0.95..1.05: the same, give or take
+        let faster = [7.9, 8.9, 8.2, 9.7, 8.0]; // about 0.8 in every pair
+        let rows = summarize(&[
+            measured("default", Scenario::Edit, &default),
+            measured("lld", Scenario::Edit, &noisy),
+            measured("mold", Scenario::Edit, &faster),
+        ]);
+        let (low, high) = rows[1].ratio_interval.unwrap();
+        assert!(
+            low < 1.0 && high > 1.0,
+            "lld's interval reaches 1: {low}..{high}"
+        );
+        let (low, high) = rows[2].ratio_interval.unwrap();
+        assert!(high < 1.0 && low > 0.7, "mold's is below 1: {low}..{high}");
+        assert_eq!(
+            recommendation(&rows),
+            format!(
+                "for this project on this machine, the edit loop is faster with mold ({:.2}x rustc's default, 95 % interval {low:.2}-{high:.2})",
+                rows[2].ratio_to_default.unwrap()
+            )
+        );
+        // The same figures, the same interval (a fixed seed).
+        assert_eq!(
+            summarize(&[
+                measured("default", Scenario::Edit, &default),
+                measured("mold", Scenario::Edit, &faster),
+            ])[1]
+                .ratio_interval,
+            rows[2].ratio_interval
+        );
+        // Two runs tell nothing.
+        let two = summarize(&[
+            measured("default", Scenario::Edit, &default[..2]),
+            measured("mold", Scenario::Edit, &faster[..2]),
+        ]);
+        assert_eq!(two[1].ratio_interval, None);
+        assert!(recommendation(&two).contains("too few runs to tell"));
     }
 
     #[test]

@@ -124,9 +124,10 @@ pub enum Command {
     },
     /// Measure each linker (and the cache) on this project, on this machine.
     Bench {
-        /// The linkers to compare, comma-separated: default (rustc's own), mold, lld, bfd.
-        #[arg(long, value_delimiter = ',', default_value = "default,mold,lld,bfd")]
-        linkers: Vec<String>,
+        /// The linkers to compare, comma-separated: default (rustc's own), mold, lld, bfd
+        /// (default: all of them, mold only where buildkit.lock pins it).
+        #[arg(long, value_delimiter = ',')]
+        linkers: Option<Vec<String>>,
         /// Also measure clean builds through sccache, with an empty and with a warm cache.
         #[arg(long)]
         sccache: bool,
@@ -136,6 +137,10 @@ pub enum Command {
         /// Print the results as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Keep the build directories bench made (under the target directory's buildkit-bench/);
+        /// by default they are removed at the end.
+        #[arg(long)]
+        keep: bool,
     },
     /// List installed tools.
     List,

@@ -18,9 +18,13 @@ use crate::bench::{self, Config, Linker, Measured, Scenario};
 
 pub struct BenchOptions {
     pub linkers: Vec<Linker>,
+    /// `--linkers` was given (otherwise a linker the lock does not pin is left out, not refused).
+    pub linkers_given: bool,
     pub sccache: bool,
     pub runs: usize,
     pub json: bool,
+    /// Keep the build directories.
+    pub keep: bool,
 }
 
 /// What cargo does for a profile key when nothing sets it: the baseline buildkit.toml's
@@ -122,6 +126,22 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         ));
     }
 
+    // Only linkers buildkit pins: mold from the lock's bin directory, never whatever mold is on
+    // PATH (bfd, GNU ld, is the pre-1.90 baseline every machine has).
+    let mut options_linkers = options.linkers.clone();
+    if lock.tool("mold").is_none() && options_linkers.contains(&Linker::Mold) {
+        if options.linkers_given {
+            return Err(Error::Usage(
+                "--linkers mold: buildkit.lock pins no mold; add [tools.mold] to buildkit.toml and run `buildkit setup`, then bench measures that version (never a mold found on PATH)".into(),
+            ));
+        }
+        options_linkers.retain(|l| *l != Linker::Mold);
+        eprintln!("bench: mold left out (buildkit.lock pins none)");
+    }
+    let options = &BenchOptions {
+        linkers: options_linkers,
+        ..*options
+    };
     let configs = configurations(&project.manifest, options);
     let bench_dir = main.target_dir.join("buildkit-bench");
     let scratch = tempfile::tempdir().map_err(|source| Error::File {
@@ -142,6 +162,9 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     let mut rows = warm_up(&runner, &configs);
     measure(&runner, &configs, &mut rows, runs);
     runner.progress.done();
+    if !options.keep {
+        let _ = fs_err::remove_dir_all(&bench_dir);
+    }
 
     let summaries = bench::summarize(&rows);
     let recommendation = bench::recommendation(&summaries);

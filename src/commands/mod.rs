@@ -260,8 +260,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             sccache,
             runs,
             json,
+            keep,
         } => {
+            let explicit = linkers.is_some();
             let linkers = linkers
+                .unwrap_or_else(|| ["default", "mold", "lld", "bfd"].map(String::from).to_vec())
                 .iter()
                 .map(|name| {
                     crate::bench::Linker::parse(name).ok_or_else(|| {
@@ -275,9 +278,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 &ctx,
                 &bench::BenchOptions {
                     linkers,
+                    linkers_given: explicit,
                     sccache,
                     runs,
                     json,
+                    keep,
                 },
             )
         }
