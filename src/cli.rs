@@ -124,8 +124,8 @@ pub enum Command {
     },
     /// Measure each linker (and the cache) on this project, on this machine.
     Bench {
-        /// The linkers to compare, comma-separated: default (rustc's own), mold, lld, bfd
-        /// (default: all of them, mold only where buildkit.lock pins it).
+        /// The linkers to compare, comma-separated: default (rustc's own), mold, wild, lld, bfd
+        /// (default: all of them, mold and wild only where buildkit.lock pins them).
         #[arg(long, value_delimiter = ',')]
         linkers: Option<Vec<String>>,
         /// Also measure clean builds through sccache, with an empty and with a warm cache.

@@ -11,18 +11,28 @@ pub enum Linker {
     Mold,
     /// lld through the C driver (`-fuse-ld=lld`).
     Lld,
+    /// wild (wild-linker). gcc knows no `-fuse-ld=wild`: the driver is given a directory whose
+    /// `ld.bfd` is wild, and `-fuse-ld=bfd`.
+    Wild,
     /// GNU ld, the pre-1.90 baseline (bench only).
     Bfd,
 }
 
 impl Linker {
-    pub const ALL: [Linker; 4] = [Linker::Default, Linker::Mold, Linker::Lld, Linker::Bfd];
+    pub const ALL: [Linker; 5] = [
+        Linker::Default,
+        Linker::Mold,
+        Linker::Lld,
+        Linker::Wild,
+        Linker::Bfd,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Linker::Default => "default",
             Linker::Mold => "mold",
             Linker::Lld => "lld",
+            Linker::Wild => "wild",
             Linker::Bfd => "bfd",
         }
     }
@@ -37,6 +47,8 @@ impl Linker {
             Linker::Default => None,
             Linker::Mold => Some("mold"),
             Linker::Lld => Some("lld"),
+            // Through the directory where `ld.bfd` is wild (see [`Linker::Wild`]).
+            Linker::Wild => Some("bfd"),
             Linker::Bfd => Some("bfd"),
         }
     }
@@ -47,6 +59,7 @@ impl Linker {
         match self {
             Linker::Mold => Some("mold "),
             Linker::Lld => Some("LLD "),
+            Linker::Wild => Some("Wild "),
             Linker::Default | Linker::Bfd => None,
         }
     }

@@ -227,6 +227,9 @@ impl Lockfile {
         if let Some(spec) = &manifest.mold {
             tools.push(archive_tool("mold", spec, registry));
         }
+        if let Some(spec) = &manifest.wild {
+            tools.push(archive_tool("wild", spec, registry));
+        }
         if let Some(spec) = &manifest.sccache {
             tools.push(archive_tool("sccache", spec, registry));
         }

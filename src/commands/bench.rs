@@ -129,14 +129,17 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     // Only linkers buildkit pins: mold from the lock's bin directory, never whatever mold is on
     // PATH (bfd, GNU ld, is the pre-1.90 baseline every machine has).
     let mut options_linkers = options.linkers.clone();
-    if lock.tool("mold").is_none() && options_linkers.contains(&Linker::Mold) {
-        if options.linkers_given {
-            return Err(Error::Usage(
-                "--linkers mold: buildkit.lock pins no mold; add [tools.mold] to buildkit.toml and run `buildkit setup`, then bench measures that version (never a mold found on PATH)".into(),
-            ));
+    for (linker, tool) in [(Linker::Mold, "mold"), (Linker::Wild, "wild")] {
+        if lock.tool(tool).is_some() || !options_linkers.contains(&linker) {
+            continue;
         }
-        options_linkers.retain(|l| *l != Linker::Mold);
-        eprintln!("bench: mold left out (buildkit.lock pins none)");
+        if options.linkers_given {
+            return Err(Error::Usage(format!(
+                "--linkers {tool}: buildkit.lock pins no {tool}; add [tools.{tool}] to buildkit.toml and run `buildkit setup`, then bench measures that version (never one found on PATH)"
+            )));
+        }
+        options_linkers.retain(|l| *l != linker);
+        eprintln!("bench: {tool} left out (buildkit.lock pins none)");
     }
     let options = &BenchOptions {
         linkers: options_linkers,
@@ -390,13 +393,15 @@ impl Runner<'_> {
             )
             .env("CARGO_TARGET_DIR", &target_dir)
             // The configuration's flags replace every other source of rustflags.
-            .env(
-                crate::env_vars::CARGO_ENCODED_RUSTFLAGS,
-                config
-                    .linker
-                    .rustflags(true, config.linker == Linker::Lld)
-                    .join("\u{1f}"),
-            )
+            .env(crate::env_vars::CARGO_ENCODED_RUSTFLAGS, {
+                let mut flags = config.linker.rustflags(true, config.linker == Linker::Lld);
+                if config.linker == Linker::Wild {
+                    // The directory whose `ld.bfd` is the pinned wild.
+                    let dir = crate::install::Home::wild_ld_dir(self.bin_dir);
+                    flags.extend(["-C".to_string(), format!("link-arg=-B{}", dir.display())]);
+                }
+                flags.join("\u{1f}")
+            })
             // And the C driver links as they say: not the project's linker script, which
             // would pick the project's linker whatever the configuration.
             .env(crate::env_vars::LINKER_OVERRIDE, "cc")

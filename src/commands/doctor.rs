@@ -116,7 +116,12 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
         },
     );
     path_findings(ctx, &lock, project.is_some(), &mut findings);
-    linker_driver_finding(&manifest, &mut findings);
+    let wild_dir = crate::install::Home::wild_ld_dir(&if project.is_some() {
+        ctx.home.lock_bin_dir(&lock.id())
+    } else {
+        ctx.home.bin_dir()
+    });
+    linker_driver_finding(&manifest, &wild_dir, &mut findings);
     environment_findings(&ctx.env, &manifest, &mut findings);
     if let Some(p) = &project {
         project_findings(ctx, p, &manifest, &lock, &options, &mut findings);
@@ -177,12 +182,17 @@ fn path_findings(ctx: &Context, lock: &Lockfile, in_project: bool, findings: &mu
 }
 
 /// The C driver finds the configured linker under the name `-fuse-ld` gives it.
-fn linker_driver_finding(manifest: &Manifest, findings: &mut Findings) {
+fn linker_driver_finding(manifest: &Manifest, wild_dir: &Path, findings: &mut Findings) {
     let Some((ld, signature)) = expected_linker(manifest.linker) else {
         return;
     };
     let driver = manifest.driver.as_str();
-    let output = Command::new(driver)
+    let mut command = Command::new(driver);
+    if manifest.linker == LinkerKind::Wild {
+        // As the linker script runs it: wild is the `ld.bfd` of this directory.
+        command.arg(format!("-B{}", wild_dir.display()));
+    }
+    let output = command
         .args([&format!("-fuse-ld={ld}"), "-Wl,--version"])
         .output();
     match output {
@@ -582,6 +592,7 @@ fn linker_finding(binary: &Path, manifest: &Manifest, lock: &Lockfile, findings:
     let seen_version = signature.split_whitespace().nth(1).unwrap_or("");
     let locked = match manifest.linker {
         LinkerKind::Mold => lock.tool("mold").map(|t| t.version.as_str()),
+        LinkerKind::Wild => lock.tool("wild").map(|t| t.version.as_str()),
         LinkerKind::Lld => lock
             .tool("lld")
             .map(|t| t.version.as_str())

@@ -41,6 +41,9 @@ pub fn run(
         mold: (linker == LinkerKind::Mold)
             .then(|| newest("mold"))
             .flatten(),
+        wild: (linker == LinkerKind::Wild)
+            .then(|| newest("wild"))
+            .flatten(),
         lld: linker == LinkerKind::Lld,
         sccache: if sccache { newest("sccache") } else { None },
         buildkit,

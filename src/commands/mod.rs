@@ -264,12 +264,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             let explicit = linkers.is_some();
             let linkers = linkers
-                .unwrap_or_else(|| ["default", "mold", "lld", "bfd"].map(String::from).to_vec())
+                .unwrap_or_else(|| {
+                    ["default", "mold", "wild", "lld", "bfd"]
+                        .map(String::from)
+                        .to_vec()
+                })
                 .iter()
                 .map(|name| {
                     crate::bench::Linker::parse(name).ok_or_else(|| {
                         Error::Usage(format!(
-                            "--linkers: `{name}` is not one of default, mold, lld, bfd"
+                            "--linkers: `{name}` is not one of default, mold, wild, lld, bfd"
                         ))
                     })
                 })

@@ -233,6 +233,15 @@ fn switch_links(
         for outcome in outcomes {
             for (link, target) in &outcome.links {
                 ctx.home.switch_link(dir, link, target)?;
+                // gcc takes wild only as the `ld.bfd` of a directory given with -B (it knows no
+                // -fuse-ld=wild): that directory sits beside the bin directory, off PATH.
+                if outcome.name == "wild" && link == "wild" {
+                    ctx.home.switch_link(
+                        &crate::install::Home::wild_ld_dir(dir),
+                        "ld.bfd",
+                        target,
+                    )?;
+                }
             }
         }
     }

@@ -150,6 +150,14 @@ impl Home {
         self.root.join("bin")
     }
 
+    /// Where `ld.bfd` is wild, beside a bin directory (`envs/<id>/wild-ld`, or `wild-ld` beside
+    /// `bin/`): the directory the C driver is given with `-B` to link with wild.
+    pub fn wild_ld_dir(bin_dir: &Path) -> PathBuf {
+        bin_dir
+            .parent()
+            .map_or_else(|| PathBuf::from("wild-ld"), |p| p.join("wild-ld"))
+    }
+
     /// `envs/`: one directory per lock, named by the lock's id.
     pub fn envs_dir(&self) -> PathBuf {
         self.root.join("envs")
@@ -214,6 +222,7 @@ impl Home {
             self.bin_dir(),
             self.envs_dir(),
             self.run_dir(),
+            Home::wild_ld_dir(&self.bin_dir()),
         ];
         for (parent, depth) in [(self.tools_dir(), 2), (self.envs_dir(), 2)] {
             let mut level = vec![parent];

@@ -52,6 +52,7 @@ pub enum ManifestError {
 pub enum LinkerKind {
     Mold,
     Lld,
+    Wild,
     Default,
 }
 
@@ -61,6 +62,7 @@ impl LinkerKind {
         match self {
             LinkerKind::Mold => crate::linker::Linker::Mold,
             LinkerKind::Lld => crate::linker::Linker::Lld,
+            LinkerKind::Wild => crate::linker::Linker::Wild,
             LinkerKind::Default => crate::linker::Linker::Default,
         }
     }
@@ -69,6 +71,7 @@ impl LinkerKind {
         match self {
             LinkerKind::Mold => "mold",
             LinkerKind::Lld => "lld",
+            LinkerKind::Wild => "wild",
             LinkerKind::Default => "default",
         }
     }
@@ -174,6 +177,8 @@ pub struct Manifest {
     pub linker: LinkerKind,
     pub driver: LinkerDriver,
     pub mold: Option<ToolSpec>,
+    /// wild (wild-linker), for `linker.kind = "wild"`.
+    pub wild: Option<ToolSpec>,
     pub sccache: Option<ToolSpec>,
     pub lld: Option<LldSpec>,
     pub cache: Option<CacheConfig>,
@@ -222,6 +227,7 @@ struct RawLinker {
 #[serde(deny_unknown_fields)]
 struct RawTools {
     mold: Option<RawTool>,
+    wild: Option<RawTool>,
     sccache: Option<RawTool>,
     lld: Option<RawLld>,
 }
@@ -324,9 +330,14 @@ impl Manifest {
 
         let tools = raw.tools.unwrap_or(RawTools {
             mold: None,
+            wild: None,
             sccache: None,
             lld: None,
         });
+        let wild = tools
+            .wild
+            .map(|t| tool_spec(&src, "wild", t.version, t.url, t.sha256, registry))
+            .transpose()?;
         let mold = tools
             .mold
             .map(|t| tool_spec(&src, "mold", t.version, t.url, t.sha256, registry))
@@ -345,6 +356,7 @@ impl Manifest {
             raw.linker.as_ref().and_then(|l| l.kind.as_ref()),
             mold.is_some(),
             lld.is_some(),
+            wild.is_some(),
         )?;
         let driver = raw
             .linker
@@ -386,6 +398,7 @@ impl Manifest {
             linker: kind,
             driver,
             mold,
+            wild,
             sccache,
             lld,
             cache,
@@ -428,6 +441,7 @@ impl Manifest {
             linker: LinkerKind::Mold,
             driver: LinkerDriver::Cc,
             mold: newest("mold"),
+            wild: None,
             sccache: newest("sccache"),
             lld: Some(LldSpec::Rust),
             cache: Some(CacheConfig {
@@ -617,10 +631,13 @@ fn linker_kind(
     given: Option<&Spanned<LinkerKind>>,
     has_mold: bool,
     has_lld: bool,
+    has_wild: bool,
 ) -> Result<LinkerKind, ManifestError> {
     let Some(given) = given else {
         return Ok(if has_mold {
             LinkerKind::Mold
+        } else if has_wild {
+            LinkerKind::Wild
         } else if has_lld {
             LinkerKind::Lld
         } else {
@@ -632,6 +649,11 @@ fn linker_kind(
             given,
             "linker.kind",
             "is \"mold\" but there is no [tools.mold] to install it from",
+        )),
+        LinkerKind::Wild if !has_wild => Err(src.at(
+            given,
+            "linker.kind",
+            "is \"wild\" but there is no [tools.wild] to install it from",
         )),
         LinkerKind::Lld if !has_lld => Err(src.at(
             given,

@@ -67,9 +67,10 @@ fn github_run(code: &ShellCode) -> Value {
 /// or LLVM's lld (rust-lld and rustc's default come with the toolchain).
 pub fn linker_script(manifest: &crate::manifest::Manifest) -> Option<Value> {
     use crate::manifest::{LinkerKind, LldSpec};
-    let (label, program, fuse_ld) = match (manifest.linker, &manifest.lld) {
-        (LinkerKind::Mold, _) => ("mold", "ld.mold", "mold"),
-        (LinkerKind::Lld, Some(LldSpec::Llvm(_))) => ("LLVM's lld", "ld.lld", "lld"),
+    let (label, program, fuse_ld, ld_dir) = match (manifest.linker, &manifest.lld) {
+        (LinkerKind::Mold, _) => ("mold", "ld.mold", "mold", false),
+        (LinkerKind::Wild, _) => ("wild", "wild", "bfd", true),
+        (LinkerKind::Lld, Some(LldSpec::Llvm(_))) => ("LLVM's lld", "ld.lld", "lld", false),
         _ => return None,
     };
     let notice = format!(
@@ -81,6 +82,7 @@ pub fn linker_script(manifest: &crate::manifest::Manifest) -> Option<Value> {
         program => encoded(encode::sh_word(program)),
         fuse_ld => encoded(encode::sh_word(fuse_ld)),
         driver => encoded(encode::sh_word(manifest.driver.as_str())),
+        ld_dir => ld_dir,
         notice => encoded(encode::sh_word(&notice)),
     })
 }
@@ -318,6 +320,7 @@ pub fn init(input: &InitTemplate) -> Value {
         rust => input.rust.as_deref().map(toml),
         linker => toml(input.linker),
         mold => input.mold.as_deref().map(toml),
+        wild => input.wild.as_deref().map(toml),
         lld => input.lld,
         sccache => input.sccache.as_deref().map(toml),
         buildkit => encoded(init_buildkit_section(input.buildkit.as_ref())),

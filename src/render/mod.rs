@@ -316,6 +316,7 @@ pub struct InitTemplate {
     pub rust: Option<String>,
     pub linker: &'static str,
     pub mold: Option<String>,
+    pub wild: Option<String>,
     pub lld: bool,
     pub sccache: Option<String>,
     /// The `[buildkit]` source to pin, if init could tell one CI can use.

@@ -26,6 +26,21 @@ fn real_mold() -> PathBuf {
     path
 }
 
+const WILD_INSTALL: &str = "scripts/test-tools builds wild 0.10.0 from crates.io into /var/tmp/buildkit-wild (or set BUILDKIT_E2E_WILD_ROOT)";
+
+fn real_wild() -> PathBuf {
+    let root = std::env::var_os("BUILDKIT_E2E_WILD_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/buildkit-wild"));
+    let path = root.join("bin/wild");
+    assert!(
+        path.is_file(),
+        "the end-to-end tests need wild at {}: {WILD_INSTALL}",
+        path.display()
+    );
+    path
+}
+
 fn real_sccache() -> PathBuf {
     if let Some(path) = std::env::var_os("BUILDKIT_E2E_SCCACHE") {
         return PathBuf::from(path);
@@ -59,6 +74,16 @@ fn serve_real(server: &Server, name: &str) -> (String, Vec<u8>) {
         "sccache" => {
             let version = reported_version(&real_sccache());
             let archive = repack_sccache(&version);
+            (version, archive)
+        }
+        "wild" => {
+            // wild's upstream layout: a top directory named like the archive, holding `wild`.
+            let version = reported_version(&real_wild());
+            let top = format!("wild-linker-{version}-x86_64-unknown-linux-musl");
+            let archive = gzip(&tar(&[
+                Entry::exe(&format!("{top}/wild"), std::fs::read(real_wild()).unwrap()),
+                Entry::file(&format!("{top}/README.md"), b"wild".to_vec()),
+            ]));
             (version, archive)
         }
         other => panic!("no real {other} to serve"),
@@ -747,6 +772,7 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
         .run();
     // The progress lines, whole; the figures are the JSON's, checked below.
     insta::assert_snapshot!(figures(&run.stderr), @"
+    bench: wild left out (buildkit.lock pins none)
     bench: warm-up: default
     bench: warm-up: mold
     bench: warm-up: lld
@@ -1071,4 +1097,49 @@ fn a_published_crate_adopts_buildkit_and_keeps_what_it_had() {
     );
     let signature = linker_of(&binary).expect("lld signs");
     assert!(signature.starts_with("LLD "), "{signature}");
+}
+
+/// wild, built from crates.io and served in its upstream layout: setup installs it (and the
+/// directory where it is the C driver's `ld.bfd`), and a real build is linked by it.
+#[test]
+fn cargo_build_links_with_the_installed_wild() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let (version, archive) = serve_real(&server, "wild");
+    let manifest = format!(
+        "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"wild\"\n{}",
+        rust_version(),
+        tool_table("wild", &version, &server.url("/wild.tar.gz"), &archive)
+    );
+    let binary = setup_generate_build(&sandbox, &manifest, "");
+    let signature = linker_of(&binary).expect("wild signs its output");
+    assert!(
+        signature.starts_with(&format!("Wild {version}")),
+        "{signature}"
+    );
+    assert_eq!(
+        std::fs::read_link(sandbox.home().join("bin/../wild-ld/ld.bfd")).unwrap(),
+        Path::new(&format!("../tools/wild/{version}/wild"))
+    );
+    // doctor sees the same through the driver and in the probe's signature.
+    let buildkit = env!("CARGO_BIN_EXE_buildkit");
+    let doctor = sandbox
+        .sh(&format!(
+            "eval \"$('{buildkit}' env)\" && exec '{buildkit}' doctor --probe-only"
+        ))
+        .env_remove("RUSTC_WRAPPER")
+        .run();
+    assert_eq!(doctor.code, 0, "{doctor}");
+    let lines: Vec<&str> = doctor
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" linker ") || l.contains(" build "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{doctor}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("ok ") && l.contains(&format!("Wild {version}"))),
+        "{doctor}"
+    );
 }
