@@ -508,38 +508,8 @@ fn a_contributor_without_mold_or_buildkit_still_builds_and_is_told_once() {
         ),
     );
     sandbox.run(&["generate"]).success();
-    // A PATH with the C compiler and the shell tools, cargo's directory, and nothing else: no
-    // mold, no buildkit.
-    let bare = sandbox.root().join("bare-path");
-    std::fs::create_dir_all(&bare).unwrap();
-    let find = |tool: &str| {
-        std::env::split_paths(&std::env::var_os("PATH").unwrap())
-            .map(|dir| dir.join(tool))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| panic!("{tool} is not on PATH"))
-    };
-    for tool in ["cc", "gcc", "as", "sh", "id", "cut"] {
-        std::os::unix::fs::symlink(find(tool), bare.join(tool)).unwrap();
-    }
-    let cargo_dir = find("cargo").parent().unwrap().to_path_buf();
-    for dir in [&bare, &cargo_dir] {
-        assert!(!dir.join("ld.mold").exists() && !dir.join("buildkit").exists());
-    }
-    let path = std::env::join_paths([&bare, &cargo_dir]).unwrap();
-    // `script` gives the build a terminal, where the notice goes.
-    let run = sandbox
-        .exec(
-            find("script"),
-            &[
-                "-qec",
-                "cargo build --quiet && cargo build --quiet",
-                "/dev/null",
-            ],
-        )
-        .env("PATH", &path)
-        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
-        .env_remove("RUSTC_WRAPPER")
-        .run();
+    let run =
+        build_without_mold_or_buildkit(&sandbox, "cargo build --quiet && cargo build --quiet");
     assert_eq!(run.code, 0, "{run}");
     let notice = "buildkit: mold, the linker buildkit.toml pins, is not installed here; linking as rustc does by default (`buildkit setup` installs it)";
     assert_eq!(
@@ -561,6 +531,36 @@ fn a_contributor_without_mold_or_buildkit_still_builds_and_is_told_once() {
             .contains("mold 2.41.0 is not installed: run `buildkit setup`"),
         "{check}"
     );
+}
+
+/// Runs `command` (cargo) as a contributor without buildkit would: a PATH with the C compiler,
+/// the shell tools and cargo's directory and nothing else (no mold, no buildkit), under
+/// `script`, which gives the build a terminal (where the linker script's notice goes).
+fn build_without_mold_or_buildkit(sandbox: &Sandbox, command: &str) -> Run {
+    let bare = sandbox.root().join("bare-path");
+    std::fs::create_dir_all(&bare).unwrap();
+    let find = |tool: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|dir| dir.join(tool))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{tool} is not on PATH"))
+    };
+    for tool in ["cc", "gcc", "as", "sh", "id", "cut"] {
+        let link = bare.join(tool);
+        if !link.exists() {
+            std::os::unix::fs::symlink(find(tool), link).unwrap();
+        }
+    }
+    let cargo_dir = find("cargo").parent().unwrap().to_path_buf();
+    for dir in [&bare, &cargo_dir] {
+        assert!(!dir.join("ld.mold").exists() && !dir.join("buildkit").exists());
+    }
+    sandbox
+        .exec(find("script"), &["-qec", command, "/dev/null"])
+        .env("PATH", std::env::join_paths([&bare, &cargo_dir]).unwrap())
+        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
+        .env_remove("RUSTC_WRAPPER")
+        .run()
 }
 
 /// Runs `script` in `dir` inside that project's `buildkit env`.
@@ -1066,30 +1066,10 @@ fn a_published_crate_adopts_buildkit_and_keeps_what_it_had() {
         .run()
         .success();
 
-    // A contributor with neither mold nor buildkit: builds, told once.
-    let bare = sandbox.root().join("bare-path");
-    std::fs::create_dir_all(&bare).unwrap();
-    let find = |tool: &str| {
-        std::env::split_paths(&std::env::var_os("PATH").unwrap())
-            .map(|dir| dir.join(tool))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| panic!("{tool} is not on PATH"))
-    };
-    for tool in ["cc", "gcc", "as", "sh", "id", "cut"] {
-        std::os::unix::fs::symlink(find(tool), bare.join(tool)).unwrap();
-    }
-    let cargo_dir = find("cargo").parent().unwrap().to_path_buf();
-    // An edit, so that the binary is linked again (a removed one is only copied back).
+    // A contributor with neither mold nor buildkit: builds, told once. (An edit first, so that
+    // the binary is linked again: a removed one is only copied back.)
     sandbox.write("src/main.rs", &(sandbox.read("src/main.rs") + "\n"));
-    let run = sandbox
-        .exec(
-            find("script"),
-            &["-qec", "cargo build --quiet --locked", "/dev/null"],
-        )
-        .env("PATH", std::env::join_paths([&bare, &cargo_dir]).unwrap())
-        .env("CARGO_TARGET_DIR", sandbox.root().join("target"))
-        .env_remove("RUSTC_WRAPPER")
-        .run();
+    let run = build_without_mold_or_buildkit(&sandbox, "cargo build --quiet --locked");
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(
         run.stdout.replace('\r', ""),
