@@ -28,6 +28,19 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
         }
         None => (ctx.home.bin_dir(), Vec::new()),
     };
+    // A remote cache this machine cannot reach would fail every build (sccache will not start):
+    // sccache keeps to its local cache instead, and says why here.
+    if let Some(cache) = project.as_ref().and_then(|p| p.manifest.cache.as_ref())
+        && let Some((host, port)) = cache.remote_address()
+        && let Err(why) = reach(&host, port)
+    {
+        let remote = cache.remote_vars();
+        vars.retain(|(name, _)| !remote.contains(&name.as_str()));
+        eprintln!(
+            "note: the {} cache at {host}:{port} cannot be reached from here ({why}); sccache uses its local cache",
+            cache.backend
+        );
+    }
     vars.sort();
     let bin = utf8_path(&bin)?;
     if project
@@ -91,4 +104,20 @@ pub fn utf8_path(path: &std::path::Path) -> Result<&str, Error> {
             path.display()
         ))
     })
+}
+
+/// Whether a TCP connection to `host:port` opens within two seconds.
+fn reach(host: &str, port: u16) -> Result<(), String> {
+    use std::net::ToSocketAddrs as _;
+    let addresses = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut last = String::from("no address");
+    for address in addresses {
+        match std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
 }

@@ -113,6 +113,47 @@ impl CacheConfig {
         vars.sort();
         vars
     }
+
+    /// The host and port of a remote backend's server, where buildkit.toml names one (redis,
+    /// webdav, an S3-compatible `endpoint`): what to try before sending every build there.
+    /// `None` for the local and gha backends, a unix socket, and AWS's own S3.
+    pub fn remote_address(&self) -> Option<(String, u16)> {
+        let endpoint = self.settings.get("endpoint")?;
+        let (scheme, rest) = endpoint.split_once("://")?;
+        let default_port = match (self.backend, scheme) {
+            (CacheBackend::Redis, "redis" | "rediss") => 6379,
+            (_, "http") => 80,
+            (_, "https") => 443,
+            _ => return None,
+        };
+        let authority = rest.split(['/', '?', '#']).next()?;
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = match host_port.strip_prefix('[') {
+            // [v6]:port
+            Some(v6) => {
+                let (host, after) = v6.split_once(']')?;
+                (host, after.strip_prefix(':'))
+            }
+            None => match host_port.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (host_port, None),
+            },
+        };
+        let port = match port {
+            Some(p) => p.parse().ok()?,
+            None => default_port,
+        };
+        (!host.is_empty()).then(|| (host.to_string(), port))
+    }
+
+    /// The variables that send sccache to the remote backend (all of them but the local ones):
+    /// left out where the backend cannot be reached, so that sccache uses its local cache.
+    pub fn remote_vars(&self) -> Vec<&'static str> {
+        match self.backend {
+            CacheBackend::Local | CacheBackend::Gha => Vec::new(),
+            backend => backend.settings().iter().map(|(_, var)| *var).collect(),
+        }
+    }
 }
 
 /// A cache endpoint holds no secret: sccache takes it from each machine's environment.

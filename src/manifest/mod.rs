@@ -896,6 +896,37 @@ mod tests {
     }
 
     #[test]
+    fn remote_cache_addresses_are_read_from_the_endpoint() {
+        let address = |cache: &str| {
+            parse(&format!(
+                "[tools.sccache]\nversion = \"0.17.0\"\n[cache]\n{cache}"
+            ))
+            .unwrap()
+            .cache
+            .unwrap()
+            .remote_address()
+        };
+        assert_eq!(
+            address("backend = \"redis\"\nendpoint = \"redis://cache.example:6380/1\""),
+            Some(("cache.example".into(), 6380))
+        );
+        assert_eq!(
+            address("backend = \"redis\"\nendpoint = \"rediss://cache\""),
+            Some(("cache".into(), 6379))
+        );
+        assert_eq!(
+            address("backend = \"redis\"\nendpoint = \"redis://[::1]:7000\""),
+            Some(("::1".into(), 7000))
+        );
+        assert_eq!(
+            address("backend = \"webdav\"\nendpoint = \"https://dav.example/cache\""),
+            Some(("dav.example".into(), 443))
+        );
+        assert_eq!(address("backend = \"s3\"\nbucket = \"b\""), None);
+        assert_eq!(address("backend = \"local\""), None);
+    }
+
+    #[test]
     fn each_buildkit_source_is_a_pin_and_only_one_is_given() {
         let source = |body: &str| {
             parse(&format!("[buildkit]\n{body}")).map(|m| m.buildkit.expect("a source"))

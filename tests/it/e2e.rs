@@ -1123,3 +1123,48 @@ fn cargo_build_links_with_the_installed_wild() {
         "{doctor}"
     );
 }
+
+/// A remote cache this machine cannot reach never fails a build: `buildkit env` leaves sccache
+/// on its local cache and says so in one line (sccache itself would refuse to start, and every
+/// compile with it).
+#[test]
+fn an_unreachable_remote_cache_falls_back_to_the_local_one() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let (version, archive) = serve_real(&server, "sccache");
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let manifest = format!(
+        "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n{}[cache]\nbackend = \"redis\"\nendpoint = \"redis://127.0.0.1:{port}\"\n",
+        rust_version(),
+        tool_table(
+            "sccache",
+            &version,
+            &server.url("/sccache.tar.gz"),
+            &archive
+        )
+    );
+    let binary = setup_generate_build(&sandbox, &manifest, "");
+    assert!(binary.is_file());
+    let env = sandbox.run(&["env"]);
+    assert_eq!(env.code, 0, "{env}");
+    assert!(!env.stdout.contains("SCCACHE_REDIS_ENDPOINT"), "{env}");
+    assert!(env.stdout.contains("RUSTC_WRAPPER=sccache"), "{env}");
+    assert_eq!(
+        env.stderr.trim_end(),
+        "note: the redis cache at [LOOPBACK] cannot be reached from here (Connection refused (os error 111)); sccache uses its local cache"
+    );
+    // Once something listens there, the remote backend is used.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let env = sandbox.run(&["env"]);
+    assert!(
+        env.stdout
+            .contains("export SCCACHE_REDIS_ENDPOINT=redis://[LOOPBACK]\n"),
+        "{env}"
+    );
+    drop(listener);
+}
