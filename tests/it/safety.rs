@@ -96,11 +96,14 @@ fn assemble(parts: &[usize], marks: &Path) -> String {
 }
 
 /// One buildkit.toml with `value` in every string setting that accepts free text.
-fn manifest_with(value: &str, redis: bool) -> String {
-    let cache = if redis {
+fn manifest_with(value: &str, remote: bool) -> String {
+    // A remote backend that `buildkit env` does not try to reach (S3 without an endpoint), so
+    // that its settings reach every output; and a local directory.
+    let cache = if remote {
         format!(
-            "backend = \"redis\"\nendpoint = {}\nkey_prefix = {}\n",
-            toml_str(&format!("redis://cache:6379/{value}")),
+            "backend = \"s3\"\nbucket = {}\nregion = {}\nkey_prefix = {}\n",
+            toml_str(&format!("team{value}")),
+            toml_str(value),
             toml_str(value)
         )
     } else {
@@ -121,11 +124,11 @@ proptest! {
     /// Whatever a value holds, either buildkit.toml is refused in one line with nothing
     /// written, or everything generated from it runs without running the value.
     #[test]
-    fn no_value_becomes_a_command(parts in hostile_value(), redis in any::<bool>()) {
+    fn no_value_becomes_a_command(parts in hostile_value(), remote in any::<bool>()) {
         let sandbox = Sandbox::new();
         let marks = marker_dir(&sandbox);
         let value = assemble(&parts, &marks);
-        sandbox.write("buildkit.toml", &manifest_with(&value, redis));
+        sandbox.write("buildkit.toml", &manifest_with(&value, remote));
         let run = sandbox.run(&["generate"]);
         if run.code == 2 {
             prop_assert!(run.stdout.is_empty());
@@ -260,7 +263,7 @@ fn env_quotes_for_fish_as_fish_reads_it() {
     sandbox.write(
         "buildkit.toml",
         &format!(
-            "{RUST}[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"redis\"\nendpoint = \"redis://cache:6379\"\nkey_prefix = {}\n",
+            "{RUST}[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"s3\"\nbucket = \"team\"\nkey_prefix = {}\n",
             toml_str(&prefix)
         ),
     );
@@ -268,7 +271,7 @@ fn env_quotes_for_fish_as_fish_reads_it() {
     let fish = sandbox
         .buildkit(&["env", "--shell", "fish"])
         .output_unredacted();
-    let script = format!("{fish}\nprintf '%s' \"$SCCACHE_REDIS_KEY_PREFIX\"");
+    let script = format!("{fish}\nprintf '%s' \"$SCCACHE_S3_KEY_PREFIX\"");
     let run = sandbox.exec("fish", &["--no-config", "-c", &script]).run();
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(
