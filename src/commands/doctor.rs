@@ -293,6 +293,26 @@ fn project_findings(
     options: &DoctorOptions,
     findings: &mut Findings,
 ) {
+    // The remote cache: reachable from here, or sccache keeps to its local cache.
+    if let Some(cache) = &manifest.cache
+        && let Some((host, port)) = cache.remote_address()
+    {
+        match super::env::reach(&host, port) {
+            Ok(()) => findings.add(
+                "cache",
+                Status::Ok,
+                format!("the {} cache at {host}:{port} is reachable", cache.backend),
+            ),
+            Err(why) => findings.add(
+                "cache",
+                Status::Warn,
+                format!(
+                    "the {} cache at {host}:{port} cannot be reached from here ({why}): builds here use sccache's local cache",
+                    cache.backend
+                ),
+            ),
+        }
+    }
     if let Some(pinned) = &manifest.rust {
         match project.rust_check(&ctx.env) {
             None => findings.add(

@@ -107,7 +107,7 @@ pub fn utf8_path(path: &std::path::Path) -> Result<&str, Error> {
 }
 
 /// Whether a TCP connection to `host:port` opens within two seconds.
-fn reach(host: &str, port: u16) -> Result<(), String> {
+pub(super) fn reach(host: &str, port: u16) -> Result<(), String> {
     use std::net::ToSocketAddrs as _;
     let addresses = (host, port)
         .to_socket_addrs()

@@ -1158,6 +1158,20 @@ fn an_unreachable_remote_cache_falls_back_to_the_local_one() {
         env.stderr.trim_end(),
         "note: the redis cache at [LOOPBACK] cannot be reached from here (Connection refused (os error 111)); sccache uses its local cache"
     );
+    let buildkit = env!("CARGO_BIN_EXE_buildkit");
+    let doctor = sandbox
+        .sh(&format!(
+            "eval \"$('{buildkit}' env)\" && exec '{buildkit}' doctor --probe-only"
+        ))
+        .env_remove("RUSTC_WRAPPER")
+        .run();
+    assert_eq!(
+        doctor.stdout.lines().find(|l| l.contains(" cache ")),
+        Some(
+            "warn cache            the redis cache at [LOOPBACK] cannot be reached from here (Connection refused (os error 111)): builds here use sccache's local cache"
+        ),
+        "{doctor}"
+    );
     // Once something listens there, the remote backend is used.
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let env = sandbox.run(&["env"]);
