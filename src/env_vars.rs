@@ -91,6 +91,12 @@ impl BuildEnv {
         self.inspected.get(name).map(|v| v.as_os_str())
     }
 
+    /// Whether a variable named by buildkit.toml (a cache credential) is set and not empty here.
+    /// Read when asked, not inspected at start: which names matter depends on the manifest.
+    pub fn is_set(&self, name: &str) -> bool {
+        std::env::var_os(name).is_some_and(|v| !v.is_empty())
+    }
+
     /// Whether an inspected boolean-ish variable is set to a true value.
     pub fn flag(&self, name: &str) -> bool {
         self.var(name)

@@ -293,23 +293,21 @@ fn project_findings(
     options: &DoctorOptions,
     findings: &mut Findings,
 ) {
-    // The remote cache: reachable from here, or sccache keeps to its local cache.
+    // The remote cache: usable from here (its credentials set, its server reachable), or
+    // sccache keeps to its local cache.
     if let Some(cache) = &manifest.cache
-        && let Some((host, port)) = cache.remote_address()
+        && (cache.remote_address().is_some() || !cache.credentials.is_empty())
     {
-        match super::env::reach(&host, port) {
-            Ok(()) => findings.add(
+        match super::env::unusable_remote(&ctx.env, cache) {
+            None => findings.add(
                 "cache",
                 Status::Ok,
-                format!("the {} cache at {host}:{port} is reachable", cache.backend),
+                format!("the {} cache is usable from here", cache.backend),
             ),
-            Err(why) => findings.add(
+            Some(why) => findings.add(
                 "cache",
                 Status::Warn,
-                format!(
-                    "the {} cache at {host}:{port} cannot be reached from here ({why}): builds here use sccache's local cache",
-                    cache.backend
-                ),
+                format!("{why}: builds here use sccache's local cache"),
             ),
         }
     }

@@ -28,18 +28,15 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
         }
         None => (ctx.home.bin_dir(), Vec::new()),
     };
-    // A remote cache this machine cannot reach would fail every build (sccache will not start):
-    // sccache keeps to its local cache instead, and says why here.
+    // A remote cache this machine cannot use would fail every build (sccache will not start):
+    // sccache keeps to its local cache instead, and says why here. Credentials are never
+    // printed: sccache reads them by name from the environment.
     if let Some(cache) = project.as_ref().and_then(|p| p.manifest.cache.as_ref())
-        && let Some((host, port)) = cache.remote_address()
-        && let Err(why) = reach(&host, port)
+        && let Some(why) = unusable_remote(&ctx.env, cache)
     {
         let remote = cache.remote_vars();
         vars.retain(|(name, _)| !remote.contains(&name.as_str()));
-        eprintln!(
-            "note: the {} cache at {host}:{port} cannot be reached from here ({why}); sccache uses its local cache",
-            cache.backend
-        );
+        eprintln!("note: {why}; sccache uses its local cache");
     }
     vars.sort();
     let bin = utf8_path(&bin)?;
@@ -103,6 +100,34 @@ pub fn utf8_path(path: &std::path::Path) -> Result<&str, Error> {
             "{} is not valid UTF-8; set BUILDKIT_HOME to a directory whose name is",
             path.display()
         ))
+    })
+}
+
+/// Why this environment cannot use the remote cache buildkit.toml configures, if it cannot: a
+/// credential it names is not set here, or its server cannot be reached.
+pub(super) fn unusable_remote(
+    env: &crate::env_vars::BuildEnv,
+    cache: &crate::manifest::CacheConfig,
+) -> Option<String> {
+    let missing: Vec<&str> = cache
+        .credentials
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !env.is_set(name))
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "the {} cache needs {} (buildkit.toml [cache] credentials), not set here",
+            cache.backend,
+            missing.join(", ")
+        ));
+    }
+    let (host, port) = cache.remote_address()?;
+    reach(&host, port).err().map(|why| {
+        format!(
+            "the {} cache at {host}:{port} cannot be reached from here ({why})",
+            cache.backend
+        )
     })
 }
 

@@ -70,6 +70,25 @@ impl CacheBackend {
         }
     }
 
+    /// The variables sccache reads the backend's secrets from.
+    pub fn credential_vars(self) -> &'static [&'static str] {
+        match self {
+            CacheBackend::Redis => &["SCCACHE_REDIS_USERNAME", "SCCACHE_REDIS_PASSWORD"],
+            CacheBackend::Webdav => &[
+                "SCCACHE_WEBDAV_USERNAME",
+                "SCCACHE_WEBDAV_PASSWORD",
+                "SCCACHE_WEBDAV_TOKEN",
+            ],
+            CacheBackend::S3 => &[
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN",
+                "AWS_PROFILE",
+            ],
+            CacheBackend::Local | CacheBackend::Gha => &[],
+        }
+    }
+
     /// The settings it cannot work without.
     fn required(self) -> &'static [&'static str] {
         match self {
@@ -91,6 +110,9 @@ impl fmt::Display for CacheBackend {
 pub struct CacheConfig {
     pub backend: CacheBackend,
     pub settings: BTreeMap<String, String>,
+    /// The variables that carry the backend's secrets, by name only (`credentials = [...]`):
+    /// each machine's environment or CI secret provides the value; nothing holds it here.
+    pub credentials: Vec<String>,
 }
 
 impl CacheConfig {
@@ -188,8 +210,13 @@ pub(super) fn cache_config(
     let allowed = backend.settings();
     let mut settings = BTreeMap::new();
     let settings_offsets: Vec<usize> = table.values().map(|v| v.span().start).collect();
+    let mut credentials = Vec::new();
     for (key, value) in table {
         if key == "backend" {
+            continue;
+        }
+        if key == "credentials" {
+            credentials = credential_names(src, backend, &value)?;
             continue;
         }
         if !allowed.iter().any(|(k, _)| *k == key) {
@@ -232,7 +259,11 @@ pub(super) fn cache_config(
             format!("is required by the {backend} backend"),
         ));
     }
-    Ok(CacheConfig { backend, settings })
+    Ok(CacheConfig {
+        backend,
+        settings,
+        credentials,
+    })
 }
 
 pub(super) fn table_offset(offsets: &[usize]) -> usize {
@@ -307,4 +338,32 @@ pub(super) fn check_cache_setting(
         }
     }
     Ok(())
+}
+
+/// `credentials = ["SCCACHE_REDIS_PASSWORD", …]`: names of the variables sccache reads the
+/// backend's secrets from, each one the backend knows.
+fn credential_names(
+    src: &Source<'_>,
+    backend: CacheBackend,
+    value: &Spanned<toml::Value>,
+) -> Result<Vec<String>, ManifestError> {
+    let known = backend.credential_vars();
+    let refuse = |message: String| src.at(value, "cache.credentials", message);
+    let Some(items) = value.get_ref().as_array() else {
+        return Err(refuse("must be a list of variable names".into()));
+    };
+    items
+        .iter()
+        .map(|item| match item.as_str() {
+            Some(name) if known.contains(&name) => Ok(name.to_string()),
+            Some(name) if known.is_empty() => Err(refuse(format!(
+                "`{name}`: the {backend} backend takes no credentials"
+            ))),
+            Some(name) => Err(refuse(format!(
+                "`{name}` is not a variable the {backend} backend reads its secrets from ({})",
+                known.join(", ")
+            ))),
+            None => Err(refuse("must be a list of variable names".into())),
+        })
+        .collect()
 }

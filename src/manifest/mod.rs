@@ -367,6 +367,7 @@ impl Manifest {
             None => sccache.as_ref().map(|_| CacheConfig {
                 backend: CacheBackend::Local,
                 settings: BTreeMap::new(),
+                credentials: Vec::new(),
             }),
             Some(table) => Some(cache_config(&src, table, sccache.is_some())?),
         };
@@ -447,6 +448,7 @@ impl Manifest {
             cache: Some(CacheConfig {
                 backend: CacheBackend::Local,
                 settings: BTreeMap::new(),
+                credentials: Vec::new(),
             }),
             profiles: BTreeMap::new(),
             ci_providers: vec![CiProvider::Github],

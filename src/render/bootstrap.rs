@@ -72,6 +72,9 @@ pub struct Bootstrap {
     /// The gha backend's variables (SCCACHE_GHA_ENABLED, …), exported inside GitHub Actions
     /// only; empty for other backends.
     pub gha_env: Vec<(String, String)>,
+    /// The cache's credential variables, by name: CI maps its secrets to them, the
+    /// devcontainer passes the laptop's through.
+    pub credentials: Vec<String>,
 }
 
 impl Bootstrap {
@@ -327,6 +330,11 @@ pub fn bootstrap(manifest: &Manifest) -> Result<Bootstrap, RenderError> {
             .as_ref()
             .filter(|c| c.backend == CacheBackend::Gha)
             .map(|c| c.env_vars())
+            .unwrap_or_default(),
+        credentials: manifest
+            .cache
+            .as_ref()
+            .map(|c| c.credentials.clone())
             .unwrap_or_default(),
     })
 }

@@ -88,10 +88,20 @@ pub fn linker_script(manifest: &crate::manifest::Manifest) -> Option<Value> {
 }
 
 pub fn devcontainer_json(b: &Bootstrap) -> Value {
+    // The cache's credentials come from the laptop's environment, by name.
+    let remote_env = (!b.credentials.is_empty()).then(|| {
+        let map: serde_json::Map<String, serde_json::Value> = b
+            .credentials
+            .iter()
+            .map(|name| (name.clone(), format!("${{localEnv:{name}}}").into()))
+            .collect();
+        serde_json::to_string(&map).expect("strings serialize")
+    });
     minijinja::context! {
         header => encoded(HEADER),
         name => encoded(encode::json_string(&b.name)),
         post_create => encoded(encode::json_string("buildkit check")),
+        remote_env => encoded_opt(remote_env),
     }
 }
 
@@ -246,8 +256,17 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
     })
 }
 
-pub fn github_example() -> Value {
+pub fn github_example(b: &Bootstrap) -> Value {
+    // A composite action cannot read secrets: the workflow maps each credential's secret (of
+    // the same name) into the job's environment, where sccache reads it.
+    let credentials: Vec<Value> = b
+        .credentials
+        .iter()
+        .filter_map(|name| encode::variable_name(name).ok())
+        .map(|name| encoded(format!("{name}: ${{{{ secrets.{name} }}}}")))
+        .collect();
     minijinja::context! {
+        credentials => credentials,
         checkout => encoded(ACTION_CHECKOUT),
         build => BUILD.iter().map(|c| encoded(encode::github_yaml(c))).collect::<Vec<_>>(),
     }

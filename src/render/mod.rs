@@ -290,7 +290,7 @@ pub fn render_files(
         files.push(file(
             GITHUB_EXAMPLE_WORKFLOW,
             "github-example.yml",
-            contexts::github_example(),
+            contexts::github_example(bootstrap),
             Ownership::Example,
         )?);
     }
@@ -605,6 +605,7 @@ mod tests {
                 m.toolchain.targets = Some(vec![format!("x{v}")]);
                 m.toolchain.file = source % 2 == 0;
                 m.cache = Some(CacheConfig {
+                    credentials: Vec::new(),
                     backend: CacheBackend::Local,
                     settings: [("dir".to_string(), format!("/{v}"))].into(),
                 });

@@ -1096,3 +1096,70 @@ fn an_existing_rust_toolchain_file_is_merged_not_replaced() {
     "#);
     sandbox.run(&["check"]).success();
 }
+
+/// Credentials are named, never written: buildkit.toml lists the variables sccache reads its
+/// secrets from; the example workflow maps the CI secrets of those names, the devcontainer
+/// passes the laptop's through, `buildkit env` prints none of them, and a machine without them
+/// keeps to the local cache and is told which is missing.
+#[test]
+fn cache_credentials_are_named_never_written() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "{RUST}[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"s3\"\nbucket = \"team-cache\"\ncredentials = [\"AWS_ACCESS_KEY_ID\", \"AWS_SECRET_ACCESS_KEY\"]\n"
+        ),
+    );
+    sandbox.run(&["generate"]).success();
+    let workflow = sandbox.read(".github/workflows/buildkit.yml");
+    assert!(
+        workflow.contains("      CARGO_TERM_COLOR: always\n      AWS_ACCESS_KEY_ID: ${{ secrets.AWS_ACCESS_KEY_ID }}\n      AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET_ACCESS_KEY }}\n"),
+        "{workflow}"
+    );
+    let devcontainer = sandbox.read(".devcontainer/devcontainer.json");
+    assert!(
+        devcontainer.contains(r#""remoteEnv": {"AWS_ACCESS_KEY_ID":"${localEnv:AWS_ACCESS_KEY_ID}","AWS_SECRET_ACCESS_KEY":"${localEnv:AWS_SECRET_ACCESS_KEY}"},"#),
+        "{devcontainer}"
+    );
+    // Without them: the local cache, and which is missing.
+    let env = sandbox
+        .buildkit(&["env"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .run();
+    insta::assert_snapshot!(env, @r#"
+    exit 0
+    --- stdout
+    export PATH=[SANDBOX]/home/envs/[LOCK]/bin:"$PATH"
+    export RUSTC_WRAPPER=sccache
+    export SCCACHE_SERVER_UDS=[SANDBOX]/home/run/sccache-0.17.0.sock
+    --- stderr
+    note: the s3 cache needs AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (buildkit.toml [cache] credentials), not set here; sccache uses its local cache
+    "#);
+    // With them: the bucket, and still no secret in the output.
+    let env = sandbox
+        .buildkit(&["env"])
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
+        .run();
+    assert!(
+        env.stdout.contains("export SCCACHE_BUCKET=team-cache"),
+        "{env}"
+    );
+    assert!(
+        !env.to_string().contains("s3cr3t-value") && !env.to_string().contains("AKIDEXAMPLE"),
+        "{env}"
+    );
+    // A credential the backend does not read is refused by name.
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "{RUST}[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"redis\"\nendpoint = \"redis://cache:6379\"\ncredentials = [\"AWS_ACCESS_KEY_ID\"]\n"
+        ),
+    );
+    insta::assert_snapshot!(sandbox.run(&["generate"]), @"
+    exit 2
+    --- stderr
+    error: [SANDBOX]/project/buildkit.toml:8: `cache.credentials`: `AWS_ACCESS_KEY_ID` is not a variable the redis backend reads its secrets from (SCCACHE_REDIS_USERNAME, SCCACHE_REDIS_PASSWORD)
+    ");
+}

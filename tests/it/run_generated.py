@@ -201,7 +201,8 @@ class Runner:
     def devcontainer(self, path):
         lines = [l for l in open(path).read().split("\n") if not l.startswith("//")]
         doc = json.loads("\n".join(lines))
-        if set(doc) != {"name", "build", "customizations", "postCreateCommand"}:
+        if not {"name", "build", "customizations", "postCreateCommand"} <= set(doc) <= {
+            "name", "build", "customizations", "postCreateCommand", "remoteEnv"}:
             raise Violation(f"{path}: keys {sorted(doc)}")
 
     def env_outputs(self, sh_file, fish_file, github_file):
