@@ -107,6 +107,17 @@ impl ShellCode {
         &self.0
     }
 
+    /// Each item as one word, separated by spaces (`clang`, `rust-src wasm32-…`).
+    pub fn words<S: AsRef<str>>(items: &[S]) -> ShellCode {
+        ShellCode(
+            items
+                .iter()
+                .map(|item| sh_word(item.as_ref()))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }
+
     /// `self && next`.
     pub fn and(&self, next: &ShellCode) -> ShellCode {
         ShellCode(format!("{} && {}", self.0, next.0))

@@ -81,17 +81,21 @@ impl Bootstrap {
     /// The rustup commands that add `[toolchain]`'s components and targets to the pinned Rust;
     /// none when it names none.
     pub fn rustup_additions(&self) -> Option<ShellCode> {
-        let words = |items: &[String]| {
-            items
-                .iter()
-                .map(|item| shell!("{}", item))
-                .reduce(|a, b| shell!("{} {}", a, b))
-        };
         let rust = self.rust.as_str();
-        let components = words(&self.components)
-            .map(|list| shell!("rustup component add --toolchain {} {}", rust, list));
-        let targets = words(&self.targets)
-            .map(|list| shell!("rustup target add --toolchain {} {}", rust, list));
+        let components = (!self.components.is_empty()).then(|| {
+            shell!(
+                "rustup component add --toolchain {} {}",
+                rust,
+                ShellCode::words(&self.components)
+            )
+        });
+        let targets = (!self.targets.is_empty()).then(|| {
+            shell!(
+                "rustup target add --toolchain {} {}",
+                rust,
+                ShellCode::words(&self.targets)
+            )
+        });
         match (components, targets) {
             (Some(c), Some(t)) => Some(c.and(&t)),
             (one, other) => one.or(other),

@@ -28,15 +28,6 @@ fn encoded_opt(text: Option<String>) -> Value {
     text.map_or(Value::from(()), encoded)
 }
 
-/// Packages are buildkit's own constants (`clang`); quoted as words all the same.
-fn words(items: &[&str]) -> ShellCode {
-    items
-        .iter()
-        .map(|item| shell!("{}", item))
-        .reduce(|a, b| shell!("{} {}", a, b))
-        .unwrap_or_else(|| ShellCode::trusted(""))
-}
-
 /// A GitHub scalar made of a value and buildkit's own expressions: the value is made literal
 /// ([`encode::github_literal`]), the expressions stay live, and the whole is one YAML scalar.
 enum Gh<'a> {
@@ -128,7 +119,7 @@ pub fn dockerfile(b: &Bootstrap) -> Result<Value, RenderError> {
     let packages_run = (!b.packages.is_empty()).then(|| {
         encode::docker_run(&shell!(
             "apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*",
-            words(&b.packages)
+            ShellCode::words(&b.packages)
         ))
     });
     let rustup_run = b.rustup_additions().map(|code| encode::docker_run(&code));
@@ -180,7 +171,7 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
     let packages_run = (!b.packages.is_empty()).then(|| {
         github_run(&shell!(
             "sudo apt-get update && sudo apt-get install -y --no-install-recommends {}",
-            words(&b.packages)
+            ShellCode::words(&b.packages)
         ))
         .to_string()
     });
@@ -278,7 +269,7 @@ pub fn gitlab_include(b: &Bootstrap) -> Value {
     if !b.packages.is_empty() {
         before_script.push(yaml(&shell!(
             "apt-get update && apt-get install -y --no-install-recommends {}",
-            words(&b.packages)
+            ShellCode::words(&b.packages)
         )));
     }
     if let Some(additions) = b.rustup_additions() {
