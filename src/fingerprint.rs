@@ -1,7 +1,8 @@
 //! One line that says how an environment builds, to compare a laptop, CI and the devcontainer.
 //!
 //! Pure: the caller gathers what shapes the output (the compiler, the lock, the linker settings
-//! cargo sees, the wrapper, the installed tools' bytes) and this module digests it. Paths that
+//! cargo sees, the wrapper, the installed tools' bytes, the cache configuration without its
+//! secrets) and this module digests it. Paths that
 //! legitimately differ between environments (BUILDKIT_HOME, the workspace) are left out; the
 //! bytes of what is installed there are not.
 
@@ -22,6 +23,9 @@ pub struct Inputs {
     pub wrapper: String,
     /// `tool/binary` -> sha256 of what is installed (or `missing`).
     pub tools: BTreeMap<String, String>,
+    /// The cache configuration buildkit.toml gives (backend, settings, credential names, never
+    /// their values): environments that share a cache share it.
+    pub cache: BTreeMap<String, String>,
 }
 
 impl Inputs {
@@ -42,6 +46,9 @@ impl Inputs {
         part("wrapper", &self.wrapper);
         for (name, digest) in &self.tools {
             part(&format!("tool {name}"), digest);
+        }
+        for (name, value) in &self.cache {
+            part(&format!("cache {name}"), value);
         }
         let digest = crate::digest::hex(&hasher.finalize());
         let release = self
@@ -84,6 +91,7 @@ mod tests {
             )]),
             wrapper: "sccache".into(),
             tools: BTreeMap::from([("mold/bin/mold".into(), "ab".repeat(32))]),
+            cache: BTreeMap::from([("backend".into(), "redis".into())]),
         }
     }
 
@@ -92,7 +100,7 @@ mod tests {
         let base = inputs().line();
         assert!(base.starts_with("sha256:"), "{base}");
         assert!(base.contains("rustc 1.95.0; mold/bin/mold abababababab; wrapper sccache"));
-        let variants: [fn(&mut Inputs); 5] = [
+        let variants: [fn(&mut Inputs); 6] = [
             |i| i.rustc.push('x'),
             |i| i.lock.push('x'),
             |i| {
@@ -101,6 +109,10 @@ mod tests {
             |i| i.wrapper.clear(),
             |i| {
                 i.tools.insert("mold/bin/mold".into(), "cd".repeat(32));
+            },
+            |i| {
+                i.cache
+                    .insert("endpoint".into(), "redis://other:6379".into());
             },
         ];
         for change in variants {

@@ -710,9 +710,24 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
         lock: lock_text,
         linker_settings: linker_settings(&ctx.env, &root.join(CARGO_CONFIG))?,
         wrapper: wrapper_name(&ctx.env),
+        cache: cache_settings(&project.manifest),
     };
     crate::outln!("{}", inputs.line());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The cache configuration, for the fingerprint: the backend, its settings and the names of
+/// its credentials (their values are never read here).
+fn cache_settings(manifest: &Manifest) -> BTreeMap<String, String> {
+    let Some(cache) = &manifest.cache else {
+        return BTreeMap::new();
+    };
+    let mut settings: BTreeMap<String, String> = cache.settings.clone();
+    settings.insert("backend".into(), cache.backend.to_string());
+    if !cache.credentials.is_empty() {
+        settings.insert("credentials".into(), cache.credentials.join(","));
+    }
+    settings
 }
 
 /// buildkit.lock's text as committed (empty when there is none) and the lock it means (resolved
