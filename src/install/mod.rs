@@ -124,9 +124,14 @@ impl InstallError {
             | InstallError::NotWritable { source, .. } => source,
             _ => return false,
         };
-        source.kind() == io::ErrorKind::PermissionDenied
-            || source.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error())
+        is_read_only_error(source)
     }
+}
+
+/// An I/O error that says the place cannot be written at all (permission, a read-only mount).
+fn is_read_only_error(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::PermissionDenied
+        || error.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error())
 }
 
 impl Home {
@@ -188,9 +193,7 @@ impl Home {
         let unwritable = |path: &Path| {
             let path = path.to_path_buf();
             move |source: io::Error| {
-                let read_only = source.kind() == io::ErrorKind::PermissionDenied
-                    || source.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error());
-                if read_only {
+                if is_read_only_error(&source) {
                     InstallError::NotWritable { path, source }
                 } else {
                     InstallError::Write { path, source }
@@ -298,12 +301,9 @@ impl Home {
                 ) else {
                     continue;
                 };
-                // A receipt speaks for the directory it is in, and only for it: one that names
-                // another tool or version (`../../victim`) is no receipt.
-                if let Some(receipt) = self.read_receipt(&n, &v)
-                    && receipt.name == n
-                    && receipt.version == v
-                {
+                // `read_receipt` takes only a receipt that names this very directory's tool and
+                // version (one naming `../../victim` is no receipt).
+                if let Some(receipt) = self.read_receipt(&n, &v) {
                     found.push(receipt);
                 }
             }
