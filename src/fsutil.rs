@@ -154,23 +154,14 @@ enum Change {
 }
 
 impl FileSet {
-    pub fn write(&mut self, path: PathBuf, bytes: impl Into<Vec<u8>>) {
+    /// Writes `bytes` to `path`; an `executable` file (a script) gets the execute bits added
+    /// to its mode.
+    pub fn write(&mut self, path: PathBuf, bytes: impl Into<Vec<u8>>, executable: bool) {
         self.changes.push((
             path,
             Change::Write {
                 bytes: bytes.into(),
-                executable: false,
-            },
-        ));
-    }
-
-    /// A file that must be executable (a script): the execute bits are added to its mode.
-    pub fn write_executable(&mut self, path: PathBuf, bytes: impl Into<Vec<u8>>) {
-        self.changes.push((
-            path,
-            Change::Write {
-                bytes: bytes.into(),
-                executable: true,
+                executable,
             },
         ));
     }
@@ -308,9 +299,9 @@ mod tests {
         std::fs::write(&gone, "stale").unwrap();
         // `b`'s directory refuses the rename: the set fails after `a` was replaced.
         let mut set = FileSet::default();
-        set.write(a.clone(), "new a");
+        set.write(a.clone(), "new a", false);
         set.remove(gone.clone());
-        set.write(b.clone(), "new b");
+        set.write(b.clone(), "new b", false);
         // Staging needs the directory writable; make the swap itself fail instead: a directory
         // where the file should be.
         std::fs::remove_file(&b).unwrap();

@@ -19,11 +19,12 @@ pub enum Linker {
 }
 
 impl Linker {
+    /// Every linker, in the order bench measures them by default.
     pub const ALL: [Linker; 5] = [
         Linker::Default,
         Linker::Mold,
-        Linker::Lld,
         Linker::Wild,
+        Linker::Lld,
         Linker::Bfd,
     ];
 

@@ -438,7 +438,7 @@ impl Runner<'_> {
         }
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(format!("the build failed: {}", first_error(&stderr)));
+            return Err(format!("the build failed: {}", super::first_error(&stderr)));
         }
         Ok(seconds)
     }
@@ -481,19 +481,4 @@ impl Progress {
             eprintln!();
         }
     }
-}
-
-/// cargo's first error, whole: from its `error` line to the blank line that ends it (the
-/// source excerpt and notes included), or the last line of output when none says `error`.
-fn first_error(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().collect();
-    let Some(start) = lines.iter().position(|l| l.starts_with("error")) else {
-        return lines.last().map_or("", |l| l.trim()).to_string();
-    };
-    lines[start..]
-        .iter()
-        .take_while(|l| !l.trim().is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join("\n")
 }

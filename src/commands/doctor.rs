@@ -115,13 +115,19 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
             tool_problems.join("; ")
         },
     );
-    path_findings(ctx, &lock, project.is_some(), &mut findings);
-    let wild_dir = crate::install::Home::wild_ld_dir(&if project.is_some() {
+    // What `buildkit env` puts on PATH here: the project's lock's directory, or `bin/` outside
+    // a project.
+    let bin = if project.is_some() {
         ctx.home.lock_bin_dir(&lock.id())
     } else {
         ctx.home.bin_dir()
-    });
-    linker_driver_finding(&manifest, &wild_dir, &mut findings);
+    };
+    path_findings(ctx, &lock, &bin, &mut findings);
+    linker_driver_finding(
+        &manifest,
+        &crate::install::Home::wild_ld_dir(&bin),
+        &mut findings,
+    );
     environment_findings(&ctx.env, &manifest, &mut findings);
     if let Some(p) = &project {
         project_findings(ctx, p, &manifest, &lock, &options, &mut findings);
@@ -152,14 +158,7 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
 
 /// What PATH finds first must be the locked file (through this lock's bin directory, or `bin/`
 /// where it selects the same file, as in the devcontainer).
-fn path_findings(ctx: &Context, lock: &Lockfile, in_project: bool, findings: &mut Findings) {
-    // What `buildkit env` puts on PATH here: the project's lock's directory, or `bin/` outside
-    // a project.
-    let bin = if in_project {
-        ctx.home.lock_bin_dir(&lock.id())
-    } else {
-        ctx.home.bin_dir()
-    };
+fn path_findings(ctx: &Context, lock: &Lockfile, bin: &Path, findings: &mut Findings) {
     for link in lock.tools.iter().flat_map(|t| t.binaries.keys()) {
         let found = which(link, &ctx.env.path);
         let locked = fs_err::canonicalize(bin.join(link)).ok();
@@ -397,14 +396,8 @@ fn project_build(root: &Path, cargo: &std::ffi::OsStr, offline: bool, findings: 
             "`cargo build --workspace --all-targets` succeeds here",
         ),
         Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let first = stderr
-                .lines()
-                .find(|l| l.starts_with("error"))
-                .or_else(|| stderr.lines().last())
-                .unwrap_or("")
-                .trim()
-                .to_string();
+            let error = super::first_error(&String::from_utf8_lossy(&out.stderr));
+            let first = error.lines().next().unwrap_or("").trim();
             findings.add(
                 "project",
                 Status::Fail,

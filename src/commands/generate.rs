@@ -8,12 +8,7 @@ use crate::render::Ownership;
 
 pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
-    if !project.root().join("Cargo.toml").is_file() {
-        eprintln!(
-            "warning: no Cargo.toml in {}: buildkit.toml belongs at the root of a Cargo workspace",
-            project.root().display()
-        );
-    }
+    super::warn_without_cargo_toml(project.root());
     // What killed runs left beside the files generate writes.
     for dir in super::plan::generated_dirs(project.root()) {
         for path in crate::fsutil::remove_leftover_temps(&dir) {
@@ -30,7 +25,7 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
     let mut set = crate::fsutil::FileSet::default();
     let mut report = Vec::new();
     if matches!(state, LockState::Missing | LockState::Stale) {
-        set.write(project.lock_path.clone(), lock.to_toml());
+        set.write(project.lock_path.clone(), lock.to_toml(), false);
         report.push(format!("wrote {}", project.lock_path.display()));
     }
     for file in planned {
@@ -54,11 +49,7 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
             }
         }
         if file.needs_writing() {
-            if file.executable {
-                set.write_executable(file.path, file.wanted);
-            } else {
-                set.write(file.path, file.wanted);
-            }
+            set.write(file.path, file.wanted, file.executable);
         }
     }
     set.commit().map_err(|(path, source)| Error::File {

@@ -27,12 +27,7 @@ pub fn run(
         )));
     }
     let newest = |name: &str| ctx.registry.tool(name).map(|t| t.newest().version.clone());
-    if !ctx.cwd.join("Cargo.toml").is_file() {
-        eprintln!(
-            "warning: no Cargo.toml in {}: buildkit.toml belongs at the root of a Cargo workspace",
-            ctx.cwd.display()
-        );
-    }
+    super::warn_without_cargo_toml(&ctx.cwd);
     let rust = choose_rust(ctx)?;
     let (buildkit, buildkit_note) = buildkit_source(ctx);
     let input = InitTemplate {

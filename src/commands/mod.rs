@@ -182,6 +182,32 @@ impl Context {
     }
 }
 
+/// Warns, in one line, when `dir` (where buildkit.toml is or is being written) holds no
+/// Cargo.toml: buildkit.toml belongs at a workspace's root.
+fn warn_without_cargo_toml(dir: &Path) {
+    if !dir.join("Cargo.toml").is_file() {
+        eprintln!(
+            "warning: no Cargo.toml in {}: buildkit.toml belongs at the root of a Cargo workspace",
+            dir.display()
+        );
+    }
+}
+
+/// cargo's first error, whole: from its `error` line to the blank line that ends it (the
+/// source excerpt and notes included), or the last line of output when none says `error`.
+fn first_error(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let Some(start) = lines.iter().position(|l| l.starts_with("error")) else {
+        return lines.last().map_or("", |l| l.trim()).to_string();
+    };
+    lines[start..]
+        .iter()
+        .take_while(|l| !l.trim().is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The active rustc against the pinned Rust, when they differ.
 pub enum RustCheck {
     /// Drift: `check` and `doctor` fail.
@@ -263,21 +289,22 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             keep,
         } => {
             let explicit = linkers.is_some();
-            let linkers = linkers
-                .unwrap_or_else(|| {
-                    ["default", "mold", "wild", "lld", "bfd"]
-                        .map(String::from)
-                        .to_vec()
-                })
-                .iter()
-                .map(|name| {
-                    crate::bench::Linker::parse(name).ok_or_else(|| {
-                        Error::Usage(format!(
-                            "--linkers: `{name}` is not one of default, mold, wild, lld, bfd"
-                        ))
+            let linkers = match linkers {
+                None => crate::bench::Linker::ALL.to_vec(),
+                Some(names) => names
+                    .iter()
+                    .map(|name| {
+                        crate::bench::Linker::parse(name).ok_or_else(|| {
+                            let known: Vec<&str> =
+                                crate::bench::Linker::ALL.iter().map(|l| l.name()).collect();
+                            Error::Usage(format!(
+                                "--linkers: `{name}` is not one of {}",
+                                known.join(", ")
+                            ))
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
             bench::run(
                 &ctx,
                 &bench::BenchOptions {

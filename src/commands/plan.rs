@@ -87,7 +87,8 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
         lacks_execute: false,
     }];
     // rust-toolchain.toml is merged too: buildkit owns the channel and what [toolchain] names.
-    // With `file = false` buildkit takes its keys back out, and removes a file left empty.
+    // With `file = false` buildkit hands a file it generated back without its header (and
+    // removes one left empty), and leaves any other alone.
     let toolchain_current = read(RUST_TOOLCHAIN)?;
     let opted_out = !manifest.toolchain.file;
     if !(opted_out
