@@ -56,6 +56,16 @@ pub enum Command {
         /// Overwrite an existing buildkit.toml.
         #[arg(long)]
         force: bool,
+        /// Then run `buildkit tune --apply`: measure the levers on this project and write what
+        /// is faster.
+        #[arg(long)]
+        tune: bool,
+        /// With --tune: no network (measure only linkers already downloaded).
+        #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+        offline: bool,
+        /// With --tune: fetch https://HOST/PATH as MIRROR/HOST/PATH.
+        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
+        mirror: Option<String>,
     },
     /// Resolve buildkit.toml into buildkit.lock.
     Lock {
@@ -142,6 +152,44 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Measure debug info, split debuginfo, the linker and build-script optimisation on this
+    /// project, and (with --apply) write the fastest configuration into buildkit.toml.
+    Tune {
+        /// What to make faster: the edit loop (touch, rebuild), a clean build, or both.
+        #[arg(long, value_enum, default_value_t = TuneScenario::Edit)]
+        scenario: TuneScenario,
+        /// Stop measuring after this long (`20m`, `1h 30m`); levers that do not fit are left
+        /// out and said so.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        budget: Option<std::time::Duration>,
+        /// Measured runs of each configuration in each round, after one warm-up (three at
+        /// least for a confidence interval).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Write the configuration into buildkit.toml (and buildkit.lock) when it was measured
+        /// faster than cargo's and rustc's defaults.
+        #[arg(long)]
+        apply: bool,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Keep the build directories (under the target directory's buildkit-tune/).
+        #[arg(long)]
+        keep: bool,
+        /// The binary whose link is measured (default: the first of the root package, then of
+        /// the other members).
+        #[arg(long, value_name = "NAME")]
+        bin: Option<String>,
+        /// The file the edit loop touches (default: the binary's main source file).
+        #[arg(long, value_name = "FILE")]
+        touch: Option<std::path::PathBuf>,
+        /// No network: measure only linkers already in the download cache or installed.
+        #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+        offline: bool,
+        /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
+        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
+        mirror: Option<String>,
+    },
     /// List installed tools.
     List,
     /// Remove tool versions and cached archives that the lock does not use.
@@ -156,4 +204,23 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `tune --scenario`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TuneScenario {
+    Edit,
+    Clean,
+    Both,
+}
+
+impl TuneScenario {
+    pub fn scenarios(self) -> Vec<crate::tune::Scenario> {
+        use crate::tune::Scenario;
+        match self {
+            TuneScenario::Edit => vec![Scenario::Edit],
+            TuneScenario::Clean => vec![Scenario::Clean],
+            TuneScenario::Both => vec![Scenario::Edit, Scenario::Clean],
+        }
+    }
 }

@@ -44,6 +44,9 @@ pub const RUSTFLAGS_OVERRIDES: &[&str] = &[
 ];
 /// The linker cargo calls, overriding .cargo/config.toml (the fingerprint covers it).
 pub const LINKER_OVERRIDE: &str = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER";
+/// Set by `tune` for each build: the linker its link script (one path for every
+/// configuration) selects.
+pub const BUILDKIT_TUNE_LINKER: &str = "BUILDKIT_TUNE_LINKER";
 /// The rustc wrapper: `buildkit env` sets it to `sccache`.
 pub const RUSTC_WRAPPER: &str = "RUSTC_WRAPPER";
 /// Both ways to set the rustc wrapper; either overrides .cargo/config.toml.

@@ -29,6 +29,7 @@ pub(crate) mod registry;
 pub(crate) mod render;
 pub(crate) mod reporter;
 pub(crate) mod toolchain;
+pub(crate) mod tune;
 pub(crate) mod workspace;
 
 use std::process::ExitCode;

@@ -4,7 +4,8 @@
 //! bench ask here rather than spelling the facts out each.
 
 /// A linker a build can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Linker {
     /// Whatever rustc does by itself (rust-lld on x86_64 Linux since 1.90).
     Default,

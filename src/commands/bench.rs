@@ -7,12 +7,12 @@
 //! machine hits every configuration alike. The summary, the table and the recommendation come
 //! from `crate::bench`.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use super::Context;
+use super::measure::{MainBinary, Progress};
 use crate::Error;
 use crate::bench::{self, Config, Linker, Measured, Scenario};
 
@@ -75,50 +75,12 @@ fn cargo_default(profile: &str, key: &str) -> Option<&'static str> {
     })
 }
 
-/// The binary whose link is measured and the source file the edit loop touches.
-struct MainBinary {
-    name: String,
-    src: PathBuf,
-    target_dir: PathBuf,
-}
-
-fn main_binary(root: &Path) -> Result<MainBinary, Error> {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .current_dir(root)
-        .no_deps()
-        .exec()
-        .map_err(|e| Error::Failed(format!("`cargo metadata` in {}: {e}", root.display())))?;
-    let members: Vec<&cargo_metadata::Package> = metadata.workspace_packages();
-    // The package at the project root first, then the other members in order.
-    let ordered = members
-        .iter()
-        .filter(|p| {
-            p.manifest_path
-                .parent()
-                .is_some_and(|d| d.as_std_path() == root)
-        })
-        .chain(members.iter());
-    for package in ordered {
-        if let Some(target) = package.targets.iter().find(|t| t.is_bin()) {
-            return Ok(MainBinary {
-                name: target.name.clone(),
-                src: target.src_path.clone().into_std_path_buf(),
-                target_dir: metadata.target_directory.clone().into_std_path_buf(),
-            });
-        }
-    }
-    Err(Error::Usage(format!(
-        "no binary target in the workspace at {}: bench measures linking, which needs one",
-        root.display()
-    )))
-}
-
 pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
     let root = project.root();
     let (lock, _) = ctx.resolve_lock(&project)?;
     let bin_dir = ctx.home.lock_bin_dir(&lock.id());
-    let main = main_binary(root)?;
+    let main = super::measure::main_binary(root, None)?;
     let runs = options.runs.max(1);
     if options.sccache && lock.tool("sccache").is_none() {
         return Err(Error::Usage(
@@ -159,7 +121,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         bench_dir: &bench_dir,
         scratch: scratch.path(),
         main: &main,
-        progress: Progress::new(),
+        progress: Progress::new("bench"),
     };
 
     let mut rows = warm_up(&runner, &configs);
@@ -371,14 +333,7 @@ impl Runner<'_> {
                     fs_err::remove_dir_all(&target_dir).map_err(|e| e.to_string())?;
                 }
             }
-            Build::Edit => {
-                let file = fs_err::File::options()
-                    .append(true)
-                    .open(&self.main.src)
-                    .map_err(|e| e.to_string())?;
-                file.set_modified(std::time::SystemTime::now())
-                    .map_err(|e| format!("cannot touch {}: {e}", self.main.src.display()))?;
-            }
+            Build::Edit => super::measure::touch(&self.main.src)?,
         }
         let mut paths = vec![self.bin_dir.to_path_buf()];
         paths.extend(std::env::split_paths(&self.env.path));
@@ -454,31 +409,4 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_or(4226, |a| a.port())
-}
-
-/// One progress line on a terminal (rewritten in place), plain lines otherwise.
-struct Progress {
-    terminal: bool,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        Progress {
-            terminal: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn say(&self, line: &str) {
-        if self.terminal {
-            eprint!("\r\x1b[2Kbench: {line}");
-        } else {
-            eprintln!("bench: {line}");
-        }
-    }
-
-    fn done(&self) {
-        if self.terminal {
-            eprintln!();
-        }
-    }
 }

@@ -10,8 +10,10 @@ mod generate;
 mod init;
 mod list;
 mod lock;
+mod measure;
 mod plan;
 mod setup;
+mod tune;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -230,7 +232,42 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             linker,
             no_sccache,
             force,
-        } => init::run(&ctx, linker, !no_sccache, force),
+            tune: then_tune,
+            offline,
+            mirror,
+        } => {
+            let code = init::run(&ctx, linker, !no_sccache, force)?;
+            if !then_tune {
+                return Ok(code);
+            }
+            tune::run(&ctx, &tune::TuneOptions::after_init(offline, mirror))
+        }
+        Command::Tune {
+            scenario,
+            budget,
+            runs,
+            apply,
+            json,
+            keep,
+            bin,
+            touch,
+            offline,
+            mirror,
+        } => tune::run(
+            &ctx,
+            &tune::TuneOptions {
+                scenarios: scenario.scenarios(),
+                budget,
+                runs,
+                apply,
+                json,
+                keep,
+                bin,
+                touch,
+                offline,
+                mirror,
+            },
+        ),
         Command::Lock { upgrade } => lock::run(&ctx, upgrade),
         Command::Setup {
             locked,

@@ -15,6 +15,7 @@ use crate::registry::{Registry, archive_format};
 mod cache;
 mod source;
 mod spans;
+mod tuned;
 mod upgrade;
 
 use cache::cache_config;
@@ -22,6 +23,7 @@ pub use cache::{CacheBackend, CacheConfig};
 pub use source::{BuildkitSource, PACKAGE_NAME};
 use source::{NO_CREDENTIALS, RawBuildkit, buildkit_source, has_credentials};
 use spans::{Source, check_strings};
+pub use tuned::{apply_tuned, pin_tools};
 pub use upgrade::upgrade_pins;
 
 pub const MANIFEST_FILE: &str = "buildkit.toml";

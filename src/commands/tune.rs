@@ -1,0 +1,835 @@
+//! `buildkit tune`: measures the levers that change build time without changing what the
+//! program does (debug information, split debuginfo, the linker, optimised build scripts) on
+//! this project and this machine, and with `--apply` writes the fastest configuration that
+//! was measured faster than cargo's and rustc's defaults into buildkit.toml.
+//!
+//! Cheap enough for a big workspace: every edit-loop build shares one target directory, and
+//! cargo links through one script whose path never changes, which picks the configuration's
+//! linker at link time from an environment variable. So switching the linker relinks and
+//! recompiles nothing else, and profile variants keep their own artifacts beside each other
+//! (cargo names them by a hash of the profile). Clean builds get a directory emptied before
+//! each run. Everything lives under `target/buildkit-tune/`, removed at the end unless `--keep`.
+//! The decisions (candidates, statistics, the record) are `crate::tune`'s.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::Context;
+use super::measure::{MainBinary, Progress};
+use crate::Error;
+use crate::linker::Linker;
+use crate::lock::Lockfile;
+use crate::manifest::Manifest;
+use crate::tune::{self, Judged, Lever, Machine, Scenario, Settings, Trial, Verdict};
+
+pub struct TuneOptions {
+    pub scenarios: Vec<Scenario>,
+    pub budget: Option<Duration>,
+    pub runs: usize,
+    pub apply: bool,
+    pub json: bool,
+    pub keep: bool,
+    pub bin: Option<String>,
+    pub touch: Option<PathBuf>,
+    pub offline: bool,
+    pub mirror: Option<String>,
+}
+
+impl TuneOptions {
+    /// `init --tune`: the edit loop, measured and applied.
+    pub fn after_init(offline: bool, mirror: Option<String>) -> TuneOptions {
+        TuneOptions {
+            scenarios: vec![Scenario::Edit],
+            budget: None,
+            runs: 5,
+            apply: true,
+            json: false,
+            keep: false,
+            bin: None,
+            touch: None,
+            offline,
+            mirror,
+        }
+    }
+}
+
+/// One round: a lever's alternatives against the best so far, or why it was not measured.
+#[derive(Debug, Serialize)]
+struct Round {
+    lever: Lever,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    results: Vec<Judged>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: Machine,
+    scenarios: Vec<Scenario>,
+    runs: usize,
+    touched: String,
+    rounds: Vec<Round>,
+    /// The best configuration against cargo's and rustc's defaults, measured last.
+    confirmation: Option<Judged>,
+    adopted: Settings,
+    applied: bool,
+    notes: Vec<String>,
+    seconds: f64,
+}
+
+pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    if options.runs < crate::bench::MIN_RUNS_FOR_CONFIDENCE {
+        return Err(Error::Usage(format!(
+            "--runs {}: tune needs {} runs or more to tell a difference from noise",
+            options.runs,
+            crate::bench::MIN_RUNS_FOR_CONFIDENCE
+        )));
+    }
+    let project = ctx.require_project()?;
+    let root = project.root().to_path_buf();
+    let main = super::measure::main_binary(&root, options.bin.as_deref())?;
+    let touched = match &options.touch {
+        Some(file) => {
+            let file = ctx.cwd.join(file);
+            crate::fsutil::open_regular(&file)
+                .map_err(|e| Error::Usage(format!("--touch {}: {e}", file.display())))?;
+            file
+        }
+        None => main.src.clone(),
+    };
+    let runs = options.runs;
+    let progress = Progress::new("tune");
+    let tune_dir = main.target_dir.join("buildkit-tune");
+    fs_err::create_dir_all(&tune_dir).map_err(|e| Error::Failed(e.to_string()))?;
+
+    let mut notes = Vec::new();
+    let tools = linker_tools(ctx, &project, &tune_dir, options, &mut notes)?;
+    for note in &notes {
+        progress.note(note);
+    }
+    let dispatcher = tune_dir.join("buildkit-tune-link");
+    crate::fsutil::write_atomically(
+        &dispatcher,
+        dispatcher_script(project.manifest.driver.as_str(), &tools.bin_dir).as_bytes(),
+    )
+    .and_then(|()| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dispatcher, std::fs::Permissions::from_mode(0o755))
+    })
+    .map_err(|source| Error::File {
+        action: "write",
+        path: dispatcher.clone(),
+        source,
+    })?;
+
+    let runner = Runner {
+        env: &ctx.env,
+        root: &root,
+        bin_dir: &tools.bin_dir,
+        dispatcher: &dispatcher,
+        shared: tune_dir.join("shared"),
+        clean: tune_dir.join("clean"),
+        main: &main,
+        touched: &touched,
+    };
+    let mut clock = Clock {
+        started,
+        budget: options.budget,
+        observed: BTreeMap::new(),
+        progress: &progress,
+    };
+    let outcome = search(
+        &runner,
+        &mut clock,
+        &tools.linkers,
+        &options.scenarios,
+        runs,
+    );
+    progress.done();
+    if !options.keep {
+        let _ = fs_err::remove_dir_all(&tune_dir);
+    }
+    let (rounds, best, confirmation) = outcome?;
+
+    let confirmed = confirmation
+        .as_ref()
+        .is_some_and(|c| c.verdict == Verdict::Faster);
+    let adopted = if confirmed { best } else { Settings::default() };
+    let machine = machine(ctx, &root);
+    let mut applied = false;
+    if options.apply && confirmed {
+        let record = tune::record(
+            &machine,
+            &confirmation.as_ref().expect("confirmed").against_base,
+            &adopted,
+        );
+        apply(ctx, &project, &adopted, &tools.pins, &record)?;
+        applied = true;
+    }
+
+    let report = Report {
+        machine,
+        scenarios: options.scenarios.clone(),
+        runs,
+        touched: touched.display().to_string(),
+        rounds,
+        confirmation,
+        adopted,
+        applied,
+        notes,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if options.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        );
+    } else {
+        crate::out!("{}", text_report(&report, options.apply, &project));
+    }
+    let base_failed = report
+        .rounds
+        .iter()
+        .flat_map(|r| r.results.first())
+        .any(|base| base.invalid.is_some());
+    Ok(if base_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The greedy search, then the confirmation round: the rounds, the best configuration, and
+/// how it compares with the defaults (`None` when the best is the defaults).
+fn search(
+    runner: &Runner<'_>,
+    clock: &mut Clock<'_>,
+    linkers: &[Linker],
+    scenarios: &[Scenario],
+    runs: usize,
+) -> Result<(Vec<Round>, Settings, Option<Judged>), Error> {
+    let mut best = Settings::default();
+    let mut rounds = Vec::new();
+    // Calibration: the base built once (filling the shared directory; its time is about a
+    // clean build) and, for the edit loop, rebuilt once after a touch.
+    clock
+        .progress
+        .say("building the project once with cargo's defaults");
+    let first = runner.build(&best, Scenario::Edit, false);
+    match first {
+        Ok(seconds) => {
+            clock.observe(Scenario::Clean, seconds);
+            if scenarios.contains(&Scenario::Edit)
+                && let Ok(seconds) = runner.build(&best, Scenario::Edit, true)
+            {
+                clock.observe(Scenario::Edit, seconds);
+            }
+        }
+        Err(why) => {
+            return Err(Error::Failed(format!(
+                "the project does not build with cargo's defaults, so there is nothing to tune: {why}"
+            )));
+        }
+    }
+
+    let mut levers: Vec<Lever> = Lever::ALL.to_vec();
+    while !levers.is_empty() {
+        let lever = levers.remove(0);
+        let candidates = tune::candidates(lever, &best, linkers);
+        if candidates.is_empty() {
+            rounds.push(Round {
+                lever,
+                results: Vec::new(),
+                skipped: Some(match lever {
+                    Lever::Linker => "no linker but rustc's own could be measured".into(),
+                    Lever::SplitDebuginfo => "no debug information left to split".into(),
+                    _ => "nothing to try".into(),
+                }),
+            });
+            continue;
+        }
+        let configs: Vec<Settings> = std::iter::once(best).chain(candidates).collect();
+        let cost = clock.round_cost(configs.len(), scenarios, runs);
+        // Room for the confirmation round stays.
+        let reserve = clock.round_cost(2, scenarios, runs);
+        if let Some(left) = clock.left()
+            && cost + reserve > left
+        {
+            rounds.push(Round {
+                lever,
+                results: Vec::new(),
+                skipped: Some(format!(
+                    "over the budget: about {} needed, {} left",
+                    minutes(cost + reserve),
+                    minutes(left)
+                )),
+            });
+            continue;
+        }
+        let planned_after: Duration = levers
+            .iter()
+            .map(|_| clock.round_cost(3, scenarios, runs))
+            .sum::<Duration>()
+            + reserve;
+        let trials = measure_round(
+            runner,
+            clock,
+            lever.name(),
+            &configs,
+            scenarios,
+            runs,
+            planned_after,
+        );
+        let judged = tune::judge(&trials);
+        if let Some(winner) = judged.iter().find(|j| j.adopted) {
+            best = winner.settings;
+        }
+        rounds.push(Round {
+            lever,
+            results: judged,
+            skipped: None,
+        });
+    }
+
+    let confirmation = if best == Settings::default() {
+        None
+    } else if clock.left().is_some_and(|left| left.is_zero()) {
+        return Ok((rounds, best, None));
+    } else {
+        let trials = measure_round(
+            runner,
+            clock,
+            "confirmation",
+            &[Settings::default(), best],
+            scenarios,
+            runs,
+            Duration::ZERO,
+        );
+        tune::judge(&trials).into_iter().nth(1)
+    };
+    Ok((rounds, best, confirmation))
+}
+
+/// One round: a warm-up build of each configuration (which also shows which linker signed its
+/// binary), then `runs` interleaved passes over scenarios and configurations.
+fn measure_round(
+    runner: &Runner<'_>,
+    clock: &mut Clock<'_>,
+    name: &str,
+    configs: &[Settings],
+    scenarios: &[Scenario],
+    runs: usize,
+    planned_after: Duration,
+) -> Vec<Trial> {
+    let mut trials: Vec<Trial> = configs
+        .iter()
+        .map(|settings| Trial {
+            settings: *settings,
+            seconds: scenarios.iter().map(|s| (*s, Vec::new())).collect(),
+            invalid: None,
+        })
+        .collect();
+    for trial in &mut trials {
+        clock
+            .progress
+            .say(&format!("{name}: warm-up: {}", trial.settings.label()));
+        // An edit-loop build (a touch, so that even a configuration differing only in its
+        // linker links again), whose binary shows which linker made it.
+        trial.invalid = runner
+            .build(&trial.settings, Scenario::Edit, true)
+            .err()
+            .or_else(|| runner.wrong_linker(&trial.settings, Scenario::Edit));
+    }
+    let total = runs * scenarios.len() * trials.iter().filter(|t| t.invalid.is_none()).count();
+    let mut done = 0;
+    'runs: for _ in 0..runs {
+        for &scenario in scenarios {
+            for trial in trials.iter_mut().filter(|t| t.invalid.is_none()) {
+                if clock.left().is_some_and(|left| left.is_zero()) {
+                    clock.progress.note(&format!(
+                        "{name}: the budget is spent; judging the runs made so far"
+                    ));
+                    break 'runs;
+                }
+                done += 1;
+                match runner.build(&trial.settings, scenario, true) {
+                    Ok(seconds) => {
+                        clock.observe(scenario, seconds);
+                        let left = clock.estimate(scenario) * (total - done) as u32 + planned_after;
+                        clock.progress.say(&format!(
+                            "{name} [{done}/{total}] {}, {scenario}: {seconds:.2} s; about {} left",
+                            trial.settings.label(),
+                            minutes(left)
+                        ));
+                        trial.seconds.entry(scenario).or_default().push(seconds);
+                    }
+                    Err(why) => trial.invalid = Some(why),
+                }
+            }
+        }
+    }
+    // Pairs need the same number of runs on both sides.
+    let shortest = trials
+        .iter()
+        .filter(|t| t.invalid.is_none())
+        .flat_map(|t| t.seconds.values().map(Vec::len))
+        .min()
+        .unwrap_or(0);
+    for trial in &mut trials {
+        for seconds in trial.seconds.values_mut() {
+            seconds.truncate(shortest);
+        }
+    }
+    trials
+}
+
+/// Time spent, the budget, and what builds have taken so far (for estimates).
+struct Clock<'a> {
+    started: Instant,
+    budget: Option<Duration>,
+    observed: BTreeMap<Scenario, Vec<f64>>,
+    progress: &'a Progress,
+}
+
+impl Clock<'_> {
+    fn observe(&mut self, scenario: Scenario, seconds: f64) {
+        self.observed.entry(scenario).or_default().push(seconds);
+    }
+
+    /// What one build of `scenario` takes, judging by the builds so far.
+    fn estimate(&self, scenario: Scenario) -> Duration {
+        let seconds = self
+            .observed
+            .get(&scenario)
+            .and_then(|v| crate::bench::median(v))
+            .or_else(|| self.observed.values().flatten().copied().reduce(f64::max))
+            .unwrap_or(0.0);
+        Duration::from_secs_f64(seconds)
+    }
+
+    /// A round of `configs` configurations: a warm-up each (at worst a rebuild of everything
+    /// whose profile changed: a clean build) and the measured runs.
+    fn round_cost(&self, configs: usize, scenarios: &[Scenario], runs: usize) -> Duration {
+        let warm_up = self.estimate(Scenario::Clean) * configs as u32;
+        let measured: Duration = scenarios
+            .iter()
+            .map(|s| self.estimate(*s) * (configs * runs) as u32)
+            .sum();
+        warm_up + measured
+    }
+
+    /// What is left of the budget; `None` without one.
+    fn left(&self) -> Option<Duration> {
+        self.budget
+            .map(|budget| budget.saturating_sub(self.started.elapsed()))
+    }
+}
+
+fn minutes(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        format!("{secs} s")
+    } else {
+        format!("{} min {} s", secs / 60, secs % 60)
+    }
+}
+
+/// The linkers this machine can measure and where they are installed.
+struct LinkerTools {
+    linkers: Vec<Linker>,
+    /// A lock bin directory holding every linker measured.
+    bin_dir: PathBuf,
+    /// Tools tune installed for measuring that buildkit.toml does not pin yet (name, version):
+    /// pinned by `--apply` when their linker wins.
+    pins: Vec<(String, String)>,
+}
+
+/// mold and wild at the version buildkit.lock pins, or (not pinned) the newest the registry
+/// knows, installed and verified through `setup` from a copy of buildkit.toml that pins them;
+/// LLVM's lld where buildkit.toml pins it. Never a linker found on PATH.
+fn linker_tools(
+    ctx: &Context,
+    project: &super::Project,
+    tune_dir: &Path,
+    options: &TuneOptions,
+    notes: &mut Vec<String>,
+) -> Result<LinkerTools, Error> {
+    let (lock, _) = ctx.resolve_lock(project)?;
+    let mut pins = Vec::new();
+    for tool in ["mold", "wild"] {
+        if lock.tool(tool).is_none()
+            && let Some(releases) = ctx.registry.tool(tool)
+        {
+            pins.push((tool.to_string(), releases.newest().version.clone()));
+        }
+    }
+    let manifest_path = ctx
+        .manifest_path()?
+        .unwrap_or_else(|| project.root().join(crate::manifest::MANIFEST_FILE));
+    let text = crate::fsutil::read_text_named(&manifest_path, crate::manifest::MAX_MANIFEST_BYTES)
+        .map_err(|e| Error::Failed(e.to_string()))?;
+    let pin_refs: Vec<(&str, &str)> = pins.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let tune_text = crate::manifest::pin_tools(&text, &pin_refs)
+        .map_err(|e| Error::Failed(format!("{}: {e}", manifest_path.display())))?;
+    let tune_manifest = tune_dir.join(crate::manifest::MANIFEST_FILE);
+    crate::fsutil::write_atomically(&tune_manifest, tune_text.as_bytes()).map_err(|source| {
+        Error::File {
+            action: "write",
+            path: tune_manifest.clone(),
+            source,
+        }
+    })?;
+    let tune_ctx = Context {
+        cwd: ctx.cwd.clone(),
+        config: Some(tune_manifest.clone()),
+        home: ctx.home.clone(),
+        cache_dir: ctx.cache_dir.clone(),
+        registry: ctx.registry.clone(),
+        env: ctx.env.clone(),
+    };
+    let installed = super::setup::run(
+        &tune_ctx,
+        &super::setup::SetupOptions {
+            locked: false,
+            offline: options.offline,
+            mirror: options.mirror.clone(),
+            ci: false,
+            quiet: true,
+            json: false,
+            download_attempts: 4,
+            stall_seconds: 30,
+        },
+    );
+    let (lock, pins) = match installed {
+        Ok(_) => {
+            let manifest = Manifest::load(&tune_manifest, &ctx.registry)?;
+            (Lockfile::resolve(&manifest, &ctx.registry), pins)
+        }
+        Err(e) => {
+            notes.push(format!(
+                "could not install {} for measuring ({e}); measuring what buildkit.lock pins and `buildkit setup` installed",
+                pins.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(" and ")
+            ));
+            (lock, Vec::new())
+        }
+    };
+    let bin_dir = ctx.home.lock_bin_dir(&lock.id());
+    let mut linkers = Vec::new();
+    for (linker, tool, program) in [
+        (Linker::Mold, "mold", "ld.mold"),
+        (Linker::Wild, "wild", "wild"),
+        (Linker::Lld, "lld", "ld.lld"),
+    ] {
+        let pinned = match lock.tool(tool) {
+            Some(t) if t.archive().is_some() => true,
+            // rust-lld is the LLD rustc already links with: nothing to compare.
+            Some(_) => false,
+            None => false,
+        };
+        if !pinned {
+            continue;
+        }
+        if bin_dir.join(program).exists() {
+            linkers.push(linker);
+        } else {
+            notes.push(format!(
+                "{tool} is pinned but not installed in {}: run `buildkit setup`; not measured",
+                bin_dir.display()
+            ));
+        }
+    }
+    Ok(LinkerTools {
+        linkers,
+        bin_dir,
+        pins,
+    })
+}
+
+/// The one linker cargo is given for every configuration: it links as `BUILDKIT_TUNE_LINKER`
+/// says, so that changing the linker changes nothing cargo fingerprints.
+fn dispatcher_script(driver: &str, bin_dir: &Path) -> String {
+    let word = |p: &Path| crate::encode::sh_word(&p.to_string_lossy());
+    let bin = word(bin_dir);
+    let wild = word(&crate::install::Home::wild_ld_dir(bin_dir));
+    format!(
+        "#!/bin/sh
+# Written by `buildkit tune` (removed with its directory): cargo links through this path for
+# every configuration measured; {var} picks the linker of each build.
+linker=${{{var}:-default}}
+if [ \"$linker\" = default ]; then exec {driver} \"$@\"; fi
+# Drop rustc's own lld (its -B directory and -fuse-ld=lld), then select the linker.
+for arg do
+  shift
+  case $arg in
+    -fuse-ld=lld | -B*/gcc-ld) ;;
+    *) set -- \"$@\" \"$arg\" ;;
+  esac
+done
+case $linker in
+  mold) exec {driver} \"$@\" -B{bin} -fuse-ld=mold ;;
+  lld) exec {driver} \"$@\" -B{bin} -fuse-ld=lld ;;
+  wild) exec {driver} \"$@\" -B{wild} -fuse-ld=bfd ;;
+esac
+echo \"buildkit tune: unknown linker $linker\" >&2
+exit 1
+",
+        var = crate::env_vars::BUILDKIT_TUNE_LINKER,
+    )
+}
+
+struct Runner<'a> {
+    env: &'a crate::env_vars::BuildEnv,
+    root: &'a Path,
+    bin_dir: &'a Path,
+    dispatcher: &'a Path,
+    shared: PathBuf,
+    clean: PathBuf,
+    main: &'a MainBinary,
+    touched: &'a Path,
+}
+
+impl Runner<'_> {
+    fn target_dir(&self, scenario: Scenario) -> &Path {
+        match scenario {
+            Scenario::Edit => &self.shared,
+            Scenario::Clean => &self.clean,
+        }
+    }
+
+    /// One `cargo build` of `settings`: after a touch (the edit loop, when `timed`) or from an
+    /// empty directory (a clean build); its seconds, or why it failed.
+    fn build(&self, settings: &Settings, scenario: Scenario, timed: bool) -> Result<f64, String> {
+        let target_dir = self.target_dir(scenario);
+        match scenario {
+            Scenario::Clean => {
+                if target_dir.exists() {
+                    fs_err::remove_dir_all(target_dir).map_err(|e| e.to_string())?;
+                }
+            }
+            Scenario::Edit if timed => super::measure::touch(self.touched)?,
+            Scenario::Edit => {}
+        }
+        let mut paths = vec![self.bin_dir.to_path_buf()];
+        paths.extend(std::env::split_paths(&self.env.path));
+        let mut cargo = Command::new(&self.env.cargo);
+        cargo
+            .arg("build")
+            .arg("--quiet")
+            .current_dir(self.root)
+            .env(
+                crate::env_vars::PATH,
+                std::env::join_paths(paths).map_err(|e| e.to_string())?,
+            )
+            .env("CARGO_TARGET_DIR", target_dir)
+            // The same rustflags for every configuration (none: the linker is chosen at link
+            // time), beating .cargo/config.toml's, which would pick the project's linker.
+            .env(crate::env_vars::CARGO_ENCODED_RUSTFLAGS, "")
+            .env(crate::env_vars::LINKER_OVERRIDE, self.dispatcher)
+            .env(
+                crate::env_vars::BUILDKIT_TUNE_LINKER,
+                settings.linker.name(),
+            )
+            .env(crate::env_vars::RUSTC_WRAPPER, "")
+            // With incremental compilation a touch that changes nothing replays the last
+            // compile; without it the touched crates compile as after a real edit of every
+            // function in them (the upper bound of an edit, and how CI builds).
+            .env(crate::env_vars::CARGO_INCREMENTAL, "0");
+        for setting in settings.cargo_config() {
+            cargo.arg("--config").arg(setting);
+        }
+        let started = Instant::now();
+        let output = cargo
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        let seconds = started.elapsed().as_secs_f64();
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("the build failed: {}", super::first_error(&stderr)));
+        }
+        Ok(seconds)
+    }
+
+    /// Why the binary just built does not count: another linker than the configuration's made
+    /// it.
+    fn wrong_linker(&self, settings: &Settings, scenario: Scenario) -> Option<String> {
+        let binary = self
+            .target_dir(scenario)
+            .join("debug")
+            .join(&self.main.name);
+        let seen = crate::fsutil::read_bounded(&binary, crate::elf::MAX_BINARY_BYTES)
+            .ok()
+            .and_then(|bytes| crate::elf::comment_strings(&bytes))
+            .and_then(|strings| crate::elf::linker_signature(&strings));
+        (!settings.linker.signed(seen.as_deref())).then(|| {
+            format!(
+                "{} was linked by {}, not {}",
+                binary.display(),
+                seen.as_deref().unwrap_or("GNU ld (no signature)"),
+                settings.linker
+            )
+        })
+    }
+}
+
+/// Cores, memory, rustc and the date, for the record.
+fn machine(ctx: &Context, root: &Path) -> Machine {
+    let memory_gib = crate::fsutil::read_text(Path::new("/proc/meminfo"), 64 * 1024)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map(|kib| kib / (1024.0 * 1024.0));
+    Machine {
+        date: crate::toolchain::date(crate::toolchain::today()),
+        rustc: crate::toolchain::active_rustc(root, &ctx.env.rustc)
+            .map(|r| r.release.to_string())
+            .unwrap_or_else(|_| "unknown".into()),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_gib,
+    }
+}
+
+/// Writes the adopted configuration into buildkit.toml and re-resolves buildkit.lock, both or
+/// neither.
+fn apply(
+    ctx: &Context,
+    project: &super::Project,
+    adopted: &Settings,
+    pins: &[(String, String)],
+    record: &[String],
+) -> Result<(), Error> {
+    let path = ctx
+        .manifest_path()?
+        .unwrap_or_else(|| project.root().join(crate::manifest::MANIFEST_FILE));
+    let text = crate::fsutil::read_text_named(&path, crate::manifest::MAX_MANIFEST_BYTES)
+        .map_err(|e| Error::Failed(e.to_string()))?;
+    // Only the adopted linker's tool is pinned.
+    let pins: Vec<(&str, &str)> = pins
+        .iter()
+        .filter(|(name, _)| name == adopted.linker.name())
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let new_text = crate::manifest::apply_tuned(&text, adopted, &pins, record)
+        .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
+    let manifest = Manifest::parse(&new_text, &path, &ctx.registry, crate::toolchain::today())?;
+    let lock = Lockfile::resolve(&manifest, &ctx.registry);
+    let mut files = crate::fsutil::FileSet::default();
+    files.write(path.clone(), new_text, false);
+    files.write(project.lock_path.clone(), lock.to_toml(), false);
+    files.commit().map_err(|(path, source)| Error::File {
+        action: "write",
+        path,
+        source,
+    })
+}
+
+fn text_report(report: &Report, apply: bool, project: &super::Project) -> String {
+    let mut out = format!(
+        "measured on {} cores, rustc {}: {} ({} runs each, interleaved; the edit loop touches {})\n",
+        report.machine.cores,
+        report.machine.rustc,
+        report
+            .scenarios
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(" and "),
+        report.runs,
+        report.touched
+    );
+    let width = report
+        .rounds
+        .iter()
+        .flat_map(|r| &r.results)
+        .chain(&report.confirmation)
+        .map(|j| j.label.len())
+        .max()
+        .unwrap_or(0);
+    let row = |judged: &Judged, base: bool, confirmation: bool| -> String {
+        let mut cells = Vec::new();
+        for scenario in &report.scenarios {
+            let median = judged
+                .median_s
+                .get(scenario)
+                .map_or("-".to_string(), |s| format!("{s:.2} s"));
+            let ratio = match judged.against_base.get(scenario) {
+                Some(c) => match (c.ratio, c.interval) {
+                    (Some(r), Some((low, high))) => format!("{r:.2}x [{low:.2}-{high:.2}]"),
+                    (Some(r), None) => format!("{r:.2}x"),
+                    _ => "-".into(),
+                },
+                None if base => "base".into(),
+                None => "-".into(),
+            };
+            cells.push(format!("{median:>9} {ratio:<19}"));
+        }
+        let verdict = if base {
+            String::new()
+        } else if judged.adopted && !confirmation {
+            format!("{}, adopted", judged.verdict.describe())
+        } else {
+            judged.verdict.describe().to_string()
+        };
+        let mut line = format!(
+            "  {:<width$}  {}  {verdict}\n",
+            judged.label,
+            cells.join(" ")
+        );
+        if let Some(why) = &judged.invalid {
+            line.push_str(&format!(
+                "    ^ {}\n",
+                why.lines().next().unwrap_or_default()
+            ));
+        }
+        line
+    };
+    for round in &report.rounds {
+        match &round.skipped {
+            Some(why) => out.push_str(&format!("{}: not measured: {why}\n", round.lever)),
+            None => {
+                out.push_str(&format!("{}:\n", round.lever));
+                for (i, judged) in round.results.iter().enumerate() {
+                    out.push_str(&row(judged, i == 0, false));
+                }
+            }
+        }
+    }
+    match &report.confirmation {
+        None => out.push_str(
+            "\nnothing was measured faster than cargo's and rustc's defaults: keep them (nothing to write)\n",
+        ),
+        Some(confirmation) => {
+            out.push_str("confirmation, against cargo's and rustc's defaults:\n");
+            out.push_str(&row(confirmation, false, true));
+            if confirmation.verdict == Verdict::Faster {
+                out.push_str(&format!("\nfastest measured: {}\n", report.adopted.label()));
+                for cost in report.adopted.costs() {
+                    out.push_str(&format!("  cost: {cost}\n"));
+                }
+                out.push_str(&if report.applied {
+                    format!(
+                        "written to {}; next: `buildkit setup && buildkit generate` carries it to .cargo/config.toml, the devcontainer and CI\n",
+                        project.root().join(crate::manifest::MANIFEST_FILE).display()
+                    )
+                } else if apply {
+                    "not written\n".to_string()
+                } else {
+                    "not written: `buildkit tune --apply` writes it into buildkit.toml\n".to_string()
+                });
+            } else {
+                out.push_str(
+                    "\nthe combination was not faster than the defaults with confidence: nothing to write\n",
+                );
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,203 @@
+//! `buildkit tune --apply`: the measured configuration written into buildkit.toml in place,
+//! keeping the file's other keys, comments and layout, with a comment that records what was
+//! measured, when and where.
+//!
+//! tune owns the keys it measures: `[linker] kind`, `[profile.dev]` `debug`, `split-debuginfo`,
+//! `package."*".debug` and `build-override.opt-level`. A key whose measured best is cargo's
+//! default is removed, so the file never keeps a setting that was not measured faster.
+
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+use crate::linker::Linker;
+use crate::tune::{DebugLevel, Settings};
+
+/// How the record's lines start, so that the next `--apply` replaces them.
+const RECORD_PREFIX: &str = "# buildkit tune: ";
+
+/// The text of buildkit.toml with `settings` applied, `pins` (`[tools.NAME] version`) added
+/// where the tool is not pinned yet, and `record` as a comment above `[linker]`.
+pub fn apply_tuned(
+    text: &str,
+    settings: &Settings,
+    pins: &[(&str, &str)],
+    record: &[String],
+) -> Result<String, String> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.message().to_string())?;
+    add_pins(&mut doc, pins)?;
+
+    let kind = match settings.linker {
+        Linker::Default => "default",
+        Linker::Mold => "mold",
+        Linker::Wild => "wild",
+        Linker::Lld => "lld",
+        Linker::Bfd => return Err("GNU ld is a baseline, not a configuration".into()),
+    };
+    let linker = table(&mut doc, &["linker"])?;
+    linker.insert("kind", Item::Value(Value::from(kind)));
+    let decor = linker.decor_mut();
+    // A new table's default decor is a blank line before it.
+    let kept: String = decor
+        .prefix()
+        .map_or(Some("\n"), |p| p.as_str())
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.starts_with(RECORD_PREFIX))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let recorded: String = record
+        .iter()
+        .map(|line| format!("{RECORD_PREFIX}{line}\n"))
+        .collect();
+    decor.set_prefix(format!("{kept}{recorded}"));
+
+    let set_or_remove = |doc: &mut DocumentMut, path: &[&str], key: &str, value: Option<Value>| {
+        match value {
+            Some(value) => {
+                let t = table(doc, path)?;
+                t.insert(key, Item::Value(value));
+            }
+            None => {
+                if let Some(t) = existing(doc, path) {
+                    t.remove(key);
+                }
+            }
+        }
+        Ok::<(), String>(())
+    };
+    let debug_value = |level: DebugLevel| -> Value {
+        match level {
+            DebugLevel::None => Value::from(false),
+            DebugLevel::LineTablesOnly => Value::from("line-tables-only"),
+            DebugLevel::Full => Value::from(true),
+        }
+    };
+    set_or_remove(
+        &mut doc,
+        &["profile", "dev"],
+        "debug",
+        (settings.debug != DebugLevel::Full).then(|| debug_value(settings.debug)),
+    )?;
+    set_or_remove(
+        &mut doc,
+        &["profile", "dev"],
+        "split-debuginfo",
+        settings.split_debuginfo.then(|| Value::from("unpacked")),
+    )?;
+    set_or_remove(
+        &mut doc,
+        &["profile", "dev", "package", "*"],
+        "debug",
+        settings.dependencies_debug.map(debug_value),
+    )?;
+    set_or_remove(
+        &mut doc,
+        &["profile", "dev", "build-override"],
+        "opt-level",
+        settings.optimized_build_scripts.then(|| Value::from(3)),
+    )?;
+    // Tables tune emptied go, innermost first.
+    for path in [
+        &["profile", "dev", "package", "*"][..],
+        &["profile", "dev", "package"],
+        &["profile", "dev", "build-override"],
+        &["profile", "dev"],
+        &["profile"],
+    ] {
+        let (last, parent) = path.split_last().expect("a path");
+        let empty = existing(&mut doc, path).is_some_and(|t| t.is_empty());
+        if empty && let Some(parent) = existing(&mut doc, parent) {
+            parent.remove(last);
+        }
+    }
+    Ok(doc.to_string())
+}
+
+/// The text of buildkit.toml with `[tools.NAME] version = VERSION` added for each of `pins`
+/// not pinned yet (tune installs them from such a copy to measure them).
+pub fn pin_tools(text: &str, pins: &[(&str, &str)]) -> Result<String, String> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.message().to_string())?;
+    add_pins(&mut doc, pins)?;
+    Ok(doc.to_string())
+}
+
+fn add_pins(doc: &mut DocumentMut, pins: &[(&str, &str)]) -> Result<(), String> {
+    for (name, version) in pins {
+        let tools = table(doc, &["tools"])?;
+        tools.set_implicit(true);
+        if !tools.contains_key(name) {
+            let mut pin = Table::new();
+            pin.insert("version", Item::Value(Value::from(*version)));
+            tools.insert(name, Item::Table(pin));
+        }
+    }
+    Ok(())
+}
+
+/// The table at `path`, created (as a dotted-parent table) where missing.
+fn table<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Result<&'a mut Table, String> {
+    let mut current = doc.as_table_mut();
+    for (depth, key) in path.iter().enumerate() {
+        let item = current.entry(key).or_insert_with(|| {
+            let mut t = Table::new();
+            // Parents of a nested table are not written as their own headers.
+            t.set_implicit(depth + 1 < path.len());
+            Item::Table(t)
+        });
+        current = item
+            .as_table_mut()
+            .ok_or_else(|| format!("`{}` is not a table", path[..=depth].join(".")))?;
+    }
+    Ok(current)
+}
+
+fn existing<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Option<&'a mut Table> {
+    let mut current = doc.as_table_mut();
+    for key in path {
+        current = current.get_mut(key)?.as_table_mut()?;
+    }
+    Some(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applies_in_place_and_replaces_the_previous_record() {
+        let text = "# the team's build\n[toolchain]\nrust = \"1.95.0\" # pinned\n\n[linker]\nkind = \"mold\"\n\n[tools.mold]\nversion = \"1.10.1\"\n\n[profile.dev]\ndebug = 1\nopt-level = 0\n";
+        let lean = Settings {
+            linker: Linker::Wild,
+            debug: DebugLevel::LineTablesOnly,
+            dependencies_debug: Some(DebugLevel::None),
+            ..Settings::default()
+        };
+        let once = apply_tuned(text, &lean, &[("wild", "0.10.0")], &["first".into()]).unwrap();
+        assert_eq!(
+            once,
+            "# the team's build\n[toolchain]\nrust = \"1.95.0\" # pinned\n\n# buildkit tune: first\n[linker]\nkind = \"wild\"\n\n[tools.mold]\nversion = \"1.10.1\"\n\n[tools.wild]\nversion = \"0.10.0\"\n\n[profile.dev]\ndebug = \"line-tables-only\"\nopt-level = 0\n\n[profile.dev.package.\"*\"]\ndebug = false\n"
+        );
+        // Back to the defaults: tune's keys go (the user's opt-level stays), the record is
+        // replaced, a pin stays pinned.
+        let twice = apply_tuned(&once, &Settings::default(), &[], &["second".into()]).unwrap();
+        assert_eq!(
+            twice,
+            "# the team's build\n[toolchain]\nrust = \"1.95.0\" # pinned\n\n# buildkit tune: second\n[linker]\nkind = \"default\"\n\n[tools.mold]\nversion = \"1.10.1\"\n\n[tools.wild]\nversion = \"0.10.0\"\n\n[profile.dev]\nopt-level = 0\n"
+        );
+        // Nothing of tune's left: no empty tables.
+        let bare = apply_tuned(
+            "[toolchain]\nrust = \"1.95.0\"\n",
+            &Settings::default(),
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            bare,
+            "[toolchain]\nrust = \"1.95.0\"\n\n[linker]\nkind = \"default\"\n"
+        );
+    }
+}

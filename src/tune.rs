@@ -1,0 +1,621 @@
+//! What `buildkit tune` tries and how it decides, kept pure: the levers, the configurations
+//! each lever proposes from the current best, the cargo settings a configuration means, and
+//! the rule that adopts a change only when it is faster with confidence. `commands/tune.rs`
+//! runs the builds; this module never sees a clock or a process.
+//!
+//! The search is greedy, one lever at a time: each round builds the current best and the
+//! lever's alternatives interleaved, and an alternative replaces the best only where the 95 %
+//! bootstrap interval of its run-by-run ratios to the best lies below 1 in a measured scenario
+//! and above 1 in none. Otherwise the simpler configuration (the one already in place) stays.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::bench::{bootstrap_interval, median};
+use crate::linker::Linker;
+
+/// What a round of tune changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lever {
+    /// How much debug information the workspace and its dependencies carry.
+    DebugInfo,
+    /// Debug information left in the object files (`split-debuginfo = "unpacked"`), which the
+    /// linker then does not copy.
+    SplitDebuginfo,
+    /// Which linker cargo links with.
+    Linker,
+    /// Build scripts and proc-macros compiled with optimisation (they run at every build).
+    BuildOverride,
+}
+
+impl Lever {
+    /// The order tune tries them in: the biggest lever first (debug information is where a
+    /// debug build's time goes), so that later rounds compare against the faster base.
+    pub const ALL: [Lever; 4] = [
+        Lever::DebugInfo,
+        Lever::SplitDebuginfo,
+        Lever::Linker,
+        Lever::BuildOverride,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Lever::DebugInfo => "debug info",
+            Lever::SplitDebuginfo => "split debuginfo",
+            Lever::Linker => "linker",
+            Lever::BuildOverride => "build scripts",
+        }
+    }
+}
+
+impl fmt::Display for Lever {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// cargo's `debug` levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DebugLevel {
+    None,
+    LineTablesOnly,
+    Full,
+}
+
+impl DebugLevel {
+    /// The value in cargo's TOML (`--config` and `[profile]` alike).
+    pub fn toml(self) -> &'static str {
+        match self {
+            DebugLevel::None => "false",
+            DebugLevel::LineTablesOnly => "\"line-tables-only\"",
+            DebugLevel::Full => "true",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            DebugLevel::None => "none",
+            DebugLevel::LineTablesOnly => "line tables only",
+            DebugLevel::Full => "full",
+        }
+    }
+}
+
+/// One configuration of every lever. `Settings::default()` is cargo's and rustc's own: full
+/// debug information everywhere, nothing split, rustc's linker, build scripts unoptimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    pub linker: Linker,
+    /// `[profile.dev] debug`: the workspace's own crates (and, unless `dependencies_debug`
+    /// says otherwise, everything else).
+    pub debug: DebugLevel,
+    /// `[profile.dev.package."*"] debug`: every crate outside the workspace; `None` = as the
+    /// workspace.
+    pub dependencies_debug: Option<DebugLevel>,
+    /// `split-debuginfo = "unpacked"`.
+    pub split_debuginfo: bool,
+    /// `[profile.dev.build-override] opt-level = 3`.
+    pub optimized_build_scripts: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            linker: Linker::Default,
+            debug: DebugLevel::Full,
+            dependencies_debug: None,
+            split_debuginfo: false,
+            optimized_build_scripts: false,
+        }
+    }
+}
+
+impl Settings {
+    /// The `--config` arguments that give this configuration, every key explicit (so that a
+    /// profile in .cargo/config.toml or Cargo.toml does not leak into a configuration that
+    /// means cargo's default).
+    pub fn cargo_config(&self) -> Vec<String> {
+        vec![
+            format!("profile.dev.debug={}", self.debug.toml()),
+            format!(
+                "profile.dev.package.\"*\".debug={}",
+                self.dependencies_debug.unwrap_or(self.debug).toml()
+            ),
+            format!(
+                "profile.dev.split-debuginfo=\"{}\"",
+                if self.split_debuginfo {
+                    "unpacked"
+                } else {
+                    "off"
+                }
+            ),
+            format!(
+                "profile.dev.build-override.opt-level={}",
+                if self.optimized_build_scripts { 3 } else { 0 }
+            ),
+        ]
+    }
+
+    /// Whether any crate still carries debug information (splitting it means nothing without).
+    fn has_debug_info(&self) -> bool {
+        self.debug != DebugLevel::None
+            || self
+                .dependencies_debug
+                .is_some_and(|d| d != DebugLevel::None)
+    }
+
+    /// What this configuration changes from cargo's and rustc's defaults, one phrase per
+    /// lever; empty for the defaults.
+    pub fn changes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let default = Settings::default();
+        if (self.debug, self.dependencies_debug) != (default.debug, default.dependencies_debug) {
+            out.push(match self.dependencies_debug {
+                None => format!("debug info {}", self.debug.describe()),
+                Some(deps) => format!(
+                    "debug info {} for the workspace, {} for dependencies",
+                    self.debug.describe(),
+                    deps.describe()
+                ),
+            });
+        }
+        if self.split_debuginfo {
+            out.push("split debuginfo (unpacked)".into());
+        }
+        if self.linker != Linker::Default {
+            out.push(format!("linker {}", self.linker));
+        }
+        if self.optimized_build_scripts {
+            out.push("build scripts and proc-macros at opt-level 3".into());
+        }
+        out
+    }
+
+    /// A short name for tables and progress lines.
+    pub fn label(&self) -> String {
+        let changes = self.changes();
+        if changes.is_empty() {
+            "cargo's defaults".into()
+        } else {
+            changes.join(", ")
+        }
+    }
+
+    /// What the change costs, one line each, where it costs something.
+    pub fn costs(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        match self.debug {
+            DebugLevel::Full => {}
+            DebugLevel::LineTablesOnly => out.push(
+                "debug = \"line-tables-only\": backtraces keep file:line, a debugger shows no local variables",
+            ),
+            DebugLevel::None => {
+                out.push("debug = false: backtraces show function names without file:line")
+            }
+        }
+        if self
+            .dependencies_debug
+            .is_some_and(|d| d < DebugLevel::Full)
+        {
+            out.push(
+                "dependencies without full debug info: a debugger cannot show their variables",
+            );
+        }
+        if self.split_debuginfo {
+            out.push("split-debuginfo: the debug info stays in target/ beside the binary; a binary copied elsewhere loses it");
+        }
+        if self.optimized_build_scripts {
+            out.push("optimised build scripts and proc-macros: each of them takes longer to compile, once");
+        }
+        out
+    }
+}
+
+/// The alternatives a lever proposes from the current best (never the best itself).
+/// `linkers` are the ones this machine can measure: pinned and installed.
+pub fn candidates(lever: Lever, best: &Settings, linkers: &[Linker]) -> Vec<Settings> {
+    let proposals: Vec<Settings> = match lever {
+        Lever::DebugInfo => [
+            (DebugLevel::Full, Some(DebugLevel::None)),
+            (DebugLevel::LineTablesOnly, Some(DebugLevel::None)),
+            (DebugLevel::None, None),
+        ]
+        .into_iter()
+        .map(|(debug, dependencies_debug)| Settings {
+            debug,
+            dependencies_debug,
+            ..*best
+        })
+        .collect(),
+        Lever::SplitDebuginfo if best.has_debug_info() => vec![Settings {
+            split_debuginfo: !best.split_debuginfo,
+            ..*best
+        }],
+        Lever::SplitDebuginfo => Vec::new(),
+        Lever::Linker => linkers
+            .iter()
+            .map(|&linker| Settings { linker, ..*best })
+            .collect(),
+        Lever::BuildOverride => vec![Settings {
+            optimized_build_scripts: !best.optimized_build_scripts,
+            ..*best
+        }],
+    };
+    let mut out: Vec<Settings> = Vec::new();
+    for settings in proposals {
+        if settings != *best && !out.contains(&settings) {
+            out.push(settings);
+        }
+    }
+    out
+}
+
+/// The builds tune times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// A workspace source file touched, then rebuilt: the loop a developer waits on.
+    Edit,
+    /// Everything from scratch: CI without a cache, a new checkout.
+    Clean,
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scenario::Edit => "edit loop",
+            Scenario::Clean => "clean build",
+        })
+    }
+}
+
+/// A candidate against the configuration it would replace, in one scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Comparison {
+    /// The median of the run-by-run ratios (candidate / base).
+    pub ratio: Option<f64>,
+    /// Their 95 % bootstrap interval; `None` with fewer than three pairs.
+    pub interval: Option<(f64, f64)>,
+}
+
+/// Pairs run `i` of the candidate with run `i` of the base (they ran back to back).
+pub fn compare(candidate: &[f64], base: &[f64]) -> Comparison {
+    let pairs: Vec<f64> = candidate
+        .iter()
+        .zip(base)
+        .filter(|(_, b)| **b > 0.0)
+        .map(|(c, b)| c / b)
+        .collect();
+    Comparison {
+        ratio: median(&pairs),
+        interval: bootstrap_interval(&pairs),
+    }
+}
+
+/// What the figures say about a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Faster with confidence (and by at least [`MIN_GAIN_RATIO`]) in a scenario, slower with
+    /// confidence in none.
+    Faster,
+    /// Slower with confidence in some scenario.
+    Slower,
+    /// Within the noise.
+    NoDifference,
+    /// Too few runs for an interval.
+    TooFewRuns,
+    /// The build failed or was not made by the configured linker.
+    Invalid,
+}
+
+impl Verdict {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::Faster => "faster",
+            Verdict::Slower => "slower",
+            Verdict::NoDifference => "no difference",
+            Verdict::TooFewRuns => "too few runs",
+            Verdict::Invalid => "not measured",
+        }
+    }
+}
+
+/// The least gain worth a change: a configuration whose median ratio is above this is not
+/// adopted even when its interval is below 1 (a 1 % gain is not worth a setting to explain).
+pub const MIN_GAIN_RATIO: f64 = 0.98;
+
+pub fn verdict(comparisons: &BTreeMap<Scenario, Comparison>) -> Verdict {
+    let intervals: Vec<(f64, f64)> = comparisons.values().filter_map(|c| c.interval).collect();
+    if comparisons.is_empty() || intervals.len() < comparisons.len() {
+        return Verdict::TooFewRuns;
+    }
+    if intervals.iter().any(|&(low, _)| low > 1.0) {
+        Verdict::Slower
+    } else if comparisons.values().any(|c| {
+        c.interval.is_some_and(|(_, high)| high < 1.0)
+            && c.ratio.is_some_and(|r| r <= MIN_GAIN_RATIO)
+    }) {
+        Verdict::Faster
+    } else {
+        Verdict::NoDifference
+    }
+}
+
+/// The geometric mean of the scenario ratios: how candidates that are all faster are ranked.
+fn overall(comparisons: &BTreeMap<Scenario, Comparison>) -> f64 {
+    let ratios: Vec<f64> = comparisons.values().filter_map(|c| c.ratio).collect();
+    if ratios.is_empty() {
+        return f64::INFINITY;
+    }
+    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp()
+}
+
+/// One configuration's timings in a round, run `i` of every configuration taken back to back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    pub settings: Settings,
+    pub seconds: BTreeMap<Scenario, Vec<f64>>,
+    /// Why it has no figures (a failed build, a binary another linker made).
+    pub invalid: Option<String>,
+}
+
+/// One candidate's outcome in its round.
+#[derive(Debug, Clone, Serialize)]
+pub struct Judged {
+    pub settings: Settings,
+    pub label: String,
+    pub median_s: BTreeMap<Scenario, f64>,
+    pub against_base: BTreeMap<Scenario, Comparison>,
+    pub verdict: Verdict,
+    pub adopted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<String>,
+}
+
+/// Judges a round whose first trial is the base (the current best): every candidate's
+/// comparison and verdict, and which one (if any) is adopted: the fastest of those judged
+/// faster.
+pub fn judge(trials: &[Trial]) -> Vec<Judged> {
+    let Some(base) = trials.first() else {
+        return Vec::new();
+    };
+    let medians = |trial: &Trial| -> BTreeMap<Scenario, f64> {
+        trial
+            .seconds
+            .iter()
+            .filter_map(|(s, v)| median(v).map(|m| (*s, m)))
+            .collect()
+    };
+    let mut judged: Vec<Judged> = trials
+        .iter()
+        .enumerate()
+        .map(|(i, trial)| {
+            let against_base: BTreeMap<Scenario, Comparison> = if i == 0 || trial.invalid.is_some()
+            {
+                BTreeMap::new()
+            } else {
+                trial
+                    .seconds
+                    .iter()
+                    .filter_map(|(scenario, seconds)| {
+                        let base = base.seconds.get(scenario)?;
+                        Some((*scenario, compare(seconds, base)))
+                    })
+                    .collect()
+            };
+            let verdict = if trial.invalid.is_some() {
+                Verdict::Invalid
+            } else if i == 0 {
+                Verdict::NoDifference
+            } else {
+                verdict(&against_base)
+            };
+            Judged {
+                settings: trial.settings,
+                label: trial.settings.label(),
+                median_s: medians(trial),
+                against_base,
+                verdict,
+                adopted: false,
+                invalid: trial.invalid.clone(),
+            }
+        })
+        .collect();
+    if base.invalid.is_some() {
+        return judged;
+    }
+    let winner = judged
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, j)| j.verdict == Verdict::Faster)
+        .min_by(|(_, a), (_, b)| overall(&a.against_base).total_cmp(&overall(&b.against_base)))
+        .map(|(i, _)| i);
+    if let Some(i) = winner {
+        judged[i].adopted = true;
+    }
+    judged
+}
+
+/// The machine and toolchain a result was measured on (recorded with it).
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub date: String,
+    pub rustc: String,
+    pub cores: usize,
+    pub memory_gib: Option<f64>,
+}
+
+/// The comment `--apply` writes above the settings: what was measured, when and where.
+pub fn record(
+    machine: &Machine,
+    confirmation: &BTreeMap<Scenario, Comparison>,
+    adopted: &Settings,
+) -> Vec<String> {
+    let memory = machine
+        .memory_gib
+        .map_or(String::new(), |gib| format!(", {gib:.0} GiB"));
+    let mut lines = vec![format!(
+        "measured {} with rustc {} on {} cores{memory}: {}",
+        machine.date,
+        machine.rustc,
+        machine.cores,
+        adopted.label()
+    )];
+    for (scenario, comparison) in confirmation {
+        if let (Some(ratio), Some((low, high))) = (comparison.ratio, comparison.interval) {
+            lines.push(format!(
+                "{scenario}: {ratio:.2}x cargo's and rustc's defaults (95 % interval {low:.2}-{high:.2})"
+            ));
+        }
+    }
+    lines.extend(adopted.costs().into_iter().map(|c| format!("cost: {c}")));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(settings: Settings, edit: &[f64]) -> Trial {
+        Trial {
+            settings,
+            seconds: BTreeMap::from([(Scenario::Edit, edit.to_vec())]),
+            invalid: None,
+        }
+    }
+
+    #[test]
+    fn levers_propose_only_changes_and_the_defaults_are_cargos() {
+        let best = Settings::default();
+        assert_eq!(
+            best.cargo_config(),
+            [
+                "profile.dev.debug=true",
+                "profile.dev.package.\"*\".debug=true",
+                "profile.dev.split-debuginfo=\"off\"",
+                "profile.dev.build-override.opt-level=0"
+            ]
+        );
+        assert_eq!(best.label(), "cargo's defaults");
+        let debug = candidates(Lever::DebugInfo, &best, &[]);
+        assert_eq!(debug.len(), 3);
+        assert!(!debug.contains(&best));
+        let linkers = candidates(Lever::Linker, &best, &[Linker::Default, Linker::Mold]);
+        assert_eq!(linkers.len(), 1);
+        assert_eq!(linkers[0].linker, Linker::Mold);
+        // Nothing to split without debug info.
+        let none = Settings {
+            debug: DebugLevel::None,
+            ..best
+        };
+        assert!(candidates(Lever::SplitDebuginfo, &none, &[]).is_empty());
+        let lean = Settings {
+            debug: DebugLevel::LineTablesOnly,
+            dependencies_debug: Some(DebugLevel::None),
+            linker: Linker::Wild,
+            ..best
+        };
+        assert_eq!(
+            lean.label(),
+            "debug info line tables only for the workspace, none for dependencies, linker wild"
+        );
+        assert_eq!(
+            lean.cargo_config()[1],
+            "profile.dev.package.\"*\".debug=false"
+        );
+        assert_eq!(lean.costs().len(), 2);
+    }
+
+    /// The base stays unless a candidate is faster with confidence; of several that are, the
+    /// fastest wins; a candidate slower in one scenario is not adopted for being faster in
+    /// another.
+    #[test]
+    fn only_a_confident_improvement_is_adopted() {
+        let base = Settings::default();
+        let mold = Settings {
+            linker: Linker::Mold,
+            ..base
+        };
+        let wild = Settings {
+            linker: Linker::Wild,
+            ..base
+        };
+        let lld = Settings {
+            linker: Linker::Lld,
+            ..base
+        };
+        let timings = [10.0, 11.0, 10.5, 12.0, 10.2];
+        let scaled = |f: f64| timings.iter().map(|t| t * f).collect::<Vec<_>>();
+        let noisy = [9.5, 11.6, 10.0, 12.5, 9.9];
+        let judged = judge(&[
+            trial(base, &timings),
+            trial(mold, &scaled(0.9)),
+            trial(wild, &scaled(0.8)),
+            trial(lld, &noisy),
+        ]);
+        assert_eq!(judged[1].verdict, Verdict::Faster);
+        assert_eq!(judged[3].verdict, Verdict::NoDifference);
+        let adopted: Vec<Linker> = judged
+            .iter()
+            .filter(|j| j.adopted)
+            .map(|j| j.settings.linker)
+            .collect();
+        assert_eq!(adopted, [Linker::Wild]);
+
+        // Faster in the edit loop, slower in a clean build: not adopted.
+        let mut mixed = trial(mold, &scaled(0.8));
+        mixed.seconds.insert(Scenario::Clean, scaled(1.2));
+        let mut base_trial = trial(base, &timings);
+        base_trial.seconds.insert(Scenario::Clean, timings.to_vec());
+        let judged = judge(&[base_trial, mixed]);
+        assert_eq!(judged[1].verdict, Verdict::Slower);
+        assert!(!judged[1].adopted);
+
+        // Two runs tell nothing; an invalid trial is never adopted.
+        let judged = judge(&[trial(base, &timings[..2]), trial(mold, &scaled(0.5)[..2])]);
+        assert_eq!(judged[1].verdict, Verdict::TooFewRuns);
+        assert!(!judged[1].adopted);
+        let mut broken = trial(wild, &scaled(0.5));
+        broken.invalid = Some("the build failed".into());
+        let judged = judge(&[trial(base, &timings), broken]);
+        assert_eq!(judged[1].verdict, Verdict::Invalid);
+        assert!(!judged[1].adopted);
+    }
+
+    #[test]
+    fn the_record_says_when_where_and_what_it_costs() {
+        let adopted = Settings {
+            debug: DebugLevel::LineTablesOnly,
+            dependencies_debug: Some(DebugLevel::None),
+            ..Settings::default()
+        };
+        let machine = Machine {
+            date: "2026-11-30".into(),
+            rustc: "1.95.0".into(),
+            cores: 2,
+            memory_gib: Some(23.4),
+        };
+        let confirmation = BTreeMap::from([(
+            Scenario::Edit,
+            Comparison {
+                ratio: Some(0.62),
+                interval: Some((0.58, 0.66)),
+            },
+        )]);
+        assert_eq!(
+            record(&machine, &confirmation, &adopted),
+            [
+                "measured 2026-11-30 with rustc 1.95.0 on 2 cores, 23 GiB: debug info line tables only for the workspace, none for dependencies",
+                "edit loop: 0.62x cargo's and rustc's defaults (95 % interval 0.58-0.66)",
+                "cost: debug = \"line-tables-only\": backtraces keep file:line, a debugger shows no local variables",
+                "cost: dependencies without full debug info: a debugger cannot show their variables",
+            ]
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! `buildkit tune` on a real project with the real mold and wild: what it measures, that each
+//! binary was made by the linker its configuration names (one shared target directory, the
+//! linker picked at link time), the budget, and `--apply` writing only what was confirmed
+//! faster than cargo's and rustc's defaults.
+//!
+//! No assertion here depends on how fast this machine is: where a test needs one configuration
+//! to win, a stand-in `cc` on PATH makes every link with rustc's own lld a second slower.
+
+use crate::e2e::{cargo_project, in_env, linker_of, rust_version, serve_real};
+use crate::harness::*;
+
+/// A project pinning the real mold and wild (served from loopback) and installed.
+fn tuned_project(sandbox: &Sandbox, server: &Server) {
+    let (mold_version, mold) = serve_real(server, "mold");
+    let (wild_version, wild) = serve_real(server, "wild");
+    cargo_project(sandbox);
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n{}{}",
+            rust_version(),
+            tool_table("mold", &mold_version, &server.url("/mold.tar.gz"), &mold),
+            tool_table("wild", &wild_version, &server.url("/wild.tar.gz"), &wild),
+        ),
+    );
+    sandbox.run(&["setup", "--quiet"]).success();
+}
+
+/// A directory whose `cc` sleeps a second before every link through rustc's own lld, then
+/// links as the real one does.
+fn slow_default_links(sandbox: &Sandbox) -> std::ffi::OsString {
+    let dir = sandbox.root().join("slow-cc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cc = dir.join("cc");
+    std::fs::write(
+        &cc,
+        "#!/bin/sh\ncase \" $* \" in *\" -fuse-ld=lld \"*) sleep 1 ;; esac\nexec /usr/bin/cc \"$@\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&cc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut paths = vec![dir];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+    std::env::join_paths(paths).unwrap()
+}
+
+#[test]
+fn tune_adopts_only_what_it_measured_faster_and_apply_writes_it_for_every_environment() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    tuned_project(&sandbox, &server);
+    let before = sandbox.read("buildkit.toml");
+    let run = sandbox
+        .buildkit(&["tune", "--runs", "3", "--apply", "--json"])
+        .env("PATH", slow_default_links(&sandbox))
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let levers: Vec<&str> = report["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["lever"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        levers,
+        ["debug-info", "split-debuginfo", "linker", "build-override"]
+    );
+    // Every configuration measured, each binary made by its own linker.
+    for round in report["rounds"].as_array().unwrap() {
+        for result in round["results"].as_array().into_iter().flatten() {
+            assert!(result.get("invalid").is_none(), "{result}");
+            // Adopted means faster with confidence: the whole interval below 1.
+            if result["adopted"] == true {
+                assert_eq!(result["verdict"], "faster", "{result}");
+                let high = result["against_base"]["edit"]["interval"][1]
+                    .as_f64()
+                    .unwrap();
+                assert!(high < 1.0, "{result}");
+            }
+        }
+    }
+    let linker_round = &report["rounds"][2]["results"];
+    let linkers: Vec<&str> = linker_round
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["settings"]["linker"].as_str().unwrap())
+        .collect();
+    assert_eq!(linkers, ["default", "mold", "wild"], "{linker_round}");
+    // A second per link is a lot for this project: mold or wild wins, is confirmed against
+    // the defaults, and is written.
+    let adopted = report["adopted"]["linker"].as_str().unwrap();
+    assert!(["mold", "wild"].contains(&adopted), "{}", run.stdout);
+    assert_eq!(report["confirmation"]["verdict"], "faster");
+    assert_eq!(report["applied"], true);
+    let after = sandbox.read("buildkit.toml");
+    assert_ne!(after, before);
+    assert!(
+        after.contains(&format!("[linker]\nkind = \"{adopted}\"")),
+        "{after}"
+    );
+    let record: Vec<&str> = after
+        .lines()
+        .filter(|l| l.starts_with("# buildkit tune: "))
+        .collect();
+    assert!(
+        record[0].starts_with("# buildkit tune: measured ")
+            && record[0].contains(" cores")
+            && record[1].starts_with("# buildkit tune: edit loop: "),
+        "{after}"
+    );
+    // tune's directory is gone; the lock follows buildkit.toml.
+    assert!(!sandbox.root().join("project/target/buildkit-tune").exists());
+    sandbox.run(&["setup", "--locked", "--quiet"]).success();
+    sandbox.run(&["generate"]).success();
+    sandbox.run(&["check"]).success();
+    in_env(&sandbox, "cargo build --quiet");
+    let signature = linker_of(&sandbox.root().join("target/debug/hello")).unwrap();
+    let expected = if adopted == "mold" { "mold " } else { "Wild " };
+    assert!(signature.starts_with(expected), "{signature}");
+}
+
+#[test]
+fn tune_needs_three_runs_and_stays_within_its_budget() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    tuned_project(&sandbox, &server);
+    let before = sandbox.read("buildkit.toml");
+    insta::assert_snapshot!(sandbox.run(&["tune", "--runs", "2"]), @"
+    exit 2
+    --- stderr
+    error: --runs 2: tune needs 3 runs or more to tell a difference from noise
+    ");
+    // A budget spent by the first build: every lever is left out and said so, nothing is
+    // written.
+    let run = sandbox
+        .buildkit(&["tune", "--budget", "1s", "--apply", "--json"])
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    for round in report["rounds"].as_array().unwrap() {
+        let skipped = round["skipped"].as_str().unwrap_or_default();
+        assert!(skipped.starts_with("over the budget: about "), "{round}");
+    }
+    assert_eq!(report["confirmation"], serde_json::Value::Null);
+    assert_eq!(report["applied"], false);
+    assert_eq!(sandbox.read("buildkit.toml"), before);
+}
