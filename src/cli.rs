@@ -47,7 +47,7 @@ pub enum Command {
     /// Write buildkit.toml pinned to the newest releases buildkit knows, and buildkit.lock.
     Init {
         /// The linker cargo should use (default: rustc's own, which needs nothing installed;
-        /// `buildkit bench` measures the others on this project).
+        /// `buildkit tune` measures the others on this project).
         #[arg(long, value_enum, default_value_t = LinkerKind::Default)]
         linker: LinkerKind,
         /// Leave sccache out.

@@ -29,16 +29,20 @@ pub enum Lever {
     Linker,
     /// Build scripts and proc-macros compiled with optimisation (they run at every build).
     BuildOverride,
+    /// CI's clean builds through sccache with a warm cache (measured in clean builds only,
+    /// where buildkit.toml pins sccache; reported, since the pin is the team's choice).
+    Sccache,
 }
 
 impl Lever {
     /// The order tune tries them in: the biggest lever first (debug information is where a
     /// debug build's time goes), so that later rounds compare against the faster base.
-    pub const ALL: [Lever; 4] = [
+    pub const ALL: [Lever; 5] = [
         Lever::DebugInfo,
         Lever::SplitDebuginfo,
         Lever::Linker,
         Lever::BuildOverride,
+        Lever::Sccache,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Lever {
             Lever::SplitDebuginfo => "split debuginfo",
             Lever::Linker => "linker",
             Lever::BuildOverride => "build scripts",
+            Lever::Sccache => "sccache (CI clean builds)",
         }
     }
 }
@@ -100,6 +105,9 @@ pub struct Settings {
     pub split_debuginfo: bool,
     /// `[profile.dev.build-override] opt-level = 3`.
     pub optimized_build_scripts: bool,
+    /// Compiled through sccache, its cache filled by an earlier clean build (how CI builds
+    /// with buildkit's cache). Not a profile setting: `buildkit env` selects it.
+    pub sccache: bool,
 }
 
 impl Default for Settings {
@@ -110,6 +118,7 @@ impl Default for Settings {
             dependencies_debug: None,
             split_debuginfo: false,
             optimized_build_scripts: false,
+            sccache: false,
         }
     }
 }
@@ -172,6 +181,9 @@ impl Settings {
         if self.optimized_build_scripts {
             out.push("build scripts and proc-macros at opt-level 3".into());
         }
+        if self.sccache {
+            out.push("through sccache, cache warm".into());
+        }
         out
     }
 
@@ -215,7 +227,8 @@ impl Settings {
     }
 }
 
-/// The alternatives a lever proposes from the current best (never the best itself).
+/// The alternatives a lever proposes from the current best (never the best itself), the one
+/// that costs least first: a costlier one is adopted only when it beats the cheaper ones.
 /// `linkers` are the ones this machine can measure: pinned and installed.
 pub fn candidates(lever: Lever, best: &Settings, linkers: &[Linker]) -> Vec<Settings> {
     let proposals: Vec<Settings> = match lever {
@@ -242,6 +255,10 @@ pub fn candidates(lever: Lever, best: &Settings, linkers: &[Linker]) -> Vec<Sett
             .collect(),
         Lever::BuildOverride => vec![Settings {
             optimized_build_scripts: !best.optimized_build_scripts,
+            ..*best
+        }],
+        Lever::Sccache => vec![Settings {
+            sccache: true,
             ..*best
         }],
     };
@@ -346,20 +363,13 @@ pub fn verdict(comparisons: &BTreeMap<Scenario, Comparison>) -> Verdict {
     }
 }
 
-/// The geometric mean of the scenario ratios: how candidates that are all faster are ranked.
-fn overall(comparisons: &BTreeMap<Scenario, Comparison>) -> f64 {
-    let ratios: Vec<f64> = comparisons.values().filter_map(|c| c.ratio).collect();
-    if ratios.is_empty() {
-        return f64::INFINITY;
-    }
-    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp()
-}
-
 /// One configuration's timings in a round, run `i` of every configuration taken back to back.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trial {
     pub settings: Settings,
     pub seconds: BTreeMap<Scenario, Vec<f64>>,
+    /// The warm-up build's seconds (for sccache, the clean build that filled its cache).
+    pub warm_up_s: Option<f64>,
     /// Why it has no figures (a failed build, a binary another linker made).
     pub invalid: Option<String>,
 }
@@ -370,6 +380,7 @@ pub struct Judged {
     pub settings: Settings,
     pub label: String,
     pub median_s: BTreeMap<Scenario, f64>,
+    pub warm_up_s: Option<f64>,
     pub against_base: BTreeMap<Scenario, Comparison>,
     pub verdict: Verdict,
     pub adopted: bool,
@@ -378,8 +389,8 @@ pub struct Judged {
 }
 
 /// Judges a round whose first trial is the base (the current best): every candidate's
-/// comparison and verdict, and which one (if any) is adopted: the fastest of those judged
-/// faster.
+/// comparison and verdict, and which one (if any) is adopted: of those judged faster, the
+/// first (cheapest), unless a later one is faster than it with confidence too.
 pub fn judge(trials: &[Trial]) -> Vec<Judged> {
     let Some(base) = trials.first() else {
         return Vec::new();
@@ -419,6 +430,7 @@ pub fn judge(trials: &[Trial]) -> Vec<Judged> {
                 settings: trial.settings,
                 label: trial.settings.label(),
                 median_s: medians(trial),
+                warm_up_s: trial.warm_up_s,
                 against_base,
                 verdict,
                 adopted: false,
@@ -429,13 +441,34 @@ pub fn judge(trials: &[Trial]) -> Vec<Judged> {
     if base.invalid.is_some() {
         return judged;
     }
-    let winner = judged
-        .iter()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, j)| j.verdict == Verdict::Faster)
-        .min_by(|(_, a), (_, b)| overall(&a.against_base).total_cmp(&overall(&b.against_base)))
-        .map(|(i, _)| i);
+    // Candidates come cheapest first (see `candidates`): a costlier one replaces the pick only
+    // when it is faster than the pick itself, with confidence, in the same runs.
+    let mut winner: Option<usize> = None;
+    for i in 1..judged.len() {
+        if judged[i].verdict != Verdict::Faster {
+            continue;
+        }
+        winner = match winner {
+            None => Some(i),
+            Some(pick) => {
+                let against_pick: BTreeMap<Scenario, Comparison> = trials[i]
+                    .seconds
+                    .iter()
+                    .filter_map(|(scenario, seconds)| {
+                        Some((
+                            *scenario,
+                            compare(seconds, trials[pick].seconds.get(scenario)?),
+                        ))
+                    })
+                    .collect();
+                Some(if verdict(&against_pick) == Verdict::Faster {
+                    i
+                } else {
+                    pick
+                })
+            }
+        };
+    }
     if let Some(i) = winner {
         judged[i].adopted = true;
     }
@@ -486,6 +519,7 @@ mod tests {
         Trial {
             settings,
             seconds: BTreeMap::from([(Scenario::Edit, edit.to_vec())]),
+            warm_up_s: None,
             invalid: None,
         }
     }
@@ -567,6 +601,15 @@ mod tests {
             .map(|j| j.settings.linker)
             .collect();
         assert_eq!(adopted, [Linker::Wild]);
+
+        // Two that are faster by about the same: the cheaper (first) one stays.
+        let judged = judge(&[
+            trial(base, &timings),
+            trial(mold, &scaled(0.8)),
+            trial(wild, &[7.9, 8.9, 8.5, 9.5, 8.2]),
+        ]);
+        assert_eq!(judged[2].verdict, Verdict::Faster);
+        assert!(judged[1].adopted && !judged[2].adopted);
 
         // Faster in the edit loop, slower in a clean build: not adopted.
         let mut mixed = trial(mold, &scaled(0.8));

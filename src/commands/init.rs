@@ -70,7 +70,7 @@ pub fn run(
     }
     if linker == LinkerKind::Default {
         eprintln!(
-            "linker: rustc's own (rust-lld): nothing to install, nothing a contributor can lack; `buildkit bench` measures mold and lld against it on this project"
+            "linker: rustc's own (rust-lld): nothing to install, nothing a contributor can lack; `buildkit tune` measures mold, wild and less debug info against it on this project (`buildkit init --tune` runs it)"
         );
     }
     eprintln!(
@@ -80,7 +80,7 @@ pub fn run(
         // Since Rust 1.90 rustc links with its own lld: another linker is not faster by
         // default, and on some machines and projects it is slower. Measure, then choose.
         eprintln!(
-            "then: `buildkit bench` measures {} against rustc's own linker on this project and machine",
+            "then: `buildkit tune` measures {} against rustc's own linker on this project and machine, and keeps it only if it is faster",
             linker.as_str()
         );
     }

@@ -137,6 +137,13 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         clean: tune_dir.join("clean"),
         main: &main,
         touched: &touched,
+        sccache: tools.sccache.map(|program| SccacheRun {
+            program,
+            dir: tune_dir.join("sccache"),
+            port: std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_or(4227, |a| a.port()),
+        }),
     };
     let mut clock = Clock {
         started,
@@ -151,6 +158,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         &options.scenarios,
         runs,
     );
+    runner.stop_sccache();
     progress.done();
     if !options.keep {
         let _ = fs_err::remove_dir_all(&tune_dir);
@@ -214,6 +222,13 @@ fn search(
     scenarios: &[Scenario],
     runs: usize,
 ) -> Result<(Vec<Round>, Settings, Option<Judged>), Error> {
+    let sccache_skipped = if runner.sccache.is_none() {
+        Some("buildkit.toml pins no sccache (or it is not installed)")
+    } else if !scenarios.contains(&Scenario::Clean) {
+        Some("measured in clean builds only (--scenario clean or both)")
+    } else {
+        None
+    };
     let mut best = Settings::default();
     let mut rounds = Vec::new();
     // Calibration: the base built once (filling the shared directory; its time is about a
@@ -241,6 +256,19 @@ fn search(
     let mut levers: Vec<Lever> = Lever::ALL.to_vec();
     while !levers.is_empty() {
         let lever = levers.remove(0);
+        let round_scenarios: &[Scenario] = if lever == Lever::Sccache {
+            if let Some(why) = sccache_skipped {
+                rounds.push(Round {
+                    lever,
+                    results: Vec::new(),
+                    skipped: Some(why.into()),
+                });
+                continue;
+            }
+            &[Scenario::Clean]
+        } else {
+            scenarios
+        };
         let candidates = tune::candidates(lever, &best, linkers);
         if candidates.is_empty() {
             rounds.push(Round {
@@ -255,7 +283,7 @@ fn search(
             continue;
         }
         let configs: Vec<Settings> = std::iter::once(best).chain(candidates).collect();
-        let cost = clock.round_cost(configs.len(), scenarios, runs);
+        let cost = clock.round_cost(configs.len(), round_scenarios, runs);
         // Room for the confirmation round stays.
         let reserve = clock.round_cost(2, scenarios, runs);
         if let Some(left) = clock.left()
@@ -282,12 +310,16 @@ fn search(
             clock,
             lever.name(),
             &configs,
-            scenarios,
+            round_scenarios,
             runs,
             planned_after,
         );
         let judged = tune::judge(&trials);
-        if let Some(winner) = judged.iter().find(|j| j.adopted) {
+        // sccache is reported, not written: its pin and cache are the team's choice, and it
+        // pays only where the cache is warm.
+        if let Some(winner) = judged.iter().find(|j| j.adopted)
+            && lever != Lever::Sccache
+        {
             best = winner.settings;
         }
         rounds.push(Round {
@@ -332,6 +364,7 @@ fn measure_round(
         .map(|settings| Trial {
             settings: *settings,
             seconds: scenarios.iter().map(|s| (*s, Vec::new())).collect(),
+            warm_up_s: None,
             invalid: None,
         })
         .collect();
@@ -341,10 +374,19 @@ fn measure_round(
             .say(&format!("{name}: warm-up: {}", trial.settings.label()));
         // An edit-loop build (a touch, so that even a configuration differing only in its
         // linker links again), whose binary shows which linker made it.
-        trial.invalid = runner
-            .build(&trial.settings, Scenario::Edit, true)
-            .err()
-            .or_else(|| runner.wrong_linker(&trial.settings, Scenario::Edit));
+        // sccache's warm-up is a clean build, which fills its cache.
+        let scenario = if trial.settings.sccache {
+            Scenario::Clean
+        } else {
+            Scenario::Edit
+        };
+        match runner.build(&trial.settings, scenario, true) {
+            Ok(seconds) => {
+                trial.warm_up_s = Some(seconds);
+                trial.invalid = runner.wrong_linker(&trial.settings, scenario);
+            }
+            Err(why) => trial.invalid = Some(why),
+        }
     }
     let total = runs * scenarios.len() * trials.iter().filter(|t| t.invalid.is_none()).count();
     let mut done = 0;
@@ -448,6 +490,8 @@ struct LinkerTools {
     /// Tools tune installed for measuring that buildkit.toml does not pin yet (name, version):
     /// pinned by `--apply` when their linker wins.
     pins: Vec<(String, String)>,
+    /// The pinned sccache, installed.
+    sccache: Option<PathBuf>,
 }
 
 /// mold and wild at the version buildkit.lock pins, or (not pinned) the newest the registry
@@ -544,10 +588,15 @@ fn linker_tools(
             ));
         }
     }
+    let sccache = lock
+        .tool("sccache")
+        .map(|_| bin_dir.join("sccache"))
+        .filter(|program| program.exists());
     Ok(LinkerTools {
         linkers,
         bin_dir,
         pins,
+        sccache,
     })
 }
 
@@ -592,6 +641,14 @@ struct Runner<'a> {
     clean: PathBuf,
     main: &'a MainBinary,
     touched: &'a Path,
+    /// The pinned sccache, its cache directory and the port of tune's own server.
+    sccache: Option<SccacheRun>,
+}
+
+struct SccacheRun {
+    program: PathBuf,
+    dir: PathBuf,
+    port: u16,
 }
 
 impl Runner<'_> {
@@ -635,13 +692,35 @@ impl Runner<'_> {
                 crate::env_vars::BUILDKIT_TUNE_LINKER,
                 settings.linker.name(),
             )
-            .env(crate::env_vars::RUSTC_WRAPPER, "")
             // With incremental compilation a touch that changes nothing replays the last
             // compile; without it the touched crates compile as after a real edit of every
             // function in them (the upper bound of an edit, and how CI builds).
             .env(crate::env_vars::CARGO_INCREMENTAL, "0");
         for setting in settings.cargo_config() {
             cargo.arg("--config").arg(setting);
+        }
+        match (&self.sccache, settings.sccache) {
+            (Some(sccache), true) => {
+                // A private server on its own port and cache directory (it reads SCCACHE_DIR
+                // when it starts): the local cache, whatever the environment names.
+                cargo
+                    .env(crate::env_vars::RUSTC_WRAPPER, &sccache.program)
+                    .env("SCCACHE_DIR", &sccache.dir)
+                    .env("SCCACHE_SERVER_PORT", sccache.port.to_string())
+                    .env_remove("SCCACHE_SERVER_UDS");
+                for (name, _) in std::env::vars_os() {
+                    if let Some(name) = name.to_str()
+                        && name.starts_with("SCCACHE_")
+                        && !["SCCACHE_DIR", "SCCACHE_SERVER_PORT"].contains(&name)
+                    {
+                        cargo.env_remove(name);
+                    }
+                }
+            }
+            (None, true) => return Err("sccache is not installed".into()),
+            (_, false) => {
+                cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
+            }
         }
         let started = Instant::now();
         let output = cargo
@@ -653,6 +732,17 @@ impl Runner<'_> {
             return Err(format!("the build failed: {}", super::first_error(&stderr)));
         }
         Ok(seconds)
+    }
+
+    /// Stops tune's sccache server, if it started one.
+    fn stop_sccache(&self) {
+        if let Some(sccache) = &self.sccache {
+            let _ = Command::new(&sccache.program)
+                .arg("--stop-server")
+                .env("SCCACHE_SERVER_PORT", sccache.port.to_string())
+                .env_remove("SCCACHE_SERVER_UDS")
+                .output();
+        }
     }
 
     /// Why the binary just built does not count: another linker than the configuration's made
@@ -777,6 +867,12 @@ fn text_report(report: &Report, apply: bool, project: &super::Project) -> String
             format!("{}, adopted", judged.verdict.describe())
         } else {
             judged.verdict.describe().to_string()
+        };
+        let verdict = match (judged.settings.sccache, judged.warm_up_s) {
+            (true, Some(cold)) => {
+                format!("{verdict} (its cache filled by a clean build of {cold:.2} s)")
+            }
+            _ => verdict,
         };
         let mut line = format!(
             "  {:<width$}  {}  {verdict}\n",

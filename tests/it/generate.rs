@@ -120,7 +120,7 @@ fn init_writes_a_valid_manifest_and_refuses_to_overwrite() {
     --- stderr
     wrote [SANDBOX]/project/buildkit.toml and [SANDBOX]/project/buildkit.lock
     note: this buildkit was not installed by cargo, so CI cannot install the same: set [buildkit] git + rev (or url + sha256) in buildkit.toml before `buildkit generate`
-    linker: rustc's own (rust-lld): nothing to install, nothing a contributor can lack; `buildkit bench` measures mold and lld against it on this project
+    linker: rustc's own (rust-lld): nothing to install, nothing a contributor can lack; `buildkit tune` measures mold, wild and less debug info against it on this project (`buildkit init --tune` runs it)
     next: `buildkit setup` installs the tools, `buildkit generate` writes the cargo, devcontainer and CI files
     ");
     let manifest = sandbox.read("buildkit.toml");
@@ -758,7 +758,7 @@ fn init_pins_the_newest_stable_when_the_active_rustc_is_a_nightly() {
     wrote [SANDBOX]/project/buildkit.toml and [SANDBOX]/project/buildkit.lock
     note: the active rustc 1.97.0-nightly is not a stable release; pinned Rust 1.95.0, the newest stable it can name (edit toolchain.rust to choose another)
     note: this buildkit was not installed by cargo, so CI cannot install the same: set [buildkit] git + rev (or url + sha256) in buildkit.toml before `buildkit generate`
-    linker: rustc's own (rust-lld): nothing to install, nothing a contributor can lack; `buildkit bench` measures mold and lld against it on this project
+    linker: rustc's own (rust-lld): nothing to install, nothing a contributor can lack; `buildkit tune` measures mold, wild and less debug info against it on this project (`buildkit init --tune` runs it)
     next: `buildkit setup` installs the tools, `buildkit generate` writes the cargo, devcontainer and CI files
     ");
     assert!(

@@ -64,7 +64,17 @@ fn tune_adopts_only_what_it_measured_faster_and_apply_writes_it_for_every_enviro
         .collect();
     assert_eq!(
         levers,
-        ["debug-info", "split-debuginfo", "linker", "build-override"]
+        [
+            "debug-info",
+            "split-debuginfo",
+            "linker",
+            "build-override",
+            "sccache"
+        ]
+    );
+    assert_eq!(
+        report["rounds"][4]["skipped"],
+        "buildkit.toml pins no sccache (or it is not installed)"
     );
     // Every configuration measured, each binary made by its own linker.
     for round in report["rounds"].as_array().unwrap() {
@@ -139,11 +149,89 @@ fn tune_needs_three_runs_and_stays_within_its_budget() {
         .run();
     assert_eq!(run.code, 0, "{run}");
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    for round in report["rounds"].as_array().unwrap() {
+    let rounds = report["rounds"].as_array().unwrap();
+    // (sccache is measured only in clean builds where it is pinned.)
+    for round in &rounds[..4] {
         let skipped = round["skipped"].as_str().unwrap_or_default();
         assert!(skipped.starts_with("over the budget: about "), "{round}");
     }
     assert_eq!(report["confirmation"], serde_json::Value::Null);
     assert_eq!(report["applied"], false);
     assert_eq!(sandbox.read("buildkit.toml"), before);
+}
+
+/// `init --tune` on a machine that cannot download mold or wild: it pins nothing it could not
+/// measure, says why in one line, and still measures what it can (debug information).
+#[test]
+fn init_tune_measures_what_it_can_and_pins_nothing_unmeasured() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    cargo_project(&sandbox);
+    let run = sandbox
+        .buildkit(&["init", "--tune", "--no-sccache"])
+        .env("BUILDKIT_MIRROR", server.url(""))
+        .env("BUILDKIT_DOWNLOAD_ATTEMPTS", "1")
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    let notes: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tune: could not install"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{run}");
+    assert!(
+        run.stdout
+            .contains("linker: not measured: no linker but rustc's own could be measured"),
+        "{run}"
+    );
+    let manifest = sandbox.read("buildkit.toml");
+    assert!(
+        !manifest.contains("[tools.mold]") && !manifest.contains("[tools.wild]"),
+        "{manifest}"
+    );
+}
+
+/// For CI's clean builds, sccache with a warm cache is measured against the best configuration
+/// without it (its cache filled by the warm-up, a clean build), and reported.
+#[test]
+fn tune_measures_sccache_in_clean_builds() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    let (version, archive) = serve_real(&server, "sccache");
+    cargo_project(&sandbox);
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n{}",
+            rust_version(),
+            tool_table(
+                "sccache",
+                &version,
+                &server.url("/sccache.tar.gz"),
+                &archive
+            ),
+        ),
+    );
+    sandbox.run(&["setup", "--quiet"]).success();
+    let run = sandbox
+        .buildkit(&["tune", "--scenario", "clean", "--runs", "3", "--json"])
+        .env("BUILDKIT_MIRROR", server.url(""))
+        .env("BUILDKIT_DOWNLOAD_ATTEMPTS", "1")
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let round = &report["rounds"][4];
+    assert_eq!(round["lever"], "sccache", "{round}");
+    let results = round["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{round}");
+    assert_eq!(results[1]["settings"]["sccache"], true);
+    assert!(results[1].get("invalid").is_none(), "{round}");
+    assert!(results[1]["warm_up_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        results[1]["median_s"]["clean"].as_f64().is_some(),
+        true,
+        "{round}"
+    );
+    // Never written: the team's pin and cache are not tune's to change.
+    assert_eq!(report["adopted"]["sccache"], false);
 }
