@@ -7,7 +7,12 @@ flags and profile settings, a clean build (target directory removed first) and a
 build (main source touched). bench's medians must agree with the outside medians within 10 %:
 what bench adds (its own process, the .comment read, bookkeeping) must not show in its figures.
 
-Usage: bench/bench_agreement.py PROJECT [--runs N] [--buildkit PATH]
+With --tune, the same for `buildkit tune --runs N --json --keep`: the edit loop of cargo's
+defaults and of the configuration tune confirmed, timed again from outside in tune's kept
+target directory, through tune's own link script, with the same profile settings, touching the
+same file, interleaved. tune's medians must agree with those within 10 %.
+
+Usage: bench/bench_agreement.py PROJECT [--runs N] [--buildkit PATH] [--tune]
 The project needs a buildkit.toml; run it on a quiet machine.
 """
 
@@ -29,11 +34,15 @@ def main():
     parser.add_argument("project")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--buildkit", default=str(ROOT / "target/release/buildkit"))
+    parser.add_argument("--tune", action="store_true")
     args = parser.parse_args()
     project = Path(args.project).resolve()
     args.buildkit = str(Path(args.buildkit).resolve())
     if not Path(args.buildkit).is_file():
         subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+
+    if args.tune:
+        return tune_agreement(args, project)
 
     out = subprocess.run([args.buildkit, "bench", "--linkers", "default", "--runs", str(args.runs), "--json"],
                          cwd=project, check=True, capture_output=True, text=True)
@@ -82,6 +91,65 @@ def main():
         diff = (ours - theirs) / theirs
         worst = max(worst, abs(diff))
         print(f"{scenario:<8} {ours:>11.2f} s {theirs:>13.2f} s {diff:>+10.1%}")
+    print(f"largest difference {worst:.1%} (goal: within 10 %)")
+    return 0 if worst <= 0.10 else 1
+
+
+DEBUG_TOML = {"none": "false", "line-tables-only": '"line-tables-only"', "full": "true"}
+
+
+def tune_config(settings):
+    """The --config arguments tune gives a configuration (src/tune.rs, Settings::cargo_config)."""
+    deps = settings["dependencies_debug"] or settings["debug"]
+    return [
+        "--config", f"profile.dev.debug={DEBUG_TOML[settings['debug']]}",
+        "--config", f'profile.dev.package."*".debug={DEBUG_TOML[deps]}',
+        "--config", 'profile.dev.split-debuginfo="{}"'.format("unpacked" if settings["split_debuginfo"] else "off"),
+        "--config", "profile.dev.build-override.opt-level={}".format(3 if settings["optimized_build_scripts"] else 0),
+    ]
+
+
+def tune_agreement(args, project):
+    out = subprocess.run([args.buildkit, "tune", "--runs", str(args.runs), "--json", "--keep"],
+                         cwd=project, check=True, capture_output=True, text=True)
+    report = json.loads(out.stdout)
+    base = report["rounds"][0]["results"][0]
+    confirmed = report["confirmation"]
+    rows = [("cargo's defaults", base)]
+    if confirmed:
+        rows.append((confirmed["label"], confirmed))
+    metadata = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
+                                         cwd=project, check=True, capture_output=True, text=True).stdout)
+    tune_dir = Path(metadata["target_directory"]) / "buildkit-tune"
+    touched = report["touched"]
+
+    def timed(settings):
+        env = dict(os.environ, CARGO_TARGET_DIR=str(tune_dir / "shared"), CARGO_ENCODED_RUSTFLAGS="",
+                   RUSTC_WRAPPER="", CARGO_INCREMENTAL="0",
+                   CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=str(tune_dir / "buildkit-tune-link"),
+                   BUILDKIT_TUNE_LINKER=settings["linker"])
+        os.utime(touched)
+        start = time.perf_counter()
+        subprocess.run(["cargo", "build", "--quiet", *tune_config(settings)], cwd=project, env=env, check=True)
+        return time.perf_counter() - start
+
+    for _, row in rows:
+        timed(row["settings"])  # warm-up, as tune does
+    outside = {label: [] for label, _ in rows}
+    for _ in range(args.runs):
+        for label, row in rows:
+            outside[label].append(timed(row["settings"]))
+    shutil.rmtree(tune_dir, ignore_errors=True)
+
+    worst = 0.0
+    print(f"tune took {report['seconds']:.0f} s in all")
+    print(f"{'configuration':<62} {'tune median':>12} {'outside median':>15} {'difference':>11}")
+    for label, row in rows:
+        ours = row["median_s"]["edit"]
+        theirs = statistics.median(outside[label])
+        diff = (ours - theirs) / theirs
+        worst = max(worst, abs(diff))
+        print(f"{label:<62} {ours:>10.2f} s {theirs:>13.2f} s {diff:>+10.1%}")
     print(f"largest difference {worst:.1%} (goal: within 10 %)")
     return 0 if worst <= 0.10 else 1
 
