@@ -227,9 +227,8 @@ fn tune_measures_sccache_in_clean_builds() {
     assert_eq!(results[1]["settings"]["sccache"], true);
     assert!(results[1].get("invalid").is_none(), "{round}");
     assert!(results[1]["warm_up_s"].as_f64().unwrap() > 0.0);
-    assert_eq!(
+    assert!(
         results[1]["median_s"]["clean"].as_f64().is_some(),
-        true,
         "{round}"
     );
     // Never written: the team's pin and cache are not tune's to change.
