@@ -245,6 +245,13 @@ pub fn toml_string(value: &str) -> String {
 }
 
 /// A JSON string.
+/// A value inside a Docker `--mount` option list (`key=value,key=value`), which has no
+/// escaping: a comma would start another option, so it becomes `_` (buildkit.toml's
+/// validation refuses one first; this is the second wall). JSON encoding comes after.
+pub fn mount_option_value(value: &str) -> String {
+    value.replace(',', "_")
+}
+
 pub fn json_string(value: &str) -> String {
     serde_json::to_string(value).expect("strings serialize")
 }

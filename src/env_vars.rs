@@ -47,6 +47,17 @@ pub const LINKER_OVERRIDE: &str = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"
 /// Set by `tune` for each build: the linker its link script (one path for every
 /// configuration) selects.
 pub const BUILDKIT_TUNE_LINKER: &str = "BUILDKIT_TUNE_LINKER";
+/// Where cargo keeps the registry's sources (default `~/.cargo`): part of every dependency's
+/// sccache key, so `doctor` compares it with `[cache] cargo_home`.
+pub const CARGO_HOME: &str = "CARGO_HOME";
+/// sccache's local cache directory: where `buildkit env` puts the local level in front of a
+/// remote cache (default: sccache's own, the platform cache dir's `sccache`).
+pub const SCCACHE_DIR: &str = "SCCACHE_DIR";
+/// Set by GitHub Actions: `pull_request` (or `pull_request_target`) tells `buildkit env` that
+/// the job builds a pull request, which only reads a shared cache (`[cache] write = "ci"`).
+pub const GITHUB_EVENT_NAME: &str = "GITHUB_EVENT_NAME";
+/// Set by GitLab CI in merge request pipelines: likewise, the job only reads a shared cache.
+pub const CI_MERGE_REQUEST_IID: &str = "CI_MERGE_REQUEST_IID";
 /// The rustc wrapper: `buildkit env` sets it to `sccache`.
 pub const RUSTC_WRAPPER: &str = "RUSTC_WRAPPER";
 /// Both ways to set the rustc wrapper; either overrides .cargo/config.toml.
@@ -83,7 +94,16 @@ impl BuildEnv {
             inspected: RUSTFLAGS_OVERRIDES
                 .iter()
                 .chain(WRAPPERS)
-                .chain([&LINKER_OVERRIDE, &CARGO_INCREMENTAL, &CI, &RUSTUP_TOOLCHAIN])
+                .chain([
+                    &LINKER_OVERRIDE,
+                    &CARGO_INCREMENTAL,
+                    &CI,
+                    &RUSTUP_TOOLCHAIN,
+                    &GITHUB_EVENT_NAME,
+                    &CI_MERGE_REQUEST_IID,
+                    &CARGO_HOME,
+                    &SCCACHE_DIR,
+                ])
                 .filter_map(|&name| std::env::var_os(name).map(|value| (name, value)))
                 .collect(),
         }
@@ -98,6 +118,26 @@ impl BuildEnv {
     /// Read when asked, not inspected at start: which names matter depends on the manifest.
     pub fn is_set(&self, name: &str) -> bool {
         std::env::var_os(name).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Where this build runs, for the shared cache's write policy: CI when `CI` is set (as
+    /// every CI system sets it), a pull request when GitHub or GitLab says so.
+    pub fn build_place(&self) -> crate::manifest::BuildPlace {
+        use crate::manifest::BuildPlace;
+        let set = |name: &str| self.var(name).is_some_and(|v| !v.is_empty());
+        let ci = self
+            .var(CI)
+            .and_then(|v| v.to_str())
+            .is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+        let pull_request = self
+            .var(GITHUB_EVENT_NAME)
+            .is_some_and(|v| v == "pull_request" || v == "pull_request_target")
+            || set(CI_MERGE_REQUEST_IID);
+        match (ci, pull_request) {
+            (false, _) => BuildPlace::Local,
+            (true, false) => BuildPlace::CiBranch,
+            (true, true) => BuildPlace::CiPullRequest,
+        }
     }
 
     /// Whether an inspected boolean-ish variable is set to a true value.

@@ -374,7 +374,7 @@ impl Runner<'_> {
             cargo
                 .env(crate::env_vars::RUSTC_WRAPPER, self.bin_dir.join("sccache"))
                 .env(crate::env_vars::CARGO_INCREMENTAL, "0")
-                .env("SCCACHE_DIR", &sccache_dir)
+                .env(crate::env_vars::SCCACHE_DIR, &sccache_dir)
                 .env("SCCACHE_SERVER_PORT", port.to_string());
         } else {
             cargo.env(crate::env_vars::RUSTC_WRAPPER, "");

@@ -31,6 +31,31 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     // A remote cache this machine cannot use would fail every build (sccache will not start):
     // sccache keeps to its local cache instead, and says why here. Credentials are never
     // printed: sccache reads them by name from the environment.
+    // Whether this build writes into a shared cache is known only here, at run time: a CI job
+    // building a branch writes (with `write = "ci"`), a pull request's job and a laptop read.
+    if let Some(cache) = project.as_ref().and_then(|p| p.manifest.cache.as_ref())
+        && cache.backend.is_remote()
+    {
+        let rw = cache.backend.rw_mode_var();
+        vars.retain(|(name, _)| name != rw);
+        vars.extend(
+            cache
+                .env_vars_at(ctx.env.build_place())
+                .into_iter()
+                .filter(|(name, _)| name == rw),
+        );
+        // The local level: the directory this machine's sccache would use anyway.
+        let dir = ctx
+            .env
+            .var(crate::env_vars::SCCACHE_DIR)
+            .map(std::path::PathBuf::from)
+            .or_else(|| directories::BaseDirs::new().map(|d| d.cache_dir().join("sccache")));
+        if let Some(dir) = dir {
+            let dir = utf8_path(&dir)?.to_string();
+            vars.retain(|(name, _)| name != crate::env_vars::SCCACHE_DIR);
+            vars.extend(cache.local_level_vars(&dir));
+        }
+    }
     if let Some(cache) = project.as_ref().and_then(|p| p.manifest.cache.as_ref())
         && let Some(why) = unusable_remote(&ctx.env, cache)
     {

@@ -705,13 +705,13 @@ impl Runner<'_> {
                 // when it starts): the local cache, whatever the environment names.
                 cargo
                     .env(crate::env_vars::RUSTC_WRAPPER, &sccache.program)
-                    .env("SCCACHE_DIR", &sccache.dir)
+                    .env(crate::env_vars::SCCACHE_DIR, &sccache.dir)
                     .env("SCCACHE_SERVER_PORT", sccache.port.to_string())
                     .env_remove("SCCACHE_SERVER_UDS");
                 for (name, _) in std::env::vars_os() {
                     if let Some(name) = name.to_str()
                         && name.starts_with("SCCACHE_")
-                        && !["SCCACHE_DIR", "SCCACHE_SERVER_PORT"].contains(&name)
+                        && ![crate::env_vars::SCCACHE_DIR, "SCCACHE_SERVER_PORT"].contains(&name)
                     {
                         cargo.env_remove(name);
                     }

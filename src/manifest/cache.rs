@@ -21,12 +21,14 @@ pub enum CacheBackend {
     /// it); everywhere else sccache uses its local cache.
     Gha,
     Webdav,
+    Memcached,
 }
 
 impl CacheBackend {
-    const ALL: [CacheBackend; 5] = [
+    const ALL: [CacheBackend; 6] = [
         CacheBackend::Local,
         CacheBackend::Redis,
+        CacheBackend::Memcached,
         CacheBackend::S3,
         CacheBackend::Gha,
         CacheBackend::Webdav,
@@ -39,6 +41,24 @@ impl CacheBackend {
             CacheBackend::S3 => "s3",
             CacheBackend::Gha => "gha",
             CacheBackend::Webdav => "webdav",
+            CacheBackend::Memcached => "memcached",
+        }
+    }
+
+    /// A backend other machines share (the ones `write` and `local_first` are about).
+    pub fn is_remote(self) -> bool {
+        !matches!(self, CacheBackend::Local | CacheBackend::Gha)
+    }
+
+    /// The variable that makes sccache only read from this backend.
+    pub fn rw_mode_var(self) -> &'static str {
+        match self {
+            CacheBackend::Local => "SCCACHE_LOCAL_RW_MODE",
+            CacheBackend::Redis => "SCCACHE_REDIS_RW_MODE",
+            CacheBackend::Memcached => "SCCACHE_MEMCACHED_RW_MODE",
+            CacheBackend::S3 => "SCCACHE_S3_RW_MODE",
+            CacheBackend::Gha => "SCCACHE_GHA_RW_MODE",
+            CacheBackend::Webdav => "SCCACHE_WEBDAV_RW_MODE",
         }
     }
 
@@ -49,7 +69,10 @@ impl CacheBackend {
     /// The settings it takes, each with the SCCACHE_* variable it becomes.
     pub fn settings(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            CacheBackend::Local => &[("dir", "SCCACHE_DIR"), ("size", "SCCACHE_CACHE_SIZE")],
+            CacheBackend::Local => &[
+                ("dir", crate::env_vars::SCCACHE_DIR),
+                ("size", "SCCACHE_CACHE_SIZE"),
+            ],
             CacheBackend::Redis => &[
                 ("endpoint", "SCCACHE_REDIS_ENDPOINT"),
                 ("key_prefix", "SCCACHE_REDIS_KEY_PREFIX"),
@@ -61,11 +84,19 @@ impl CacheBackend {
                 ("endpoint", "SCCACHE_ENDPOINT"),
                 ("key_prefix", "SCCACHE_S3_KEY_PREFIX"),
                 ("use_ssl", "SCCACHE_S3_USE_SSL"),
+                // S3-compatible stores (MinIO, moto, Ceph) mostly want path-style requests,
+                // sccache's default; AWS itself takes either.
+                ("virtual_host_style", "SCCACHE_S3_ENABLE_VIRTUAL_HOST_STYLE"),
             ],
             CacheBackend::Gha => &[("version", "SCCACHE_GHA_VERSION")],
             CacheBackend::Webdav => &[
                 ("endpoint", "SCCACHE_WEBDAV_ENDPOINT"),
                 ("key_prefix", "SCCACHE_WEBDAV_KEY_PREFIX"),
+            ],
+            CacheBackend::Memcached => &[
+                ("endpoint", "SCCACHE_MEMCACHED_ENDPOINT"),
+                ("key_prefix", "SCCACHE_MEMCACHED_KEY_PREFIX"),
+                ("expiration", "SCCACHE_MEMCACHED_EXPIRATION"),
             ],
         }
     }
@@ -74,6 +105,9 @@ impl CacheBackend {
     pub fn credential_vars(self) -> &'static [&'static str] {
         match self {
             CacheBackend::Redis => &["SCCACHE_REDIS_USERNAME", "SCCACHE_REDIS_PASSWORD"],
+            CacheBackend::Memcached => {
+                &["SCCACHE_MEMCACHED_USERNAME", "SCCACHE_MEMCACHED_PASSWORD"]
+            }
             CacheBackend::Webdav => &[
                 "SCCACHE_WEBDAV_USERNAME",
                 "SCCACHE_WEBDAV_PASSWORD",
@@ -92,7 +126,7 @@ impl CacheBackend {
     /// The settings it cannot work without.
     fn required(self) -> &'static [&'static str] {
         match self {
-            CacheBackend::Redis | CacheBackend::Webdav => &["endpoint"],
+            CacheBackend::Redis | CacheBackend::Webdav | CacheBackend::Memcached => &["endpoint"],
             CacheBackend::S3 => &["bucket"],
             CacheBackend::Local | CacheBackend::Gha => &[],
         }
@@ -105,6 +139,41 @@ impl fmt::Display for CacheBackend {
     }
 }
 
+/// Which environments write into a shared cache (`[cache] write`); the others only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheWriters {
+    /// CI jobs that are not a pull (merge) request: what the default branch built is what
+    /// everyone reads; a laptop or a pull request's job never overwrites it.
+    Ci,
+    /// Every environment, laptops and pull requests included.
+    All,
+    /// Nobody: the cache is filled some other way (or frozen).
+    None,
+}
+
+impl CacheWriters {
+    const ALL: [CacheWriters; 3] = [CacheWriters::Ci, CacheWriters::All, CacheWriters::None];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheWriters::Ci => "ci",
+            CacheWriters::All => "all",
+            CacheWriters::None => "none",
+        }
+    }
+}
+
+/// Where a build runs, as far as writing into the shared cache is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildPlace {
+    /// A laptop or the devcontainer.
+    Local,
+    /// A CI job building a branch.
+    CiBranch,
+    /// A CI job building a pull (merge) request.
+    CiPullRequest,
+}
+
 /// Where sccache keeps its cache, and the settings the backend needs (turned into SCCACHE_* vars).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheConfig {
@@ -113,10 +182,57 @@ pub struct CacheConfig {
     /// The variables that carry the backend's secrets, by name only (`credentials = [...]`):
     /// each machine's environment or CI secret provides the value; nothing holds it here.
     pub credentials: Vec<String>,
+    /// Who writes into a remote backend.
+    pub writers: CacheWriters,
+    /// A local disk cache in front of a remote backend (sccache's multi-level cache: hits
+    /// there first, remote hits copied back into it).
+    pub local_first: bool,
+    /// The absolute project path the team's cache entries are made at (`project_dir`):
+    /// sccache hashes absolute paths into a Rust crate's key, so only builds at this path
+    /// share entries. The devcontainer mounts the project there; doctor compares.
+    pub project_dir: Option<String>,
+    /// Likewise `CARGO_HOME` (dependencies' sources live under it).
+    pub cargo_home: Option<String>,
 }
 
 impl CacheConfig {
-    /// The SCCACHE_* variables this cache configuration means, sorted by name.
+    /// Whether a build at `place` writes into the remote backend.
+    pub fn writes(&self, place: BuildPlace) -> bool {
+        match self.writers {
+            CacheWriters::All => true,
+            CacheWriters::None => false,
+            CacheWriters::Ci => place == BuildPlace::CiBranch,
+        }
+    }
+
+    /// The SCCACHE_* variables this cache configuration means at `place`, sorted by name.
+    pub fn env_vars_at(&self, place: BuildPlace) -> Vec<(String, String)> {
+        let mut vars = self.env_vars();
+        if self.backend.is_remote() && !self.writes(place) {
+            vars.push((self.backend.rw_mode_var().into(), "READ_ONLY".into()));
+        }
+        vars.sort();
+        vars
+    }
+
+    /// The local first level in front of a remote backend (`local_first`): sccache's
+    /// multi-level chain and the directory of its disk level, which sccache then needs named.
+    /// Only `buildkit env` sets these, where it knows this machine's cache directory (the
+    /// devcontainer, recreated at will, reads the remote level directly).
+    pub fn local_level_vars(&self, dir: &str) -> Vec<(String, String)> {
+        if !self.backend.is_remote() || !self.local_first {
+            return Vec::new();
+        }
+        vec![
+            (crate::env_vars::SCCACHE_DIR.into(), dir.into()),
+            (
+                "SCCACHE_MULTILEVEL_CHAIN".into(),
+                format!("disk,{}", self.backend.name()),
+            ),
+        ]
+    }
+
+    /// The backend's own SCCACHE_* variables (where, not who), sorted by name.
     pub fn env_vars(&self) -> Vec<(String, String)> {
         let table = self.backend.settings();
         let mut vars: Vec<(String, String)> = self
@@ -144,6 +260,7 @@ impl CacheConfig {
         let (scheme, rest) = endpoint.split_once("://")?;
         let default_port = match (self.backend, scheme) {
             (CacheBackend::Redis, "redis" | "rediss") => 6379,
+            (CacheBackend::Memcached, "tcp") => 11211,
             (_, "http") => 80,
             (_, "https") => 443,
             _ => return None,
@@ -171,10 +288,17 @@ impl CacheConfig {
     /// The variables that send sccache to the remote backend (all of them but the local ones):
     /// left out where the backend cannot be reached, so that sccache uses its local cache.
     pub fn remote_vars(&self) -> Vec<&'static str> {
-        match self.backend {
-            CacheBackend::Local | CacheBackend::Gha => Vec::new(),
-            backend => backend.settings().iter().map(|(_, var)| *var).collect(),
+        if !self.backend.is_remote() {
+            return Vec::new();
         }
+        let mut vars: Vec<&'static str> = self
+            .backend
+            .settings()
+            .iter()
+            .map(|(_, var)| *var)
+            .collect();
+        vars.extend(["SCCACHE_MULTILEVEL_CHAIN", self.backend.rw_mode_var()]);
+        vars
     }
 }
 
@@ -202,7 +326,7 @@ pub(super) fn cache_config(
                 return Err(src.at(
                     value,
                     "cache.backend",
-                    "must be one of local, redis, s3, gha, webdav",
+                    "must be one of local, redis, memcached, s3, webdav, gha",
                 ));
             }
         },
@@ -211,8 +335,56 @@ pub(super) fn cache_config(
     let mut settings = BTreeMap::new();
     let settings_offsets: Vec<usize> = table.values().map(|v| v.span().start).collect();
     let mut credentials = Vec::new();
+    let mut writers = CacheWriters::Ci;
+    let mut local_first = true;
+    let mut project_dir = None;
+    let mut cargo_home = None;
     for (key, value) in table {
         if key == "backend" {
+            continue;
+        }
+        if key == "project_dir" || key == "cargo_home" {
+            let Some(path) = value.get_ref().as_str() else {
+                return Err(src.at(&value, &format!("cache.{key}"), "must be an absolute path"));
+            };
+            if let Err(message) = check_layout_path(path) {
+                return Err(src.at(&value, &format!("cache.{key}"), message));
+            }
+            if key == "project_dir" {
+                project_dir = Some(path.to_string());
+            } else {
+                cargo_home = Some(path.to_string());
+            }
+            continue;
+        }
+        if key == "write" || key == "local_first" {
+            if !backend.is_remote() {
+                return Err(src.at(
+                    &value,
+                    &format!("cache.{key}"),
+                    format!(
+                        "is about a cache other machines share; the {backend} backend is not one"
+                    ),
+                ));
+            }
+            if key == "local_first" {
+                local_first = value
+                    .get_ref()
+                    .as_bool()
+                    .ok_or_else(|| src.at(&value, "cache.local_first", "must be true or false"))?;
+            } else {
+                writers = value
+                    .get_ref()
+                    .as_str()
+                    .and_then(|w| CacheWriters::ALL.into_iter().find(|c| c.name() == w))
+                    .ok_or_else(|| {
+                        src.at(
+                            &value,
+                            "cache.write",
+                            "must be \"ci\" (CI jobs that are not a pull request), \"all\" or \"none\"",
+                        )
+                    })?;
+            }
             continue;
         }
         if key == "credentials" {
@@ -263,11 +435,29 @@ pub(super) fn cache_config(
         backend,
         settings,
         credentials,
+        writers,
+        local_first,
+        project_dir,
+        cargo_home,
     })
 }
 
 pub(super) fn table_offset(offsets: &[usize]) -> usize {
     offsets.iter().copied().min().unwrap_or(0)
+}
+
+/// A layout path: absolute, plain (no `~`, variable, `..`, or a comma, which would end the
+/// devcontainer's mount option), the same text in every environment.
+fn check_layout_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` is not an absolute path"));
+    }
+    if path.contains(['$', '~', ',', '"', '\\']) || path.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "`{path}`: give a plain absolute path (no `~`, `$`, `..`, comma, quote or backslash): it must mean the same in every environment"
+        ));
+    }
+    Ok(())
 }
 
 /// One `[cache]` setting's value, as sccache will read it.
@@ -316,6 +506,18 @@ pub(super) fn check_cache_setting(
                 ));
             }
         }
+        (CacheBackend::Memcached, "endpoint") => {
+            if !is_url(&["tcp://"]) {
+                return Err(format!(
+                    "`{value}` is not a memcached URL (tcp://HOST:PORT)"
+                ));
+            }
+        }
+        (CacheBackend::Memcached, "expiration") => {
+            if value.parse::<u64>().is_err() {
+                return Err(format!("`{value}` is not a number of seconds"));
+            }
+        }
         (CacheBackend::Redis, "ttl") => {
             if value.parse::<u64>().is_err() {
                 return Err(format!("`{value}` is not a number of seconds"));
@@ -326,7 +528,7 @@ pub(super) fn check_cache_setting(
                 return Err(format!("`{value}` is not an http(s):// URL"));
             }
         }
-        (CacheBackend::S3, "use_ssl") => {
+        (CacheBackend::S3, "use_ssl" | "virtual_host_style") => {
             if value != "true" && value != "false" {
                 return Err(format!("`{value}` is not true or false"));
             }

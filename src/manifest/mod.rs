@@ -19,7 +19,7 @@ mod tuned;
 mod upgrade;
 
 use cache::cache_config;
-pub use cache::{CacheBackend, CacheConfig};
+pub use cache::{BuildPlace, CacheBackend, CacheConfig, CacheWriters};
 pub use source::{BuildkitSource, PACKAGE_NAME};
 use source::{NO_CREDENTIALS, RawBuildkit, buildkit_source, has_credentials};
 use spans::{Source, check_strings};
@@ -370,6 +370,10 @@ impl Manifest {
                 backend: CacheBackend::Local,
                 settings: BTreeMap::new(),
                 credentials: Vec::new(),
+                writers: CacheWriters::Ci,
+                local_first: true,
+                project_dir: None,
+                cargo_home: None,
             }),
             Some(table) => Some(cache_config(&src, table, sccache.is_some())?),
         };
@@ -451,6 +455,10 @@ impl Manifest {
                 backend: CacheBackend::Local,
                 settings: BTreeMap::new(),
                 credentials: Vec::new(),
+                writers: CacheWriters::Ci,
+                local_first: true,
+                project_dir: None,
+                cargo_home: None,
             }),
             profiles: BTreeMap::new(),
             ci_providers: vec![CiProvider::Github],

@@ -75,6 +75,10 @@ pub struct Bootstrap {
     /// The cache's credential variables, by name: CI maps its secrets to them, the
     /// devcontainer passes the laptop's through.
     pub credentials: Vec<String>,
+    /// `[cache] project_dir` and `cargo_home`: where the devcontainer mounts the project and
+    /// keeps CARGO_HOME, so that its cache keys are the team's.
+    pub cache_project_dir: Option<String>,
+    pub cache_cargo_home: Option<String>,
 }
 
 impl Bootstrap {
@@ -340,5 +344,7 @@ pub fn bootstrap(manifest: &Manifest) -> Result<Bootstrap, RenderError> {
             .as_ref()
             .map(|c| c.credentials.clone())
             .unwrap_or_default(),
+        cache_project_dir: manifest.cache.as_ref().and_then(|c| c.project_dir.clone()),
+        cache_cargo_home: manifest.cache.as_ref().and_then(|c| c.cargo_home.clone()),
     })
 }

@@ -6,6 +6,7 @@
 use minijinja::Value;
 
 use crate::encode::{self, ShellCode};
+use crate::env_vars;
 use crate::shell;
 
 use super::{Bootstrap, HEADER, InitTemplate, RenderError, SccacheDir};
@@ -88,11 +89,27 @@ pub fn devcontainer_json(b: &Bootstrap) -> Value {
             .collect();
         serde_json::to_string(&map).expect("strings serialize")
     });
+    // The team's cache layout: the project mounted where CI builds it, CARGO_HOME likewise
+    // (sccache keys Rust crates by absolute paths). The mount option has no escaping: a path
+    // with a comma is refused by the encoder (and by buildkit.toml's validation before it).
+    let workspace_mount = b.cache_project_dir.as_deref().map(|dir| {
+        encode::json_string(&format!(
+            "source=${{localWorkspaceFolder}},target={},type=bind",
+            encode::mount_option_value(dir)
+        ))
+    });
+    let container_env = b.cache_cargo_home.as_deref().map(|home| {
+        let map = serde_json::Map::from_iter([(env_vars::CARGO_HOME.to_string(), home.into())]);
+        serde_json::to_string(&map).expect("strings serialize")
+    });
     minijinja::context! {
         header => encoded(HEADER),
         name => encoded(encode::json_string(&b.name)),
         post_create => encoded(encode::json_string("buildkit check")),
         remote_env => encoded_opt(remote_env),
+        workspace_mount => encoded_opt(workspace_mount),
+        workspace_folder => encoded_opt(b.cache_project_dir.as_deref().map(encode::json_string)),
+        container_env => encoded_opt(container_env),
     }
 }
 

@@ -1132,6 +1132,7 @@ fn cache_credentials_are_named_never_written() {
     --- stdout
     export PATH=[SANDBOX]/home/envs/[LOCK]/bin:"$PATH"
     export RUSTC_WRAPPER=sccache
+    export SCCACHE_DIR=[SANDBOX]/user/.cache/sccache
     export SCCACHE_SERVER_UDS=[SANDBOX]/home/run/sccache-0.17.0.sock
     --- stderr
     note: the s3 cache needs AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (buildkit.toml [cache] credentials), not set here; sccache uses its local cache

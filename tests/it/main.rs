@@ -8,4 +8,5 @@ mod harness;
 mod hostile;
 mod safety;
 mod setup;
+mod team_cache;
 mod tune;

@@ -202,8 +202,18 @@ class Runner:
         lines = [l for l in open(path).read().split("\n") if not l.startswith("//")]
         doc = json.loads("\n".join(lines))
         if not {"name", "build", "customizations", "postCreateCommand"} <= set(doc) <= {
-            "name", "build", "customizations", "postCreateCommand", "remoteEnv"}:
+            "name", "build", "customizations", "postCreateCommand", "remoteEnv",
+            "workspaceMount", "workspaceFolder", "containerEnv"}:
             raise Violation(f"{path}: keys {sorted(doc)}")
+        # The cache layout's mount: exactly source, target and type, the target the folder.
+        if "workspaceMount" in doc:
+            options = dict(o.split("=", 1) for o in doc["workspaceMount"].split(","))
+            if sorted(options) != ["source", "target", "type"] or options["type"] != "bind" \
+                    or options["source"] != "${localWorkspaceFolder}" \
+                    or options["target"] != doc.get("workspaceFolder", "").replace(",", "_"):
+                raise Violation(f"{path}: workspaceMount {doc['workspaceMount']!r}")
+        if set(doc.get("containerEnv", {})) - {"CARGO_HOME"}:
+            raise Violation(f"{path}: containerEnv {doc['containerEnv']!r}")
 
     def env_outputs(self, sh_file, fish_file, github_file):
         self.sh(open(sh_file).read(), "buildkit env --shell sh")
