@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
 
 use super::Context;
 use super::measure::{MainBinary, Progress};
@@ -335,18 +334,9 @@ impl Runner<'_> {
             }
             Build::Edit => super::measure::touch(&self.main.src)?,
         }
-        let mut paths = vec![self.bin_dir.to_path_buf()];
-        paths.extend(std::env::split_paths(&self.env.path));
-        let mut cargo = Command::new(&self.env.cargo);
+        let mut cargo =
+            super::measure::cargo_build(self.env, self.root, self.bin_dir, &target_dir)?;
         cargo
-            .arg("build")
-            .arg("--quiet")
-            .current_dir(self.root)
-            .env(
-                crate::env_vars::PATH,
-                std::env::join_paths(paths).map_err(|e| e.to_string())?,
-            )
-            .env("CARGO_TARGET_DIR", &target_dir)
             // The configuration's flags replace every other source of rustflags.
             .env(crate::env_vars::CARGO_ENCODED_RUSTFLAGS, {
                 let mut flags = config.linker.rustflags(true, config.linker == Linker::Lld);
@@ -379,11 +369,7 @@ impl Runner<'_> {
         } else {
             cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
         }
-        let started = Instant::now();
-        let output = cargo
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        let seconds = started.elapsed().as_secs_f64();
+        let (seconds, output) = super::measure::run_timed(&mut cargo)?;
         if let Some(port) = port {
             let _ = Command::new(self.bin_dir.join("sccache"))
                 .arg("--stop-server")
@@ -391,9 +377,8 @@ impl Runner<'_> {
                 .env_remove("SCCACHE_SERVER_UDS")
                 .output();
         }
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(format!("the build failed: {}", super::first_error(&stderr)));
+        if let Some(why) = super::measure::failure(&output) {
+            return Err(why);
         }
         Ok(seconds)
     }

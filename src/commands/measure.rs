@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::Error;
 
@@ -54,6 +55,47 @@ pub fn main_binary(root: &Path, name: Option<&str>) -> Result<MainBinary, Error>
             root.display()
         ),
     }))
+}
+
+/// `cargo build --quiet` in `root` into `target_dir`, with the lock's `bin_dir` first on PATH
+/// (the pinned linkers and sccache, never others found on PATH first). Callers add what their
+/// configuration sets.
+pub fn cargo_build(
+    env: &crate::env_vars::BuildEnv,
+    root: &Path,
+    bin_dir: &Path,
+    target_dir: &Path,
+) -> Result<Command, String> {
+    let mut paths = vec![bin_dir.to_path_buf()];
+    paths.extend(std::env::split_paths(&env.path));
+    let mut cargo = Command::new(&env.cargo);
+    cargo
+        .arg("build")
+        .arg("--quiet")
+        .current_dir(root)
+        .env(
+            crate::env_vars::PATH,
+            std::env::join_paths(paths).map_err(|e| e.to_string())?,
+        )
+        .env("CARGO_TARGET_DIR", target_dir);
+    Ok(cargo)
+}
+
+/// Runs a build, timing it: the seconds and what cargo printed.
+pub fn run_timed(cargo: &mut Command) -> Result<(f64, std::process::Output), String> {
+    let started = std::time::Instant::now();
+    let output = cargo
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    Ok((started.elapsed().as_secs_f64(), output))
+}
+
+/// Why a timed build does not count, if it failed: cargo's first error.
+pub fn failure(output: &std::process::Output) -> Option<String> {
+    (!output.status.success()).then(|| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        format!("the build failed: {}", super::first_error(&stderr))
+    })
 }
 
 /// Marks `file` modified now (cargo then rebuilds what depends on it), without changing it.

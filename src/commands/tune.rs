@@ -672,18 +672,8 @@ impl Runner<'_> {
             Scenario::Edit if timed => super::measure::touch(self.touched)?,
             Scenario::Edit => {}
         }
-        let mut paths = vec![self.bin_dir.to_path_buf()];
-        paths.extend(std::env::split_paths(&self.env.path));
-        let mut cargo = Command::new(&self.env.cargo);
+        let mut cargo = super::measure::cargo_build(self.env, self.root, self.bin_dir, target_dir)?;
         cargo
-            .arg("build")
-            .arg("--quiet")
-            .current_dir(self.root)
-            .env(
-                crate::env_vars::PATH,
-                std::env::join_paths(paths).map_err(|e| e.to_string())?,
-            )
-            .env("CARGO_TARGET_DIR", target_dir)
             // The same rustflags for every configuration (none: the linker is chosen at link
             // time), beating .cargo/config.toml's, which would pick the project's linker.
             .env(crate::env_vars::CARGO_ENCODED_RUSTFLAGS, "")
@@ -722,14 +712,9 @@ impl Runner<'_> {
                 cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
             }
         }
-        let started = Instant::now();
-        let output = cargo
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        let seconds = started.elapsed().as_secs_f64();
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(format!("the build failed: {}", super::first_error(&stderr)));
+        let (seconds, output) = super::measure::run_timed(&mut cargo)?;
+        if let Some(why) = super::measure::failure(&output) {
+            return Err(why);
         }
         Ok(seconds)
     }

