@@ -63,6 +63,38 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
         vars.retain(|(name, _)| !remote.contains(&name.as_str()));
         eprintln!("note: {why}; sccache uses its local cache");
     }
+    // Reachable is not yet usable: sccache checks the backend when its server starts (a wrong
+    // password, a missing bucket) and, refused, does not start, which fails every compile.
+    // So the server starts here, with exactly these variables: a refusal leaves this machine
+    // on its local cache, said in one line; a started server serves the builds that follow.
+    if let Some(cache) = project.as_ref().and_then(|p| p.manifest.cache.as_ref())
+        && cache.backend.is_remote()
+    {
+        let remote = cache.remote_vars();
+        let sccache = bin.join("sccache");
+        let socket = vars
+            .iter()
+            .find(|(name, _)| name == "SCCACHE_SERVER_UDS")
+            .map(|(_, v)| std::path::PathBuf::from(v));
+        let sends_remote = vars.iter().any(|(name, _)| remote.contains(&name.as_str()));
+        if sends_remote
+            && sccache.is_file()
+            && let Some(socket) = socket
+            && std::os::unix::net::UnixStream::connect(&socket).is_err()
+            && let Err(why) = start_sccache(&sccache, &vars)
+        {
+            vars.retain(|(name, _)| !remote.contains(&name.as_str()));
+            let check = if cache.credentials.is_empty() {
+                String::new()
+            } else {
+                format!("; check {}", cache.credentials.join(", "))
+            };
+            eprintln!(
+                "note: sccache refused the {} cache ({why}{check}); sccache uses its local cache",
+                cache.backend
+            );
+        }
+    }
     vars.sort();
     let bin = utf8_path(&bin)?;
     if project
@@ -154,6 +186,29 @@ pub(super) fn unusable_remote(
             cache.backend
         )
     })
+}
+
+/// Starts sccache's server with `vars` (it checks its storage first); why it did not start.
+fn start_sccache(sccache: &std::path::Path, vars: &[(String, String)]) -> Result<(), String> {
+    let output = std::process::Command::new(sccache)
+        .arg("--start-server")
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .env_remove(crate::env_vars::RUSTC_WRAPPER)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", sccache.display()))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Err(stderr
+        .lines()
+        .map(str::trim)
+        .rfind(|l| l.contains("error"))
+        .or_else(|| stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
+        .unwrap_or("it exited without saying why")
+        .trim_start_matches("sccache: error: ")
+        .to_string())
 }
 
 /// Whether a TCP connection to `host:port` opens within two seconds.

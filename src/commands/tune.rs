@@ -859,8 +859,13 @@ fn text_report(report: &Report, apply: bool, project: &super::Project) -> String
             }
             _ => verdict,
         };
+        // What its warm-up took: a relink where only the linker changed, a rebuild of what
+        // the profile change touched otherwise (the shared target directory at work).
+        let warm_up = judged
+            .warm_up_s
+            .map_or("-".to_string(), |s| format!("{s:.1} s"));
         let mut line = format!(
-            "  {:<width$}  {}  {verdict}\n",
+            "  {:<width$}  {warm_up:>8}  {}  {verdict}\n",
             judged.label,
             cells.join(" ")
         );
@@ -876,7 +881,10 @@ fn text_report(report: &Report, apply: bool, project: &super::Project) -> String
         match &round.skipped {
             Some(why) => out.push_str(&format!("{}: not measured: {why}\n", round.lever)),
             None => {
-                out.push_str(&format!("{}:\n", round.lever));
+                out.push_str(&format!(
+                    "{}: (warm-up, then median and ratio to the base [95 % interval])\n",
+                    round.lever
+                ));
                 for (i, judged) in round.results.iter().enumerate() {
                     out.push_str(&row(judged, i == 0, false));
                 }

@@ -529,3 +529,71 @@ fn a_pull_request_only_reads_and_missing_credentials_are_named() {
     note: the s3 cache needs AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (buildkit.toml [cache] credentials), not set here; sccache uses its local cache
     ");
 }
+
+/// A wrong password: the server is up, sccache refuses to start with it (every compile would
+/// fail), so `buildkit env` leaves this machine on its local cache and says so in one line
+/// naming the variable to check; the build succeeds.
+#[test]
+fn a_wrong_password_falls_back_to_the_local_cache_and_names_the_variable() {
+    let server = Server::start();
+    let port = free_port();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().display().to_string();
+    let _redis = start(
+        "redis-server",
+        &[
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir,
+            "--requirepass",
+            "the-right-one",
+        ]
+        .map(String::from),
+        data,
+        port,
+    );
+    let world = tempfile::tempdir().unwrap();
+    let layout = Layout {
+        project: world.path().join("work/team/team"),
+        cargo_home: world.path().join("cargo-home"),
+    };
+    let manifest = team_manifest(
+        &server,
+        &format!(
+            "backend = \"redis\"\nendpoint = \"redis://127.0.0.1:{port}\"\ncredentials = [\"SCCACHE_REDIS_PASSWORD\"]\n"
+        ),
+    );
+    write_project(&layout, &manifest);
+    let machine = Sandbox::new();
+    let (run, stats) = build_on(
+        &machine,
+        &layout,
+        CI_BRANCH,
+        &[("SCCACHE_REDIS_PASSWORD", "a-wrong-one")],
+    );
+    assert_eq!(
+        stats["cache_location"],
+        serde_json::json!(format!(
+            "Local disk: \"{}\"",
+            machine.root().join("user/.cache/sccache").display()
+        ))
+    );
+    let notes: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("note:"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{run}");
+    assert!(
+        notes[0].starts_with("note: sccache refused the redis cache (")
+            && notes[0].ends_with("; check SCCACHE_REDIS_PASSWORD); sccache uses its local cache"),
+        "{run}"
+    );
+}
