@@ -841,7 +841,7 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
         lock: lock_text,
         linker_settings: linker_settings(&ctx.env, &root.join(CARGO_CONFIG))?,
         wrapper: wrapper_name(&ctx.env),
-        cache: cache_settings(&project.manifest),
+        cache: cache_settings(&project.manifest, ctx.env.build_place()),
     };
     crate::outln!("{}", inputs.line());
     Ok(ExitCode::SUCCESS)
@@ -849,7 +849,10 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
 
 /// The cache configuration, for the fingerprint: the backend, its settings and the names of
 /// its credentials (their values are never read here).
-fn cache_settings(manifest: &Manifest) -> BTreeMap<String, String> {
+fn cache_settings(
+    manifest: &Manifest,
+    ctx_place: crate::manifest::BuildPlace,
+) -> BTreeMap<String, String> {
     let Some(cache) = &manifest.cache else {
         return BTreeMap::new();
     };
@@ -857,6 +860,20 @@ fn cache_settings(manifest: &Manifest) -> BTreeMap<String, String> {
     settings.insert("backend".into(), cache.backend.to_string());
     if !cache.credentials.is_empty() {
         settings.insert("credentials".into(), cache.credentials.join(","));
+    }
+    if cache.backend.is_remote() {
+        // Who writes here and the layout: two environments whose keys or policy differ do
+        // not share a cache the same way.
+        settings.insert("writes here".into(), cache.writes(ctx_place).to_string());
+        settings.insert("local_first".into(), cache.local_first.to_string());
+        for (key, value) in [
+            ("project_dir", &cache.project_dir),
+            ("cargo_home", &cache.cargo_home),
+        ] {
+            if let Some(value) = value {
+                settings.insert(key.into(), value.clone());
+            }
+        }
     }
     settings
 }

@@ -203,6 +203,13 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
         let line = encode::github_env_line(name, value).map_err(encode_err)?;
         env_run = shell!("{}\necho {} >> \"$GITHUB_ENV\"", env_run, line);
     }
+    // The team's CARGO_HOME, part of every dependency's cache key (the devcontainer sets the
+    // same; GitLab's building block keeps CARGO_HOME inside the project, under project_dir).
+    if let Some(home) = &b.cache_cargo_home {
+        let line =
+            encode::github_env_line(crate::env_vars::CARGO_HOME, home).map_err(encode_err)?;
+        env_run = shell!("{}\necho {} >> \"$GITHUB_ENV\"", env_run, line);
+    }
     if b.sccache_dir == Some(SccacheDir::Default) {
         env_run = shell!(
             "{}\necho \"SCCACHE_DIR=$HOME/.cache/sccache\" >> \"$GITHUB_ENV\"",
