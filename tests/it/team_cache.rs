@@ -597,3 +597,63 @@ fn a_wrong_password_falls_back_to_the_local_cache_and_names_the_variable() {
         "{run}"
     );
 }
+
+/// The server stops after `buildkit env` started sccache with it, in the middle of the work:
+/// the build still succeeds (each cache request waits for its timeout first: this test takes
+/// about a minute for one cacheable crate), and doctor then reports the backend down.
+#[test]
+fn a_server_stopping_mid_build_does_not_fail_it_and_doctor_says_so() {
+    let server = Server::start();
+    let redis = Backend::Redis.start();
+    let (cache, _) = Backend::Redis.table(redis.port);
+    let machine = Sandbox::new();
+    machine.write(
+        "Cargo.toml",
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    );
+    machine.write(
+        "src/lib.rs",
+        "pub fn add(a: u32, b: u32) -> u32 { a + b }\n",
+    );
+    machine.write(
+        "src/main.rs",
+        "fn main() { println!(\"{}\", tiny::add(1, 2)); }\n",
+    );
+    machine.write("buildkit.toml", &team_manifest(&server, &cache));
+    machine.run(&["setup", "--quiet"]).success();
+    let buildkit = env!("CARGO_BIN_EXE_buildkit");
+    // `buildkit env` finds the server up and starts sccache with it.
+    let env = machine
+        .sh(&format!("'{buildkit}' env > env.sh"))
+        .env_remove("RUSTC_WRAPPER")
+        .run();
+    assert_eq!(env.code, 0, "{env}");
+    drop(redis);
+    let build = machine
+        .sh(". ./env.sh && CARGO_INCREMENTAL=0 cargo build --quiet && sccache --show-stats --stats-format json > stats.json; status=$?; sccache --stop-server >/dev/null; exit $status")
+        .env_remove("RUSTC_WRAPPER")
+        .env("CARGO_TARGET_DIR", machine.root().join("target"))
+        .run();
+    assert_eq!(build.code, 0, "{build}");
+    let stats: serde_json::Value = serde_json::from_str(&machine.read("stats.json")).unwrap();
+    assert_eq!(stats["cache_location"], "Multi-level (2 levels)", "{stats}");
+    let doctor = machine
+        .buildkit(&["doctor", "--probe-only", "--json"])
+        .env_remove("RUSTC_WRAPPER")
+        .run();
+    let findings: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
+    let cache = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "cache")
+        .unwrap_or_else(|| panic!("{doctor}"));
+    assert_eq!(cache["status"], "warn", "{doctor}");
+    assert!(
+        cache["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached from here"),
+        "{doctor}"
+    );
+}
