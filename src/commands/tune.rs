@@ -403,7 +403,11 @@ fn measure_round(
                 match runner.build(&trial.settings, scenario, true) {
                     Ok(seconds) => {
                         clock.observe(scenario, seconds);
-                        let left = clock.estimate(scenario) * (total - done) as u32 + planned_after;
+                        // What the plan would take, but never past the budget, which leaves
+                        // out the levers that do not fit.
+                        let planned =
+                            clock.estimate(scenario) * (total - done) as u32 + planned_after;
+                        let left = clock.left().map_or(planned, |budget| planned.min(budget));
                         clock.progress.say(&format!(
                             "{name} [{done}/{total}] {}, {scenario}: {seconds:.2} s; about {} left",
                             trial.settings.label(),
