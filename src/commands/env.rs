@@ -12,30 +12,27 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     let project = ctx.project()?;
     // The project's own lock selects its bin directory, so two projects on one machine each
     // build with the versions they lock; without a project, `bin/` (the last setup's).
+    let mut socket = None;
     let (bin, mut vars) = match &project {
         Some(p) => {
             let lock = ctx.resolve_lock(p)?.0;
             let mut vars = crate::render::environment(&p.manifest, Place::Local);
             // Each sccache version gets its own server (a socket in the home), so a project
             // never talks to a server another project's sccache started.
-            if let Some(socket) = lock
+            socket = lock
                 .tool("sccache")
-                .and_then(|sccache| ctx.home.sccache_socket(&sccache.version))
-            {
+                .and_then(|sccache| ctx.home.sccache_socket(&sccache.version));
+            if let Some(socket) = &socket {
                 vars.push(("SCCACHE_SERVER_UDS".into(), socket.display().to_string()));
             }
             (ctx.home.lock_bin_dir(&lock.id()), vars)
         }
         None => (ctx.home.bin_dir(), Vec::new()),
     };
-    // A remote cache this machine cannot use would fail every build (sccache will not start):
-    // sccache keeps to its local cache instead, and says why here. Credentials are never
-    // printed: sccache reads them by name from the environment.
+    let cache = project.as_ref().and_then(|p| p.manifest.cache.as_ref());
     // Whether this build writes into a shared cache is known only here, at run time: a CI job
     // building a branch writes (with `write = "ci"`), a pull request's job and a laptop read.
-    if let Some(cache) = project.as_ref().and_then(|p| p.manifest.cache.as_ref())
-        && cache.backend.is_remote()
-    {
+    if let Some(cache) = cache.filter(|c| c.backend.is_remote()) {
         let rw = cache.backend.rw_mode_var();
         vars.retain(|(name, _)| name != rw);
         vars.extend(
@@ -56,7 +53,10 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
             vars.extend(cache.local_level_vars(&dir));
         }
     }
-    if let Some(cache) = project.as_ref().and_then(|p| p.manifest.cache.as_ref())
+    // A remote cache this machine cannot use would fail every build (sccache will not start):
+    // sccache keeps to its local cache instead, and says why here. Credentials are never
+    // printed: sccache reads them by name from the environment.
+    if let Some(cache) = cache
         && let Some(why) = unusable_remote(&ctx.env, cache)
     {
         let remote = cache.remote_vars();
@@ -67,20 +67,14 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     // password, a missing bucket) and, refused, does not start, which fails every compile.
     // So the server starts here, with exactly these variables: a refusal leaves this machine
     // on its local cache, said in one line; a started server serves the builds that follow.
-    if let Some(cache) = project.as_ref().and_then(|p| p.manifest.cache.as_ref())
-        && cache.backend.is_remote()
-    {
+    if let Some(cache) = cache.filter(|c| c.backend.is_remote()) {
         let remote = cache.remote_vars();
         let sccache = bin.join("sccache");
-        let socket = vars
-            .iter()
-            .find(|(name, _)| name == "SCCACHE_SERVER_UDS")
-            .map(|(_, v)| std::path::PathBuf::from(v));
         let sends_remote = vars.iter().any(|(name, _)| remote.contains(&name.as_str()));
         if sends_remote
             && sccache.is_file()
-            && let Some(socket) = socket
-            && std::os::unix::net::UnixStream::connect(&socket).is_err()
+            && let Some(socket) = &socket
+            && std::os::unix::net::UnixStream::connect(socket).is_err()
             && let Err(why) = start_sccache(&sccache, &vars)
         {
             vars.retain(|(name, _)| !remote.contains(&name.as_str()));
@@ -97,11 +91,7 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     }
     vars.sort();
     let bin = utf8_path(&bin)?;
-    if project
-        .as_ref()
-        .and_then(|p| p.manifest.cache.as_ref())
-        .is_some_and(|c| c.backend == crate::manifest::CacheBackend::Gha)
-    {
+    if cache.is_some_and(|c| c.backend == crate::manifest::CacheBackend::Gha) {
         eprintln!(
             "note: cache.backend = \"gha\" works only inside GitHub Actions (the generated action enables it there); here sccache uses its local cache"
         );

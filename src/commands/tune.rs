@@ -517,11 +517,7 @@ fn linker_tools(
             pins.push((tool.to_string(), releases.newest().version.clone()));
         }
     }
-    let manifest_path = ctx
-        .manifest_path()?
-        .unwrap_or_else(|| project.root().join(crate::manifest::MANIFEST_FILE));
-    let text = crate::fsutil::read_text_named(&manifest_path, crate::manifest::MAX_MANIFEST_BYTES)
-        .map_err(|e| Error::Failed(e.to_string()))?;
+    let (manifest_path, text) = manifest_text(ctx, project)?;
     let pin_refs: Vec<(&str, &str)> = pins.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let tune_text = crate::manifest::pin_tools(&text, &pin_refs)
         .map_err(|e| Error::Failed(format!("{}: {e}", manifest_path.display())))?;
@@ -776,6 +772,16 @@ fn machine(ctx: &Context, root: &Path) -> Machine {
     }
 }
 
+/// buildkit.toml's path and text, as on disk (tune edits it in place, comments and all).
+fn manifest_text(ctx: &Context, project: &super::Project) -> Result<(PathBuf, String), Error> {
+    let path = ctx
+        .manifest_path()?
+        .unwrap_or_else(|| project.root().join(crate::manifest::MANIFEST_FILE));
+    let text = crate::fsutil::read_text_named(&path, crate::manifest::MAX_MANIFEST_BYTES)
+        .map_err(|e| Error::Failed(e.to_string()))?;
+    Ok((path, text))
+}
+
 /// Writes the adopted configuration into buildkit.toml and re-resolves buildkit.lock, both or
 /// neither.
 fn apply(
@@ -785,11 +791,7 @@ fn apply(
     pins: &[(String, String)],
     record: &[String],
 ) -> Result<(), Error> {
-    let path = ctx
-        .manifest_path()?
-        .unwrap_or_else(|| project.root().join(crate::manifest::MANIFEST_FILE));
-    let text = crate::fsutil::read_text_named(&path, crate::manifest::MAX_MANIFEST_BYTES)
-        .map_err(|e| Error::Failed(e.to_string()))?;
+    let (path, text) = manifest_text(ctx, project)?;
     // Only the adopted linker's tool is pinned.
     let pins: Vec<(&str, &str)> = pins
         .iter()

@@ -316,6 +316,18 @@ fn build_on(
     (run, serde_json::from_str(&stats).unwrap())
 }
 
+/// One finding of `doctor --json`, by its check's name.
+fn finding(doctor: &Run, name: &str) -> serde_json::Value {
+    let findings: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
+    findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` finding: {doctor}"))
+        .clone()
+}
+
 fn rust_count(stats: &serde_json::Value, key: &str) -> u64 {
     stats["stats"][key]["counts"]["Rust"].as_u64().unwrap_or(0)
 }
@@ -408,19 +420,9 @@ fn team_cache_is_shared_at_the_same_layout(backend: Backend) {
         .current_dir(&team.project)
         .env("CARGO_HOME", &team.cargo_home)
         .run();
-    let findings: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
-    let finding = |name: &str| {
-        findings
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["check"] == name)
-            .unwrap_or_else(|| panic!("no `{name}` finding: {doctor}"))
-            .clone()
-    };
-    assert_eq!(finding("cache layout")["status"], "ok", "{doctor}");
+    assert_eq!(finding(&doctor, "cache layout")["status"], "ok", "{doctor}");
     assert!(
-        finding("cache policy")["detail"]
+        finding(&doctor, "cache policy")["detail"]
             .as_str()
             .unwrap()
             .starts_with("this machine (not CI) only reads the shared cache"),
@@ -460,14 +462,7 @@ fn team_cache_is_shared_at_the_same_layout(backend: Backend) {
         .current_dir(&elsewhere.project)
         .env("CARGO_HOME", &elsewhere.cargo_home)
         .run();
-    let findings: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
-    let layout = findings
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["check"] == "cache layout")
-        .unwrap()
-        .clone();
+    let layout = finding(&doctor, "cache layout");
     assert_eq!(layout["status"], "warn", "{doctor}");
     assert!(
         layout["detail"]
@@ -641,13 +636,7 @@ fn a_server_stopping_mid_build_does_not_fail_it_and_doctor_says_so() {
         .buildkit(&["doctor", "--probe-only", "--json"])
         .env_remove("RUSTC_WRAPPER")
         .run();
-    let findings: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
-    let cache = findings
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["check"] == "cache")
-        .unwrap_or_else(|| panic!("{doctor}"));
+    let cache = finding(&doctor, "cache");
     assert_eq!(cache["status"], "warn", "{doctor}");
     assert!(
         cache["detail"]
