@@ -69,9 +69,36 @@ pub enum Command {
     },
     /// Resolve buildkit.toml into buildkit.lock.
     Lock {
-        /// Move every registry-pinned tool to the newest version buildkit knows (rewrites buildkit.toml).
+        /// Move each tool's pin (or only the TOOLs named) to the newest upstream release, with
+        /// the digest upstream published for it; rewrites buildkit.toml.
         #[arg(long)]
         upgrade: bool,
+        /// With --upgrade: the tools to move (default: every tool buildkit.toml pins).
+        #[arg(value_name = "TOOL", requires = "upgrade")]
+        tools: Vec<String>,
+        /// With --upgrade: no network; move pins to the newest release buildkit's embedded
+        /// registry knows.
+        #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+        offline: bool,
+        /// With --upgrade: where upstream publishes no digest, download the asset, hash it and
+        /// pin that, recorded as `trust = "first-download"`.
+        #[arg(long, requires = "upgrade")]
+        trust_download: bool,
+        /// Fetch https://HOST/PATH as MIRROR/HOST/PATH (the asset download, not the API).
+        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
+        mirror: Option<String>,
+        /// The releases API to ask (GitHub Enterprise, an internal mirror).
+        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_GITHUB_API, hide = true)]
+        github_api: Option<String>,
+    },
+    /// List each locked tool's newest upstream release; exit 1 when one is newer than the lock.
+    Outdated {
+        /// Print one JSON object per tool instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The releases API to ask (GitHub Enterprise, an internal mirror).
+        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_GITHUB_API, hide = true)]
+        github_api: Option<String>,
     },
     /// Download, verify and install every locked tool into BUILDKIT_HOME.
     Setup {

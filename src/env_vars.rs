@@ -16,6 +16,12 @@ pub const BUILDKIT_DOWNLOAD_ATTEMPTS: &str = "BUILDKIT_DOWNLOAD_ATTEMPTS";
 pub const BUILDKIT_STALL_SECONDS: &str = "BUILDKIT_STALL_SECONDS";
 /// Extra PEM roots for HTTPS downloads, trusted in addition to the system's bundle.
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+/// The releases API `outdated` and `lock --upgrade` ask (default `https://api.github.com`):
+/// GitHub Enterprise, an internal mirror, the tests' loopback fake.
+pub const BUILDKIT_GITHUB_API: &str = "BUILDKIT_GITHUB_API";
+/// Sent (as a bearer token) to the releases API only, never to a download host: 5,000
+/// requests an hour instead of 60.
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
 /// Set by GitHub Actions: the file `setup --ci` appends the lock's bin dir to.
 pub const GITHUB_PATH: &str = "GITHUB_PATH";
 /// The rustc whose version `check`, `doctor` and `init` read, and whose sysroot holds rust-lld.
@@ -77,6 +83,8 @@ pub struct BuildEnv {
     pub ssl_cert_file: Option<std::path::PathBuf>,
     /// `GITHUB_PATH`: set inside GitHub Actions.
     pub github_path: Option<std::path::PathBuf>,
+    /// `GITHUB_TOKEN`: for the releases API only.
+    pub github_token: Option<String>,
     /// The variables `doctor` and the fingerprint inspect (rustflags and linker overrides,
     /// compiler wrappers, CARGO_INCREMENTAL, CI), as they were when the command started.
     pub inspected: std::collections::BTreeMap<&'static str, std::ffi::OsString>,
@@ -91,6 +99,7 @@ impl BuildEnv {
             path: var(PATH).unwrap_or_default(),
             ssl_cert_file: var(SSL_CERT_FILE).map(Into::into),
             github_path: var(GITHUB_PATH).map(Into::into),
+            github_token: var(GITHUB_TOKEN).and_then(|v| v.into_string().ok()),
             inspected: RUSTFLAGS_OVERRIDES
                 .iter()
                 .chain(WRAPPERS)

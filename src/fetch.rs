@@ -178,6 +178,23 @@ pub struct CachedArchive {
     pub verified_now: bool,
 }
 
+/// What an API request answered.
+pub struct ApiResponse {
+    pub status: u16,
+    /// Header names in lowercase; values that are not text are left out.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// The most buildkit downloads for one archive whose size the lock does not give (LLVM's full
 /// release, the largest, is 1.9 GB).
 pub const MAX_DOWNLOAD_BYTES: u64 = 4 << 30;
@@ -450,46 +467,11 @@ impl Fetcher {
             }
             return Ok((Box::new(file), Some(meta.len())));
         }
-        let response = self.client()?.get(url).send().map_err(|err| {
-            if err.is_builder() {
-                return FetchError::BadUrl {
-                    url: url.into(),
-                    message: error_chain(&err.without_url()),
-                };
-            }
-            if err.is_redirect() {
-                return FetchError::Redirect {
-                    url: url.into(),
-                    message: error_chain(&err.without_url()),
-                };
-            }
-            if err.is_timeout() {
-                return FetchError::Stalled {
-                    url: url.into(),
-                    secs: self.options.stall.as_secs(),
-                };
-            }
-            let connect = err.is_connect();
-            // The url is in our own message already.
-            let untrusted = is_untrusted(&err);
-            let message = error_chain(&err.without_url());
-            if untrusted {
-                FetchError::Untrusted {
-                    url: url.into(),
-                    message,
-                }
-            } else {
-                let hint = if connect {
-                    " (check the network and HTTPS_PROXY, or use --mirror or --offline)"
-                } else {
-                    ""
-                };
-                FetchError::Transport {
-                    url: url.into(),
-                    message: format!("{message}{hint}"),
-                }
-            }
-        })?;
+        let response = self
+            .client()?
+            .get(url)
+            .send()
+            .map_err(|err| self.send_error(url, err))?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status {
@@ -508,6 +490,91 @@ impl Fetcher {
         }
         let length = response.content_length();
         Ok((Box::new(response), length))
+    }
+
+    /// A request that got no response, classified: a bad URL, a refused redirect, a stall, an
+    /// untrusted certificate, or the network.
+    fn send_error(&self, url: &str, err: reqwest::Error) -> FetchError {
+        if err.is_builder() {
+            return FetchError::BadUrl {
+                url: url.into(),
+                message: error_chain(&err.without_url()),
+            };
+        }
+        if err.is_redirect() {
+            return FetchError::Redirect {
+                url: url.into(),
+                message: error_chain(&err.without_url()),
+            };
+        }
+        if err.is_timeout() {
+            return FetchError::Stalled {
+                url: url.into(),
+                secs: self.options.stall.as_secs(),
+            };
+        }
+        let connect = err.is_connect();
+        // The url is in our own message already.
+        let untrusted = is_untrusted(&err);
+        let message = error_chain(&err.without_url());
+        if untrusted {
+            FetchError::Untrusted {
+                url: url.into(),
+                message,
+            }
+        } else {
+            let hint = if connect {
+                " (check the network and HTTPS_PROXY, or use --mirror or --offline)"
+            } else {
+                ""
+            };
+            FetchError::Transport {
+                url: url.into(),
+                message: format!("{message}{hint}"),
+            }
+        }
+    }
+
+    /// One GET of an API (JSON) URL with the given headers: the status, the response headers
+    /// and at most `limit` bytes of body. Statuses are the caller's to judge.
+    pub fn get_api(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        limit: u64,
+    ) -> Result<ApiResponse, FetchError> {
+        let mut request = self.client()?.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().map_err(|err| self.send_error(url, err))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect();
+        let mut body = Vec::new();
+        response
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut body)
+            .map_err(|e| FetchError::Transport {
+                url: url.into(),
+                message: error_chain(&e),
+            })?;
+        if body.len() as u64 > limit {
+            return Err(FetchError::Transport {
+                url: url.into(),
+                message: format!("the response is larger than {limit} bytes"),
+            });
+        }
+        Ok(ApiResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the attempts are used up, waiting

@@ -19,6 +19,7 @@ pub(crate) mod extract;
 pub(crate) mod fetch;
 pub(crate) mod fingerprint;
 pub(crate) mod fsutil;
+pub(crate) mod github;
 pub(crate) mod install;
 pub(crate) mod linker;
 pub(crate) mod lock;
@@ -30,6 +31,7 @@ pub(crate) mod render;
 pub(crate) mod reporter;
 pub(crate) mod toolchain;
 pub(crate) mod tune;
+pub(crate) mod upstream;
 pub(crate) mod workspace;
 
 use std::process::ExitCode;
@@ -51,6 +53,9 @@ pub enum Error {
     Install(#[from] install::InstallError),
     #[error(transparent)]
     Render(#[from] render::RenderError),
+    /// The releases API could not say (exit 2: `outdated` keeps 1 for "something is newer").
+    #[error(transparent)]
+    Github(#[from] github::GithubError),
     /// An I/O error from fs-err, whose message names the path.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -78,6 +83,7 @@ impl Error {
         match self {
             Error::Manifest(_)
             | Error::Usage(_)
+            | Error::Github(_)
             | Error::Lock(lock::LockError::Malformed { .. })
             // A buildkit.toml without the Rust version it must pin is a bad manifest.
             | Error::Render(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{LldSpec, Manifest, ToolSpec};
+use crate::manifest::{LldSpec, Manifest, ToolSpec, Trust};
 use crate::registry::{ArchiveFormat, Registry, archive_format};
 
 pub const LOCK_FILE: &str = "buildkit.lock";
@@ -62,6 +62,9 @@ pub struct Archive {
     pub sha256: crate::digest::Sha256,
     /// What the registry records it weighs (downloads stop there).
     pub size: Option<u64>,
+    /// `FirstDownload` where nobody upstream published the digest (written as `trust =
+    /// "first-download"`, for reviewers).
+    pub trust: Trust,
     pub format: ArchiveFormat,
     pub top_dir: Option<String>,
     /// Only these paths of the archive are kept; empty: all of it.
@@ -90,6 +93,8 @@ struct RawLockedTool {
     sha256: Option<crate::digest::Sha256>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     size: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_published")]
+    trust: Trust,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     format: Option<ArchiveFormat>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +102,10 @@ struct RawLockedTool {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     keep: Vec<String>,
     binaries: BTreeMap<String, String>,
+}
+
+fn is_published(trust: &Trust) -> bool {
+    *trust == Trust::Published
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +124,7 @@ impl From<LockedTool> for RawLockedTool {
             url: None,
             sha256: None,
             size: None,
+            trust: Trust::Published,
             format: None,
             top_dir: None,
             keep: Vec::new(),
@@ -125,6 +135,7 @@ impl From<LockedTool> for RawLockedTool {
             raw.url = Some(archive.url);
             raw.sha256 = Some(archive.sha256);
             raw.size = archive.size;
+            raw.trust = archive.trust;
             raw.format = Some(archive.format);
             raw.top_dir = archive.top_dir;
             raw.keep = archive.keep;
@@ -176,6 +187,7 @@ impl RawLockedTool {
                         url,
                         sha256,
                         size: self.size,
+                        trust: self.trust,
                         format,
                         top_dir: self.top_dir,
                         keep: self.keep,
@@ -324,8 +336,13 @@ fn archive_tool(name: &str, spec: &ToolSpec, registry: &Registry) -> LockedTool 
     let releases = registry
         .tool(name)
         .expect("registry knows every tool the manifest accepts");
-    let (url, sha256, size) = match &spec.source {
-        Some(source) => (source.url.clone(), source.sha256.clone(), None),
+    let (url, sha256, size, trust) = match &spec.source {
+        Some(source) => (
+            source.url.clone(),
+            source.sha256.clone(),
+            source.size,
+            source.trust,
+        ),
         None => {
             let release = releases
                 .release(&spec.version)
@@ -334,6 +351,7 @@ fn archive_tool(name: &str, spec: &ToolSpec, registry: &Registry) -> LockedTool 
                 releases.url_for(&spec.version),
                 release.sha256.clone(),
                 release.size,
+                Trust::Published,
             )
         }
     };
@@ -346,6 +364,7 @@ fn archive_tool(name: &str, spec: &ToolSpec, registry: &Registry) -> LockedTool 
             url,
             sha256,
             size,
+            trust,
             top_dir: Some(releases.top_dir_for(&spec.version)),
             keep: releases.keep.clone(),
         }),

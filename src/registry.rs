@@ -28,6 +28,10 @@ pub struct ToolReleases {
     /// When present, only these paths of the archive are kept (LLVM ships 11 GB; lld is 100 MB).
     #[serde(default)]
     pub keep: Vec<String>,
+    /// The checksum file upstream publishes beside each asset (`{asset}` substituted), which
+    /// `lock --upgrade` cross-checks with the releases API's digest.
+    #[serde(default)]
+    pub checksum_asset: Option<String>,
     /// Newest first.
     pub versions: Vec<Release>,
 }

@@ -1,34 +1,42 @@
-//! `buildkit lock [--upgrade]`: resolve buildkit.toml into buildkit.lock.
+//! `buildkit lock [--upgrade [TOOL…]]`: resolve buildkit.toml into buildkit.lock; with
+//! `--upgrade`, first move pins to the newest upstream release (or, offline, the newest the
+//! embedded registry knows).
+//!
+//! An upstream upgrade pins only a digest upstream published (the releases API's asset
+//! digest, cross-checked with the project's checksum file where one exists) and proves it by
+//! downloading the asset into the cache; `--trust-download` alone pins a digest nobody
+//! published, and says so in the lock. Both files are written together, or neither.
 
 use std::process::ExitCode;
 
-use super::{Context, LockState};
+use super::{Context, LockState, Project};
 use crate::Error;
-use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::digest::Sha256;
+use crate::fetch::{Artifact, FetchOptions, Fetcher};
+use crate::github::{ReleasesApi, Upstream};
+use crate::lock::Lockfile;
+use crate::manifest::{ExplicitSource, LldSpec, MANIFEST_FILE, Manifest, PinMove, ToolSpec, Trust};
+use crate::upstream::{DigestOrigin, PinError, ReleaseVersion};
 
-pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
+pub struct LockOptions {
+    pub upgrade: bool,
+    pub tools: Vec<String>,
+    pub offline: bool,
+    pub trust_download: bool,
+    pub mirror: Option<String>,
+    pub github_api: Option<String>,
+}
+
+pub fn run(ctx: &Context, options: &LockOptions) -> Result<ExitCode, Error> {
     let mut project = ctx.require_project()?;
-    let manifest_path = project
-        .manifest
-        .path
-        .clone()
-        .expect("a project has a manifest path");
-    if upgrade {
-        let text =
-            crate::fsutil::read_text_named(&manifest_path, crate::manifest::MAX_MANIFEST_BYTES)?;
-        let upgraded = crate::manifest::upgrade_pins(&text, &ctx.registry)
-            .map_err(|e| Error::Usage(format!("{}: {e}", manifest_path.display())))?;
-        if upgraded != text {
-            crate::fsutil::write_atomically(&manifest_path, upgraded.as_bytes()).map_err(
-                |source| Error::File {
-                    action: "write",
-                    path: manifest_path.clone(),
-                    source,
-                },
-            )?;
-            eprintln!("upgraded pinned versions in {MANIFEST_FILE}");
+    if options.upgrade {
+        check_named(&project.manifest, &options.tools)?;
+        if options.offline {
+            upgrade_offline(ctx, &mut project, &options.tools)?;
+        } else {
+            upgrade_from_upstream(ctx, &project, options)?;
+            project = ctx.require_project()?;
         }
-        project.manifest = Manifest::load(&manifest_path, &ctx.registry)?;
     }
     let (lock, state) = ctx.resolve_lock(&project)?;
     let path = project.lock_path.as_path();
@@ -44,13 +52,282 @@ pub fn run(ctx: &Context, upgrade: bool) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The archive tools buildkit.toml pins, by name (rust-lld has nothing to pin).
+pub(super) fn pinned_tools(manifest: &Manifest) -> Vec<(&'static str, &ToolSpec)> {
+    let lld = match &manifest.lld {
+        Some(LldSpec::Llvm(spec)) => Some(spec),
+        _ => None,
+    };
+    [
+        ("lld", lld),
+        ("mold", manifest.mold.as_ref()),
+        ("sccache", manifest.sccache.as_ref()),
+        ("wild", manifest.wild.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, spec)| spec.map(|s| (name, s)))
+    .collect()
+}
+
+fn check_named(manifest: &Manifest, named: &[String]) -> Result<(), Error> {
+    let pinned = pinned_tools(manifest);
+    for name in named {
+        if !pinned.iter().any(|(n, _)| n == name) {
+            let list = pinned
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::Usage(format!(
+                "{MANIFEST_FILE} pins no tool `{}` to upgrade (it pins: {})",
+                crate::encode::inert(name),
+                if list.is_empty() { "none" } else { &list }
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn upgrade_offline(ctx: &Context, project: &mut Project, only: &[String]) -> Result<(), Error> {
+    let (path, text) = manifest_text(project)?;
+    let upgraded = crate::manifest::upgrade_pins(&text, &ctx.registry, only)
+        .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    if upgraded != text {
+        crate::fsutil::write_atomically(&path, upgraded.as_bytes()).map_err(|source| {
+            Error::File {
+                action: "write",
+                path: path.clone(),
+                source,
+            }
+        })?;
+        eprintln!("upgraded pinned versions in {MANIFEST_FILE} to the newest buildkit knows");
+    }
+    project.manifest = Manifest::load(&path, &ctx.registry)?;
+    Ok(())
+}
+
+fn manifest_text(project: &Project) -> Result<(std::path::PathBuf, String), Error> {
+    let path = project
+        .manifest
+        .path
+        .clone()
+        .expect("a project has a manifest path");
+    let text = crate::fsutil::read_text_named(&path, crate::manifest::MAX_MANIFEST_BYTES)?;
+    Ok((path, text))
+}
+
+/// The fetcher `lock --upgrade` and `outdated` share: the same cache, mirror and limits as
+/// `setup`'s defaults.
+pub(super) fn fetcher(ctx: &Context, mirror: Option<String>) -> Fetcher {
+    Fetcher::new(FetchOptions {
+        cache_dir: ctx.cache_dir.clone(),
+        mirror: mirror.filter(|m| !m.is_empty()),
+        offline: false,
+        attempts: 4,
+        stall: std::time::Duration::from_secs(30),
+        extra_roots: ctx.env.ssl_cert_file.clone(),
+    })
+}
+
+fn upgrade_from_upstream(
+    ctx: &Context,
+    project: &Project,
+    options: &LockOptions,
+) -> Result<(), Error> {
+    let fetcher = fetcher(ctx, options.mirror.clone());
+    let api = ReleasesApi::new(
+        &fetcher,
+        options.github_api.clone(),
+        ctx.env.github_token.clone(),
+    );
+    let mut moves = Vec::new();
+    let mut lines = Vec::new();
+    for (name, spec) in pinned_tools(&project.manifest) {
+        let named = options.tools.iter().any(|t| t == name);
+        if !options.tools.is_empty() && !named {
+            continue;
+        }
+        let releases = ctx
+            .registry
+            .tool(name)
+            .expect("the registry knows every tool the manifest accepts");
+        // A url of the user's own (a private build, a mirror) is theirs to move, unless named.
+        if let Some(source) = &spec.source
+            && source.url != releases.url_for(&spec.version)
+            && !named
+        {
+            lines.push(format!(
+                "{name} {}: has its own url in {MANIFEST_FILE}; name it (`buildkit lock --upgrade {name}`) to move it to upstream's release",
+                spec.version
+            ));
+            continue;
+        }
+        let newest = api.newest(name, releases)?;
+        let newer = match (
+            ReleaseVersion::parse(&spec.version),
+            ReleaseVersion::parse(&newest.version),
+        ) {
+            (Some(current), Some(upstream)) => upstream > current,
+            _ => newest.version != spec.version,
+        };
+        if !newer {
+            lines.push(format!("{name} {} is the newest release", spec.version));
+            continue;
+        }
+        let published = api.published_digest(name, &newest)?;
+        let (pin, origin) = pin_for(name, &newest, published, releases, &fetcher, options)?;
+        lines.push(format!(
+            "{name} {} -> {} (sha256 from {})",
+            spec.version,
+            newest.version,
+            origin.describe()
+        ));
+        moves.push(pin);
+    }
+    for line in &lines {
+        crate::output::write(format_args!("{line}\n"));
+    }
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let (path, text) = manifest_text(project)?;
+    let new_text = crate::manifest::move_pins(&text, &moves)
+        .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
+    let manifest = Manifest::parse(&new_text, &path, &ctx.registry, crate::toolchain::today())?;
+    let lock = Lockfile::resolve(&manifest, &ctx.registry);
+    let mut files = crate::fsutil::FileSet::default();
+    files.write(path.clone(), new_text, false);
+    files.write(project.lock_path.clone(), lock.to_toml(), false);
+    files.commit().map_err(|(path, source)| Error::File {
+        action: "write",
+        path,
+        source,
+    })?;
+    eprintln!("upgraded {} in {MANIFEST_FILE}", moves.len());
+    Ok(())
+}
+
+/// The pin for upstream's newest release: the published digest, proven by downloading the
+/// asset into the cache (where `setup` finds it), or with `--trust-download` the hash of the
+/// download. A version the registry knows at the same url and digest needs no fields of its
+/// own; one whose digest differs from the registry's is refused.
+fn pin_for(
+    tool: &str,
+    newest: &Upstream,
+    published: Option<(Sha256, DigestOrigin)>,
+    releases: &crate::registry::ToolReleases,
+    fetcher: &Fetcher,
+    options: &LockOptions,
+) -> Result<(PinMove, DigestOrigin), Error> {
+    let asset = newest.asset.clone();
+    let format = crate::registry::archive_format(&newest.url).ok_or_else(|| {
+        Error::Failed(format!(
+            "{tool} {}: upstream's asset {} is not a .tar.gz or .tar.xz archive",
+            newest.version,
+            crate::encode::inert(&newest.url)
+        ))
+    })?;
+    let url = crate::fetch::apply_mirror(&newest.url, options.mirror.as_deref());
+    let known = releases.release(&newest.version);
+    let published = published.or_else(|| known.map(|k| (k.sha256.clone(), DigestOrigin::Registry)));
+    let (sha256, origin) = match published {
+        Some(found) => found,
+        None if options.trust_download => (
+            hash_download(fetcher, &url, newest.size)?,
+            DigestOrigin::FirstDownload,
+        ),
+        None => {
+            return Err(Error::Failed(
+                PinError::NoDigest {
+                    tool: tool.into(),
+                    version: newest.version.clone(),
+                    asset,
+                }
+                .to_string(),
+            ));
+        }
+    };
+    // The proof: the asset, verified against the digest into the cache, where `setup` finds
+    // it (a first-download digest is so downloaded twice, and both must agree).
+    let artifact = Artifact {
+        label: tool,
+        url: &url,
+        sha256: &sha256,
+        size: Some(newest.size),
+        format,
+    };
+    fetcher.fetch_to_cache(&artifact, &crate::reporter::Silent)?;
+    if let Some(known) = known {
+        if known.sha256 != sha256 {
+            return Err(Error::Failed(
+                PinError::RegistryDiffers {
+                    tool: tool.into(),
+                    version: newest.version.clone(),
+                    asset,
+                    upstream: sha256,
+                    registry: known.sha256.clone(),
+                }
+                .to_string(),
+            ));
+        }
+        if releases.url_for(&newest.version) == newest.url {
+            let pin = PinMove {
+                tool: tool.into(),
+                version: newest.version.clone(),
+                source: None,
+            };
+            return Ok((pin, origin));
+        }
+    }
+    let pin = PinMove {
+        tool: tool.into(),
+        version: newest.version.clone(),
+        source: Some(ExplicitSource {
+            url: newest.url.clone(),
+            sha256,
+            size: Some(newest.size),
+            trust: if origin == DigestOrigin::FirstDownload {
+                Trust::FirstDownload
+            } else {
+                Trust::Published
+            },
+        }),
+    };
+    Ok((pin, origin))
+}
+
+/// Downloads `url` once, hashing it: the digest nobody published (`--trust-download`).
+fn hash_download(fetcher: &Fetcher, url: &str, size: u64) -> Result<crate::digest::Sha256, Error> {
+    use std::io::Read;
+    let (reader, _) = fetcher.open(url)?;
+    let hashing = crate::digest::HashingReader::new(reader.take(size.saturating_add(1)));
+    let (hex, got) = hashing.finish().map_err(|e| {
+        Error::Failed(format!(
+            "download of {} failed: {e}",
+            crate::fetch::Url::from(url)
+        ))
+    })?;
+    if got != size {
+        return Err(Error::Failed(format!(
+            "download of {} brought {got} bytes where the releases API says {size}; nothing was pinned",
+            crate::fetch::Url::from(url)
+        )));
+    }
+    Ok(hex.parse().expect("a sha256 hex digest"))
+}
+
 fn describe(tool: &crate::lock::LockedTool) -> String {
     match tool.archive() {
         Some(archive) => format!(
-            "{} {} sha256:{}",
+            "{} {} sha256:{}{}",
             tool.name,
             tool.version,
-            &archive.sha256[..12]
+            &archive.sha256[..12],
+            if archive.trust == Trust::FirstDownload {
+                " (trust: first download, published by nobody)"
+            } else {
+                ""
+            }
         ),
         None => format!("{} from the Rust toolchain", tool.name),
     }

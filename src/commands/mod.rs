@@ -11,6 +11,7 @@ mod init;
 mod list;
 mod lock;
 mod measure;
+mod outdated;
 mod plan;
 mod setup;
 mod tune;
@@ -268,7 +269,25 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 mirror,
             },
         ),
-        Command::Lock { upgrade } => lock::run(&ctx, upgrade),
+        Command::Lock {
+            upgrade,
+            tools,
+            offline,
+            trust_download,
+            mirror,
+            github_api,
+        } => lock::run(
+            &ctx,
+            &lock::LockOptions {
+                upgrade,
+                tools,
+                offline,
+                trust_download,
+                mirror,
+                github_api,
+            },
+        ),
+        Command::Outdated { json, github_api } => outdated::run(&ctx, json, github_api),
         Command::Setup {
             locked,
             offline,

@@ -24,7 +24,7 @@ pub use source::{BuildkitSource, PACKAGE_NAME};
 use source::{NO_CREDENTIALS, RawBuildkit, buildkit_source, has_credentials};
 use spans::{Source, check_strings};
 pub use tuned::{apply_tuned, pin_tools};
-pub use upgrade::upgrade_pins;
+pub use upgrade::{PinMove, move_pins, upgrade_pins};
 
 pub const MANIFEST_FILE: &str = "buildkit.toml";
 
@@ -158,6 +158,22 @@ pub struct ToolSpec {
 pub struct ExplicitSource {
     pub url: String,
     pub sha256: crate::digest::Sha256,
+    /// What the archive weighs, where known (`lock --upgrade` records the API's): a download
+    /// stops there.
+    pub size: Option<u64>,
+    pub trust: Trust,
+}
+
+/// Who vouched for a pinned digest. Only `first-download` is ever written: a digest nobody
+/// upstream published, taken from hashing the first download (`lock --upgrade
+/// --trust-download`), which a reviewer should know about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trust {
+    /// Upstream published it (the releases API, a checksum file) or the user pinned it.
+    #[default]
+    Published,
+    FirstDownload,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +256,31 @@ struct RawTool {
     version: Spanned<String>,
     url: Option<Spanned<String>>,
     sha256: Option<Spanned<String>>,
+    size: Option<Spanned<u64>>,
+    trust: Option<Spanned<Trust>>,
+}
+
+/// The fields that pin a download of the user's own: `url` and `sha256`, and what `lock
+/// --upgrade` adds beside them.
+struct RawPin {
+    url: Option<Spanned<String>>,
+    sha256: Option<Spanned<String>>,
+    size: Option<Spanned<u64>>,
+    trust: Option<Spanned<Trust>>,
+}
+
+impl RawTool {
+    fn pin(self) -> (Spanned<String>, RawPin) {
+        (
+            self.version,
+            RawPin {
+                url: self.url,
+                sha256: self.sha256,
+                size: self.size,
+                trust: self.trust,
+            },
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -249,6 +290,8 @@ struct RawLld {
     version: Option<Spanned<String>>,
     url: Option<Spanned<String>>,
     sha256: Option<Spanned<String>>,
+    size: Option<Spanned<u64>>,
+    trust: Option<Spanned<Trust>>,
 }
 
 #[derive(Deserialize)]
@@ -338,15 +381,24 @@ impl Manifest {
         });
         let wild = tools
             .wild
-            .map(|t| tool_spec(&src, "wild", t.version, t.url, t.sha256, registry))
+            .map(|t| {
+                let (version, pin) = t.pin();
+                tool_spec(&src, "wild", version, pin, registry)
+            })
             .transpose()?;
         let mold = tools
             .mold
-            .map(|t| tool_spec(&src, "mold", t.version, t.url, t.sha256, registry))
+            .map(|t| {
+                let (version, pin) = t.pin();
+                tool_spec(&src, "mold", version, pin, registry)
+            })
             .transpose()?;
         let sccache = tools
             .sccache
-            .map(|t| tool_spec(&src, "sccache", t.version, t.url, t.sha256, registry))
+            .map(|t| {
+                let (version, pin) = t.pin();
+                tool_spec(&src, "sccache", version, pin, registry)
+            })
             .transpose()?;
         let lld = tools
             .lld
@@ -472,11 +524,29 @@ fn tool_spec(
     src: &Source<'_>,
     name: &str,
     version: Spanned<String>,
-    url: Option<Spanned<String>>,
-    sha256: Option<Spanned<String>>,
+    pin: RawPin,
     registry: &Registry,
 ) -> Result<ToolSpec, ManifestError> {
     let key = |field: &str| format!("tools.{name}.{field}");
+    let RawPin {
+        url,
+        sha256,
+        size,
+        trust,
+    } = pin;
+    if url.is_none() {
+        let extra = [
+            ("size", size.as_ref().map(Spanned::span)),
+            ("trust", trust.as_ref().map(Spanned::span)),
+        ];
+        if let Some((field, Some(span))) = extra.into_iter().find(|(_, v)| v.is_some()) {
+            return Err(src.error(
+                span.start,
+                &key(field),
+                "only applies beside `url` and `sha256`: the registry records a known version's own",
+            ));
+        }
+    }
     if !is_valid_version(version.get_ref()) {
         return Err(src.at(
             &version,
@@ -510,6 +580,8 @@ fn tool_spec(
             Some(ExplicitSource {
                 url: url.into_inner(),
                 sha256: digest,
+                size: size.map(Spanned::into_inner),
+                trust: trust.map_or(Trust::Published, Spanned::into_inner),
             })
         }
         (Some(url), None) => {
@@ -559,13 +631,15 @@ fn lld_spec(src: &Source<'_>, raw: RawLld, registry: &Registry) -> Result<LldSpe
     match source {
         LldSource::Rust => {
             let stray = [
-                ("version", &raw.version),
-                ("url", &raw.url),
-                ("sha256", &raw.sha256),
+                ("version", raw.version.as_ref().map(Spanned::span)),
+                ("url", raw.url.as_ref().map(Spanned::span)),
+                ("sha256", raw.sha256.as_ref().map(Spanned::span)),
+                ("size", raw.size.as_ref().map(Spanned::span)),
+                ("trust", raw.trust.as_ref().map(Spanned::span)),
             ];
-            if let Some((field, Some(value))) = stray.into_iter().find(|(_, v)| v.is_some()) {
-                return Err(src.at(
-                    value,
+            if let Some((field, Some(span))) = stray.into_iter().find(|(_, v)| v.is_some()) {
+                return Err(src.error(
+                    span.start,
                     &format!("tools.lld.{field}"),
                     "only applies with source = \"llvm\"; rust-lld comes with the Rust toolchain",
                 ));
@@ -581,7 +655,13 @@ fn lld_spec(src: &Source<'_>, raw: RawLld, registry: &Registry) -> Result<LldSpe
                     "is required with source = \"llvm\"",
                 ));
             };
-            tool_spec(src, "lld", version, raw.url, raw.sha256, registry).map(LldSpec::Llvm)
+            let pin = RawPin {
+                url: raw.url,
+                sha256: raw.sha256,
+                size: raw.size,
+                trust: raw.trust,
+            };
+            tool_spec(src, "lld", version, pin, registry).map(LldSpec::Llvm)
         }
     }
 }
@@ -1114,7 +1194,7 @@ mod upgrade_tests {
     #[test]
     fn upgrade_moves_registry_pins_and_keeps_comments() {
         let text = "[tools.mold]\nversion = \"2.40.4\"  # pinned\n[tools.sccache]\nversion = \"0.1\"\nurl = \"https://x/s.tar.gz\"\n";
-        let upgraded = upgrade_pins(text, &Registry::embedded()).unwrap();
+        let upgraded = upgrade_pins(text, &Registry::embedded(), &[]).unwrap();
         assert_eq!(
             upgraded,
             "[tools.mold]\nversion = \"2.42.0\"  # pinned\n[tools.sccache]\nversion = \"0.1\"\nurl = \"https://x/s.tar.gz\"\n"

@@ -47,12 +47,20 @@ pub enum Route {
         body: Vec<u8>,
         every: Duration,
     },
+    /// Any status, with these response headers, and a body.
+    Full {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
 }
 
 #[derive(Default)]
 struct ServerState {
     routes: HashMap<String, Route>,
     hits: HashMap<String, usize>,
+    /// Each request's path and its `authorization` header, in order.
+    requests: Vec<(String, Option<String>)>,
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1, port 0, one thread per connection.
@@ -138,6 +146,11 @@ impl Server {
             .unwrap_or(0)
     }
 
+    /// Every request so far: its path and the `authorization` header it carried.
+    pub fn requests(&self) -> Vec<(String, Option<String>)> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
     pub fn total_hits(&self) -> usize {
         self.state.lock().unwrap().hits.values().sum()
     }
@@ -155,8 +168,14 @@ fn serve(mut stream: impl Read + Write, state: &Mutex<ServerState>) -> std::io::
     }
     let head = String::from_utf8_lossy(&head);
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let authorization = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("authorization")
+            .then(|| value.trim().to_string())
+    });
     let (route, hit) = {
         let mut state = state.lock().unwrap();
+        state.requests.push((path.clone(), authorization));
         let hit = {
             let count = state.hits.entry(path.clone()).or_insert(0);
             *count += 1;
@@ -174,6 +193,19 @@ fn serve(mut stream: impl Read + Write, state: &Mutex<ServerState>) -> std::io::
             stream.write_all(&body)?;
         }
         Some(Route::Status(status)) => stream.write_all(head(status, 0).as_bytes())?,
+        Some(Route::Full {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut text = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+            for (name, value) in headers {
+                text.push_str(&format!("{name}: {value}\r\n"));
+            }
+            text.push_str("\r\n");
+            stream.write_all(text.as_bytes())?;
+            stream.write_all(&body)?;
+        }
         Some(Route::Redirect(location)) => stream.write_all(
             format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes(),
         )?,

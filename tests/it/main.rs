@@ -10,3 +10,4 @@ mod safety;
 mod setup;
 mod team_cache;
 mod tune;
+mod upstream;

@@ -1,0 +1,52 @@
+//! `buildkit outdated [--json]`: each locked tool against upstream's newest release, for a
+//! scheduled CI job. Exit 0 when every pin is current, 1 when one is behind, 2 when upstream
+//! could not be asked: a job can tell "upgrade" from "broken".
+
+use std::process::ExitCode;
+
+use super::Context;
+use crate::Error;
+use crate::github::ReleasesApi;
+use crate::lock::ToolSource;
+use crate::upstream::Outdated;
+
+pub fn run(ctx: &Context, json: bool, github_api: Option<String>) -> Result<ExitCode, Error> {
+    let project = ctx.require_project()?;
+    let (lock, _) = ctx.resolve_lock(&project)?;
+    let fetcher = super::lock::fetcher(ctx, None);
+    let api = ReleasesApi::new(&fetcher, github_api, ctx.env.github_token.clone());
+    let mut rows = Vec::new();
+    for tool in &lock.tools {
+        let row = match &tool.source {
+            ToolSource::RustToolchain => Outdated {
+                tool: tool.name.clone(),
+                locked: tool.version.clone(),
+                newest: None,
+                behind: false,
+                note: Some("comes with the Rust toolchain (rust-toolchain.toml pins it)".into()),
+            },
+            ToolSource::Archive(_) => {
+                let releases = ctx
+                    .registry
+                    .tool(&tool.name)
+                    .expect("the registry knows every locked tool");
+                let newest = api.newest(&tool.name, releases)?;
+                Outdated::compare(&tool.name, &tool.version, &newest.version)
+            }
+        };
+        rows.push(row);
+    }
+    if json {
+        for row in &rows {
+            let line = serde_json::to_string(row).expect("a row serializes");
+            crate::output::write(format_args!("{line}\n"));
+        }
+    } else {
+        crate::output::write(format_args!("{}", crate::upstream::outdated_table(&rows)));
+    }
+    Ok(if rows.iter().any(|r| r.behind) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
