@@ -55,7 +55,7 @@ pub enum Error {
     Render(#[from] render::RenderError),
     /// The releases API could not say (exit 2: `outdated` keeps 1 for "something is newer").
     #[error(transparent)]
-    Github(#[from] github::GithubError),
+    Github(Box<github::GithubError>),
     /// An I/O error from fs-err, whose message names the path.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -76,6 +76,12 @@ pub enum Error {
     /// Several independent failures (parallel installs), one line each.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Several(Vec<Error>),
+}
+
+impl From<github::GithubError> for Error {
+    fn from(err: github::GithubError) -> Error {
+        Error::Github(Box::new(err))
+    }
 }
 
 impl Error {

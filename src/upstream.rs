@@ -13,37 +13,30 @@ use crate::digest::Sha256;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PinError {
     #[error(
-        "{tool} {version}: the releases API says sha256 {api} for {asset}, its checksum file {checksum_url} says {file}; refusing both (one of them was changed after the release)"
+        "{release}: the releases API says sha256 {api} for {asset}, its checksum file {checksum_url} says {file}; refusing both (one of them was changed after the release)"
     )]
     SourcesDisagree {
-        tool: String,
-        version: String,
+        release: String,
         asset: String,
         api: Sha256,
         file: Sha256,
         checksum_url: String,
     },
     #[error(
-        "{tool} {version}: upstream publishes no digest for {asset} (no asset digest in the releases API, no checksum file); `buildkit lock --upgrade --trust-download` hashes the download and records `trust = \"first-download\"`"
+        "{release}: upstream publishes no digest for {asset} (no asset digest in the releases API, no checksum file); `buildkit lock --upgrade --trust-download` hashes the download and records `trust = \"first-download\"`"
     )]
-    NoDigest {
-        tool: String,
-        version: String,
-        asset: String,
-    },
-    #[error("{tool} {version}: the releases API's digest `{digest}` for {asset} is not a sha256")]
+    NoDigest { release: String, asset: String },
+    #[error("{release}: the releases API's digest `{digest}` for {asset} is not a sha256")]
     BadDigest {
-        tool: String,
-        version: String,
+        release: String,
         asset: String,
         digest: String,
     },
     #[error(
-        "{tool} {version}: upstream's sha256 {upstream} for {asset} differs from the {registry} buildkit's registry pins; the asset was replaced after its release, so nothing is pinned"
+        "{release}: upstream's sha256 {upstream} for {asset} differs from the {registry} buildkit's registry pins; the asset was replaced after its release, so nothing is pinned"
     )]
     RegistryDiffers {
-        tool: String,
-        version: String,
+        release: String,
         asset: String,
         upstream: Sha256,
         registry: Sha256,
@@ -72,6 +65,7 @@ impl ReleaseSource {
         };
         let plain = |s: &str| {
             !s.is_empty()
+                && !s.starts_with('.')
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
@@ -198,8 +192,7 @@ pub fn api_digest(tool: &str, version: &str, asset: &ApiAsset) -> Result<Option<
         return Ok(None);
     };
     hex.parse().map(Some).map_err(|_| PinError::BadDigest {
-        tool: tool.into(),
-        version: version.into(),
+        release: format!("{tool} {version}"),
         asset: asset.name.clone(),
         digest: crate::encode::inert(digest).into_owned(),
     })
@@ -254,8 +247,7 @@ pub fn published_digest(
     Ok(match (api, file) {
         (Some(api), Some((file, checksum_url))) if api != file => {
             return Err(PinError::SourcesDisagree {
-                tool: tool.into(),
-                version: version.into(),
+                release: format!("{tool} {version}"),
                 asset: asset.into(),
                 api,
                 file,

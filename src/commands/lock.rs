@@ -239,8 +239,7 @@ fn pin_for(
         None => {
             return Err(Error::Failed(
                 PinError::NoDigest {
-                    tool: tool.into(),
-                    version: newest.version.clone(),
+                    release: format!("{tool} {}", newest.version),
                     asset,
                 }
                 .to_string(),
@@ -261,8 +260,7 @@ fn pin_for(
         if known.sha256 != sha256 {
             return Err(Error::Failed(
                 PinError::RegistryDiffers {
-                    tool: tool.into(),
-                    version: newest.version.clone(),
+                    release: format!("{tool} {}", newest.version),
                     asset,
                     upstream: sha256,
                     registry: known.sha256.clone(),

@@ -187,8 +187,13 @@ fn publish_newer(upstream: &Upstream, sccache_checksum: Option<String>) {
             ],
         ],
     );
+    publish_sccache(upstream, sccache_checksum);
+}
+
+/// sccache 0.19.0 with its checksum file, saying `checksum` (default: the archive's digest).
+fn publish_sccache(upstream: &Upstream, checksum: Option<String>) {
     let archive = sccache_archive("0.19.0");
-    let checksum = sccache_checksum.unwrap_or_else(|| sha256_hex(&archive));
+    let checksum = checksum.unwrap_or_else(|| sha256_hex(&archive));
     upstream.publish(
         "mozilla/sccache",
         vec![vec![release(
@@ -524,4 +529,102 @@ fn offline_upgrade_uses_the_embedded_registry() {
             .read("buildkit.toml")
             .contains("version = \"0.17.0\"\n")
     );
+}
+
+/// scripts/update-registry against the same fake: new releases with their digests and sizes,
+/// sizes filled in for known ones, releases without a digest left out, a changed digest refused.
+#[test]
+fn update_registry_script_regenerates_versions_from_the_api() {
+    let sandbox = Sandbox::new();
+    let upstream = Upstream::start();
+    let registry = sandbox.root().join("registry.toml");
+    let original = include_str!("../../src/registry.toml");
+    std::fs::write(&registry, original).unwrap();
+    let known_mold = "f5ed2f6e31d1ada4f07fe766fe0de7a73104d1c5cdc59086fcecc16a43720b6d";
+    let mut old = Asset::without_digest(&mold_asset("2.42.0"), vec![0; 321]);
+    old.digest = Some(known_mold.into());
+    upstream.publish(
+        "rui314/mold",
+        vec![
+            vec![release(
+                "v2.43.0",
+                vec![Asset::with_digest(
+                    &mold_asset("2.43.0"),
+                    mold_archive("2.43.0"),
+                )],
+            )],
+            vec![release("v2.42.0", vec![old])],
+        ],
+    );
+    upstream.publish(
+        "wild-linker/wild",
+        vec![vec![release(
+            "0.11.0",
+            vec![Asset::without_digest(
+                "wild-linker-0.11.0-x86_64-unknown-linux-musl.tar.gz",
+                b"wild".to_vec(),
+            )],
+        )]],
+    );
+    publish_sccache(&upstream, None);
+    upstream.publish("llvm/llvm-project", vec![vec![]]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/update-registry");
+    let run = sandbox
+        .exec(
+            "python3",
+            &[script, "--registry", registry.to_str().unwrap()],
+        )
+        .env("BUILDKIT_GITHUB_API", upstream.api())
+        .run();
+    run.assert_is(
+        "exit 0\n--- stderr\nwild: no published digest for 0.11.0: left out\nupdate-registry: wrote [SANDBOX]/registry.toml",
+    );
+    let text = std::fs::read_to_string(&registry).unwrap();
+    let mold = format!(
+        "versions = [\n  {{ version = \"2.43.0\", sha256 = \"{}\", size = {} }},\n  {{ version = \"2.42.0\", sha256 = \"{known_mold}\", size = 321 }},\n  {{ version = \"2.41.0\", sha256 = \"a3696680d99e692970590a178bc3a33d78d60d1c6dc9db7a11b557b02b751f5d\" }},",
+        sha256_hex(&mold_archive("2.43.0")),
+        mold_archive("2.43.0").len()
+    );
+    assert!(text.contains(&mold), "{text}");
+    let sccache = format!(
+        "versions = [\n  {{ version = \"0.19.0\", sha256 = \"{}\", size = {} }},\n  {{ version = \"0.17.0\",",
+        sha256_hex(&sccache_archive("0.19.0")),
+        sccache_archive("0.19.0").len()
+    );
+    assert!(text.contains(&sccache), "{text}");
+    // Comments and the other keys stay as they were.
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('#')).count(),
+        original.lines().filter(|l| l.starts_with('#')).count()
+    );
+    assert!(!text.contains("0.11.0"));
+    // Nothing new upstream: nothing to write; --check agrees.
+    let run = sandbox
+        .exec(
+            "python3",
+            &[script, "--registry", registry.to_str().unwrap(), "--check"],
+        )
+        .env("BUILDKIT_GITHUB_API", upstream.api())
+        .run();
+    run.assert_is("exit 0\n--- stderr\nwild: no published digest for 0.11.0: left out\nupdate-registry: up to date");
+
+    // An asset replaced upstream: its new digest stops the run, the file unchanged.
+    let mut replaced = Asset::without_digest(&mold_asset("2.42.0"), vec![0; 321]);
+    replaced.digest = Some("00".repeat(32));
+    upstream.publish(
+        "rui314/mold",
+        vec![vec![release("v2.42.0", vec![replaced])]],
+    );
+    let run = sandbox
+        .exec(
+            "python3",
+            &[script, "--registry", registry.to_str().unwrap()],
+        )
+        .env("BUILDKIT_GITHUB_API", upstream.api())
+        .run();
+    run.assert_is(&format!(
+        "exit 2\n--- stderr\nupdate-registry: mold 2.42.0: the registry pins {known_mold}, upstream now says {} (asset replaced?)",
+        "00".repeat(32)
+    ));
+    assert_eq!(std::fs::read_to_string(&registry).unwrap(), text);
 }
