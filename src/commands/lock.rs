@@ -14,7 +14,6 @@ use crate::Error;
 use crate::digest::Sha256;
 use crate::fetch::{Artifact, FetchOptions, Fetcher};
 use crate::github::{ReleasesApi, Upstream};
-use crate::lock::Lockfile;
 use crate::manifest::{ExplicitSource, LldSpec, MANIFEST_FILE, Manifest, PinMove, ToolSpec, Trust};
 use crate::upstream::{DigestOrigin, PinError, ReleaseVersion};
 
@@ -89,7 +88,7 @@ fn check_named(manifest: &Manifest, named: &[String]) -> Result<(), Error> {
 }
 
 fn upgrade_offline(ctx: &Context, project: &mut Project, only: &[String]) -> Result<(), Error> {
-    let (path, text) = manifest_text(project)?;
+    let (path, text) = project.manifest_text()?;
     let upgraded = crate::manifest::upgrade_pins(&text, &ctx.registry, only)
         .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
     if upgraded != text {
@@ -104,16 +103,6 @@ fn upgrade_offline(ctx: &Context, project: &mut Project, only: &[String]) -> Res
     }
     project.manifest = Manifest::load(&path, &ctx.registry)?;
     Ok(())
-}
-
-fn manifest_text(project: &Project) -> Result<(std::path::PathBuf, String), Error> {
-    let path = project
-        .manifest
-        .path
-        .clone()
-        .expect("a project has a manifest path");
-    let text = crate::fsutil::read_text_named(&path, crate::manifest::MAX_MANIFEST_BYTES)?;
-    Ok((path, text))
 }
 
 /// The fetcher `lock --upgrade` and `outdated` share: the same cache, mirror and limits as
@@ -190,19 +179,10 @@ fn upgrade_from_upstream(
     if moves.is_empty() {
         return Ok(());
     }
-    let (path, text) = manifest_text(project)?;
+    let (path, text) = project.manifest_text()?;
     let new_text = crate::manifest::move_pins(&text, &moves)
         .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
-    let manifest = Manifest::parse(&new_text, &path, &ctx.registry, crate::toolchain::today())?;
-    let lock = Lockfile::resolve(&manifest, &ctx.registry);
-    let mut files = crate::fsutil::FileSet::default();
-    files.write(path.clone(), new_text, false);
-    files.write(project.lock_path.clone(), lock.to_toml(), false);
-    files.commit().map_err(|(path, source)| Error::File {
-        action: "write",
-        path,
-        source,
-    })?;
+    project.write_edited(ctx, &path, new_text)?;
     eprintln!("upgraded {} in {MANIFEST_FILE}", moves.len());
     Ok(())
 }

@@ -47,6 +47,32 @@ pub struct Project {
 }
 
 impl Project {
+    /// buildkit.toml's path and text, as on disk (for edits in place, comments and all).
+    pub fn manifest_text(&self) -> Result<(PathBuf, String), Error> {
+        let path = self
+            .manifest
+            .path
+            .clone()
+            .unwrap_or_else(|| self.root.join(manifest::MANIFEST_FILE));
+        let text = crate::fsutil::read_text_named(&path, manifest::MAX_MANIFEST_BYTES)?;
+        Ok((path, text))
+    }
+
+    /// Writes an edited buildkit.toml (validated like any other) and the lock it resolves
+    /// to: both, or neither.
+    pub fn write_edited(&self, ctx: &Context, path: &Path, new_text: String) -> Result<(), Error> {
+        let manifest = Manifest::parse(&new_text, path, &ctx.registry, crate::toolchain::today())?;
+        let lock = Lockfile::resolve(&manifest, &ctx.registry);
+        let mut files = crate::fsutil::FileSet::default();
+        files.write(path.to_path_buf(), new_text, false);
+        files.write(self.lock_path.clone(), lock.to_toml(), false);
+        files.commit().map_err(|(path, source)| Error::File {
+            action: "write",
+            path,
+            source,
+        })
+    }
+
     /// The directory holding buildkit.toml.
     pub fn root(&self) -> &Path {
         &self.root

@@ -517,7 +517,7 @@ fn linker_tools(
             pins.push((tool.to_string(), releases.newest().version.clone()));
         }
     }
-    let (manifest_path, text) = manifest_text(ctx, project)?;
+    let (manifest_path, text) = project.manifest_text()?;
     let pin_refs: Vec<(&str, &str)> = pins.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let tune_text = crate::manifest::pin_tools(&text, &pin_refs)
         .map_err(|e| Error::Failed(format!("{}: {e}", manifest_path.display())))?;
@@ -772,16 +772,6 @@ fn machine(ctx: &Context, root: &Path) -> Machine {
     }
 }
 
-/// buildkit.toml's path and text, as on disk (tune edits it in place, comments and all).
-fn manifest_text(ctx: &Context, project: &super::Project) -> Result<(PathBuf, String), Error> {
-    let path = ctx
-        .manifest_path()?
-        .unwrap_or_else(|| project.root().join(crate::manifest::MANIFEST_FILE));
-    let text = crate::fsutil::read_text_named(&path, crate::manifest::MAX_MANIFEST_BYTES)
-        .map_err(|e| Error::Failed(e.to_string()))?;
-    Ok((path, text))
-}
-
 /// Writes the adopted configuration into buildkit.toml and re-resolves buildkit.lock, both or
 /// neither.
 fn apply(
@@ -791,7 +781,7 @@ fn apply(
     pins: &[(String, String)],
     record: &[String],
 ) -> Result<(), Error> {
-    let (path, text) = manifest_text(ctx, project)?;
+    let (path, text) = project.manifest_text()?;
     // Only the adopted linker's tool is pinned.
     let pins: Vec<(&str, &str)> = pins
         .iter()
@@ -800,16 +790,7 @@ fn apply(
         .collect();
     let new_text = crate::manifest::apply_tuned(&text, adopted, &pins, record)
         .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
-    let manifest = Manifest::parse(&new_text, &path, &ctx.registry, crate::toolchain::today())?;
-    let lock = Lockfile::resolve(&manifest, &ctx.registry);
-    let mut files = crate::fsutil::FileSet::default();
-    files.write(path.clone(), new_text, false);
-    files.write(project.lock_path.clone(), lock.to_toml(), false);
-    files.commit().map_err(|(path, source)| Error::File {
-        action: "write",
-        path,
-        source,
-    })
+    project.write_edited(ctx, &path, new_text)
 }
 
 fn text_report(report: &Report, apply: bool, project: &super::Project) -> String {
