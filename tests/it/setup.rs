@@ -571,7 +571,7 @@ fn malformed_manifests_exit_2_naming_file_line_and_key() {
     insta::assert_snapshot!(sandbox.run(&["setup"]), @"
     exit 2
     --- stderr
-    error: [SANDBOX]/project/buildkit.toml:3: `shasum`: unknown field `shasum`, expected one of `version`, `url`, `sha256`
+    error: [SANDBOX]/project/buildkit.toml:3: `shasum`: unknown field `shasum`, expected one of `version`, `url`, `sha256`, `size`, `trust`
     ");
 
     sandbox.write("buildkit.toml", "[tools.mold]\nversion = \"7.0.0\"\n");
