@@ -121,10 +121,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Tries per download, on network, stall and 5xx errors.
-        #[arg(long, env = crate::env_vars::BUILDKIT_DOWNLOAD_ATTEMPTS, default_value_t = 4, hide = true)]
+        #[arg(long, env = crate::env_vars::BUILDKIT_DOWNLOAD_ATTEMPTS, default_value_t = crate::fetch::DEFAULT_ATTEMPTS, hide = true)]
         download_attempts: u32,
         /// Seconds a download may go without progress before it fails.
-        #[arg(long, env = crate::env_vars::BUILDKIT_STALL_SECONDS, default_value_t = 30, hide = true)]
+        #[arg(long, env = crate::env_vars::BUILDKIT_STALL_SECONDS, default_value_t = crate::fetch::DEFAULT_STALL_SECONDS, hide = true)]
         stall_seconds: u64,
     },
     /// Write .cargo/config.toml, the devcontainer and the CI configuration.

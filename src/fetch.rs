@@ -195,6 +195,11 @@ impl ApiResponse {
     }
 }
 
+/// Tries per download where nothing says otherwise (`setup --download-attempts`).
+pub const DEFAULT_ATTEMPTS: u32 = 4;
+/// Seconds a download may go without progress where nothing says otherwise.
+pub const DEFAULT_STALL_SECONDS: u64 = 30;
+
 /// The most buildkit downloads for one archive whose size the lock does not give (LLVM's full
 /// release, the largest, is 1.9 GB).
 pub const MAX_DOWNLOAD_BYTES: u64 = 4 << 30;

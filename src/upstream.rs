@@ -302,17 +302,25 @@ pub struct Outdated {
 
 impl Outdated {
     pub fn compare(tool: &str, locked: &str, newest: &str) -> Outdated {
-        let behind = match (ReleaseVersion::parse(locked), ReleaseVersion::parse(newest)) {
-            (Some(locked), Some(newest)) => newest > locked,
-            _ => locked != newest,
-        };
         Outdated {
             tool: tool.into(),
             locked: locked.into(),
             newest: Some(newest.into()),
-            behind,
+            behind: is_newer(locked, newest),
             note: None,
         }
+    }
+}
+
+/// Whether upstream's `newest` is a newer release than the pinned `current`: compared as
+/// numbers where both are plain versions, otherwise any difference counts.
+pub fn is_newer(current: &str, newest: &str) -> bool {
+    match (
+        ReleaseVersion::parse(current),
+        ReleaseVersion::parse(newest),
+    ) {
+        (Some(current), Some(newest)) => newest > current,
+        _ => current != newest,
     }
 }
 

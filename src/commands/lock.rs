@@ -15,7 +15,7 @@ use crate::digest::Sha256;
 use crate::fetch::{Artifact, FetchOptions, Fetcher};
 use crate::github::{ReleasesApi, Upstream};
 use crate::manifest::{ExplicitSource, LldSpec, MANIFEST_FILE, Manifest, PinMove, ToolSpec, Trust};
-use crate::upstream::{DigestOrigin, PinError, ReleaseVersion};
+use crate::upstream::{DigestOrigin, PinError};
 
 pub struct LockOptions {
     pub upgrade: bool,
@@ -112,8 +112,8 @@ pub(super) fn fetcher(ctx: &Context, mirror: Option<String>) -> Fetcher {
         cache_dir: ctx.cache_dir.clone(),
         mirror: mirror.filter(|m| !m.is_empty()),
         offline: false,
-        attempts: 4,
-        stall: std::time::Duration::from_secs(30),
+        attempts: crate::fetch::DEFAULT_ATTEMPTS,
+        stall: std::time::Duration::from_secs(crate::fetch::DEFAULT_STALL_SECONDS),
         extra_roots: ctx.env.ssl_cert_file.clone(),
     })
 }
@@ -152,14 +152,7 @@ fn upgrade_from_upstream(
             continue;
         }
         let newest = api.newest(name, releases)?;
-        let newer = match (
-            ReleaseVersion::parse(&spec.version),
-            ReleaseVersion::parse(&newest.version),
-        ) {
-            (Some(current), Some(upstream)) => upstream > current,
-            _ => newest.version != spec.version,
-        };
-        if !newer {
+        if !crate::upstream::is_newer(&spec.version, &newest.version) {
             lines.push(format!("{name} {} is the newest release", spec.version));
             continue;
         }
@@ -226,6 +219,19 @@ fn pin_for(
             ));
         }
     };
+    if let Some(known) = known
+        && known.sha256 != sha256
+    {
+        return Err(Error::Failed(
+            PinError::RegistryDiffers {
+                release: format!("{tool} {}", newest.version),
+                asset,
+                upstream: sha256,
+                registry: known.sha256.clone(),
+            }
+            .to_string(),
+        ));
+    }
     // The proof: the asset, verified against the digest into the cache, where `setup` finds
     // it (a first-download digest is so downloaded twice, and both must agree).
     let artifact = Artifact {
@@ -236,31 +242,12 @@ fn pin_for(
         format,
     };
     fetcher.fetch_to_cache(&artifact, &crate::reporter::Silent)?;
-    if let Some(known) = known {
-        if known.sha256 != sha256 {
-            return Err(Error::Failed(
-                PinError::RegistryDiffers {
-                    release: format!("{tool} {}", newest.version),
-                    asset,
-                    upstream: sha256,
-                    registry: known.sha256.clone(),
-                }
-                .to_string(),
-            ));
-        }
-        if releases.url_for(&newest.version) == newest.url {
-            let pin = PinMove {
-                tool: tool.into(),
-                version: newest.version.clone(),
-                source: None,
-            };
-            return Ok((pin, origin));
-        }
-    }
+    // A release the registry pins at this url needs no fields of its own.
+    let registry_pins_it = known.is_some() && releases.url_for(&newest.version) == newest.url;
     let pin = PinMove {
         tool: tool.into(),
         version: newest.version.clone(),
-        source: Some(ExplicitSource {
+        source: (!registry_pins_it).then(|| ExplicitSource {
             url: newest.url.clone(),
             sha256,
             size: Some(newest.size),

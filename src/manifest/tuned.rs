@@ -22,9 +22,7 @@ pub fn apply_tuned(
     pins: &[(&str, &str)],
     record: &[String],
 ) -> Result<String, String> {
-    let mut doc: DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| e.message().to_string())?;
+    let mut doc = super::upgrade::parse(text)?;
     add_pins(&mut doc, pins)?;
 
     let kind = match settings.linker {
@@ -117,9 +115,7 @@ pub fn apply_tuned(
 /// The text of buildkit.toml with `[tools.NAME] version = VERSION` added for each of `pins`
 /// not pinned yet (tune installs them from such a copy to measure them).
 pub fn pin_tools(text: &str, pins: &[(&str, &str)]) -> Result<String, String> {
-    let mut doc: DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| e.message().to_string())?;
+    let mut doc = super::upgrade::parse(text)?;
     add_pins(&mut doc, pins)?;
     Ok(doc.to_string())
 }

@@ -77,7 +77,8 @@ pub fn move_pins(text: &str, moves: &[PinMove]) -> Result<String, String> {
     Ok(doc.to_string())
 }
 
-fn parse(text: &str) -> Result<toml_edit::DocumentMut, String> {
+/// buildkit.toml as an editable document (comments and layout kept), or the parser's message.
+pub(super) fn parse(text: &str) -> Result<toml_edit::DocumentMut, String> {
     text.parse()
         .map_err(|e: toml_edit::TomlError| e.message().to_string())
 }
