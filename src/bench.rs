@@ -28,7 +28,7 @@ pub struct Config {
 pub enum Scenario {
     /// Every dependency from scratch.
     Clean,
-    /// The main crate's source touched, then rebuilt: where linking dominates.
+    /// The main crate's source edited, then rebuilt incrementally: where linking dominates.
     Edit,
     /// From scratch through sccache with an empty cache.
     CleanSccacheCold,

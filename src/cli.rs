@@ -182,7 +182,7 @@ pub enum Command {
     /// Measure debug info, split debuginfo, the linker and build-script optimisation on this
     /// project, and (with --apply) write the fastest configuration into buildkit.toml.
     Tune {
-        /// What to make faster: the edit loop (touch, rebuild), a clean build, or both.
+        /// What to make faster: the edit loop (edit a file, rebuild), a clean build, or both.
         #[arg(long, value_enum, default_value_t = TuneScenario::Edit)]
         scenario: TuneScenario,
         /// Stop measuring after this long (`20m`, `1h 30m`); levers that do not fit are left
@@ -207,9 +207,11 @@ pub enum Command {
         /// the other members).
         #[arg(long, value_name = "NAME")]
         bin: Option<String>,
-        /// The file the edit loop touches (default: the binary's main source file).
-        #[arg(long, value_name = "FILE")]
-        touch: Option<std::path::PathBuf>,
+        /// The project's source file the edit loop edits: each build follows a comment line
+        /// inserted at its top or removed again, put back at the end (default: the binary's
+        /// main source file).
+        #[arg(long, value_name = "FILE", alias = "touch")]
+        edit: Option<std::path::PathBuf>,
         /// No network: measure only linkers already in the download cache or installed.
         #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
         offline: bool,

@@ -275,7 +275,7 @@ pub fn candidates(lever: Lever, best: &Settings, linkers: &[Linker]) -> Vec<Sett
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
-    /// A workspace source file touched, then rebuilt: the loop a developer waits on.
+    /// A workspace source file edited, then rebuilt incrementally: the loop a developer waits on.
     Edit,
     /// Everything from scratch: CI without a cache, a new checkout.
     Clean,

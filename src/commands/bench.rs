@@ -113,6 +113,8 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         path: std::env::temp_dir(),
         source,
     })?;
+    let (edit, leftover) =
+        super::measure::SourceEdit::begin(&main.src, root).map_err(Error::Usage)?;
     let runner = Runner {
         env: &ctx.env,
         root,
@@ -120,12 +122,18 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         bench_dir: &bench_dir,
         scratch: scratch.path(),
         main: &main,
+        edit: std::cell::RefCell::new(edit),
         progress: Progress::new("bench"),
     };
+    if let Some(line) = leftover {
+        runner.progress.note(&line);
+    }
 
     let mut rows = warm_up(&runner, &configs);
     measure(&runner, &configs, &mut rows, runs);
+    let restored = runner.edit.borrow_mut().restore();
     runner.progress.done();
+    restored.map_err(Error::Failed)?;
     if !options.keep {
         let _ = fs_err::remove_dir_all(&bench_dir);
     }
@@ -315,6 +323,8 @@ struct Runner<'a> {
     bench_dir: &'a Path,
     scratch: &'a Path,
     main: &'a MainBinary,
+    /// The edit each edit-loop build follows (every configuration has its own cache).
+    edit: std::cell::RefCell<super::measure::SourceEdit>,
     progress: Progress,
 }
 
@@ -332,7 +342,7 @@ impl Runner<'_> {
                     fs_err::remove_dir_all(&target_dir).map_err(|e| e.to_string())?;
                 }
             }
-            Build::Edit => super::measure::touch(&self.main.src)?,
+            Build::Edit => self.edit.borrow_mut().change_for(&config.name)?,
         }
         let mut cargo =
             super::measure::cargo_build(self.env, self.root, self.bin_dir, &target_dir)?;

@@ -1,5 +1,5 @@
 //! What `bench` and `tune` share to time the project's own build: which binary is measured
-//! and which file the edit loop touches, the touch itself, and the progress line.
+//! and which file the edit loop edits, the edit itself, and the progress line.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,8 @@ use std::process::Command;
 
 use crate::Error;
 
-/// The binary whose link is measured and the source file the edit loop touches.
+/// The binary whose link is measured and its main source file (what the edit loop edits by
+/// default).
 pub struct MainBinary {
     pub name: String,
     pub src: PathBuf,
@@ -98,15 +99,143 @@ pub fn failure(output: &std::process::Output) -> Option<String> {
     })
 }
 
-/// Marks `file` modified now (cargo then rebuilds what depends on it), without changing it.
-pub fn touch(file: &Path) -> Result<(), String> {
-    let handle = fs_err::File::options()
-        .append(true)
-        .open(file)
-        .map_err(|e| e.to_string())?;
-    handle
-        .set_modified(std::time::SystemTime::now())
-        .map_err(|e| format!("cannot touch {}: {e}", file.display()))
+/// The line a measured edit inserts at the top of the edited file, and the next edit removes.
+pub const EDIT_MARK: &str =
+    "// buildkit tune: a measured edit; tune removes this line when it ends\n";
+
+/// The most a source file tune edits may hold.
+const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The byte-order mark a source file may start with (the mark goes after it).
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// `text` with [`EDIT_MARK`] inserted at its top.
+fn marked(text: &[u8]) -> Vec<u8> {
+    let (bom, rest) = match text.strip_prefix(BOM) {
+        Some(rest) => (BOM, rest),
+        None => (&b""[..], text),
+    };
+    [bom, EDIT_MARK.as_bytes(), rest].concat()
+}
+
+/// `text` without the [`EDIT_MARK`] at its top, if it has one.
+fn unmarked(text: &[u8]) -> Option<Vec<u8>> {
+    let (bom, rest) = match text.strip_prefix(BOM) {
+        Some(rest) => (BOM, rest),
+        None => (&b""[..], text),
+    };
+    rest.strip_prefix(EDIT_MARK.as_bytes())
+        .map(|rest| [bom, rest].concat())
+}
+
+/// The edit loop's edit: a real change to a source file of the project, so that incremental
+/// compilation (cargo's default for the dev profile) recompiles what an edit there costs
+/// instead of replaying the last build, as it does after a bare touch.
+///
+/// Each edit inserts one comment line at the top of the file or removes it again. That moves
+/// every line below it, so rustc compiles the file's functions again (their spans are part of
+/// what they compile to), as after an edit near the top of the file; the crate's other files
+/// come from the incremental cache. Each incremental cache (one per profile variant; linkers
+/// share one) gets the state it did not compile last, so every build of every configuration
+/// follows a real change. The file is put back when the edit ends; a mark a killed run left
+/// behind is removed by the next one; and a file changed by someone else meanwhile is left as
+/// it is, with an error.
+pub struct SourceEdit {
+    file: PathBuf,
+    original: Vec<u8>,
+    /// Whether the file now holds the mark.
+    marked: bool,
+    /// The state each incremental cache compiled last, by a name of the cache.
+    compiled: std::collections::HashMap<String, bool>,
+}
+
+impl SourceEdit {
+    /// The edit of `file`, which must be a regular file inside `root`; with a line to say when
+    /// a mark left by a killed run was removed.
+    pub fn begin(file: &Path, root: &Path) -> Result<(SourceEdit, Option<String>), String> {
+        // The file itself, not a link to it: the edit renames a new file over it.
+        let real = fs_err::canonicalize(file).map_err(|e| e.to_string())?;
+        let real_root = fs_err::canonicalize(root).map_err(|e| e.to_string())?;
+        if !real.starts_with(&real_root) {
+            return Err(format!(
+                "{} is outside the project at {}: tune edits the project's own files only",
+                file.display(),
+                root.display()
+            ));
+        }
+        let text = crate::fsutil::read_bounded(&real, MAX_SOURCE_BYTES)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut edit = SourceEdit {
+            file: real,
+            original: text.clone(),
+            marked: false,
+            compiled: Default::default(),
+        };
+        let mut note = None;
+        if let Some(original) = unmarked(&text) {
+            edit.original = original;
+            edit.marked = true;
+            edit.write(false)?;
+            note = Some(format!(
+                "removed the line an interrupted tune left at the top of {}",
+                file.display()
+            ));
+        }
+        Ok((edit, note))
+    }
+
+    /// Changes the file before a build whose incremental cache is `cache`: to the state that
+    /// cache did not compile last.
+    pub fn change_for(&mut self, cache: &str) -> Result<(), String> {
+        let want = !self.compiled.get(cache).copied().unwrap_or(self.marked);
+        self.write(want)?;
+        self.compiled.insert(cache.to_string(), want);
+        Ok(())
+    }
+
+    /// The file as it was before the first edit.
+    pub fn restore(&mut self) -> Result<(), String> {
+        if self.marked {
+            self.write(false)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, marked_now: bool) -> Result<(), String> {
+        let expected = if self.marked {
+            marked(&self.original)
+        } else {
+            self.original.clone()
+        };
+        let current = crate::fsutil::read_bounded(&self.file, MAX_SOURCE_BYTES)
+            .map_err(|e| format!("{}: {e}", self.file.display()))?;
+        if current != expected {
+            return Err(format!(
+                "{} was changed while tune was editing it: tune left it as it is now{}",
+                self.file.display(),
+                if self.marked {
+                    format!(" (remove its first line, `{}`)", EDIT_MARK.trim_end())
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        let next = if marked_now {
+            marked(&self.original)
+        } else {
+            self.original.clone()
+        };
+        crate::fsutil::write_atomically(&self.file, &next)
+            .map_err(|e| format!("cannot edit {}: {e}", self.file.display()))?;
+        self.marked = marked_now;
+        Ok(())
+    }
+}
+
+impl Drop for SourceEdit {
+    fn drop(&mut self) {
+        let _ = self.restore();
+    }
 }
 
 /// One progress line on a terminal (rewritten in place), plain lines otherwise.
@@ -143,5 +272,81 @@ impl Progress {
         if self.terminal {
             eprint!("\r\x1b[2K");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mark_goes_in_and_out_whole_after_a_byte_order_mark() {
+        for text in [
+            &b"fn main() {}\n"[..],
+            b"\xef\xbb\xbf//! docs\nfn main() {}",
+            b"",
+        ] {
+            let with = marked(text);
+            assert_eq!(with.len(), text.len() + EDIT_MARK.len());
+            assert_eq!(unmarked(&with).as_deref(), Some(text));
+            assert_eq!(unmarked(text), None);
+        }
+        assert!(marked(b"\xef\xbb\xbfx").starts_with(BOM));
+    }
+
+    #[test]
+    fn every_cache_gets_a_change_and_the_file_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("main.rs");
+        std::fs::write(&file, "fn main() {}\n").unwrap();
+        let (mut edit, note) = SourceEdit::begin(&file, dir.path()).unwrap();
+        assert!(note.is_none());
+        let mut seen = Vec::new();
+        for cache in ["a", "a", "b", "a", "b", "b"] {
+            edit.change_for(cache).unwrap();
+            seen.push((cache, std::fs::read(&file).unwrap().len()));
+        }
+        // Each cache sees the other state than its own last build.
+        for cache in ["a", "b"] {
+            let sizes: Vec<usize> = seen.iter().filter(|s| s.0 == cache).map(|s| s.1).collect();
+            assert!(sizes.windows(2).all(|w| w[0] != w[1]), "{cache}: {sizes:?}");
+        }
+        drop(edit);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "fn main() {}\n");
+    }
+
+    #[test]
+    fn a_leftover_mark_is_removed_and_a_foreign_change_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lib.rs");
+        std::fs::write(&file, format!("{EDIT_MARK}pub fn f() {{}}\n")).unwrap();
+        let (mut edit, note) = SourceEdit::begin(&file, dir.path()).unwrap();
+        assert!(note.unwrap().contains("interrupted"));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "pub fn f() {}\n");
+        edit.change_for("a").unwrap();
+        std::fs::write(&file, "pub fn g() {}\n").unwrap();
+        let err = edit.change_for("a").unwrap_err();
+        assert!(
+            err.contains("was changed while tune was editing it"),
+            "{err}"
+        );
+        drop(edit);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "pub fn g() {}\n");
+    }
+
+    #[test]
+    fn a_file_outside_the_project_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir(&project).unwrap();
+        let outside = dir.path().join("other.rs");
+        std::fs::write(&outside, "fn f() {}").unwrap();
+        let link = project.join("link.rs");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        for file in [&outside, &link] {
+            let err = SourceEdit::begin(file, &project).err().unwrap();
+            assert!(err.contains("is outside the project"), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "fn f() {}");
     }
 }

@@ -277,7 +277,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             json,
             keep,
             bin,
-            touch,
+            edit,
             offline,
             mirror,
         } => tune::run(
@@ -290,7 +290,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 json,
                 keep,
                 bin,
-                touch,
+                edit,
                 offline,
                 mirror,
             },

@@ -34,7 +34,7 @@ pub struct TuneOptions {
     pub json: bool,
     pub keep: bool,
     pub bin: Option<String>,
-    pub touch: Option<PathBuf>,
+    pub edit: Option<PathBuf>,
     pub offline: bool,
     pub mirror: Option<String>,
 }
@@ -50,7 +50,7 @@ impl TuneOptions {
             json: false,
             keep: false,
             bin: None,
-            touch: None,
+            edit: None,
             offline,
             mirror,
         }
@@ -72,7 +72,8 @@ struct Report {
     machine: Machine,
     scenarios: Vec<Scenario>,
     runs: usize,
-    touched: String,
+    /// The file each edit-loop build follows an edit of.
+    edited: String,
     rounds: Vec<Round>,
     /// The best configuration against cargo's and rustc's defaults, measured last.
     confirmation: Option<Judged>,
@@ -94,21 +95,22 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
     let root = project.root().to_path_buf();
     let main = super::measure::main_binary(&root, options.bin.as_deref())?;
-    let touched = match &options.touch {
-        Some(file) => {
-            let file = ctx.cwd.join(file);
-            crate::fsutil::open_regular(&file)
-                .map_err(|e| Error::Usage(format!("--touch {}: {e}", file.display())))?;
-            file
-        }
+    let edited = match &options.edit {
+        Some(file) => ctx.cwd.join(file),
         None => main.src.clone(),
     };
+    let (edit, leftover) = super::measure::SourceEdit::begin(&edited, &root).map_err(|e| {
+        Error::Usage(match &options.edit {
+            Some(_) => format!("--edit {e}"),
+            None => e,
+        })
+    })?;
     let runs = options.runs;
     let progress = Progress::new("tune");
     let tune_dir = main.target_dir.join("buildkit-tune");
     fs_err::create_dir_all(&tune_dir).map_err(|e| Error::Failed(e.to_string()))?;
 
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = leftover.into_iter().collect();
     let tools = linker_tools(ctx, &project, &tune_dir, options, &mut notes)?;
     for note in &notes {
         progress.note(note);
@@ -136,7 +138,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         shared: tune_dir.join("shared"),
         clean: tune_dir.join("clean"),
         main: &main,
-        touched: &touched,
+        edit: std::cell::RefCell::new(edit),
         sccache: tools.sccache.map(|program| SccacheRun {
             program,
             dir: tune_dir.join("sccache"),
@@ -159,10 +161,12 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         runs,
     );
     runner.stop_sccache();
+    let restored = runner.edit.borrow_mut().restore();
     progress.done();
     if !options.keep {
         let _ = fs_err::remove_dir_all(&tune_dir);
     }
+    restored.map_err(Error::Failed)?;
     let (rounds, best, confirmation) = outcome?;
 
     let confirmed = confirmation
@@ -185,7 +189,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         machine,
         scenarios: options.scenarios.clone(),
         runs,
-        touched: touched.display().to_string(),
+        edited: edited.display().to_string(),
         rounds,
         confirmation,
         adopted,
@@ -232,7 +236,7 @@ fn search(
     let mut best = Settings::default();
     let mut rounds = Vec::new();
     // Calibration: the base built once (filling the shared directory; its time is about a
-    // clean build) and, for the edit loop, rebuilt once after a touch.
+    // clean build) and, for the edit loop, rebuilt once after an edit.
     clock
         .progress
         .say("building the project once with cargo's defaults");
@@ -372,7 +376,7 @@ fn measure_round(
         clock
             .progress
             .say(&format!("{name}: warm-up: {}", trial.settings.label()));
-        // An edit-loop build (a touch, so that even a configuration differing only in its
+        // An edit-loop build (after an edit, so that even a configuration differing only in its
         // linker links again), whose binary shows which linker made it.
         // sccache's warm-up is a clean build, which fills its cache.
         let scenario = if trial.settings.sccache {
@@ -640,7 +644,8 @@ struct Runner<'a> {
     shared: PathBuf,
     clean: PathBuf,
     main: &'a MainBinary,
-    touched: &'a Path,
+    /// The edit each edit-loop build follows.
+    edit: std::cell::RefCell<super::measure::SourceEdit>,
     /// The pinned sccache, its cache directory and the port of tune's own server.
     sccache: Option<SccacheRun>,
 }
@@ -659,7 +664,7 @@ impl Runner<'_> {
         }
     }
 
-    /// One `cargo build` of `settings`: after a touch (the edit loop, when `timed`) or from an
+    /// One `cargo build` of `settings`: after an edit (the edit loop, when `timed`) or from an
     /// empty directory (a clean build); its seconds, or why it failed.
     fn build(&self, settings: &Settings, scenario: Scenario, timed: bool) -> Result<f64, String> {
         let target_dir = self.target_dir(scenario);
@@ -669,7 +674,11 @@ impl Runner<'_> {
                     fs_err::remove_dir_all(target_dir).map_err(|e| e.to_string())?;
                 }
             }
-            Scenario::Edit if timed => super::measure::touch(self.touched)?,
+            Scenario::Edit if timed => {
+                // One incremental cache per profile variant; the linker shares it.
+                let cache = settings.cargo_config().join(" ");
+                self.edit.borrow_mut().change_for(&cache)?;
+            }
             Scenario::Edit => {}
         }
         let mut cargo = super::measure::cargo_build(self.env, self.root, self.bin_dir, target_dir)?;
@@ -681,11 +690,14 @@ impl Runner<'_> {
             .env(
                 crate::env_vars::BUILDKIT_TUNE_LINKER,
                 settings.linker.name(),
-            )
-            // With incremental compilation a touch that changes nothing replays the last
-            // compile; without it the touched crates compile as after a real edit of every
-            // function in them (the upper bound of an edit, and how CI builds).
-            .env(crate::env_vars::CARGO_INCREMENTAL, "0");
+            );
+        match scenario {
+            // Incremental compilation as the project has it (cargo's default: on), whatever
+            // this shell says: the edit loop a contributor gets.
+            Scenario::Edit => cargo.env_remove(crate::env_vars::CARGO_INCREMENTAL),
+            // A clean build as CI makes it.
+            Scenario::Clean => cargo.env(crate::env_vars::CARGO_INCREMENTAL, "0"),
+        };
         for setting in settings.cargo_config() {
             cargo.arg("--config").arg(setting);
         }
@@ -795,7 +807,7 @@ fn apply(
 
 fn text_report(report: &Report, apply: bool, project: &super::Project) -> String {
     let mut out = format!(
-        "measured on {} cores, rustc {}: {} ({} runs each, interleaved; the edit loop touches {})\n",
+        "measured on {} cores, rustc {}: {} ({} runs each, interleaved; the edit loop edits {})\n",
         report.machine.cores,
         report.machine.rustc,
         report
@@ -805,7 +817,7 @@ fn text_report(report: &Report, apply: bool, project: &super::Project) -> String
             .collect::<Vec<_>>()
             .join(" and "),
         report.runs,
-        report.touched
+        report.edited
     );
     let width = report
         .rounds

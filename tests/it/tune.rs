@@ -50,6 +50,7 @@ fn tune_adopts_only_what_it_measured_faster_and_apply_writes_it_for_every_enviro
     let server = Server::start();
     tuned_project(&sandbox, &server);
     let before = sandbox.read("buildkit.toml");
+    let source = sandbox.read("src/main.rs");
     let run = sandbox
         .buildkit(&["tune", "--runs", "3", "--apply", "--json"])
         .env("PATH", slow_default_links(&sandbox))
@@ -104,6 +105,12 @@ fn tune_adopts_only_what_it_measured_faster_and_apply_writes_it_for_every_enviro
     assert!(["mold", "wild"].contains(&adopted), "{}", run.stdout);
     assert_eq!(report["confirmation"]["verdict"], "faster");
     assert_eq!(report["applied"], true);
+    // Every edit-loop build followed an edit of the main source, which is back as it was.
+    assert!(
+        report["edited"].as_str().unwrap().ends_with("src/main.rs"),
+        "{report}"
+    );
+    assert_eq!(sandbox.read("src/main.rs"), source);
     let after = sandbox.read("buildkit.toml");
     assert_ne!(after, before);
     assert!(
@@ -142,6 +149,25 @@ fn tune_needs_three_runs_and_stays_within_its_budget() {
     --- stderr
     error: --runs 2: tune needs 3 runs or more to tell a difference from noise
     ");
+    // tune edits the project's own files only, and a line an interrupted run left at the top of
+    // one is taken out again.
+    sandbox.write("../outside.rs", "fn main() {}\n");
+    let outside = sandbox.run(&["tune", "--edit", "../outside.rs"]);
+    assert_eq!(outside.code, 2, "{outside}");
+    assert!(
+        outside
+            .stderr
+            .contains("outside.rs is outside the project at"),
+        "{outside}"
+    );
+    assert_eq!(sandbox.read("../outside.rs"), "fn main() {}\n");
+    let source = sandbox.read("src/main.rs");
+    sandbox.write(
+        "src/main.rs",
+        &format!(
+            "// buildkit tune: a measured edit; tune removes this line when it ends\n{source}"
+        ),
+    );
     // A budget spent by the first build: every lever is left out and said so, nothing is
     // written.
     let run = sandbox
@@ -158,6 +184,12 @@ fn tune_needs_three_runs_and_stays_within_its_budget() {
     assert_eq!(report["confirmation"], serde_json::Value::Null);
     assert_eq!(report["applied"], false);
     assert_eq!(sandbox.read("buildkit.toml"), before);
+    assert!(
+        run.stderr
+            .contains("removed the line an interrupted tune left at the top of"),
+        "{run}"
+    );
+    assert_eq!(sandbox.read("src/main.rs"), source);
 }
 
 /// `init --tune` on a machine that cannot download mold or wild: it pins nothing it could not
