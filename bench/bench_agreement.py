@@ -12,7 +12,7 @@ defaults and of the configuration tune confirmed, timed again from outside in tu
 target directory, through tune's own link script, with the same profile settings, touching the
 same file the same way, interleaved. tune's medians must agree with those within 10 %.
 
-Usage: bench/bench_agreement.py PROJECT [--runs N] [--buildkit PATH] [--tune [--apply]]
+Usage: bench/bench_agreement.py PROJECT [--runs N] [--buildkit PATH] [--tune [--apply] [--edit FILE]]
 (with --tune, tune's JSON report is kept in PROJECT/target/tune-report.json)
 The project needs a buildkit.toml; run it on a quiet machine.
 """
@@ -37,6 +37,7 @@ def main():
     parser.add_argument("--buildkit", default=str(ROOT / "target/release/buildkit"))
     parser.add_argument("--tune", action="store_true")
     parser.add_argument("--apply", action="store_true", help="with --tune: pass --apply to tune")
+    parser.add_argument("--edit", metavar="FILE", help="with --tune: the file tune's edit loop edits")
     args = parser.parse_args()
     project = Path(args.project).resolve()
     args.buildkit = str(Path(args.buildkit).resolve())
@@ -140,11 +141,14 @@ def tune_config(settings):
 def tune_agreement(args, project):
     # tune's progress lines go to this terminal; its report comes back on stdout.
     out = subprocess.run([args.buildkit, "tune", "--runs", str(args.runs), "--json", "--keep",
-                          *(["--apply"] if args.apply else [])],
+                          *(["--apply"] if args.apply else []),
+                          *(["--edit", str(Path(args.edit).resolve())] if args.edit else [])],
                          cwd=project, check=True, stdout=subprocess.PIPE, text=True)
     (project / "target" / "tune-report.json").write_text(out.stdout)
     report = json.loads(out.stdout)
-    base = report["rounds"][0]["results"][0]
+    # The defaults and the confirmed configuration as tune's last round measured them, side by
+    # side (its first round ran minutes earlier, on a machine that may have drifted since).
+    base = report.get("confirmation_base") or report["rounds"][0]["results"][0]
     confirmed = report["confirmation"]
     rows = [("cargo's defaults", base)]
     if confirmed:

@@ -77,6 +77,9 @@ struct Report {
     rounds: Vec<Round>,
     /// The best configuration against cargo's and rustc's defaults, measured last.
     confirmation: Option<Judged>,
+    /// cargo's and rustc's defaults as that last round measured them, beside the best.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmation_base: Option<Judged>,
     adopted: Settings,
     applied: bool,
     notes: Vec<String>,
@@ -167,7 +170,11 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         let _ = fs_err::remove_dir_all(&tune_dir);
     }
     restored.map_err(Error::Failed)?;
-    let (rounds, best, confirmation) = outcome?;
+    let (rounds, best, confirmation_round) = outcome?;
+    let (confirmation_base, confirmation) = match confirmation_round {
+        Some((base, best)) => (Some(base), Some(best)),
+        None => (None, None),
+    };
 
     let confirmed = confirmation
         .as_ref()
@@ -192,6 +199,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         edited: edited.display().to_string(),
         rounds,
         confirmation,
+        confirmation_base,
         adopted,
         applied,
         notes,
@@ -217,15 +225,19 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     })
 }
 
+/// cargo's and rustc's defaults, then the best configuration, as the last round measured them.
+type ConfirmationRound = (Judged, Judged);
+
 /// The greedy search, then the confirmation round: the rounds, the best configuration, and
-/// how it compares with the defaults (`None` when the best is the defaults).
+/// the defaults and the best as that round measured them (`None` when the best is the
+/// defaults).
 fn search(
     runner: &Runner<'_>,
     clock: &mut Clock<'_>,
     linkers: &[Linker],
     scenarios: &[Scenario],
     runs: usize,
-) -> Result<(Vec<Round>, Settings, Option<Judged>), Error> {
+) -> Result<(Vec<Round>, Settings, Option<ConfirmationRound>), Error> {
     let sccache_skipped = if runner.sccache.is_none() {
         Some("buildkit.toml pins no sccache (or it is not installed)")
     } else if !scenarios.contains(&Scenario::Clean) {
@@ -273,6 +285,18 @@ fn search(
         } else {
             scenarios
         };
+        if lever == Lever::BuildOverride && !scenarios.contains(&Scenario::Clean) {
+            // What it saves in an edit loop it can cost many times over in every clean build,
+            // CI's included (2.6x slower on the seed workspace), where the same profile applies.
+            rounds.push(Round {
+                lever,
+                results: Vec::new(),
+                skipped: Some(
+                    "optimised build scripts make clean builds (CI's) slower, which an edit-loop run does not measure: `--scenario both` weighs the two".into(),
+                ),
+            });
+            continue;
+        }
         let candidates = tune::candidates(lever, &best, linkers);
         if candidates.is_empty() {
             rounds.push(Round {
@@ -347,7 +371,8 @@ fn search(
             runs,
             Duration::ZERO,
         );
-        tune::judge(&trials).into_iter().nth(1)
+        let mut judged = tune::judge(&trials).into_iter();
+        judged.next().zip(judged.next())
     };
     Ok((rounds, best, confirmation))
 }
@@ -896,6 +921,9 @@ fn text_report(report: &Report, apply: bool, project: &super::Project) -> String
         ),
         Some(confirmation) => {
             out.push_str("confirmation, against cargo's and rustc's defaults:\n");
+            if let Some(base) = &report.confirmation_base {
+                out.push_str(&row(base, true, true));
+            }
             out.push_str(&row(confirmation, false, true));
             if confirmation.verdict == Verdict::Faster {
                 out.push_str(&format!("\nfastest measured: {}\n", report.adopted.label()));

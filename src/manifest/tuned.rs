@@ -33,7 +33,7 @@ pub fn apply_tuned(
         Linker::Bfd => return Err("GNU ld is a baseline, not a configuration".into()),
     };
     let linker = table(&mut doc, &["linker"])?;
-    linker.insert("kind", Item::Value(Value::from(kind)));
+    set_keeping_comments(linker, "kind", Value::from(kind));
     let decor = linker.decor_mut();
     // A new table's default decor is a blank line before it.
     let kept: String = decor
@@ -54,7 +54,7 @@ pub fn apply_tuned(
         match value {
             Some(value) => {
                 let t = table(doc, path)?;
-                t.insert(key, Item::Value(value));
+                set_keeping_comments(t, key, value);
             }
             None => {
                 if let Some(t) = existing(doc, path) {
@@ -134,6 +134,20 @@ fn add_pins(doc: &mut DocumentMut, pins: &[(&str, &str)]) -> Result<(), String> 
 }
 
 /// The table at `path`, created (as a dotted-parent table) where missing.
+/// Sets `key` to `value`, keeping the comments around an existing key (the line above it, the
+/// one after its value), which `insert` would drop with the old key.
+fn set_keeping_comments(table: &mut Table, key: &str, mut value: Value) {
+    match table.get_mut(key).and_then(Item::as_value_mut) {
+        Some(old) => {
+            *value.decor_mut() = old.decor().clone();
+            *old = value;
+        }
+        None => {
+            table.insert(key, Item::Value(value));
+        }
+    }
+}
+
 fn table<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Result<&'a mut Table, String> {
     let mut current = doc.as_table_mut();
     for (depth, key) in path.iter().enumerate() {
@@ -161,6 +175,20 @@ fn existing<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Option<&'a mut Table
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_comments_around_a_key_tune_sets_are_kept() {
+        let text = "[linker]\n# mold | wild | lld | default\nkind = \"mold\" # the team's\n\n[profile.dev]\n# faster\ndebug = 1\n";
+        let settings = Settings {
+            debug: DebugLevel::LineTablesOnly,
+            ..Settings::default()
+        };
+        let out = apply_tuned(text, &settings, &[], &[]).unwrap();
+        assert_eq!(
+            out,
+            "[linker]\n# mold | wild | lld | default\nkind = \"default\" # the team's\n\n[profile.dev]\n# faster\ndebug = \"line-tables-only\"\n"
+        );
+    }
 
     #[test]
     fn applies_in_place_and_replaces_the_previous_record() {
