@@ -109,21 +109,23 @@ const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
 /// The byte-order mark a source file may start with (the mark goes after it).
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
+/// `text` split after its byte-order mark, if it starts with one (the mark goes after it).
+fn split_bom(text: &[u8]) -> (&[u8], &[u8]) {
+    match text.strip_prefix(BOM) {
+        Some(rest) => (BOM, rest),
+        None => (&[], text),
+    }
+}
+
 /// `text` with [`EDIT_MARK`] inserted at its top.
 fn marked(text: &[u8]) -> Vec<u8> {
-    let (bom, rest) = match text.strip_prefix(BOM) {
-        Some(rest) => (BOM, rest),
-        None => (&b""[..], text),
-    };
+    let (bom, rest) = split_bom(text);
     [bom, EDIT_MARK.as_bytes(), rest].concat()
 }
 
 /// `text` without the [`EDIT_MARK`] at its top, if it has one.
 fn unmarked(text: &[u8]) -> Option<Vec<u8>> {
-    let (bom, rest) = match text.strip_prefix(BOM) {
-        Some(rest) => (BOM, rest),
-        None => (&b""[..], text),
-    };
+    let (bom, rest) = split_bom(text);
     rest.strip_prefix(EDIT_MARK.as_bytes())
         .map(|rest| [bom, rest].concat())
 }
@@ -165,16 +167,18 @@ impl SourceEdit {
         }
         let text = crate::fsutil::read_bounded(&real, MAX_SOURCE_BYTES)
             .map_err(|e| format!("{}: {e}", file.display()))?;
+        let (original, leftover) = match unmarked(&text) {
+            Some(original) => (original, true),
+            None => (text, false),
+        };
         let mut edit = SourceEdit {
             file: real,
-            original: text.clone(),
-            marked: false,
+            original,
+            marked: leftover,
             compiled: Default::default(),
         };
         let mut note = None;
-        if let Some(original) = unmarked(&text) {
-            edit.original = original;
-            edit.marked = true;
+        if leftover {
             edit.write(false)?;
             note = Some(format!(
                 "removed the line an interrupted tune left at the top of {}",
@@ -201,12 +205,17 @@ impl SourceEdit {
         Ok(())
     }
 
-    fn write(&mut self, marked_now: bool) -> Result<(), String> {
-        let expected = if self.marked {
+    /// What the file holds with the mark or without it.
+    fn content(&self, with_mark: bool) -> Vec<u8> {
+        if with_mark {
             marked(&self.original)
         } else {
             self.original.clone()
-        };
+        }
+    }
+
+    fn write(&mut self, marked_now: bool) -> Result<(), String> {
+        let expected = self.content(self.marked);
         let current = crate::fsutil::read_bounded(&self.file, MAX_SOURCE_BYTES)
             .map_err(|e| format!("{}: {e}", self.file.display()))?;
         if current != expected {
@@ -220,12 +229,7 @@ impl SourceEdit {
                 }
             ));
         }
-        let next = if marked_now {
-            marked(&self.original)
-        } else {
-            self.original.clone()
-        };
-        crate::fsutil::write_atomically(&self.file, &next)
+        crate::fsutil::write_atomically(&self.file, &self.content(marked_now))
             .map_err(|e| format!("cannot edit {}: {e}", self.file.display()))?;
         self.marked = marked_now;
         Ok(())

@@ -171,10 +171,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     }
     restored.map_err(Error::Failed)?;
     let (rounds, best, confirmation_round) = outcome?;
-    let (confirmation_base, confirmation) = match confirmation_round {
-        Some((base, best)) => (Some(base), Some(best)),
-        None => (None, None),
-    };
+    let (confirmation_base, confirmation) = confirmation_round.unzip();
 
     let confirmed = confirmation
         .as_ref()

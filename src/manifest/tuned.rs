@@ -33,7 +33,7 @@ pub fn apply_tuned(
         Linker::Bfd => return Err("GNU ld is a baseline, not a configuration".into()),
     };
     let linker = table(&mut doc, &["linker"])?;
-    set_keeping_comments(linker, "kind", Value::from(kind));
+    super::upgrade::set_value(linker, "kind", Value::from(kind));
     let decor = linker.decor_mut();
     // A new table's default decor is a blank line before it.
     let kept: String = decor
@@ -54,7 +54,7 @@ pub fn apply_tuned(
         match value {
             Some(value) => {
                 let t = table(doc, path)?;
-                set_keeping_comments(t, key, value);
+                super::upgrade::set_value(t, key, value);
             }
             None => {
                 if let Some(t) = existing(doc, path) {
@@ -134,20 +134,6 @@ fn add_pins(doc: &mut DocumentMut, pins: &[(&str, &str)]) -> Result<(), String> 
 }
 
 /// The table at `path`, created (as a dotted-parent table) where missing.
-/// Sets `key` to `value`, keeping the comments around an existing key (the line above it, the
-/// one after its value), which `insert` would drop with the old key.
-fn set_keeping_comments(table: &mut Table, key: &str, mut value: Value) {
-    match table.get_mut(key).and_then(Item::as_value_mut) {
-        Some(old) => {
-            *value.decor_mut() = old.decor().clone();
-            *old = value;
-        }
-        None => {
-            table.insert(key, Item::Value(value));
-        }
-    }
-}
-
 fn table<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Result<&'a mut Table, String> {
     let mut current = doc.as_table_mut();
     for (depth, key) in path.iter().enumerate() {

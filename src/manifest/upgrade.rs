@@ -83,8 +83,9 @@ pub(super) fn parse(text: &str) -> Result<toml_edit::DocumentMut, String> {
         .map_err(|e: toml_edit::TomlError| e.message().to_string())
 }
 
-/// Sets `key`, keeping the comment and spacing around an existing value.
-fn set_value(table: &mut dyn toml_edit::TableLike, key: &str, value: toml_edit::Value) {
+/// Sets `key`, keeping the comment and spacing around an existing value (`insert` would drop
+/// them with the old key).
+pub(super) fn set_value(table: &mut dyn toml_edit::TableLike, key: &str, value: toml_edit::Value) {
     match table.get_mut(key).and_then(|item| item.as_value_mut()) {
         Some(old) => {
             let decor = old.decor().clone();
