@@ -25,6 +25,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = crate::env_vars::BUILDKIT_CACHE_DIR, hide = true)]
     pub cache_dir: Option<PathBuf>,
 
+    /// Seconds a download or an API response may go without progress before it fails; the
+    /// whole body's deadline is derived from it.
+    #[arg(long, global = true, env = crate::env_vars::BUILDKIT_STALL_SECONDS, default_value_t = crate::fetch::DEFAULT_STALL_SECONDS, hide = true)]
+    pub stall_seconds: u64,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -123,9 +128,6 @@ pub enum Command {
         /// Tries per download, on network, stall and 5xx errors.
         #[arg(long, env = crate::env_vars::BUILDKIT_DOWNLOAD_ATTEMPTS, default_value_t = crate::fetch::DEFAULT_ATTEMPTS, hide = true)]
         download_attempts: u32,
-        /// Seconds a download may go without progress before it fails.
-        #[arg(long, env = crate::env_vars::BUILDKIT_STALL_SECONDS, default_value_t = crate::fetch::DEFAULT_STALL_SECONDS, hide = true)]
-        stall_seconds: u64,
     },
     /// Write .cargo/config.toml, the devcontainer and the CI configuration.
     Generate {

@@ -68,6 +68,11 @@ pub enum FetchError {
     )]
     Stalled { url: Url, secs: u64 },
     #[error(
+        "{} did not finish within {secs} s (buildkit's deadline for the whole body, from BUILDKIT_STALL_SECONDS); the server or the network is too slow (try again, or use --mirror)",
+        .url
+    )]
+    Deadline { url: Url, secs: u64 },
+    #[error(
         "download of {} stopped: it is larger than {limit} bytes ({why}); nothing was installed",
         .url
     )]
@@ -140,7 +145,8 @@ impl FetchError {
             FetchError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             FetchError::Transport { .. }
             | FetchError::Truncated { .. }
-            | FetchError::Stalled { .. } => true,
+            | FetchError::Stalled { .. }
+            | FetchError::Deadline { .. } => true,
             _ => false,
         }
     }
@@ -383,7 +389,16 @@ impl Fetcher {
         io::Seek::rewind(file).map_err(write_err(partial))?;
         let mut reader = HashingReader::new(body);
         let progress = reporter.start(artifact.label, length.or(artifact.size));
-        let streamed = self.stream(url, &mut reader, file, partial, &limit, progress.as_ref());
+        let expected = length.or(artifact.size);
+        let streamed = self.stream(
+            url,
+            &mut reader,
+            file,
+            partial,
+            &limit,
+            expected,
+            progress.as_ref(),
+        );
         progress.finish();
         streamed?;
         file.flush().map_err(write_err(partial))?;
@@ -407,8 +422,9 @@ impl Fetcher {
         Ok(())
     }
 
-    /// Copies the body into `file`, stopping past `limit` and when less than
-    /// MIN_PROGRESS_BYTES arrive within one stall window (a silent or dripping server).
+    /// Copies the body into `file`, stopping past `limit`, when less than MIN_PROGRESS_BYTES
+    /// arrive within one stall window (a silent or dripping server), and at the whole body's
+    /// deadline (a server that sends just enough to never stall).
     fn stream(
         &self,
         url: &str,
@@ -416,42 +432,15 @@ impl Fetcher {
         file: &mut std::fs::File,
         partial: &Path,
         limit: &SizeLimit,
+        expected: Option<u64>,
         progress: &dyn Progress,
     ) -> Result<(), FetchError> {
-        let window = self.options.stall;
-        let stalled = || FetchError::Stalled {
-            url: url.into(),
-            secs: window.as_secs(),
-        };
-        let mut buf = vec![0u8; 1 << 16];
-        let (mut window_start, mut window_bytes) = (std::time::Instant::now(), 0u64);
-        let mut total = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) if is_timeout(&err) => return Err(stalled()),
-                Err(err) => {
-                    return Err(FetchError::Transport {
-                        url: url.into(),
-                        message: format!("reading the body: {}", error_chain(&err)),
-                    });
-                }
-            };
-            total += n as u64;
-            if total > limit.bytes {
-                return Err(limit.exceeded(url));
-            }
-            file.write_all(&buf[..n]).map_err(write_err(partial))?;
-            progress.advance(n as u64);
-            window_bytes += n as u64;
-            if window_bytes >= MIN_PROGRESS_BYTES {
-                (window_start, window_bytes) = (std::time::Instant::now(), 0);
-            } else if window_start.elapsed() > window {
-                return Err(stalled());
-            }
-        }
+        let pace = Pace::download(self.options.stall, expected.unwrap_or(limit.bytes));
+        copy_bounded(url, reader, limit, &pace, |chunk| {
+            file.write_all(chunk).map_err(write_err(partial))?;
+            progress.advance(chunk.len() as u64);
+            Ok(())
+        })
     }
 
     /// Opens `url` for streaming, with the response length where the server gave one.
@@ -562,19 +551,20 @@ impl Fetcher {
             })
             .collect();
         let mut body = Vec::new();
-        response
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut body)
-            .map_err(|e| FetchError::Transport {
-                url: url.into(),
-                message: error_chain(&e),
-            })?;
-        if body.len() as u64 > limit {
-            return Err(FetchError::Transport {
-                url: url.into(),
-                message: format!("the response is larger than {limit} bytes"),
-            });
-        }
+        let mut response = response;
+        copy_bounded(
+            url,
+            &mut response,
+            &SizeLimit {
+                bytes: limit,
+                why: "buildkit's limit for an API response",
+            },
+            &Pace::api(self.options.stall),
+            |chunk| {
+                body.extend_from_slice(chunk);
+                Ok(())
+            },
+        )?;
         Ok(ApiResponse {
             status,
             headers,
@@ -662,6 +652,88 @@ fn build_client(
         builder = builder.add_root_certificate(root);
     }
     builder.build().map_err(|e| error_chain(&e))
+}
+
+/// How fast a transfer must go: at least MIN_PROGRESS_BYTES per `window`, and all of it
+/// before `deadline`.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    window: Duration,
+    deadline: Duration,
+}
+
+/// The average rate below which a download of known size misses its deadline (on top of a
+/// few stall windows for the start): far below any working link, far above a drip.
+const MIN_AVERAGE_BYTES_PER_SEC: u64 = 64 * 1024;
+
+impl Pace {
+    /// An archive of `bytes`: four stall windows, plus its size at MIN_AVERAGE_BYTES_PER_SEC.
+    fn download(window: Duration, bytes: u64) -> Pace {
+        Pace {
+            window,
+            deadline: window
+                .saturating_mul(4)
+                .saturating_add(Duration::from_secs(bytes / MIN_AVERAGE_BYTES_PER_SEC)),
+        }
+    }
+
+    /// An API response (a page of JSON, a checksum file): two stall windows for all of it.
+    fn api(window: Duration) -> Pace {
+        Pace {
+            window,
+            deadline: window.saturating_mul(2),
+        }
+    }
+}
+
+/// Reads `reader` to its end, handing each chunk to `sink`, and fails past `limit`, on a
+/// stall (less than MIN_PROGRESS_BYTES in one window) and past the deadline.
+fn copy_bounded(
+    url: &str,
+    reader: &mut impl Read,
+    limit: &SizeLimit,
+    pace: &Pace,
+    mut sink: impl FnMut(&[u8]) -> Result<(), FetchError>,
+) -> Result<(), FetchError> {
+    let stalled = || FetchError::Stalled {
+        url: url.into(),
+        secs: pace.window.as_secs(),
+    };
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut window_start, mut window_bytes) = (started, 0u64);
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if is_timeout(&err) => return Err(stalled()),
+            Err(err) => {
+                return Err(FetchError::Transport {
+                    url: url.into(),
+                    message: format!("reading the body: {}", error_chain(&err)),
+                });
+            }
+        };
+        total += n as u64;
+        if total > limit.bytes {
+            return Err(limit.exceeded(url));
+        }
+        sink(&buf[..n])?;
+        window_bytes += n as u64;
+        if window_bytes >= MIN_PROGRESS_BYTES {
+            (window_start, window_bytes) = (std::time::Instant::now(), 0);
+        } else if window_start.elapsed() > pace.window {
+            return Err(stalled());
+        }
+        if started.elapsed() > pace.deadline {
+            return Err(FetchError::Deadline {
+                url: url.into(),
+                secs: pace.deadline.as_secs(),
+            });
+        }
+    }
 }
 
 /// The most bytes one download may bring, and why that many.
@@ -982,6 +1054,52 @@ mod tests {
             hint: "",
         };
         assert!(!err.to_string().contains("token"), "{err}");
+    }
+
+    /// Just fast enough never to stall: a chunk of MIN_PROGRESS_BYTES every few milliseconds.
+    struct Trickle(usize);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Ok(0);
+            }
+            self.0 -= 1;
+            std::thread::sleep(Duration::from_millis(5));
+            let n = buf.len().min(MIN_PROGRESS_BYTES as usize);
+            buf[..n].fill(b'x');
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_body_that_never_stalls_still_meets_its_deadline() {
+        let limit = SizeLimit {
+            bytes: u64::MAX,
+            why: "test",
+        };
+        let pace = Pace {
+            window: Duration::from_secs(5),
+            deadline: Duration::from_millis(100),
+        };
+        let mut got = 0;
+        let err = copy_bounded("http://h/a", &mut Trickle(1000), &limit, &pace, |c| {
+            got += c.len();
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(matches!(err, FetchError::Deadline { secs: 0, .. }), "{err}");
+        assert!(got < 1000 * MIN_PROGRESS_BYTES as usize);
+        // The same pace lets a short body through.
+        copy_bounded("http://h/a", &mut Trickle(3), &limit, &pace, |_| Ok(())).unwrap();
+        // Deadlines grow with the size, from four stall windows.
+        let window = Duration::from_secs(30);
+        assert_eq!(Pace::download(window, 0).deadline, Duration::from_secs(120));
+        assert_eq!(
+            Pace::download(window, 64 << 20).deadline,
+            Duration::from_secs(120 + 1024)
+        );
+        assert_eq!(Pace::api(window).deadline, Duration::from_secs(60));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub const DEFAULT_API: &str = "https://api.github.com";
 /// Pages of 100 releases followed before giving up on finding the tool's asset.
 const MAX_PAGES: usize = 10;
 const MAX_PAGE_BYTES: u64 = 32 << 20;
-const MAX_CHECKSUM_FILE_BYTES: u64 = 4096;
+const MAX_CHECKSUM_FILE_BYTES: u64 = 64 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
@@ -48,6 +48,15 @@ pub enum GithubError {
         url: Url,
         pages: usize,
         asset: String,
+    },
+    #[error(
+        "{tool}: {url} links its next page to {next}, outside the API at {api}; refused (GITHUB_TOKEN goes to the API's scheme, host and port only)"
+    )]
+    ForeignPage {
+        tool: String,
+        url: Url,
+        next: Url,
+        api: Url,
     },
     #[error("{tool}: the checksum file {url} holds no sha256")]
     BadChecksumFile { tool: String, url: Url },
@@ -129,6 +138,16 @@ impl<'a> ReleasesApi<'a> {
                 });
             }
             next = link.as_deref().and_then(upstream::next_page);
+            if let Some(page) = next.as_deref()
+                && !upstream::same_origin(&self.base, page)
+            {
+                return Err(GithubError::ForeignPage {
+                    tool: tool.into(),
+                    url: url.into(),
+                    next: page.into(),
+                    api: self.base.clone().into(),
+                });
+            }
         }
         Err(GithubError::NoRelease {
             tool: tool.into(),
@@ -233,21 +252,29 @@ impl<'a> ReleasesApi<'a> {
         Ok((page, response.header("link").map(str::to_string)))
     }
 
-    /// The digest in upstream's checksum file (downloaded like an asset: no token).
+    /// The digest in upstream's checksum file (downloaded like an asset: no token), read with
+    /// an API response's size limit and deadline.
     fn checksum_file(&self, tool: &str, url: &str) -> Result<Sha256, GithubError> {
-        use std::io::Read;
-        let (reader, _) = self.fetcher.open(url)?;
-        let mut text = String::new();
-        reader
-            .take(MAX_CHECKSUM_FILE_BYTES)
-            .read_to_string(&mut text)
-            .map_err(|_| GithubError::BadChecksumFile {
-                tool: tool.into(),
-                url: url.into(),
-            })?;
-        upstream::parse_checksum_file(&text).ok_or_else(|| GithubError::BadChecksumFile {
+        let bad = || GithubError::BadChecksumFile {
             tool: tool.into(),
             url: url.into(),
-        })
+        };
+        let response = self
+            .fetcher
+            .get_api(url, &[], MAX_CHECKSUM_FILE_BYTES)
+            .map_err(|e| match e {
+                FetchError::TooLarge { .. } => bad(),
+                other => other.into(),
+            })?;
+        if !(200..300).contains(&response.status) {
+            return Err(GithubError::Status {
+                tool: tool.into(),
+                url: url.into(),
+                status: response.status,
+                hint: "",
+            });
+        }
+        let text = String::from_utf8(response.body).map_err(|_| bad())?;
+        upstream::parse_checksum_file(&text).ok_or_else(bad)
     }
 }

@@ -276,6 +276,20 @@ pub fn next_page(link: &str) -> Option<String> {
     })
 }
 
+/// Whether `url` has the same origin (scheme, host, port) as the API at `api`: the only
+/// place the token may go. A page on another host, or over http from an https API, is not.
+pub fn same_origin(api: &str, url: &str) -> bool {
+    let origin = |u: &str| {
+        let u = reqwest::Url::parse(u).ok()?;
+        Some((
+            u.scheme().to_string(),
+            u.host_str()?.to_ascii_lowercase(),
+            u.port_or_known_default()?,
+        ))
+    };
+    matches!((origin(api), origin(url)), (Some(a), Some(b)) if a == b)
+}
+
 /// When a rate-limited request may be tried again, in seconds from `now` (both Unix seconds):
 /// from `retry-after` (seconds) or `x-ratelimit-reset` (a Unix time).
 pub fn retry_in(retry_after: Option<&str>, reset: Option<&str>, now: u64) -> Option<u64> {
@@ -537,6 +551,15 @@ mod tests {
         );
         assert_eq!(next_page("<https://x/?page=1>; rel=\"prev\""), None);
         assert_eq!(next_page(""), None);
+        let api = "https://api.github.com";
+        assert!(same_origin(api, "https://api.github.com/x?page=2"));
+        assert!(same_origin(api, "https://API.github.com:443/x"));
+        assert!(!same_origin(api, "http://api.github.com/x"));
+        assert!(!same_origin(api, "https://api.github.com:8443/x"));
+        assert!(!same_origin(api, "https://evil.example/x"));
+        assert!(!same_origin(api, "https://api.github.com.evil.example/x"));
+        assert!(!same_origin(api, "https://api.github.com@evil.example/x"));
+        assert!(!same_origin(api, "not a url"));
         assert_eq!(retry_in(Some("30"), Some("5000"), 1000), Some(30));
         assert_eq!(retry_in(None, Some("1600"), 1000), Some(600));
         assert_eq!(retry_in(None, Some("900"), 1000), Some(0));

@@ -113,7 +113,7 @@ pub(super) fn fetcher(ctx: &Context, mirror: Option<String>) -> Fetcher {
         mirror: mirror.filter(|m| !m.is_empty()),
         offline: false,
         attempts: crate::fetch::DEFAULT_ATTEMPTS,
-        stall: std::time::Duration::from_secs(crate::fetch::DEFAULT_STALL_SECONDS),
+        stall: ctx.stall,
         extra_roots: ctx.env.ssl_cert_file.clone(),
     })
 }

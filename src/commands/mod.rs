@@ -36,6 +36,9 @@ pub struct Context {
     pub registry: Registry,
     /// RUSTC, CARGO, PATH and the like, read once.
     pub env: env_vars::BuildEnv,
+    /// How long a download or an API response may go without progress
+    /// (BUILDKIT_STALL_SECONDS); every network read's deadline follows from it.
+    pub stall: std::time::Duration,
 }
 
 /// A buildkit.toml read from a file, and where its lock lives. (The embedded default set that
@@ -153,6 +156,7 @@ impl Context {
             cache_dir,
             registry: Registry::embedded(),
             env: env_vars::BuildEnv::from_process(),
+            stall: std::time::Duration::from_secs(crate::fetch::DEFAULT_STALL_SECONDS),
         })
     }
 
@@ -253,7 +257,8 @@ pub enum LockState {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let ctx = Context::from_env(cli.config, cli.home, cli.cache_dir)?;
+    let mut ctx = Context::from_env(cli.config, cli.home, cli.cache_dir)?;
+    ctx.stall = std::time::Duration::from_secs(cli.stall_seconds.max(1));
     match cli.command {
         Command::Init {
             linker,
@@ -322,7 +327,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             quiet,
             json,
             download_attempts,
-            stall_seconds,
         } => {
             let options = setup::SetupOptions {
                 locked,
@@ -333,7 +337,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 quiet,
                 json,
                 download_attempts,
-                stall_seconds,
             };
             setup::run(&ctx, &options)
         }

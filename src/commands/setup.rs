@@ -33,8 +33,6 @@ pub struct SetupOptions {
     pub json: bool,
     /// Tries per download (BUILDKIT_DOWNLOAD_ATTEMPTS).
     pub download_attempts: u32,
-    /// Seconds without progress before a download fails (BUILDKIT_STALL_SECONDS).
-    pub stall_seconds: u64,
 }
 
 #[derive(Serialize)]
@@ -98,7 +96,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         mirror: options.mirror.clone(),
         offline: options.offline,
         attempts: options.download_attempts.max(1),
-        stall: std::time::Duration::from_secs(options.stall_seconds.max(1)),
+        stall: ctx.stall,
         extra_roots: ctx.env.ssl_cert_file.clone(),
     });
     let reporter: Box<dyn Reporter> = if options.quiet || options.json {

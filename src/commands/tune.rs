@@ -562,6 +562,7 @@ fn linker_tools(
         cache_dir: ctx.cache_dir.clone(),
         registry: ctx.registry.clone(),
         env: ctx.env.clone(),
+        stall: ctx.stall,
     };
     let installed = super::setup::run(
         &tune_ctx,
@@ -573,7 +574,6 @@ fn linker_tools(
             quiet: true,
             json: false,
             download_attempts: 4,
-            stall_seconds: 30,
         },
     );
     let (lock, pins) = match installed {

@@ -628,3 +628,91 @@ fn update_registry_script_regenerates_versions_from_the_api() {
     ));
     assert_eq!(std::fs::read_to_string(&registry).unwrap(), text);
 }
+
+#[test]
+fn a_next_page_on_another_origin_is_refused_and_gets_no_token() {
+    let sandbox = project();
+    let upstream = Upstream::start();
+    let elsewhere = Server::start();
+    elsewhere.route(
+        "/steal?page=2",
+        Route::Full {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: b"[]".to_vec(),
+        },
+    );
+    upstream.server.route(
+        "/repos/rui314/mold/releases?per_page=100",
+        Route::Full {
+            status: 200,
+            headers: vec![(
+                "link".into(),
+                format!("<{}>; rel=\"next\"", elsewhere.url("/steal?page=2")),
+            )],
+            body: b"[]".to_vec(),
+        },
+    );
+    for args in [&["outdated"][..], &["lock", "--upgrade", "mold"][..]] {
+        let toml = sandbox.read("buildkit.toml");
+        sandbox
+            .buildkit(args)
+            .env("BUILDKIT_GITHUB_API", upstream.api())
+            .env("GITHUB_TOKEN", "t0ken")
+            .run()
+            .assert_is("exit 2\n--- stderr\nerror: mold: http://[LOOPBACK]/repos/rui314/mold/releases?per_page=100 links its next page to http://[LOOPBACK]/steal?page=2, outside the API at http://[LOOPBACK]; refused (GITHUB_TOKEN goes to the API's scheme, host and port only)");
+        assert_eq!(sandbox.read("buildkit.toml"), toml);
+    }
+    // The other origin was never asked, so it never saw the token.
+    assert_eq!(elsewhere.requests(), Vec::new());
+}
+
+#[test]
+fn a_dripping_api_response_fails_within_the_stall_window() {
+    let sandbox = project();
+    let upstream = Upstream::start();
+    upstream.server.route(
+        "/repos/rui314/mold/releases?per_page=100",
+        Route::Drip {
+            body: vec![b' '; 100_000],
+            every: std::time::Duration::from_millis(200),
+        },
+    );
+    for args in [&["outdated"][..], &["lock", "--upgrade", "mold"][..]] {
+        let started = std::time::Instant::now();
+        sandbox
+            .buildkit(args)
+            .env("BUILDKIT_GITHUB_API", upstream.api())
+            .env("BUILDKIT_STALL_SECONDS", "2")
+            .env("BUILDKIT_DOWNLOAD_ATTEMPTS", "1")
+            .run()
+            .assert_is("exit 2\n--- stderr\nerror: no data from http://[LOOPBACK]/repos/rui314/mold/releases?per_page=100 for 2 s; the server or the network stalled (try again, or use --mirror)");
+        // Bounded by the stall window, not by the body's length (100,000 s at this pace).
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+}
+
+#[test]
+fn a_dripping_checksum_file_fails_within_its_deadline() {
+    let sandbox = project();
+    let upstream = Upstream::start();
+    publish_newer(&upstream, None);
+    upstream.server.route(
+        &format!("/dl/v0.19.0/{}.sha256", sccache_asset("0.19.0")),
+        Route::Drip {
+            body: vec![b'0'; 64],
+            every: std::time::Duration::from_millis(200),
+        },
+    );
+    let toml = sandbox.read("buildkit.toml");
+    let started = std::time::Instant::now();
+    sandbox
+        .buildkit(&["lock", "--upgrade", "sccache"])
+        .env("BUILDKIT_GITHUB_API", upstream.api())
+        .env("BUILDKIT_STALL_SECONDS", "2")
+        .env("BUILDKIT_DOWNLOAD_ATTEMPTS", "1")
+        .run()
+        .assert_is("exit 2\n--- stderr\nerror: no data from http://[LOOPBACK]/dl/v0.19.0/sccache-v0.19.0-x86_64-unknown-linux-musl.tar.gz.sha256 for 2 s; the server or the network stalled (try again, or use --mirror)");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(sandbox.read("buildkit.toml"), toml);
+}
