@@ -69,6 +69,14 @@ pub const RUSTC_WRAPPER: &str = "RUSTC_WRAPPER";
 /// Both ways to set the rustc wrapper; either overrides .cargo/config.toml.
 pub const WRAPPERS: &[&str] = &[RUSTC_WRAPPER, "CARGO_BUILD_RUSTC_WRAPPER"];
 
+/// Where cargo keeps its home, as a child cargo will find it: CARGO_HOME, else `~/.cargo`.
+pub fn cargo_home() -> Option<std::path::PathBuf> {
+    std::env::var_os(CARGO_HOME)
+        .filter(|v| !v.is_empty())
+        .map(Into::into)
+        .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".cargo")))
+}
+
 /// The build environment's variables that buildkit uses as values (not merely inspects):
 /// read once, when a command starts, and passed down.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::digest::HashingReader;
 use crate::registry::ArchiveFormat;
 
-use crate::reporter::{Progress, Reporter};
+use crate::reporter::Reporter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -389,16 +389,17 @@ impl Fetcher {
         io::Seek::rewind(file).map_err(write_err(partial))?;
         let mut reader = HashingReader::new(body);
         let progress = reporter.start(artifact.label, length.or(artifact.size));
-        let expected = length.or(artifact.size);
-        let streamed = self.stream(
-            url,
-            &mut reader,
-            file,
-            partial,
-            &limit,
-            expected,
-            progress.as_ref(),
+        // Stops past `limit`, on a stall (a silent or dripping server) and at the whole
+        // body's deadline (a server that sends just enough never to stall).
+        let pace = Pace::download(
+            self.options.stall,
+            length.or(artifact.size).unwrap_or(limit.bytes),
         );
+        let streamed = copy_bounded(url, &mut reader, &limit, &pace, |chunk| {
+            file.write_all(chunk).map_err(write_err(partial))?;
+            progress.advance(chunk.len() as u64);
+            Ok(())
+        });
         progress.finish();
         streamed?;
         file.flush().map_err(write_err(partial))?;
@@ -420,27 +421,6 @@ impl Fetcher {
             });
         }
         Ok(())
-    }
-
-    /// Copies the body into `file`, stopping past `limit`, when less than MIN_PROGRESS_BYTES
-    /// arrive within one stall window (a silent or dripping server), and at the whole body's
-    /// deadline (a server that sends just enough to never stall).
-    fn stream(
-        &self,
-        url: &str,
-        reader: &mut impl Read,
-        file: &mut std::fs::File,
-        partial: &Path,
-        limit: &SizeLimit,
-        expected: Option<u64>,
-        progress: &dyn Progress,
-    ) -> Result<(), FetchError> {
-        let pace = Pace::download(self.options.stall, expected.unwrap_or(limit.bytes));
-        copy_bounded(url, reader, limit, &pace, |chunk| {
-            file.write_all(chunk).map_err(write_err(partial))?;
-            progress.advance(chunk.len() as u64);
-            Ok(())
-        })
     }
 
     /// Opens `url` for streaming, with the response length where the server gave one.

@@ -9,6 +9,7 @@
 //! the path, so that no message says it twice.
 
 pub(crate) mod bench;
+pub(crate) mod child;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod digest;

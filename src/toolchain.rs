@@ -96,17 +96,25 @@ pub enum ToolchainError {
     NoRelease { rustc: String },
 }
 
+impl ToolchainError {
+    /// rustc was not started because a file of the project it would read is not one (a FIFO,
+    /// a device, a huge file): the project is broken, not the toolchain.
+    pub fn is_project_file(&self) -> bool {
+        matches!(self, ToolchainError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::InvalidInput)
+    }
+}
+
 /// The rustc that cargo would use in `dir` (rustup resolves rust-toolchain.toml from there).
 pub fn active_rustc(dir: &Path, rustc: &OsStr) -> Result<ActiveRustc, ToolchainError> {
     let rustc = rustc.to_string_lossy().into_owned();
-    let output = Command::new(&rustc)
-        .arg("-vV")
-        .current_dir(dir)
-        .output()
-        .map_err(|source| ToolchainError::Spawn {
-            rustc: rustc.clone(),
-            source,
-        })?;
+    let output = crate::child::output(
+        Command::new(&rustc).arg("-vV").current_dir(dir),
+        crate::child::Limits::PROBE,
+    )
+    .map_err(|source| ToolchainError::Spawn {
+        rustc: rustc.clone(),
+        source,
+    })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(ToolchainError::Failed {
@@ -229,11 +237,12 @@ fn unreleased_patch(minor: u64, patch: u64) -> Option<String> {
 /// The stable toolchains rustup has installed, by version (`rustup toolchain list`: `1.95.0-…`
 /// by name, `stable-…` by what its rustc says). Empty without rustup.
 pub fn installed_stables(dir: &Path) -> Vec<RustVersion> {
-    let Ok(output) = Command::new("rustup")
-        .args(["toolchain", "list"])
-        .current_dir(dir)
-        .output()
-    else {
+    let Ok(output) = crate::child::output(
+        Command::new("rustup")
+            .args(["toolchain", "list"])
+            .current_dir(dir),
+        crate::child::Limits::PROBE,
+    ) else {
         return Vec::new();
     };
     let mut found = Vec::new();
@@ -243,10 +252,12 @@ pub fn installed_stables(dir: &Path) -> Vec<RustVersion> {
         if let Ok(version) = channel.parse::<RustVersion>() {
             found.push(version);
         } else if channel == "stable"
-            && let Ok(out) = Command::new("rustc")
-                .args([&format!("+{name}"), "--version"])
-                .current_dir(dir)
-                .output()
+            && let Ok(out) = crate::child::output(
+                Command::new("rustc")
+                    .args([&format!("+{name}"), "--version"])
+                    .current_dir(dir),
+                crate::child::Limits::PROBE,
+            )
             && let Some(version) = String::from_utf8_lossy(&out.stdout)
                 .split_whitespace()
                 .nth(1)

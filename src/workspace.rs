@@ -33,12 +33,13 @@ pub fn highest_rust_version(metadata: &Metadata) -> Option<(String, RustVersion)
 /// [`highest_rust_version`] of the workspace at `dir` (`cargo metadata --no-deps`: no
 /// network); `None` where there is no workspace or no member declares one.
 pub fn required_rust(dir: &Path, cargo: &std::ffi::OsStr) -> Option<(String, RustVersion)> {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .cargo_path(cargo)
-        .current_dir(dir)
-        .no_deps()
-        .exec()
-        .ok()?;
+    let metadata = crate::child::cargo_metadata(
+        cargo_metadata::MetadataCommand::new()
+            .cargo_path(cargo)
+            .current_dir(dir)
+            .no_deps(),
+    )
+    .ok()?;
     highest_rust_version(&metadata)
 }
 

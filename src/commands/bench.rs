@@ -381,11 +381,13 @@ impl Runner<'_> {
         }
         let (seconds, output) = super::measure::run_timed(&mut cargo)?;
         if let Some(port) = port {
-            let _ = Command::new(self.bin_dir.join("sccache"))
-                .arg("--stop-server")
-                .env("SCCACHE_SERVER_PORT", port.to_string())
-                .env_remove("SCCACHE_SERVER_UDS")
-                .output();
+            let _ = crate::child::output(
+                Command::new(self.bin_dir.join("sccache"))
+                    .arg("--stop-server")
+                    .env("SCCACHE_SERVER_PORT", port.to_string())
+                    .env_remove("SCCACHE_SERVER_UDS"),
+                crate::child::Limits::PROBE.outside_project(),
+            );
         }
         if let Some(why) = super::measure::failure(&output) {
             return Err(why);

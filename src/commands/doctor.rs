@@ -191,9 +191,10 @@ fn linker_driver_finding(manifest: &Manifest, wild_dir: &Path, findings: &mut Fi
         // As the linker script runs it: wild is the `ld.bfd` of this directory.
         command.arg(format!("-B{}", wild_dir.display()));
     }
-    let output = command
-        .args([&format!("-fuse-ld={ld}"), "-Wl,--version"])
-        .output();
+    let output = crate::child::output(
+        command.args([&format!("-fuse-ld={ld}"), "-Wl,--version"]),
+        crate::child::Limits::PROBE.outside_project(),
+    );
     match output {
         Ok(out) if !out.status.success() => {
             // The driver's own words: gcc's collect2 and clang each say `error` on the line
@@ -392,7 +393,10 @@ fn project_build(root: &Path, cargo: &std::ffi::OsStr, offline: bool, findings: 
     if offline {
         command.arg("--offline");
     }
-    match command.output() {
+    match crate::child::output(
+        &mut command,
+        crate::child::Limits::build(crate::child::BUILD_TIMEOUT),
+    ) {
         Ok(out) if out.status.success() => findings.add(
             "project",
             Status::Ok,
@@ -426,7 +430,7 @@ fn workspace_findings(root: &Path, offline: bool, findings: &mut Findings) {
     if offline {
         command.other_options(vec!["--offline".to_string()]);
     }
-    let metadata = command.exec();
+    let metadata = crate::child::cargo_metadata(&command);
     let metadata = match metadata {
         Ok(m) => m,
         Err(e) => {
@@ -542,7 +546,10 @@ fn probe_build(
     if let Some(port) = &sccache_port {
         cargo.env("SCCACHE_SERVER_PORT", port);
     }
-    match cargo.output() {
+    match crate::child::output(
+        &mut cargo,
+        crate::child::Limits::build(crate::child::BUILD_TIMEOUT),
+    ) {
         Ok(out) if out.status.success() => {
             let binary = crate_dir.join("target/debug/buildkit-doctor-probe");
             linker_finding(&binary, manifest, lock, findings);
@@ -718,11 +725,12 @@ fn cache_policy_findings(
         return;
     };
     let bin = ctx.home.lock_bin_dir(&lock.id()).join("sccache");
-    let Ok(out) = Command::new(&bin)
-        .args(["--show-stats", "--stats-format", "json"])
-        .env("SCCACHE_SERVER_UDS", &socket)
-        .output()
-    else {
+    let Ok(out) = crate::child::output(
+        Command::new(&bin)
+            .args(["--show-stats", "--stats-format", "json"])
+            .env("SCCACHE_SERVER_UDS", &socket),
+        crate::child::Limits::PROBE.outside_project(),
+    ) else {
         return;
     };
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
@@ -761,11 +769,13 @@ fn cache_policy_findings(
 /// What the probe's private sccache server saw, with each count called what it is; then stops it.
 fn sccache_finding(port: &str, findings: &mut Findings) {
     let sccache = |arg: &[&str]| {
-        Command::new("sccache")
-            .args(arg)
-            .env("SCCACHE_SERVER_PORT", port)
-            .env_remove("SCCACHE_SERVER_UDS")
-            .output()
+        crate::child::output(
+            Command::new("sccache")
+                .args(arg)
+                .env("SCCACHE_SERVER_PORT", port)
+                .env_remove("SCCACHE_SERVER_UDS"),
+            crate::child::Limits::PROBE.outside_project(),
+        )
     };
     let stats = sccache(&["--show-stats", "--stats-format", "json"]);
     let _ = sccache(&["--stop-server"]);

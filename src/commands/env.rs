@@ -180,13 +180,19 @@ pub(super) fn unusable_remote(
 
 /// Starts sccache's server with `vars` (it checks its storage first); why it did not start.
 fn start_sccache(sccache: &std::path::Path, vars: &[(String, String)]) -> Result<(), String> {
-    let output = std::process::Command::new(sccache)
-        .arg("--start-server")
-        .envs(vars.iter().map(|(k, v)| (k, v)))
-        .env_remove(crate::env_vars::RUSTC_WRAPPER)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", sccache.display()))?;
+    // No memory bound: the server it starts inherits it, and runs every compile of the build.
+    let limits = crate::child::Limits {
+        memory: None,
+        ..crate::child::Limits::PROBE.outside_project()
+    };
+    let output = crate::child::output(
+        std::process::Command::new(sccache)
+            .arg("--start-server")
+            .envs(vars.iter().map(|(k, v)| (k, v)))
+            .env_remove(crate::env_vars::RUSTC_WRAPPER),
+        limits,
+    )
+    .map_err(|e| format!("cannot run {}: {e}", sccache.display()))?;
     if output.status.success() {
         return Ok(());
     }

@@ -31,7 +31,7 @@ pub fn run(
     let rust = choose_rust(ctx)?;
     let (buildkit, buildkit_note) = buildkit_source(ctx);
     let input = InitTemplate {
-        rust: rust.as_ref().map(|choice| choice.version.to_string()),
+        rust: rust.as_ref().ok().map(|choice| choice.version.to_string()),
         linker: linker.as_str(),
         mold: (linker == LinkerKind::Mold)
             .then(|| newest("mold"))
@@ -55,11 +55,11 @@ pub fn run(
     Lockfile::resolve(&manifest, &ctx.registry).write(&lock_path)?;
     eprintln!("wrote {} and {}", path.display(), lock_path.display());
     match &rust {
-        None => eprintln!(
-            "warning: could not run `rustc -vV`; set [toolchain] rust in {} before `buildkit generate`",
+        Err(why) => eprintln!(
+            "warning: {why}; set [toolchain] rust in {} before `buildkit generate`",
             path.display()
         ),
-        Some(choice) => {
+        Ok(choice) => {
             if let Some(note) = &choice.note {
                 eprintln!("note: {note}");
             }
@@ -96,14 +96,19 @@ struct RustChoice {
 /// The newest stable Rust installed here that the workspace's `rust-version` allows: the
 /// active rustc's release (or, for a nightly or beta, the newest stable it can name) unless
 /// it is below a member's `rust-version`, then the newest installed toolchain that is not.
-/// `None` when rustc does not answer; an error naming the package when nothing installed is
-/// new enough.
-fn choose_rust(ctx: &Context) -> Result<Option<RustChoice>, Error> {
-    let Some(active) = crate::toolchain::active_rustc(&ctx.cwd, &ctx.env.rustc).ok() else {
-        return Ok(None);
+/// Why not, when rustc does not answer (rustup's own words); an error naming the package when
+/// nothing installed is new enough, or the project file rustc would read when it is not one.
+fn choose_rust(ctx: &Context) -> Result<Result<RustChoice, String>, Error> {
+    let active = match crate::toolchain::active_rustc(&ctx.cwd, &ctx.env.rustc) {
+        Ok(active) => active,
+        Err(e) if e.is_project_file() => return Err(Error::Usage(e.to_string())),
+        Err(e) => return Ok(Err(e.to_string())),
     };
     let Some((stable, from_prerelease)) = crate::toolchain::stable_for(&active.release) else {
-        return Ok(None);
+        return Ok(Err(format!(
+            "`rustc -vV` says release {}, which names no stable Rust",
+            active.release
+        )));
     };
     let required = crate::workspace::required_rust(&ctx.cwd, &ctx.env.cargo);
     let Some((package, minimum)) = required.filter(|(_, min)| stable < *min) else {
@@ -113,14 +118,14 @@ fn choose_rust(ctx: &Context) -> Result<Option<RustChoice>, Error> {
                 active.release
             )
         });
-        return Ok(Some(RustChoice {
+        return Ok(Ok(RustChoice {
             version: stable,
             note,
         }));
     };
     let installed = crate::toolchain::installed_stables(&ctx.cwd);
     match installed.into_iter().filter(|v| *v >= minimum).max() {
-        Some(version) => Ok(Some(RustChoice {
+        Some(version) => Ok(Ok(RustChoice {
             version,
             note: Some(format!(
                 "pinned Rust {version}: package `{package}` needs rust-version {minimum}, above the active rustc {}",

@@ -18,11 +18,12 @@ pub struct MainBinary {
 /// The binary `name` (or, without one, the first binary of the package at the workspace root,
 /// then of the other members in order).
 pub fn main_binary(root: &Path, name: Option<&str>) -> Result<MainBinary, Error> {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .current_dir(root)
-        .no_deps()
-        .exec()
-        .map_err(|e| Error::Failed(format!("`cargo metadata` in {}: {e}", root.display())))?;
+    let metadata = crate::child::cargo_metadata(
+        cargo_metadata::MetadataCommand::new()
+            .current_dir(root)
+            .no_deps(),
+    )
+    .map_err(|e| Error::Failed(format!("`cargo metadata` in {}: {e}", root.display())))?;
     let members: Vec<&cargo_metadata::Package> = metadata.workspace_packages();
     // The package at the project root first, then the other members in order.
     let ordered = members
@@ -85,9 +86,11 @@ pub fn cargo_build(
 /// Runs a build, timing it: the seconds and what cargo printed.
 pub fn run_timed(cargo: &mut Command) -> Result<(f64, std::process::Output), String> {
     let started = std::time::Instant::now();
-    let output = cargo
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let output = crate::child::output(
+        cargo,
+        crate::child::Limits::build(crate::child::BUILD_TIMEOUT),
+    )
+    .map_err(|e| format!("cannot run cargo: {e}"))?;
     Ok((started.elapsed().as_secs_f64(), output))
 }
 

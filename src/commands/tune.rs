@@ -756,11 +756,13 @@ impl Runner<'_> {
     /// Stops tune's sccache server, if it started one.
     fn stop_sccache(&self) {
         if let Some(sccache) = &self.sccache {
-            let _ = Command::new(&sccache.program)
-                .arg("--stop-server")
-                .env("SCCACHE_SERVER_PORT", sccache.port.to_string())
-                .env_remove("SCCACHE_SERVER_UDS")
-                .output();
+            let _ = crate::child::output(
+                Command::new(&sccache.program)
+                    .arg("--stop-server")
+                    .env("SCCACHE_SERVER_PORT", sccache.port.to_string())
+                    .env_remove("SCCACHE_SERVER_UDS"),
+                crate::child::Limits::PROBE.outside_project(),
+            );
         }
     }
 

@@ -539,11 +539,13 @@ pub struct HomeLock {
 
 /// Runs `binary --version` and returns its first line of output.
 pub fn version_line(binary: &Path) -> Result<String, String> {
-    let output = Command::new(binary)
-        .arg("--version")
-        .env_remove(crate::env_vars::RUSTC_WRAPPER)
-        .output()
-        .map_err(|e| e.to_string())?;
+    let output = crate::child::output(
+        Command::new(binary)
+            .arg("--version")
+            .env_remove(crate::env_vars::RUSTC_WRAPPER),
+        crate::child::Limits::PROBE.outside_project(),
+    )
+    .map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
@@ -631,13 +633,14 @@ pub fn run_binaries(
 /// The sysroot of the active Rust toolchain, which holds rust-lld.
 pub fn rust_sysroot(rustc: &std::ffi::OsStr) -> Result<PathBuf, InstallError> {
     let rustc = rustc.to_string_lossy().into_owned();
-    let output = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| InstallError::NoSysroot {
-            rustc: rustc.clone(),
-            reason: e.to_string(),
-        })?;
+    let output = crate::child::output(
+        Command::new(&rustc).args(["--print", "sysroot"]),
+        crate::child::Limits::PROBE,
+    )
+    .map_err(|e| InstallError::NoSysroot {
+        rustc: rustc.clone(),
+        reason: e.to_string(),
+    })?;
     if !output.status.success() {
         return Err(InstallError::NoSysroot {
             rustc,

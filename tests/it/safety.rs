@@ -657,3 +657,123 @@ fn a_binary_replaced_with_its_receipt_is_caught_against_the_pinned_archive() {
     );
     assert!(run.stderr.starts_with(&expected), "{run}");
 }
+
+/// The files cargo, rustc and rustup read in a project, as a FIFO or a link to /dev/zero: no
+/// command that starts one of them hangs (a FIFO blocks them forever, /dev/zero makes rustup
+/// grow without bound); each says which file, before starting anything.
+#[test]
+fn no_child_hangs_on_a_file_it_reads() {
+    let commands: &[&[&str]] = &[
+        &["check"],
+        &["doctor"],
+        &["doctor", "--fingerprint"],
+        &["init", "--force"],
+        &["tune", "--offline", "--runs", "3"],
+        &["bench", "--runs", "1"],
+    ];
+    for (rel, zero) in [
+        ("rust-toolchain.toml", false),
+        ("rust-toolchain.toml", true),
+        ("rust-toolchain", false),
+        (".cargo/config.toml", false),
+        (".cargo/config.toml", true),
+        ("Cargo.toml", false),
+        ("crates/member/Cargo.toml", false),
+    ] {
+        let sandbox = Sandbox::new();
+        sandbox.write("buildkit.toml", RUST);
+        if rel.starts_with("crates/") {
+            sandbox.write("Cargo.toml", "[workspace]\nmembers = [\"crates/*\"]\n");
+        } else if rel != "Cargo.toml" {
+            sandbox.write(
+                "Cargo.toml",
+                "[package]\nname = \"p\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            );
+            sandbox.write("src/main.rs", "fn main() {}\n");
+        }
+        let path = sandbox.project().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        if zero {
+            std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        } else {
+            mkfifo(&path);
+        }
+        for args in commands {
+            // `timeout` turns a hang into a failure with exit 124 instead of a stuck suite.
+            let mut all = vec!["60", env!("CARGO_BIN_EXE_buildkit")];
+            all.extend_from_slice(args);
+            let started = Instant::now();
+            let run = sandbox.exec("timeout", &all).run();
+            let what = format!(
+                "`{}` with {rel} a {}",
+                args.join(" "),
+                if zero { "link to /dev/zero" } else { "FIFO" }
+            );
+            assert!(started.elapsed() < Duration::from_secs(30), "{what}: {run}");
+            assert_ne!(run.code, 124, "{what} hung: {run}");
+            assert_ne!(run.code, 0, "{what}: {run}");
+            // Refused by buildkit's own read of it, or before a child would read it.
+            let path = format!("[SANDBOX]/project/{rel}");
+            assert!(
+                run.stderr
+                    .lines()
+                    .chain(run.stdout.lines())
+                    .any(|l| l.contains(&path) && l.contains("not a regular file")),
+                "{what}: {run}"
+            );
+        }
+    }
+}
+
+/// A child buildkit started (here a rustc that never answers) dies with buildkit, even when
+/// buildkit is killed with SIGKILL and can clean up nothing.
+#[test]
+fn a_child_never_outlives_buildkit() {
+    let sandbox = Sandbox::new();
+    sandbox.write("buildkit.toml", RUST);
+    let pid_file = sandbox.root().join("rustc.pid");
+    let rustc = sandbox.root().join("slow-rustc");
+    std::fs::write(
+        &rustc,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 600\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rustc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let running = sandbox.buildkit(&["check"]).env("RUSTC", &rustc).spawn();
+    let started = Instant::now();
+    while !pid_file.exists()
+        || std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "rustc was not started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let alive = || {
+        Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+    };
+    assert!(alive());
+    running.kill();
+    let killed = Instant::now();
+    while alive() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the child outlived buildkit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
