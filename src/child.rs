@@ -101,6 +101,7 @@ pub fn output(command: &mut Command, limits: Limits) -> io::Result<Output> {
         check_project_files(&dir, cargo_home(command).as_deref())
             .map_err(|e| io::Error::new(e.kind(), format!("not starting `{program}`: {e}")))?;
     }
+    refuse_unknown_format(command.get_program())?;
     let parent = std::process::id() as libc::pid_t;
     let memory = limits.memory;
     // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
@@ -169,6 +170,30 @@ pub fn output(command: &mut Command, limits: Limits) -> io::Result<Output> {
         stdout: collect(stdout),
         stderr: collect(stderr),
     })
+}
+
+/// A program named by its path must be a `#!` script or an ELF binary for this machine. With a
+/// `pre_exec` hook std starts children through `execvp`, which hands a file the kernel refuses
+/// (ENOEXEC) to /bin/sh: a binary for another machine, or garbage, would be read as shell
+/// commands. This refuses such a file as the kernel would, with ENOEXEC, before any exec.
+fn refuse_unknown_format(program: &std::ffi::OsStr) -> io::Result<()> {
+    let path = Path::new(program);
+    if path.components().count() < 2 {
+        // Found on PATH by the child, as a shell would.
+        return Ok(());
+    }
+    let Ok(file) = crate::fsutil::open_regular(path) else {
+        // Missing or not a file: exec says so in its own words.
+        return Ok(());
+    };
+    let mut head = Vec::with_capacity(64);
+    file.take(64).read_to_end(&mut head)?;
+    let script = head.starts_with(b"#!");
+    if script || crate::elf::machine(&head) == Some(crate::elf::HOST_MACHINE) {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(libc::ENOEXEC))
+    }
 }
 
 /// `cargo metadata` as `command` describes it, run within [`Limits::METADATA`]; the error is
@@ -440,6 +465,40 @@ mod tests {
         assert!(
             err.to_string().starts_with("not starting `true`: "),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_the_kernel_would_refuse_is_never_handed_to_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        // Valid shell after a plausible ELF start: execvp's ENOEXEC fallback would run it.
+        let garbage = dir.path().join("tool");
+        std::fs::write(
+            &garbage,
+            format!("\x7fELF\x02\x01\x01\ntouch {}\n", marker.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &garbage,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let limits = Limits::PROBE.outside_project();
+        let err = output(&mut Command::new(&garbage), limits).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOEXEC));
+        assert!(!marker.exists());
+        // A script with its interpreter line, and a real binary, run.
+        std::fs::write(&garbage, "#!/bin/sh\necho hi\n").unwrap();
+        assert_eq!(
+            output(&mut Command::new(&garbage), limits).unwrap().stdout,
+            b"hi\n"
+        );
+        assert!(
+            output(&mut Command::new("/bin/true"), limits)
+                .unwrap()
+                .status
+                .success()
         );
     }
 

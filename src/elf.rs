@@ -7,6 +7,22 @@
 /// service is about a gigabyte).
 pub const MAX_BINARY_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 
+/// The machine an ELF header says its code is for (`e_machine`), where `head` (the first 20
+/// bytes or more) is a 64-bit little-endian ELF header.
+pub fn machine(head: &[u8]) -> Option<u16> {
+    if head.get(..4)? != b"\x7fELF" || *head.get(4)? != 2 || *head.get(5)? != 1 {
+        return None;
+    }
+    head.get(18..20).map(|b| u16::from_le_bytes([b[0], b[1]]))
+}
+
+/// `e_machine` of the host buildkit was built for.
+pub const HOST_MACHINE: u16 = if cfg!(target_arch = "aarch64") {
+    183 // EM_AARCH64
+} else {
+    62 // EM_X86_64
+};
+
 pub fn comment_strings(bytes: &[u8]) -> Option<Vec<String>> {
     if bytes.get(..4)? != b"\x7fELF" || *bytes.get(4)? != 2 || *bytes.get(5)? != 1 {
         return None;

@@ -180,12 +180,24 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     let machine = machine(ctx, &root);
     let mut applied = false;
     if options.apply && confirmed {
-        let record = tune::record(
+        let measured = measured_levers(&rounds, project.manifest.linker.linker());
+        let mut record = tune::record(
             &machine,
             &confirmation.as_ref().expect("confirmed").against_base,
             &adopted,
         );
-        apply(ctx, &project, &adopted, &tools.pins, &record)?;
+        let kept: Vec<&str> = Lever::ALL
+            .iter()
+            .filter(|l| **l != Lever::Sccache && !measured.contains(l))
+            .map(|l| l.name())
+            .collect();
+        if !kept.is_empty() {
+            record.push(format!(
+                "not measured, kept as they were: {}",
+                kept.join(", ")
+            ));
+        }
+        apply(ctx, &project, &adopted, &measured, &tools.pins, &record)?;
         applied = true;
     }
 
@@ -808,12 +820,31 @@ fn machine(ctx: &Context, root: &Path) -> Machine {
     }
 }
 
-/// Writes the adopted configuration into buildkit.toml and re-resolves buildkit.lock, both or
-/// neither.
+/// The levers whose keys `--apply` may write: those whose round measured its configurations;
+/// for the linker, only where the project's own linker was among them (rustc's own always
+/// is), so that a pinned linker that could not be measured is never replaced unmeasured.
+fn measured_levers(rounds: &[Round], project_linker: crate::linker::Linker) -> Vec<Lever> {
+    rounds
+        .iter()
+        .filter(|round| round.skipped.is_none() && !round.results.is_empty())
+        .filter(|round| {
+            round.lever != Lever::Linker
+                || round
+                    .results
+                    .iter()
+                    .any(|j| j.invalid.is_none() && j.settings.linker == project_linker)
+        })
+        .map(|round| round.lever)
+        .collect()
+}
+
+/// Writes the adopted configuration (the `measured` levers' keys) into buildkit.toml and
+/// re-resolves buildkit.lock, both or neither.
 fn apply(
     ctx: &Context,
     project: &super::Project,
     adopted: &Settings,
+    measured: &[Lever],
     pins: &[(String, String)],
     record: &[String],
 ) -> Result<(), Error> {
@@ -824,7 +855,7 @@ fn apply(
         .filter(|(name, _)| name == adopted.linker.name())
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    let new_text = crate::manifest::apply_tuned(&text, adopted, &pins, record)
+    let new_text = crate::manifest::apply_tuned(&text, adopted, measured, &pins, record)
         .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
     project.write_edited(ctx, &path, new_text)
 }

@@ -4,26 +4,31 @@
 //!
 //! tune owns the keys it measures: `[linker] kind`, `[profile.dev]` `debug`, `split-debuginfo`,
 //! `package."*".debug` and `build-override.opt-level`. A key whose measured best is cargo's
-//! default is removed, so the file never keeps a setting that was not measured faster.
+//! default is removed, so the file never keeps a setting that was not measured faster; a key
+//! whose lever was not measured (a pinned linker that is not installed, a round over the
+//! budget) keeps the project's value.
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
 use crate::linker::Linker;
-use crate::tune::{DebugLevel, Settings};
+use crate::tune::{DebugLevel, Lever, Settings};
 
 /// How the record's lines start, so that the next `--apply` replaces them.
 const RECORD_PREFIX: &str = "# buildkit tune: ";
 
-/// The text of buildkit.toml with `settings` applied, `pins` (`[tools.NAME] version`) added
-/// where the tool is not pinned yet, and `record` as a comment above `[linker]`.
+/// The text of buildkit.toml with `settings` applied for the `measured` levers, `pins`
+/// (`[tools.NAME] version`) added where the tool is not pinned yet, and `record` as a comment
+/// above `[linker]`.
 pub fn apply_tuned(
     text: &str,
     settings: &Settings,
+    measured: &[Lever],
     pins: &[(&str, &str)],
     record: &[String],
 ) -> Result<String, String> {
     let mut doc = super::upgrade::parse(text)?;
     add_pins(&mut doc, pins)?;
+    let measured = |lever: Lever| measured.contains(&lever);
 
     let kind = match settings.linker {
         Linker::Default => "default",
@@ -33,7 +38,9 @@ pub fn apply_tuned(
         Linker::Bfd => return Err("GNU ld is a baseline, not a configuration".into()),
     };
     let linker = table(&mut doc, &["linker"])?;
-    super::upgrade::set_value(linker, "kind", Value::from(kind));
+    if measured(Lever::Linker) {
+        super::upgrade::set_value(linker, "kind", Value::from(kind));
+    }
     let decor = linker.decor_mut();
     // A new table's default decor is a blank line before it.
     let kept: String = decor
@@ -71,30 +78,36 @@ pub fn apply_tuned(
             DebugLevel::Full => Value::from(true),
         }
     };
-    set_or_remove(
-        &mut doc,
-        &["profile", "dev"],
-        "debug",
-        (settings.debug != DebugLevel::Full).then(|| debug_value(settings.debug)),
-    )?;
-    set_or_remove(
-        &mut doc,
-        &["profile", "dev"],
-        "split-debuginfo",
-        settings.split_debuginfo.then(|| Value::from("unpacked")),
-    )?;
-    set_or_remove(
-        &mut doc,
-        &["profile", "dev", "package", "*"],
-        "debug",
-        settings.dependencies_debug.map(debug_value),
-    )?;
-    set_or_remove(
-        &mut doc,
-        &["profile", "dev", "build-override"],
-        "opt-level",
-        settings.optimized_build_scripts.then(|| Value::from(3)),
-    )?;
+    if measured(Lever::DebugInfo) {
+        set_or_remove(
+            &mut doc,
+            &["profile", "dev"],
+            "debug",
+            (settings.debug != DebugLevel::Full).then(|| debug_value(settings.debug)),
+        )?;
+        set_or_remove(
+            &mut doc,
+            &["profile", "dev", "package", "*"],
+            "debug",
+            settings.dependencies_debug.map(debug_value),
+        )?;
+    }
+    if measured(Lever::SplitDebuginfo) {
+        set_or_remove(
+            &mut doc,
+            &["profile", "dev"],
+            "split-debuginfo",
+            settings.split_debuginfo.then(|| Value::from("unpacked")),
+        )?;
+    }
+    if measured(Lever::BuildOverride) {
+        set_or_remove(
+            &mut doc,
+            &["profile", "dev", "build-override"],
+            "opt-level",
+            settings.optimized_build_scripts.then(|| Value::from(3)),
+        )?;
+    }
     // Tables tune emptied go, innermost first.
     for path in [
         &["profile", "dev", "package", "*"][..],
@@ -169,7 +182,7 @@ mod tests {
             debug: DebugLevel::LineTablesOnly,
             ..Settings::default()
         };
-        let out = apply_tuned(text, &settings, &[], &[]).unwrap();
+        let out = apply_tuned(text, &settings, &Lever::ALL, &[], &[]).unwrap();
         assert_eq!(
             out,
             "[linker]\n# mold | wild | lld | default\nkind = \"default\" # the team's\n\n[profile.dev]\n# faster\ndebug = \"line-tables-only\"\n"
@@ -185,14 +198,28 @@ mod tests {
             dependencies_debug: Some(DebugLevel::None),
             ..Settings::default()
         };
-        let once = apply_tuned(text, &lean, &[("wild", "0.10.0")], &["first".into()]).unwrap();
+        let once = apply_tuned(
+            text,
+            &lean,
+            &Lever::ALL,
+            &[("wild", "0.10.0")],
+            &["first".into()],
+        )
+        .unwrap();
         assert_eq!(
             once,
             "# the team's build\n[toolchain]\nrust = \"1.95.0\" # pinned\n\n# buildkit tune: first\n[linker]\nkind = \"wild\"\n\n[tools.mold]\nversion = \"1.10.1\"\n\n[tools.wild]\nversion = \"0.10.0\"\n\n[profile.dev]\ndebug = \"line-tables-only\"\nopt-level = 0\n\n[profile.dev.package.\"*\"]\ndebug = false\n"
         );
         // Back to the defaults: tune's keys go (the user's opt-level stays), the record is
         // replaced, a pin stays pinned.
-        let twice = apply_tuned(&once, &Settings::default(), &[], &["second".into()]).unwrap();
+        let twice = apply_tuned(
+            &once,
+            &Settings::default(),
+            &Lever::ALL,
+            &[],
+            &["second".into()],
+        )
+        .unwrap();
         assert_eq!(
             twice,
             "# the team's build\n[toolchain]\nrust = \"1.95.0\" # pinned\n\n# buildkit tune: second\n[linker]\nkind = \"default\"\n\n[tools.mold]\nversion = \"1.10.1\"\n\n[tools.wild]\nversion = \"0.10.0\"\n\n[profile.dev]\nopt-level = 0\n"
@@ -201,6 +228,7 @@ mod tests {
         let bare = apply_tuned(
             "[toolchain]\nrust = \"1.95.0\"\n",
             &Settings::default(),
+            &Lever::ALL,
             &[],
             &[],
         )
@@ -208,6 +236,21 @@ mod tests {
         assert_eq!(
             bare,
             "[toolchain]\nrust = \"1.95.0\"\n\n[linker]\nkind = \"default\"\n"
+        );
+    }
+
+    #[test]
+    fn a_lever_not_measured_keeps_the_projects_value() {
+        // mold pinned but not installed: the linker round measured nothing; debug info was.
+        let text = "[linker]\nkind = 'mold' # the team's\n\n[tools.mold]\nversion = \"2.41.0\"\n\n[profile.dev]\ndebug = 1\nsplit-debuginfo = \"packed\"\n";
+        let best = Settings {
+            debug: DebugLevel::LineTablesOnly,
+            ..Settings::default()
+        };
+        let out = apply_tuned(text, &best, &[Lever::DebugInfo], &[], &["r".into()]).unwrap();
+        assert_eq!(
+            out,
+            "# buildkit tune: r\n[linker]\nkind = 'mold' # the team's\n\n[tools.mold]\nversion = \"2.41.0\"\n\n[profile.dev]\ndebug = \"line-tables-only\"\nsplit-debuginfo = \"packed\"\n"
         );
     }
 }

@@ -682,14 +682,12 @@ fn the_generated_install_builds_despite_the_projects_own_linker_settings() {
 /// A fake rustc whose `-vV` says `release`, for the toolchain checks.
 fn fake_rustc(sandbox: &Sandbox, release: &str) -> std::path::PathBuf {
     let path = sandbox.root().join("fake-rustc");
-    std::fs::write(
+    write_executable(
         &path,
-        format!("#!/bin/sh\nprintf 'rustc {release} (0000000 2026-01-01)\\nbinary: rustc\\nhost: x86_64-unknown-linux-gnu\\nrelease: {release}\\nLLVM version: 22.1.2\\n'\n"),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&path, perms).unwrap();
+        &format!(
+            "#!/bin/sh\nprintf 'rustc {release} (0000000 2026-01-01)\\nbinary: rustc\\nhost: x86_64-unknown-linux-gnu\\nrelease: {release}\\nLLVM version: 22.1.2\\n'\n"
+        ),
+    );
     path
 }
 
@@ -956,7 +954,7 @@ fn init_pins_buildkit_from_where_it_was_installed() {
     let root = sandbox.root().join("install-root");
     std::fs::create_dir_all(root.join("bin")).unwrap();
     let binary = root.join("bin/buildkit");
-    std::fs::copy(env!("CARGO_BIN_EXE_buildkit"), &binary).unwrap();
+    place_executable(std::path::Path::new(env!("CARGO_BIN_EXE_buildkit")), &binary);
     let rev = "0123456789abcdef0123456789abcdef01234567";
     let project = sandbox.project().display().to_string();
     let cases = [

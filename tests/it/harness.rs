@@ -12,6 +12,47 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+/// Puts the executable `from` at `to`, ready to run at once. A file this process writes has a
+/// write descriptor that any child another test thread forks meanwhile inherits (until its
+/// exec closes it), and running the file while one is open fails with ETXTBSY. So the file is
+/// never written here: a hard link where the filesystem allows, else a copy made by another
+/// process (`install`), whose descriptors no test thread can inherit.
+pub fn place_executable(from: &Path, to: &Path) {
+    if std::fs::hard_link(from, to).is_ok() {
+        return;
+    }
+    let status = Command::new("install")
+        .arg("-m0755")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "install {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
+/// Writes an executable script at `path` (see [`place_executable`] for why not directly).
+pub fn write_executable(path: &Path, text: &str) {
+    let source = path.with_file_name(format!(
+        ".{}.source",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&source, text).unwrap();
+    let _ = std::fs::remove_file(path);
+    let status = Command::new("install")
+        .arg("-m0755")
+        .arg(&source)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "install {}", path.display());
+    std::fs::remove_file(&source).unwrap();
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()

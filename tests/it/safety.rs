@@ -733,15 +733,13 @@ fn a_child_never_outlives_buildkit() {
     sandbox.write("buildkit.toml", RUST);
     let pid_file = sandbox.root().join("rustc.pid");
     let rustc = sandbox.root().join("slow-rustc");
-    std::fs::write(
+    write_executable(
         &rustc,
-        format!(
+        &format!(
             "#!/bin/sh\necho $$ > {}\nexec sleep 600\n",
             pid_file.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&rustc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let running = sandbox.buildkit(&["check"]).env("RUSTC", &rustc).spawn();
     let started = Instant::now();
     while !pid_file.exists()

@@ -32,13 +32,10 @@ fn slow_default_links(sandbox: &Sandbox) -> std::ffi::OsString {
     let dir = sandbox.root().join("slow-cc");
     std::fs::create_dir_all(&dir).unwrap();
     let cc = dir.join("cc");
-    std::fs::write(
+    write_executable(
         &cc,
         "#!/bin/sh\ncase \" $* \" in *\" -fuse-ld=lld \"*) sleep 1 ;; esac\nexec /usr/bin/cc \"$@\"\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&cc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let mut paths = vec![dir];
     paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
     std::env::join_paths(paths).unwrap()
@@ -274,4 +271,52 @@ fn tune_measures_sccache_in_clean_builds() {
     );
     // Never written: the team's pin and cache are not tune's to change.
     assert_eq!(report["adopted"]["sccache"], false);
+}
+
+/// The team's linker, pinned but not installed here, is not measured: `--apply` writes what
+/// it measured and keeps `[linker] kind` as the team set it, saying so in the record.
+#[test]
+fn apply_keeps_a_linker_it_could_not_measure() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    tuned_project(&sandbox, &server);
+    let text = sandbox
+        .read("buildkit.toml")
+        .replace("kind = \"default\"", "kind = 'mold' # the team's");
+    sandbox.write("buildkit.toml", &text);
+    sandbox.run(&["setup", "--quiet"]).success();
+    // mold goes from the home and the download cache, its link from the lock's bin
+    // directory: pinned, not installed, and not installable offline.
+    std::fs::remove_dir_all(sandbox.home().join("tools/mold")).unwrap();
+    std::fs::remove_dir_all(sandbox.cache()).unwrap();
+    let envs = sandbox.home().join("envs");
+    let mut removed = 0;
+    for env in std::fs::read_dir(&envs).unwrap() {
+        let link = env.unwrap().path().join("bin/ld.mold");
+        if std::fs::symlink_metadata(&link).is_ok() {
+            std::fs::remove_file(&link).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed > 0);
+    let run = sandbox
+        .buildkit(&["tune", "--runs", "3", "--apply", "--json", "--offline"])
+        .env("PATH", slow_default_links(&sandbox))
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr.contains("mold is pinned but not installed in"),
+        "{run}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["applied"], true, "{report}");
+    let after = sandbox.read("buildkit.toml");
+    assert!(
+        after.contains("[linker]\nkind = 'mold' # the team's\n"),
+        "{after}"
+    );
+    assert!(
+        after.contains("# buildkit tune: not measured, kept as they were: linker, build scripts\n"),
+        "{after}"
+    );
 }
