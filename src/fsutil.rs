@@ -82,15 +82,31 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// `bytes` in a synced temporary file beside `path` (its directory created), with `path`'s
-/// mode if it exists and 0666 less the umask otherwise (plus the execute bits of its read
-/// bits, for an executable): ready to be renamed over `path`.
+/// `bytes` in a synced temporary file beside `path` (its directory created), ready to be
+/// renamed over `path`. A file that exists keeps its owner, group and mode (buildkit run as
+/// root in a devcontainer must not leave the user's files to root); a new one gets 0666 less
+/// the umask. An executable gets the execute bits of its read bits. A file with other hard
+/// links is refused: a rename would split it from them.
 fn stage(path: &Path, bytes: &[u8], executable: bool) -> io::Result<tempfile::TempPath> {
     use std::io::Write as _;
-    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let dir = parent_dir(path);
     fs_err::create_dir_all(dir)?;
-    let mut mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+    let mut existing = std::fs::metadata(path).ok();
+    if existing.as_ref().is_some_and(|m| m.nlink() > 1) {
+        // A backup link a killed run left counts as one; it goes first.
+        remove_leftover_temps(dir);
+        existing = std::fs::metadata(path).ok();
+    }
+    if let Some(links) = existing.as_ref().map(|m| m.nlink()).filter(|n| *n > 1) {
+        return Err(io::Error::other(format!(
+            "has {} other hard link(s); buildkit replaces a file whole, which would split it from them: keep one name for it",
+            links - 1
+        )));
+    }
+    let mut mode = existing
+        .as_ref()
+        .map_or(0o666, |m| m.permissions().mode() & 0o7777);
     if executable {
         mode |= (mode & 0o444) >> 2;
     }
@@ -98,6 +114,18 @@ fn stage(path: &Path, bytes: &[u8], executable: bool) -> io::Result<tempfile::Te
         .prefix(&temp_prefix())
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)?;
+    if let Some(meta) = &existing {
+        // Another user's file, written by a user who may not give it away: it becomes this
+        // user's, as with any editor.
+        match std::os::unix::fs::fchown(temp.as_file(), Some(meta.uid()), Some(meta.gid())) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+            other => other?,
+        }
+        // Exactly the old mode: the umask narrowed the one given at creation, and a change of
+        // owner clears set-id bits.
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     Ok(temp.into_temp_path())
@@ -334,6 +362,41 @@ mod tests {
         }
         assert_eq!(remove_leftover_temps(dir.path()), vec![dead.clone()]);
         assert!(live.exists() && other.exists() && !dead.exists());
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_owner_group_and_mode_and_a_hard_link_is_never_split() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        // As root (the devcontainer), a file of another user and group keeps them.
+        let root = rustix::process::geteuid().is_root();
+        if root {
+            std::os::unix::fs::chown(&path, Some(4321), Some(4322)).unwrap();
+        }
+        write_atomically(&path, b"new").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o664);
+        if root {
+            assert_eq!((meta.uid(), meta.gid()), (4321, 4322));
+        }
+        // A second name for the file: refused, both names keep the old content.
+        let other = dir.path().join("other-name");
+        std::fs::hard_link(&path, &other).unwrap();
+        let err = write_atomically(&path, b"newer").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "has 1 other hard link(s); buildkit replaces a file whole, which would split it from them: keep one name for it"
+        );
+        assert_eq!(std::fs::read(&other).unwrap(), b"new");
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        // A backup link a killed run left is not a user's: removed, then the write goes on.
+        std::fs::remove_file(&other).unwrap();
+        std::fs::hard_link(&path, dir.path().join(".buildkit-2147483646-backup-0")).unwrap();
+        write_atomically(&path, b"newest").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"newest");
     }
 
     #[test]

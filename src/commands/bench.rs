@@ -107,7 +107,8 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         ..*options
     };
     let configs = configurations(&project.manifest, options);
-    let bench_dir = main.target_dir.join("buildkit-bench");
+    let _lock = super::measure::lock_project(&main.target_dir, "bench")?;
+    let bench_dir = super::measure::working_dir(&main.target_dir, "buildkit-bench")?;
     let scratch = tempfile::tempdir().map_err(|source| Error::File {
         action: "create a temporary directory in",
         path: std::env::temp_dir(),

@@ -501,11 +501,26 @@ fn probe_build(
     lock: &Lockfile,
     findings: &mut Findings,
 ) {
-    let parent = root.join("target").join("buildkit-doctor");
-    if let Err(e) = fs_err::create_dir_all(&parent) {
-        findings.add("build", Status::Fail, e.to_string());
-        return;
-    }
+    let parent = match super::measure::working_dir(&root.join("target"), "buildkit-doctor") {
+        Ok(parent) => parent,
+        Err(e) => {
+            findings.add("build", Status::Fail, e.to_string());
+            return;
+        }
+    };
+    probe_build_in(root, &parent, cargo_program, manifest, lock, findings);
+    // The probe's own directory went with it; its parent goes too when nothing else is there.
+    let _ = std::fs::remove_dir(&parent);
+}
+
+fn probe_build_in(
+    root: &Path,
+    parent: &Path,
+    cargo_program: &std::ffi::OsStr,
+    manifest: &Manifest,
+    lock: &Lockfile,
+    findings: &mut Findings,
+) {
     let dir = match tempfile::Builder::new()
         .prefix("probe-")
         .tempdir_in(&parent)

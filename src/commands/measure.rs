@@ -59,6 +59,81 @@ pub fn main_binary(root: &Path, name: Option<&str>) -> Result<MainBinary, Error>
     }))
 }
 
+/// Held while `tune` or `bench` measures a project: one at a time per target directory, since
+/// both edit the same source file and build into the same directories.
+pub struct MeasureLock {
+    _file: std::fs::File,
+}
+
+/// The lock file in `target_dir`, beside the working directories it guards.
+const MEASURE_LOCK: &str = "buildkit-measure.lock";
+
+/// Takes the project's measuring lock for `command` (`tune`, `bench`), or says who holds it.
+/// Taken before anything is edited: a running measurement's edit is never taken for a
+/// leftover.
+pub fn lock_project(target_dir: &Path, command: &str) -> Result<MeasureLock, Error> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = target_dir.join(MEASURE_LOCK);
+    let file_err = |action: &'static str| {
+        let path = path.clone();
+        move |source| Error::File {
+            action,
+            path,
+            source,
+        }
+    };
+    fs_err::create_dir_all(target_dir).map_err(|e| Error::Failed(e.to_string()))?;
+    refuse_link(&path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(file_err("open"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = (&file).take(256).read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(Error::Failed(format!(
+                "{} is held by {}: one tune or bench measures a project at a time; wait for it to finish, then run `buildkit {command}` again",
+                path.display(),
+                if holder.is_empty() {
+                    "another buildkit".to_string()
+                } else {
+                    crate::encode::Inert(holder).to_string()
+                }
+            )));
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(file_err("lock")(source)),
+    }
+    file.set_len(0).map_err(file_err("write"))?;
+    file.rewind().map_err(file_err("write"))?;
+    writeln!(file, "buildkit {command} (pid {})", std::process::id()).map_err(file_err("write"))?;
+    Ok(MeasureLock { _file: file })
+}
+
+/// `target_dir/name`, created, as a directory of its own: a symbolic link there (which would
+/// send tune's or bench's builds and files elsewhere) is refused.
+pub fn working_dir(target_dir: &Path, name: &str) -> Result<PathBuf, Error> {
+    let dir = target_dir.join(name);
+    refuse_link(&dir)?;
+    fs_err::create_dir_all(&dir).map_err(|e| Error::Failed(e.to_string()))?;
+    Ok(dir)
+}
+
+fn refuse_link(path: &Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::Usage(format!(
+            "{} is a symbolic link; buildkit works there only in a directory of its own: remove the link",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `cargo build --quiet` in `root` into `target_dir`, with the lock's `bin_dir` first on PATH
 /// (the pinned linkers and sccache, never others found on PATH first). Callers add what their
 /// configuration sets.

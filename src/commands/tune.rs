@@ -98,6 +98,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
     let root = project.root().to_path_buf();
     let main = super::measure::main_binary(&root, options.bin.as_deref())?;
+    let _lock = super::measure::lock_project(&main.target_dir, "tune")?;
     let edited = match &options.edit {
         Some(file) => ctx.cwd.join(file),
         None => main.src.clone(),
@@ -110,8 +111,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     })?;
     let runs = options.runs;
     let progress = Progress::new("tune");
-    let tune_dir = main.target_dir.join("buildkit-tune");
-    fs_err::create_dir_all(&tune_dir).map_err(|e| Error::Failed(e.to_string()))?;
+    let tune_dir = super::measure::working_dir(&main.target_dir, "buildkit-tune")?;
 
     let mut notes: Vec<String> = leftover.into_iter().collect();
     let tools = linker_tools(ctx, &project, &tune_dir, options, &mut notes)?;

@@ -954,7 +954,10 @@ fn init_pins_buildkit_from_where_it_was_installed() {
     let root = sandbox.root().join("install-root");
     std::fs::create_dir_all(root.join("bin")).unwrap();
     let binary = root.join("bin/buildkit");
-    place_executable(std::path::Path::new(env!("CARGO_BIN_EXE_buildkit")), &binary);
+    place_executable(
+        std::path::Path::new(env!("CARGO_BIN_EXE_buildkit")),
+        &binary,
+    );
     let rev = "0123456789abcdef0123456789abcdef01234567";
     let project = sandbox.project().display().to_string();
     let cases = [
@@ -1214,4 +1217,54 @@ fn the_cache_layout_reaches_the_devcontainer_and_the_action() {
     --- stderr
     error: [SANDBOX]/project/buildkit.toml:8: `cache.project_dir`: `/w/app,readonly`: give a plain absolute path (no `~`, `$`, `..`, comma, quote or backslash): it must mean the same in every environment
     ");
+}
+
+/// Run as root on a bind-mounted project (the usual devcontainer), the files generate merges
+/// stay the user's: owner, group and mode; a hard-linked one is refused, never split.
+#[test]
+fn a_merged_file_keeps_its_owner_and_a_hard_link_is_refused() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "Cargo.toml",
+        "[package]\nname = \"p\"\nversion = \"0.1.0\"\n",
+    );
+    sandbox.write("buildkit.toml", RUST);
+    let config = sandbox.project().join(".cargo/config.toml");
+    sandbox.write(".cargo/config.toml", "[alias]\nxt = \"run -p xtask --\"\n");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    if root {
+        std::os::unix::fs::chown(&config, Some(1234), Some(1235)).unwrap();
+    }
+    sandbox.run(&["generate"]).success();
+    let meta = std::fs::metadata(&config).unwrap();
+    assert!(
+        sandbox
+            .read(".cargo/config.toml")
+            .contains("# buildkit-owned: "),
+        "merged"
+    );
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    if root {
+        assert_eq!((meta.uid(), meta.gid()), (1234, 1235));
+    }
+    // The same file under a second name: generate refuses, and both names keep it.
+    let merged = sandbox.read(".cargo/config.toml");
+    std::fs::hard_link(&config, sandbox.root().join("config-elsewhere.toml")).unwrap();
+    sandbox.write(
+        "buildkit.toml",
+        &format!("{RUST}[tools.mold]\nversion = \"2.41.0\"\n"),
+    );
+    let run = sandbox.run(&["generate"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr.contains("[SANDBOX]/project/.cargo/config.toml: has 1 other hard link(s); buildkit replaces a file whole"),
+        "{run}"
+    );
+    assert_eq!(sandbox.read(".cargo/config.toml"), merged);
+    assert_eq!(
+        std::fs::read_to_string(sandbox.root().join("config-elsewhere.toml")).unwrap(),
+        merged
+    );
 }

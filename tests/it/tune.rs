@@ -320,3 +320,71 @@ fn apply_keeps_a_linker_it_could_not_measure() {
         "{after}"
     );
 }
+
+/// One tune or bench per project at a time: the second says who holds the project and
+/// touches nothing (not even the live run's edit, which it would take for a leftover); and
+/// their working directories are never links out of the project.
+#[test]
+fn measuring_takes_the_project_alone_and_refuses_linked_working_directories() {
+    let sandbox = Sandbox::new();
+    cargo_project(&sandbox);
+    sandbox.write(
+        "buildkit.toml",
+        &format!("[toolchain]\nrust = \"{}\"\n", rust_version()),
+    );
+    let target = sandbox.project().join("target");
+    std::fs::create_dir_all(&target).unwrap();
+    let lock_path = target.join("buildkit-measure.lock");
+    let held = std::fs::File::create(&lock_path).unwrap();
+    held.lock().unwrap();
+    std::fs::write(&lock_path, "buildkit tune (pid 4242)\n").unwrap();
+    // The live run's edit at the top of the main source.
+    let marked = format!(
+        "// buildkit tune: a measured edit; tune removes this line when it ends\n{}",
+        sandbox.read("src/main.rs")
+    );
+    sandbox.write("src/main.rs", &marked);
+    for (command, args) in [
+        ("tune", &["tune", "--runs", "3"][..]),
+        ("bench", &["bench", "--runs", "1"][..]),
+    ] {
+        // (bench says first which linkers it leaves out.)
+        let left_out = if command == "bench" {
+            "bench: mold left out (buildkit.lock pins none)\nbench: wild left out (buildkit.lock pins none)\n"
+        } else {
+            ""
+        };
+        sandbox.run(args).assert_is(&format!(
+            "exit 1\n--- stderr\n{left_out}error: [SANDBOX]/project/target/buildkit-measure.lock is held by buildkit tune (pid 4242): one tune or bench measures a project at a time; wait for it to finish, then run `buildkit {command}` again"
+        ));
+        assert_eq!(sandbox.read("src/main.rs"), marked);
+    }
+    held.unlock().unwrap();
+    drop(held);
+    let unmarked = marked
+        .lines()
+        .skip(1)
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    sandbox.write("src/main.rs", &unmarked);
+    // A working directory linked elsewhere: refused, nothing written there.
+    let elsewhere = sandbox.root().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    for (args, dir) in [
+        (&["tune", "--runs", "3"][..], "buildkit-tune"),
+        (&["bench", "--runs", "1"][..], "buildkit-bench"),
+    ] {
+        std::os::unix::fs::symlink(&elsewhere, target.join(dir)).unwrap();
+        let left_out = if dir == "buildkit-bench" {
+            "bench: mold left out (buildkit.lock pins none)\nbench: wild left out (buildkit.lock pins none)\n"
+        } else {
+            ""
+        };
+        sandbox.run(args).assert_is(&format!(
+            "exit 2\n--- stderr\n{left_out}error: [SANDBOX]/project/target/{dir} is a symbolic link; buildkit works there only in a directory of its own: remove the link"
+        ));
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "{dir}");
+        std::fs::remove_file(target.join(dir)).unwrap();
+    }
+    assert_eq!(sandbox.read("src/main.rs"), unmarked);
+}
