@@ -523,7 +523,7 @@ fn probe_build_in(
 ) {
     let dir = match tempfile::Builder::new()
         .prefix("probe-")
-        .tempdir_in(&parent)
+        .tempdir_in(parent)
     {
         Ok(dir) => dir,
         Err(e) => {
