@@ -235,6 +235,13 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
         SccacheDir::Default => "~/.cache/sccache".to_string(),
         SccacheDir::Given(_) => "${{ env.SCCACHE_DIR }}".to_string(),
     });
+    // The registry is cached where cargo keeps it: the team's CARGO_HOME (set above through
+    // GITHUB_ENV, so read back from there, never as text in this file) or cargo's default.
+    let cargo_home = if b.cache_cargo_home.is_some() {
+        "${{ env.CARGO_HOME }}"
+    } else {
+        "~/.cargo"
+    };
     let rust_key = format!("-rust-{rust}-");
     Ok(minijinja::context! {
         header => encoded(HEADER),
@@ -258,6 +265,7 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
         gha_script => encoded_opt(gha_script),
         github_script => encoded(ACTION_GITHUB_SCRIPT),
         cache_action => encoded(ACTION_CACHE),
+        cargo_home => encoded(cargo_home),
         sccache_path => encoded_opt(sccache_path),
         sccache_key => encoded(github_scalar(&[
             Gh::Expr("sccache-${{ runner.os }}-${{ runner.arch }}"),

@@ -1205,6 +1205,21 @@ fn the_cache_layout_reaches_the_devcontainer_and_the_action() {
             .any(|l| l.trim() == "echo 'CARGO_HOME=/home/runner/.cargo' >> \"$GITHUB_ENV\""),
         "{action}"
     );
+    // The registry is cached from that CARGO_HOME, not from cargo's default one.
+    let registry: Vec<&str> = action
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("registry/") || l.contains("git/db"))
+        .collect();
+    assert_eq!(
+        registry,
+        [
+            "${{ env.CARGO_HOME }}/registry/index/",
+            "${{ env.CARGO_HOME }}/registry/cache/",
+            "${{ env.CARGO_HOME }}/git/db/"
+        ],
+        "{action}"
+    );
     // A path that would end the mount option is refused where it is written.
     sandbox.write(
         "buildkit.toml",
