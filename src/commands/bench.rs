@@ -115,7 +115,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         source,
     })?;
     let (edit, leftover) =
-        super::measure::SourceEdit::begin(&main.src, root).map_err(Error::Usage)?;
+        super::measure::SourceEdit::begin(&main.src, root, "bench").map_err(Error::Usage)?;
     let runner = Runner {
         env: &ctx.env,
         root,

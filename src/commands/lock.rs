@@ -28,18 +28,22 @@ pub struct LockOptions {
 
 pub fn run(ctx: &Context, options: &LockOptions) -> Result<ExitCode, Error> {
     let mut project = ctx.require_project()?;
+    // Whether the upgrade wrote the lock already (with buildkit.toml, in one step).
+    let mut lock_written = false;
     if options.upgrade {
         check_named(&project.manifest, &options.tools)?;
         if options.offline {
             upgrade_offline(ctx, &mut project, &options.tools)?;
         } else {
-            upgrade_from_upstream(ctx, &project, options)?;
+            lock_written = upgrade_from_upstream(ctx, &project, options)?;
             project = ctx.require_project()?;
         }
     }
     let (lock, state) = ctx.resolve_lock(&project)?;
     let path = project.lock_path.as_path();
-    if state == LockState::Fresh {
+    if lock_written {
+        eprintln!("wrote {}", path.display());
+    } else if state == LockState::Fresh {
         eprintln!("{} is up to date", path.display());
     } else {
         lock.write(path)?;
@@ -118,11 +122,12 @@ pub(super) fn fetcher(ctx: &Context, mirror: Option<String>) -> Fetcher {
     })
 }
 
+/// Moves the pins to upstream's newest releases; whether it wrote buildkit.toml and the lock.
 fn upgrade_from_upstream(
     ctx: &Context,
     project: &Project,
     options: &LockOptions,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let fetcher = fetcher(ctx, options.mirror.clone());
     let api = ReleasesApi::new(
         &fetcher,
@@ -170,14 +175,14 @@ fn upgrade_from_upstream(
         crate::output::write(format_args!("{line}\n"));
     }
     if moves.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let (path, text) = project.manifest_text()?;
     let new_text = crate::manifest::move_pins(&text, &moves)
         .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
     project.write_edited(ctx, &path, new_text)?;
     eprintln!("upgraded {} in {MANIFEST_FILE}", moves.len());
-    Ok(())
+    Ok(true)
 }
 
 /// The pin for upstream's newest release: the published digest, proven by downloading the

@@ -221,6 +221,8 @@ fn unmarked(text: &[u8]) -> Option<Vec<u8>> {
 /// behind is removed by the next one; and a file changed by someone else meanwhile is left as
 /// it is, with an error.
 pub struct SourceEdit {
+    /// `tune` or `bench`: who is editing, for the messages.
+    command: &'static str,
     file: PathBuf,
     original: Vec<u8>,
     /// Whether the file now holds the mark.
@@ -232,13 +234,17 @@ pub struct SourceEdit {
 impl SourceEdit {
     /// The edit of `file`, which must be a regular file inside `root`; with a line to say when
     /// a mark left by a killed run was removed.
-    pub fn begin(file: &Path, root: &Path) -> Result<(SourceEdit, Option<String>), String> {
+    pub fn begin(
+        file: &Path,
+        root: &Path,
+        command: &'static str,
+    ) -> Result<(SourceEdit, Option<String>), String> {
         // The file itself, not a link to it: the edit renames a new file over it.
         let real = fs_err::canonicalize(file).map_err(|e| e.to_string())?;
         let real_root = fs_err::canonicalize(root).map_err(|e| e.to_string())?;
         if !real.starts_with(&real_root) {
             return Err(format!(
-                "{} is outside the project at {}: tune edits the project's own files only",
+                "{} is outside the project at {}: {command} edits the project's own files only",
                 file.display(),
                 root.display()
             ));
@@ -250,6 +256,7 @@ impl SourceEdit {
             None => (text, false),
         };
         let mut edit = SourceEdit {
+            command,
             file: real,
             original,
             marked: leftover,
@@ -259,7 +266,7 @@ impl SourceEdit {
         if leftover {
             edit.write(false)?;
             note = Some(format!(
-                "removed the line an interrupted tune left at the top of {}",
+                "removed the line an interrupted tune or bench left at the top of {}",
                 file.display()
             ));
         }
@@ -298,8 +305,10 @@ impl SourceEdit {
             .map_err(|e| format!("{}: {e}", self.file.display()))?;
         if current != expected {
             return Err(format!(
-                "{} was changed while tune was editing it: tune left it as it is now{}",
+                "{} was changed while {} was editing it: {} left it as it is now{}",
                 self.file.display(),
+                self.command,
+                self.command,
                 if self.marked {
                     format!(" (remove its first line, `{}`)", EDIT_MARK.trim_end())
                 } else {
@@ -307,8 +316,20 @@ impl SourceEdit {
                 }
             ));
         }
-        crate::fsutil::write_atomically(&self.file, &self.content(marked_now))
-            .map_err(|e| format!("cannot edit {}: {e}", self.file.display()))?;
+        crate::fsutil::write_atomically(&self.file, &self.content(marked_now)).map_err(|e| {
+            format!(
+                "cannot edit {}: {e}{}",
+                self.file.display(),
+                if self.marked {
+                    format!(
+                        "; its first line is still `{}`: the next tune or bench removes it, or remove it yourself",
+                        EDIT_MARK.trim_end()
+                    )
+                } else {
+                    "; it is as it was".to_string()
+                }
+            )
+        })?;
         self.marked = marked_now;
         Ok(())
     }
@@ -381,7 +402,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("main.rs");
         std::fs::write(&file, "fn main() {}\n").unwrap();
-        let (mut edit, note) = SourceEdit::begin(&file, dir.path()).unwrap();
+        let (mut edit, note) = SourceEdit::begin(&file, dir.path(), "tune").unwrap();
         assert!(note.is_none());
         let mut seen = Vec::new();
         for cache in ["a", "a", "b", "a", "b", "b"] {
@@ -402,7 +423,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("lib.rs");
         std::fs::write(&file, format!("{EDIT_MARK}pub fn f() {{}}\n")).unwrap();
-        let (mut edit, note) = SourceEdit::begin(&file, dir.path()).unwrap();
+        let (mut edit, note) = SourceEdit::begin(&file, dir.path(), "tune").unwrap();
         assert!(note.unwrap().contains("interrupted"));
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "pub fn f() {}\n");
         edit.change_for("a").unwrap();
@@ -417,6 +438,22 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_says_whether_the_mark_was_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("main.rs");
+        std::fs::write(&file, "fn main() {}\n").unwrap();
+        let (mut edit, _) = SourceEdit::begin(&file, dir.path(), "bench").unwrap();
+        edit.change_for("a").unwrap();
+        // The next write fails (here: a second name for the file, which a rename would split).
+        std::fs::hard_link(&file, dir.path().join("again.rs")).unwrap();
+        let err = edit.change_for("a").unwrap_err();
+        assert!(
+            err.ends_with("; its first line is still `// buildkit tune: a measured edit; tune removes this line when it ends`: the next tune or bench removes it, or remove it yourself"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_file_outside_the_project_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("project");
@@ -426,7 +463,7 @@ mod tests {
         let link = project.join("link.rs");
         std::os::unix::fs::symlink(&outside, &link).unwrap();
         for file in [&outside, &link] {
-            let err = SourceEdit::begin(file, &project).err().unwrap();
+            let err = SourceEdit::begin(file, &project, "bench").err().unwrap();
             assert!(err.contains("is outside the project"), "{err}");
         }
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "fn f() {}");

@@ -103,7 +103,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         Some(file) => ctx.cwd.join(file),
         None => main.src.clone(),
     };
-    let (edit, leftover) = super::measure::SourceEdit::begin(&edited, &root).map_err(|e| {
+    let (edit, leftover) = super::measure::SourceEdit::begin(&edited, &root, "tune").map_err(|e| {
         Error::Usage(match &options.edit {
             Some(_) => format!("--edit {e}"),
             None => e,

@@ -192,7 +192,7 @@ fn tune_needs_three_runs_and_stays_within_its_budget() {
     assert_eq!(sandbox.read("buildkit.toml"), before);
     assert!(
         run.stderr
-            .contains("removed the line an interrupted tune left at the top of"),
+            .contains("removed the line an interrupted tune or bench left at the top of"),
         "{run}"
     );
     assert_eq!(sandbox.read("src/main.rs"), source);

@@ -266,7 +266,7 @@ mold 2.41.0 -> 2.43.0 (sha256 from the releases API's asset digest)
 sccache 0.17.0 -> 0.19.0 (sha256 from the releases API's asset digest and upstream's checksum file, agreeing)
 --- stderr
 upgraded 2 in buildkit.toml
-[SANDBOX]/project/buildkit.lock is up to date
+wrote [SANDBOX]/project/buildkit.lock
   mold 2.43.0 sha256:{}
   sccache 0.19.0 sha256:{}",
         &mold[..12],
@@ -428,7 +428,7 @@ fn a_release_without_any_digest_needs_trust_download() {
 mold 2.41.0 -> 2.43.0 (sha256 from the first download, hashed (--trust-download))
 --- stderr
 upgraded 1 in buildkit.toml
-[SANDBOX]/project/buildkit.lock is up to date
+wrote [SANDBOX]/project/buildkit.lock
   mold 2.43.0 sha256:{} (trust: first download, published by nobody)
   sccache 0.17.0 sha256:67c4a96dd237",
         &digest[..12]
