@@ -370,11 +370,16 @@ impl Fetcher {
         reporter: &dyn Reporter,
     ) -> Result<(), FetchError> {
         let (body, length) = self.open(url)?;
-        // The lock's size, when it has one, is what the pinned archive weighs: never more.
+        // The lock's size, when it has one, is what the pinned archive weighs: never more, and
+        // never past buildkit's own limit, whatever a manifest or an API claimed.
         let limit = match artifact.size {
-            Some(size) => SizeLimit {
+            Some(size) if size <= MAX_DOWNLOAD_BYTES => SizeLimit {
                 bytes: size,
                 why: "the size buildkit.lock records",
+            },
+            Some(_) => SizeLimit {
+                bytes: MAX_DOWNLOAD_BYTES,
+                why: "buildkit's limit for one archive, below the size buildkit.lock records",
             },
             None => SizeLimit {
                 bytes: MAX_DOWNLOAD_BYTES,

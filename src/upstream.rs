@@ -96,8 +96,11 @@ impl ReleaseSource {
     }
 }
 
-/// A release version as numbers (`2.42.0`, `22.1.8`): what "newer" compares. A version with
-/// anything else in it (`0.11.0-rc.1`) is not a release buildkit upgrades to.
+/// A release version as numbers (`2.42.0`, `22.1.8`): what "newer" compares. Exactly three
+/// parts, as every tool buildkit installs numbers its releases, each without a leading zero
+/// (`v02.043.0` is not `2.43.0`: a tag that would pin a version upstream never named). A
+/// version with anything else in it (`0.11.0-rc.1`, `2.43`) is not a release buildkit
+/// upgrades to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReleaseVersion(Vec<u64>);
 
@@ -106,14 +109,15 @@ impl ReleaseVersion {
         let parts: Option<Vec<u64>> = text
             .split('.')
             .map(|p| {
-                (!p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| p.parse().ok())
-                    .flatten()
+                (!p.is_empty()
+                    && p.len() <= 9
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && (p == "0" || !p.starts_with('0')))
+                .then(|| p.parse().ok())
+                .flatten()
             })
             .collect();
-        parts
-            .filter(|p| !p.is_empty() && p.len() <= 4)
-            .map(ReleaseVersion)
+        parts.filter(|p| p.len() == 3).map(ReleaseVersion)
     }
 }
 
@@ -441,6 +445,11 @@ mod tests {
             "1..2",
             "v1.0",
             "1.2.3.4.5",
+            "1.2.3.4",
+            "2.43",
+            "02.043.0",
+            "2.043.0",
+            "2.43.00",
             "99999999999",
         ] {
             assert_eq!(ReleaseVersion::parse(bad), None, "{bad}");

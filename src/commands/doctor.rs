@@ -521,10 +521,7 @@ fn probe_build_in(
     lock: &Lockfile,
     findings: &mut Findings,
 ) {
-    let dir = match tempfile::Builder::new()
-        .prefix("probe-")
-        .tempdir_in(parent)
-    {
+    let dir = match tempfile::Builder::new().prefix("probe-").tempdir_in(parent) {
         Ok(dir) => dir,
         Err(e) => {
             findings.add(

@@ -197,6 +197,15 @@ fn pin_for(
     fetcher: &Fetcher,
     options: &LockOptions,
 ) -> Result<(PinMove, DigestOrigin), Error> {
+    if newest.size > crate::fetch::MAX_DOWNLOAD_BYTES {
+        return Err(Error::Failed(format!(
+            "{tool} {}: upstream's asset {} is {} bytes, says the releases API: more than buildkit downloads for one archive ({} bytes); not pinned",
+            newest.version,
+            crate::encode::inert(&newest.asset),
+            newest.size,
+            crate::fetch::MAX_DOWNLOAD_BYTES
+        )));
+    }
     let asset = newest.asset.clone();
     let format = crate::registry::archive_format(&newest.url).ok_or_else(|| {
         Error::Failed(format!(

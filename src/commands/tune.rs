@@ -103,12 +103,13 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         Some(file) => ctx.cwd.join(file),
         None => main.src.clone(),
     };
-    let (edit, leftover) = super::measure::SourceEdit::begin(&edited, &root, "tune").map_err(|e| {
-        Error::Usage(match &options.edit {
-            Some(_) => format!("--edit {e}"),
-            None => e,
-        })
-    })?;
+    let (edit, leftover) =
+        super::measure::SourceEdit::begin(&edited, &root, "tune").map_err(|e| {
+            Error::Usage(match &options.edit {
+                Some(_) => format!("--edit {e}"),
+                None => e,
+            })
+        })?;
     let runs = options.runs;
     let progress = Progress::new("tune");
     let tune_dir = super::measure::working_dir(&main.target_dir, "buildkit-tune")?;

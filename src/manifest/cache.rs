@@ -8,7 +8,7 @@ use std::fmt;
 use toml::Spanned;
 
 use super::ManifestError;
-use super::source::has_credentials;
+use super::source::{has_credentials, secret_query_parameter};
 use super::spans::Source;
 
 /// sccache's storage.
@@ -303,7 +303,12 @@ impl CacheConfig {
 }
 
 /// A cache endpoint holds no secret: sccache takes it from each machine's environment.
-pub(super) const NO_CACHE_CREDENTIALS: &str = "holds credentials (`user:password@`); buildkit.toml is committed: give them to sccache through each machine's environment instead (SCCACHE_REDIS_PASSWORD, SCCACHE_WEBDAV_PASSWORD, AWS_ACCESS_KEY_ID, …)";
+/// Why an endpoint holding `what` (a secret) is refused.
+fn committed_secret(what: &str) -> String {
+    format!(
+        "holds {what}; buildkit.toml is committed: give them to sccache through each machine's environment instead (SCCACHE_REDIS_PASSWORD, SCCACHE_WEBDAV_PASSWORD, AWS_ACCESS_KEY_ID, …)"
+    )
+}
 
 pub(super) fn cache_config(
     src: &Source<'_>,
@@ -472,7 +477,14 @@ pub(super) fn check_cache_setting(
             && value.len() > value.find("://").map_or(0, |i| i + 3)
     };
     if key == "endpoint" && has_credentials(value) {
-        return Err(NO_CACHE_CREDENTIALS.into());
+        return Err(committed_secret("credentials (`user:password@`)"));
+    }
+    if key == "endpoint"
+        && let Some(name) = secret_query_parameter(value)
+    {
+        return Err(committed_secret(&format!(
+            "a secret in its query (`{name}=`)"
+        )));
     }
     match (backend, key) {
         (CacheBackend::Local, "dir") => {

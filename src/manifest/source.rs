@@ -59,6 +59,35 @@ pub(super) fn has_credentials(url: &str) -> bool {
     crate::fetch::credentials_end(url).is_some()
 }
 
+/// The query parameter of a URL that carries a secret by its name (`?password=…`, `token=`,
+/// a presigned `X-Amz-Signature=`), if any: as much a credential as `user:password@`.
+pub(super) fn secret_query_parameter(url: &str) -> Option<&str> {
+    const SECRET_NAMES: &[&str] = &[
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "apikey",
+        "api_key",
+        "access_key",
+        "secret_key",
+        "auth",
+        "signature",
+        "sig",
+    ];
+    let query = url.split_once('?')?.1;
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    query.split('&').find_map(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        let lower = name.to_ascii_lowercase();
+        let bare = lower.rsplit(['-', '.']).next().unwrap_or(&lower);
+        (SECRET_NAMES.contains(&lower.as_str()) || SECRET_NAMES.contains(&bare)).then_some(name)
+    })
+}
+
 /// Whether a URL carries a password (`user:password@`): an ssh URL names its user (`git@`), but
 /// its secret is a key, never a password in the URL.
 pub(super) fn has_password(url: &str) -> bool {
@@ -244,4 +273,27 @@ pub(super) fn prebuilt_source(
         url: url.into_inner(),
         sha256: digest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_query_parameter;
+
+    #[test]
+    fn secrets_in_a_query_are_found_by_their_name() {
+        for (url, found) in [
+            ("redis://h:6379/0?password=x", Some("password")),
+            (
+                "https://s3.example/b?X-Amz-Signature=abc&X-Amz-Date=1",
+                Some("X-Amz-Signature"),
+            ),
+            ("http://dav.example/c?a=1&token=t#frag", Some("token")),
+            ("redis://h:6379/0?db=1", None),
+            ("redis://h:6379/0", None),
+            ("https://h/path/password", None),
+            ("https://h/?passwordless=1", None),
+        ] {
+            assert_eq!(secret_query_parameter(url), found, "{url}");
+        }
+    }
 }

@@ -239,6 +239,10 @@ fn control_characters_and_expressions_are_refused_in_every_string() {
             "error: [SANDBOX]/project/buildkit.toml:7: `cache.endpoint`: holds credentials (`user:password@`); buildkit.toml is committed: give them to sccache through each machine's environment instead (SCCACHE_REDIS_PASSWORD, SCCACHE_WEBDAV_PASSWORD, AWS_ACCESS_KEY_ID, …)",
         ),
         (
+            "[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"redis\"\nendpoint = \"redis://10.0.0.1:6379/0?password=hunter2\"\n",
+            "error: [SANDBOX]/project/buildkit.toml:7: `cache.endpoint`: holds a secret in its query (`password=`); buildkit.toml is committed: give them to sccache through each machine's environment instead (SCCACHE_REDIS_PASSWORD, SCCACHE_WEBDAV_PASSWORD, AWS_ACCESS_KEY_ID, …)",
+        ),
+        (
             "[devcontainer]\nimage = \"x\\\\\"\n",
             "error: [SANDBOX]/project/buildkit.toml:4: `devcontainer.image`: `x\\` is not an image reference (letters, digits and `._-/:@`, as in rust:1.95.0-bookworm)",
         ),

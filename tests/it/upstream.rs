@@ -716,3 +716,35 @@ fn a_dripping_checksum_file_fails_within_its_deadline() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(sandbox.read("buildkit.toml"), toml);
 }
+
+/// An asset the API says is a petabyte is never pinned: its size would become the download's
+/// limit, lifting buildkit's own.
+#[test]
+fn an_asset_larger_than_any_download_is_not_pinned() {
+    let sandbox = project();
+    let upstream = Upstream::start();
+    let archive = mold_archive("2.43.0");
+    let name = mold_asset("2.43.0");
+    upstream
+        .server
+        .route(&format!("/dl/v2.43.0/{name}"), Route::Ok(archive.clone()));
+    upstream.server.route(
+        "/repos/rui314/mold/releases?per_page=100",
+        Route::Full {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: format!(
+                "[{{\"tag_name\":\"v2.43.0\",\"draft\":false,\"prerelease\":false,\"assets\":[{{\"name\":\"{name}\",\"size\":1000000000000000,\"browser_download_url\":\"{}\",\"digest\":\"sha256:{}\"}}]}}]",
+                upstream.server.url(&format!("/dl/v2.43.0/{name}")),
+                sha256_hex(&archive)
+            )
+            .into_bytes(),
+        },
+    );
+    refused(
+        &sandbox,
+        &upstream,
+        &["lock", "--upgrade", "mold"],
+        "exit 1\n--- stderr\nerror: mold 2.43.0: upstream's asset mold-2.43.0-x86_64-linux.tar.gz is 1000000000000000 bytes, says the releases API: more than buildkit downloads for one archive (4294967296 bytes); not pinned",
+    );
+}
