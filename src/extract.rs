@@ -45,7 +45,9 @@ pub struct UnpackOptions<'a> {
     /// The url or path, for messages.
     pub archive: &'a str,
     pub format: ArchiveFormat,
-    /// The archive's single top directory, stripped from every path when present.
+    /// The archive's single top directory as the registry names it, stripped from every path.
+    /// An archive whose one top directory has another name (another of upstream's builds of
+    /// the release, pinned by url) has that one stripped instead, and every entry must be in it.
     pub top_dir: Option<&'a str>,
     /// Keep only these paths (after stripping); empty keeps everything.
     pub keep: &'a [String],
@@ -89,8 +91,16 @@ pub fn digests_of(
         let mut digests = std::collections::BTreeMap::new();
         let mut links = Vec::new();
         let mut archive = tar::Archive::new(reader);
+        let mut top = TopDir::new(top_dir);
         for entry in archive.entries()? {
             let entry = entry?;
+            if top
+                .see(&entry.path()?, entry.header().entry_type())
+                .is_err()
+            {
+                continue;
+            }
+            let top_dir = top.get();
             let Ok(Some(rel)) = relative_path(&entry.path()?, top_dir) else {
                 continue;
             };
@@ -150,13 +160,18 @@ fn unpack_tar(
         options,
         real_dirs: HashSet::from([PathBuf::new()]),
         written: 0,
+        top_dir: options.top_dir.map(str::to_string),
     };
     let mut archive = tar::Archive::new(decoder);
+    let mut top = TopDir::new(options.top_dir);
     for entry in archive.entries().map_err(|e| unpacker.read_err(e))? {
         let mut entry = entry.map_err(|e| unpacker.read_err(e))?;
         let raw_path = entry.path().map_err(|e| unpacker.read_err(e))?.into_owned();
-        let Some(rel) =
-            relative_path(&raw_path, options.top_dir).map_err(|r| unpacker.refuse(&raw_path, r))?
+        top.see(&raw_path, entry.header().entry_type())
+            .map_err(|r| unpacker.refuse(&raw_path, r))?;
+        unpacker.top_dir = top.get().map(str::to_string);
+        let Some(rel) = relative_path(&raw_path, unpacker.top_dir.as_deref())
+            .map_err(|r| unpacker.refuse(&raw_path, r))?
         else {
             continue; // the top directory itself
         };
@@ -193,6 +208,8 @@ struct Unpacker<'a> {
     /// Directories this extraction created itself: known to be real directories, not links.
     real_dirs: HashSet<PathBuf>,
     written: u64,
+    /// The top directory stripped from paths and hard-link targets: the archive's own.
+    top_dir: Option<String>,
 }
 
 impl Unpacker<'_> {
@@ -237,7 +254,7 @@ impl Unpacker<'_> {
                 EntryKind::Symlink(target)
             }
             tar::EntryType::Link => {
-                let source = relative_path(&link_target()?, self.options.top_dir)
+                let source = relative_path(&link_target()?, self.top_dir.as_deref())
                     .map_err(|_| {
                         self.refuse(
                             raw_path,
@@ -383,6 +400,44 @@ fn copy_err(error: io::Error, archive: &str, path: &Path) -> ExtractError {
             path: path.to_path_buf(),
             source: error,
         }
+    }
+}
+
+/// The top directory an archive really has: the one named, or the first entry's first
+/// component where that differs (then every entry must be inside it).
+struct TopDir<'a> {
+    named: Option<&'a str>,
+    found: Option<String>,
+}
+
+impl<'a> TopDir<'a> {
+    fn new(named: Option<&'a str>) -> TopDir<'a> {
+        TopDir { named, found: None }
+    }
+
+    /// Learns the top directory from the first entry that is a file, a directory or a link
+    /// (never a pax header), and refuses an entry outside a top directory that was learned.
+    fn see(&mut self, path: &Path, kind: tar::EntryType) -> Result<(), &'static str> {
+        let Some(named) = self.named else {
+            return Ok(());
+        };
+        let first = path.components().find_map(|c| match c {
+            Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+            _ => None,
+        });
+        let content = kind.is_file() || kind.is_dir() || kind.is_symlink() || kind.is_hard_link();
+        match (&self.found, first) {
+            (None, Some(first)) if content => self.found = Some(first),
+            (Some(found), Some(first)) if content && found != named && *found != first => {
+                return Err("is outside the archive's single top directory");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn get(&self) -> Option<&str> {
+        self.found.as_deref().or(self.named)
     }
 }
 
@@ -573,6 +628,49 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut gz, &tar).unwrap();
         gz.finish().unwrap()
+    }
+
+    fn archive_of(entries: &[&str]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for path in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(3);
+            header.set_mode(0o755);
+            builder.append_data(&mut header, path, &b"abc"[..]).unwrap();
+        }
+        let tar = builder.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// Another of upstream's builds of the release (wild's `-gnu` beside the registry's
+    /// `-musl`) has another top directory name: that one is stripped, and it must be the only.
+    #[test]
+    fn an_archive_with_another_single_top_directory_is_read_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sample_options();
+        let dest = dir.path().join("gnu");
+        std::fs::create_dir(&dest).unwrap();
+        let archive = archive_of(&["top-gnu/bin/tool", "top-gnu/README"]);
+        unpack(&archive[..], &dest, &options).unwrap();
+        assert!(dest.join("bin/tool").is_file() && dest.join("README").is_file());
+        let wanted = std::collections::BTreeSet::from(["bin/tool".to_string()]);
+        let digests = digests_of(&archive[..], ArchiveFormat::TarGz, Some("top"), &wanted).unwrap();
+        assert_eq!(digests.keys().collect::<Vec<_>>(), ["bin/tool"]);
+        // Two top directories: refused whole.
+        let dest = dir.path().join("two");
+        std::fs::create_dir(&dest).unwrap();
+        let err = unpack(
+            &archive_of(&["a/bin/tool", "b/bin/tool"])[..],
+            &dest,
+            &options,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refusing a.tar.gz: entry `b/bin/tool` is outside the archive's single top directory; nothing of it was installed"
+        );
     }
 
     #[test]
