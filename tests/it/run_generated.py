@@ -39,6 +39,7 @@ OWN_EXPRESSIONS = {
     "hashFiles('**/Cargo.lock')": "h2",
     "hashFiles('**/Cargo.lock', 'buildkit.lock')": "h3",
     "env.SCCACHE_DIR": "/tmp/sccache-dir",
+    "env.CARGO_HOME": "/tmp/cargo-home",
     "'${{'": "${{",
 }
 
