@@ -82,6 +82,16 @@ pub struct ActiveRustc {
     pub verbose: String,
 }
 
+impl ActiveRustc {
+    /// `host:`, the triple this rustc builds for by default.
+    pub fn host(&self) -> Option<&str> {
+        self.verbose
+            .lines()
+            .find_map(|l| l.strip_prefix("host: "))
+            .map(str::trim)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ToolchainError {
     #[error("cannot run `{rustc} -vV`: {source}")]

@@ -372,7 +372,15 @@ fn project_findings(
     if !options.probe_only {
         project_build(project.root(), &ctx.env.cargo, options.offline, findings);
     }
-    workspace_findings(project.root(), options.offline, findings);
+    // The platforms this project builds for: the host rustc answers for, and the targets
+    // buildkit.toml names; other targets' crates are never compiled here.
+    let mut platforms: Vec<String> = crate::toolchain::active_rustc(project.root(), &ctx.env.rustc)
+        .ok()
+        .and_then(|r| r.host().map(str::to_string))
+        .into_iter()
+        .collect();
+    platforms.extend(manifest.toolchain.targets.iter().flatten().cloned());
+    workspace_findings(project.root(), options.offline, &platforms, findings);
 }
 
 /// The project's own build, as `cargo build` in its root would do it here (the probe proves the
@@ -419,18 +427,27 @@ fn project_build(root: &Path, cargo: &std::ffi::OsStr, offline: bool, findings: 
     }
 }
 
-/// Crates built in several versions, and members bypassing `[workspace.dependencies]`.
-fn workspace_findings(root: &Path, offline: bool, findings: &mut Findings) {
+/// Crates built in several versions for `platforms` (the host and buildkit.toml's targets;
+/// every platform when empty), and members bypassing `[workspace.dependencies]`.
+fn workspace_findings(root: &Path, offline: bool, platforms: &[String], findings: &mut Findings) {
     if !root.join("Cargo.toml").is_file() {
         return;
     }
     // As cargo would: fetching what a fresh clone lacks, unless told to stay offline.
-    let mut command = cargo_metadata::MetadataCommand::new();
-    command.current_dir(root);
-    if offline {
-        command.other_options(vec!["--offline".to_string()]);
-    }
-    let metadata = crate::child::cargo_metadata(&command);
+    let metadata_for = |platforms: &[String]| {
+        let mut command = cargo_metadata::MetadataCommand::new();
+        command.current_dir(root);
+        let mut options: Vec<String> = offline
+            .then(|| "--offline".to_string())
+            .into_iter()
+            .collect();
+        for platform in platforms {
+            options.extend(["--filter-platform".to_string(), platform.clone()]);
+        }
+        command.other_options(options);
+        crate::child::cargo_metadata(&command)
+    };
+    let metadata = metadata_for(platforms);
     let metadata = match metadata {
         Ok(m) => m,
         Err(e) => {
@@ -447,6 +464,27 @@ fn workspace_findings(root: &Path, offline: bool, findings: &mut Findings) {
         }
     };
     let duplicates = crate::workspace::duplicates(&metadata);
+    // What the whole lock file holds beyond that: other targets' crates, said as a count.
+    let elsewhere = if platforms.is_empty() {
+        0
+    } else {
+        metadata_for(&[]).map_or(0, |all| {
+            crate::workspace::duplicates(&all)
+                .iter()
+                .filter(|d| !duplicates.iter().any(|h| h.name == d.name))
+                .count()
+        })
+    };
+    if elsewhere > 0 {
+        findings.add(
+            "dependencies",
+            Status::Ok,
+            format!(
+                "{elsewhere} more crate(s) in Cargo.lock come in several versions only for targets other than {}: never built here, left out",
+                platforms.join(", ")
+            ),
+        );
+    }
     if duplicates.is_empty() {
         findings.add(
             "dependencies",

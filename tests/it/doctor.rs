@@ -238,9 +238,9 @@ fn duplicate_versions_and_bypassing_members_are_named() {
     let sandbox = good_project();
     sandbox.write(
         "Cargo.toml",
-        "[package]\nname = \"probe-host\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ndup-one = { package = \"dup\", path = \"../dup-1\" }\nmiddle = { path = \"middle\" }\ngreet = { path = \"greet\" }\n\n[workspace]\nmembers = [\"middle\", \"greet\"]\n\n[workspace.dependencies]\ngreet = { path = \"greet\" }\n",
+        "[package]\nname = \"probe-host\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ndup-one = { package = \"dup\", path = \"../dup-1\" }\nmiddle = { path = \"middle\" }\ngreet = { path = \"greet\" }\n\n[target.'cfg(windows)'.dependencies]\nwdup = { path = \"../wdup-1\" }\n\n[workspace]\nmembers = [\"middle\", \"greet\"]\n\n[workspace.dependencies]\ngreet = { path = \"greet\" }\n",
     );
-    sandbox.write("middle/Cargo.toml", "[package]\nname = \"middle\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ndup = { path = \"../../dup-2\" }\ngreet = { workspace = true }\n");
+    sandbox.write("middle/Cargo.toml", "[package]\nname = \"middle\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ndup = { path = \"../../dup-2\" }\ngreet = { workspace = true }\n\n[target.'cfg(windows)'.dependencies]\nwdup = { path = \"../../wdup-2\" }\n");
     sandbox.write("middle/src/lib.rs", "");
     sandbox.write(
         "greet/Cargo.toml",
@@ -248,12 +248,18 @@ fn duplicate_versions_and_bypassing_members_are_named() {
     );
     sandbox.write("greet/src/lib.rs", "");
     // Outside the workspace's directory: path dependencies inside it would be members.
-    for (dir, version) in [("dup-1", "1.0.0"), ("dup-2", "2.0.0")] {
+    // wdup in two versions too, but only on Windows: never built here, left out.
+    for (dir, name, version) in [
+        ("dup-1", "dup", "1.0.0"),
+        ("dup-2", "dup", "2.0.0"),
+        ("wdup-1", "wdup", "1.0.0"),
+        ("wdup-2", "wdup", "2.0.0"),
+    ] {
         let dir = sandbox.root().join(dir);
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(
             dir.join("Cargo.toml"),
-            format!("[package]\nname = \"dup\"\nversion = \"{version}\"\nedition = \"2021\"\n"),
+            format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n"),
         )
         .unwrap();
         std::fs::write(dir.join("src/lib.rs"), "").unwrap();
@@ -274,6 +280,7 @@ fn duplicate_versions_and_bypassing_members_are_named() {
     ok   generated files  all match buildkit.toml
     ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
     ok   project          `cargo build --workspace --all-targets` succeeds here
+    ok   dependencies     1 more crate(s) in Cargo.lock come in several versions only for targets other than x86_64-unknown-linux-gnu: never built here, left out
     warn dependencies     dup is built in 2 versions (each compiled and linked): probe-host 0.1.0 -> dup 1.0.0; middle 0.1.0 -> dup 2.0.0
     warn dependencies     probe-host declares `greet` itself although [workspace.dependencies] has it: use `greet = { workspace = true }`
     "#);
