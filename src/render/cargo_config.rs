@@ -471,8 +471,13 @@ fn merge_owned(
     } else {
         "\n"
     };
-    Ok(format!(
-        "{header}{owned_flags}{OWNED_PREFIX}{}\n{separator}{body}",
+    // An empty list is said in words (read back as no key), never as a line ending in a space.
+    let owned = if owned.is_empty() {
+        "nothing (buildkit.toml sets no key here)".to_string()
+    } else {
         owned.join(", ")
+    };
+    Ok(format!(
+        "{header}{owned_flags}{OWNED_PREFIX}{owned}\n{separator}{body}"
     ))
 }
