@@ -43,11 +43,15 @@ pub const CARGO_ENCODED_RUSTFLAGS: &str = "CARGO_ENCODED_RUSTFLAGS";
 /// Variables that replace the rustflags from .cargo/config.toml, buildkit's linker flags
 /// included (`doctor` names them; the fingerprint covers them).
 pub const RUSTFLAGS_OVERRIDES: &[&str] = &[
-    "RUSTFLAGS",
-    "CARGO_BUILD_RUSTFLAGS",
-    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+    RUSTFLAGS,
+    CARGO_BUILD_RUSTFLAGS,
+    TARGET_RUSTFLAGS,
     CARGO_ENCODED_RUSTFLAGS,
 ];
+/// Each of them, by name (`tune` and `bench` follow them as cargo does).
+pub const RUSTFLAGS: &str = "RUSTFLAGS";
+pub const CARGO_BUILD_RUSTFLAGS: &str = "CARGO_BUILD_RUSTFLAGS";
+pub const TARGET_RUSTFLAGS: &str = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS";
 /// The linker cargo calls, overriding .cargo/config.toml (the fingerprint covers it).
 pub const LINKER_OVERRIDE: &str = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER";
 /// Set by `tune` for each build: the linker its link script (one path for every

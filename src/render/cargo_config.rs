@@ -98,6 +98,11 @@ struct Owned {
     flags: Vec<String>,
 }
 
+/// buildkit's own entries in a .cargo/config.toml's target rustflags, as its header lists them.
+pub fn owned_flags(text: &str) -> Vec<String> {
+    split_header(text).0.flags
+}
+
 /// Splits buildkit's header off a .cargo/config.toml: (what it owned, the user's text).
 fn split_header(text: &str) -> (Owned, &str) {
     if !is_generated(text) {

@@ -388,3 +388,45 @@ fn measuring_takes_the_project_alone_and_refuses_linked_working_directories() {
     }
     assert_eq!(sandbox.read("src/main.rs"), unmarked);
 }
+
+/// A project that builds only with its own cfg, given in a `target.'cfg(all())'` table (as
+/// many workspaces give `--cfg tokio_unstable`): every build tune times carries it, and the
+/// linker switch still reaches the linker (mold and wild measured, their binaries signed).
+#[test]
+fn tune_builds_with_the_projects_own_rustflags_and_still_switches_linkers() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    tuned_project(&sandbox, &server);
+    sandbox.write(
+        ".cargo/config.toml",
+        "[target.'cfg(all())']\nrustflags = [\"--cfg\", \"team_cfg\", \"-C\", \"target-feature=-crt-static\"]\n",
+    );
+    sandbox.write(
+        "src/main.rs",
+        "#[cfg(not(team_cfg))]\ncompile_error!(\"built without the project's rustflags\");\nfn main() { println!(\"{}\", hello::greeting()); }\n",
+    );
+    let run = sandbox
+        .buildkit(&["tune", "--runs", "3", "--json", "--budget", "10m"])
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr
+            .contains("every build carries the project's rustflags: --cfg team_cfg -C target-feature=-crt-static"),
+        "{run}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let linker_round = report["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["lever"] == "linker")
+        .unwrap();
+    let measured: Vec<&str> = linker_round["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("invalid").is_none())
+        .map(|r| r["settings"]["linker"].as_str().unwrap())
+        .collect();
+    assert_eq!(measured, ["default", "mold", "wild"], "{linker_round}");
+}
