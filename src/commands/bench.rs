@@ -128,6 +128,9 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         edit: std::cell::RefCell::new(edit),
         progress: Progress::new("bench"),
     };
+    runner
+        .progress
+        .note(&format!("measuring binary `{}`: {}", main.name, main.why));
     if let Some(line) = leftover {
         runner.progress.note(&line);
     }

@@ -8,15 +8,119 @@ use std::process::Command;
 use crate::Error;
 
 /// The binary whose link is measured and its main source file (what the edit loop edits by
-/// default).
+/// default), and why it is the one.
 pub struct MainBinary {
     pub name: String,
     pub src: PathBuf,
     pub target_dir: PathBuf,
+    /// Said in the first line: which package, and the rule that chose it.
+    pub why: String,
 }
 
-/// The binary `name` (or, without one, the first binary of the package at the workspace root,
-/// then of the other members in order).
+/// The binary [`choose_binary`] chose: its package, its index there, and why.
+pub struct Chosen<'p> {
+    pub package: &'p BinPackage,
+    pub bin: usize,
+    pub why: String,
+}
+
+/// A package's binaries, for [`choose_binary`].
+pub struct BinPackage {
+    pub name: String,
+    pub default_run: Option<String>,
+    /// In the manifest's order, with each main source file.
+    pub bins: Vec<(String, PathBuf)>,
+}
+
+/// The binary `cargo build` and `cargo run` mean, chosen as cargo does: `--bin NAME` among the
+/// workspace's members; otherwise among the default members' binaries (`default-members`, else
+/// the root package, else every member), then every member's where those have none; in a
+/// package with several, its `default-run`. Several candidates left is an error listing them:
+/// a guess would time a build the user does not mean.
+pub fn choose_binary<'p>(
+    defaults: &'p [BinPackage],
+    members: &'p [BinPackage],
+    name: Option<&str>,
+) -> Result<Chosen<'p>, String> {
+    let list = |packages: &[&BinPackage]| {
+        packages
+            .iter()
+            .map(|p| {
+                let bins: Vec<&str> = p.bins.iter().map(|(b, _)| b.as_str()).collect();
+                format!("{} ({})", p.name, bins.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if let Some(name) = name {
+        let found: Vec<(usize, usize)> = members
+            .iter()
+            .enumerate()
+            .filter_map(|(p, pkg)| pkg.bins.iter().position(|(b, _)| b == name).map(|b| (p, b)))
+            .collect();
+        return match found[..] {
+            [(p, bin)] => Ok(Chosen {
+                package: &members[p],
+                bin,
+                why: format!("`--bin {name}` of package `{}`", members[p].name),
+            }),
+            [] => Err(format!(
+                "--bin {name}: no binary target of that name in the workspace"
+            )),
+            _ => Err(format!(
+                "--bin {name}: several packages have a binary of that name: {}",
+                list(&found.iter().map(|(p, _)| &members[*p]).collect::<Vec<_>>())
+            )),
+        };
+    }
+    let with_bins = |packages: &[BinPackage]| -> Vec<usize> {
+        (0..packages.len())
+            .filter(|i| !packages[*i].bins.is_empty())
+            .collect()
+    };
+    let (pool, from_defaults) = match with_bins(defaults) {
+        found if !found.is_empty() => (defaults, true),
+        _ => (members, false),
+    };
+    let candidates = with_bins(pool);
+    let whose = if from_defaults {
+        "the workspace's default member"
+    } else {
+        "the only workspace member with a binary (the default members have none)"
+    };
+    match candidates[..] {
+        [] => Err("no binary target in the workspace: measuring linking needs one".into()),
+        [p] => {
+            let package = &pool[p];
+            let by_default_run = package
+                .default_run
+                .as_deref()
+                .and_then(|run| package.bins.iter().position(|(b, _)| b == run));
+            let chosen = |bin: usize, rule: &str| Chosen {
+                package,
+                bin,
+                why: format!("{rule} of package `{}`, {whose}", package.name),
+            };
+            match (by_default_run, package.bins.len()) {
+                (Some(bin), _) => Ok(chosen(bin, "`default-run`")),
+                (None, 1) => Ok(chosen(0, "the binary")),
+                _ => Err(format!(
+                    "package `{}` has several binaries and no `default-run`: {}; choose one with --bin NAME",
+                    package.name,
+                    list(&[package])
+                )),
+            }
+        }
+        _ => Err(format!(
+            "{} packages have binaries, so which build to measure is not clear: {}; choose one with --bin NAME (or set `default-members`)",
+            candidates.len(),
+            list(&candidates.iter().map(|p| &pool[*p]).collect::<Vec<_>>())
+        )),
+    }
+}
+
+/// The binary the user means in the workspace at `root` ([`choose_binary`]), from `cargo
+/// metadata`.
 pub fn main_binary(root: &Path, name: Option<&str>) -> Result<MainBinary, Error> {
     let metadata = crate::child::cargo_metadata(
         cargo_metadata::MetadataCommand::new()
@@ -24,39 +128,39 @@ pub fn main_binary(root: &Path, name: Option<&str>) -> Result<MainBinary, Error>
             .no_deps(),
     )
     .map_err(|e| Error::Failed(format!("`cargo metadata` in {}: {e}", root.display())))?;
-    let members: Vec<&cargo_metadata::Package> = metadata.workspace_packages();
-    // The package at the project root first, then the other members in order.
-    let ordered = members
-        .iter()
-        .filter(|p| {
-            p.manifest_path
-                .parent()
-                .is_some_and(|d| d.as_std_path() == root)
-        })
-        .chain(members.iter());
-    for package in ordered {
-        if let Some(target) = package
+    let bin_package = |p: &cargo_metadata::Package| BinPackage {
+        name: p.name.to_string(),
+        default_run: p.default_run.clone(),
+        bins: p
             .targets
             .iter()
-            .find(|t| t.is_bin() && name.is_none_or(|n| t.name == n))
-        {
-            return Ok(MainBinary {
-                name: target.name.clone(),
-                src: target.src_path.clone().into_std_path_buf(),
-                target_dir: metadata.target_directory.clone().into_std_path_buf(),
-            });
-        }
-    }
-    Err(Error::Usage(match name {
-        Some(name) => format!(
-            "--bin {name}: no binary target of that name in the workspace at {}",
-            root.display()
-        ),
-        None => format!(
-            "no binary target in the workspace at {}: measuring linking needs one",
-            root.display()
-        ),
-    }))
+            .filter(|t| t.is_bin())
+            .map(|t| (t.name.clone(), t.src_path.clone().into_std_path_buf()))
+            .collect(),
+    };
+    let members: Vec<BinPackage> = metadata
+        .workspace_packages()
+        .into_iter()
+        .map(bin_package)
+        .collect();
+    let defaults: Vec<BinPackage> = if metadata.workspace_default_members.is_available() {
+        metadata
+            .workspace_default_packages()
+            .into_iter()
+            .map(bin_package)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let chosen = choose_binary(&defaults, &members, name)
+        .map_err(|e| Error::Usage(format!("{e} (the workspace at {})", root.display())))?;
+    let (bin, src) = chosen.package.bins[chosen.bin].clone();
+    Ok(MainBinary {
+        name: bin,
+        src,
+        target_dir: metadata.target_directory.clone().into_std_path_buf(),
+        why: chosen.why,
+    })
 }
 
 /// The rustflags the project's builds get on this host, as cargo computes them from every
@@ -510,6 +614,71 @@ mod tests {
         assert!(
             err.ends_with("; its first line is still `// buildkit tune: a measured edit; tune removes this line when it ends`: the next tune or bench removes it, or remove it yourself"),
             "{err}"
+        );
+    }
+
+    fn package(name: &str, bins: &[&str], default_run: Option<&str>) -> BinPackage {
+        BinPackage {
+            name: name.into(),
+            default_run: default_run.map(str::to_string),
+            bins: bins
+                .iter()
+                .map(|b| {
+                    (
+                        b.to_string(),
+                        PathBuf::from(format!("{name}/src/bin/{b}.rs")),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_binary_is_the_one_cargo_means() {
+        let pick = |defaults: &[BinPackage], members: &[BinPackage], name| {
+            choose_binary(defaults, members, name).map(|c| (c.package.bins[c.bin].0.clone(), c.why))
+        };
+        // A virtual workspace whose default-members names the editor; a helper elsewhere.
+        let members = [
+            package("helper", &["gen"], None),
+            package("editor", &["zed", "cli"], Some("zed")),
+        ];
+        let defaults = [package("editor", &["zed", "cli"], Some("zed"))];
+        assert_eq!(
+            pick(&defaults, &members, None).unwrap(),
+            (
+                "zed".to_string(),
+                "`default-run` of package `editor`, the workspace's default member".to_string()
+            )
+        );
+        // --bin looks among every member.
+        assert_eq!(pick(&defaults, &members, Some("gen")).unwrap().0, "gen");
+        assert_eq!(
+            pick(&defaults, &members, Some("nope")).unwrap_err(),
+            "--bin nope: no binary target of that name in the workspace"
+        );
+        // Several binaries, no default-run: which one is the user's to say.
+        let defaults = [package("editor", &["zed", "cli"], None)];
+        assert_eq!(
+            pick(&defaults, &members, None).unwrap_err(),
+            "package `editor` has several binaries and no `default-run`: editor (zed, cli); choose one with --bin NAME"
+        );
+        // No default-members in a virtual workspace: every member is a default one.
+        let all = [
+            package("a", &["a"], None),
+            package("lib", &[], None),
+            package("b", &["b"], None),
+        ];
+        assert_eq!(
+            pick(&all, &all, None).unwrap_err(),
+            "2 packages have binaries, so which build to measure is not clear: a (a); b (b); choose one with --bin NAME (or set `default-members`)"
+        );
+        // Default members without a binary (a library at the root): the one member that has.
+        let root_lib = [package("root", &[], None)];
+        let members = [package("root", &[], None), package("app", &["app"], None)];
+        assert_eq!(
+            pick(&root_lib, &members, None).unwrap(),
+            ("app".to_string(), "the binary of package `app`, the only workspace member with a binary (the default members have none)".to_string())
         );
     }
 

@@ -114,7 +114,8 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     let progress = Progress::new("tune");
     let tune_dir = super::measure::working_dir(&main.target_dir, "buildkit-tune")?;
 
-    let mut notes: Vec<String> = leftover.into_iter().collect();
+    let mut notes = vec![format!("measuring binary `{}`: {}", main.name, main.why)];
+    notes.extend(leftover);
     let tools = linker_tools(ctx, &project, &tune_dir, options, &mut notes)?;
     for note in &notes {
         progress.note(note);

@@ -430,3 +430,50 @@ fn tune_builds_with_the_projects_own_rustflags_and_still_switches_linkers() {
         .collect();
     assert_eq!(measured, ["default", "mold", "wild"], "{linker_round}");
 }
+
+/// A virtual workspace whose `default-members` names the editor, with a helper binary in
+/// another member listed first: tune measures the editor, and says so and why.
+#[test]
+fn tune_measures_the_default_members_binary() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "buildkit.toml",
+        &format!("[toolchain]\nrust = \"{}\"\n", rust_version()),
+    );
+    sandbox.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"crates/helper\", \"crates/editor\"]\ndefault-members = [\"crates/editor\"]\nresolver = \"2\"\n",
+    );
+    for (name, bin) in [("helper", "gen"), ("editor", "zed")] {
+        sandbox.write(
+            &format!("crates/{name}/Cargo.toml"),
+            &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n"),
+        );
+        sandbox.write(&format!("crates/{name}/src/main.rs"), "fn main() {}\n");
+    }
+    let run = sandbox
+        .buildkit(&["tune", "--offline", "--budget", "1s", "--json"])
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr.lines().any(|l| l
+            == "tune: measuring binary `zed`: the binary of package `editor`, the workspace's default member"),
+        "{run}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        report["edited"]
+            .as_str()
+            .unwrap()
+            .ends_with("crates/editor/src/main.rs"),
+        "{report}"
+    );
+    // Without default-members, two binaries: tune asks instead of guessing.
+    sandbox.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"crates/helper\", \"crates/editor\"]\nresolver = \"2\"\n",
+    );
+    sandbox.run(&["tune", "--offline"]).assert_is(
+        "exit 2\n--- stderr\nerror: 2 packages have binaries, so which build to measure is not clear: helper (gen); editor (zed); choose one with --bin NAME (or set `default-members`) (the workspace at [SANDBOX]/project)",
+    );
+}
