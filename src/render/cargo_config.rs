@@ -296,6 +296,7 @@ fn merge_rustflags(
                     key: dotted(&path),
                     current: fighting.join(" "),
                     wanted: wanted.join(" "),
+                    other_way: "",
                 });
             }
             let drop: Vec<String> = fighting
@@ -454,6 +455,11 @@ fn merge_owned(
                     key: dotted(path),
                     current: current_text.trim().to_string(),
                     wanted: value.to_string().trim().to_string(),
+                    other_way: if header == TOOLCHAIN_HEADER {
+                        ", or set `[toolchain] file = false` in buildkit.toml to keep rust-toolchain.toml yours (CI and the devcontainer stay pinned to toolchain.rust)"
+                    } else {
+                        ""
+                    },
                 });
             }
         }

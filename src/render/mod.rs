@@ -73,13 +73,15 @@ pub enum RenderError {
     )]
     CargoConfigInvalid { path: PathBuf, message: String },
     #[error(
-        "{path} already sets `{key}` = {current}, and buildkit.toml wants {wanted}; re-run with --force to let buildkit own that key"
+        "{path} already sets `{key}` = {current}, and buildkit.toml wants {wanted}; re-run with --force to let buildkit own that key{other_way}"
     )]
     CargoConfigConflict {
         path: PathBuf,
         key: String,
         current: String,
         wanted: String,
+        /// The other way out, where there is one.
+        other_way: &'static str,
     },
     #[error(
         "{path} sets build.rustflags = {flags}, which cargo ignores once target.x86_64-unknown-linux-gnu.rustflags exists (where buildkit puts the linker flags): move them into [target.x86_64-unknown-linux-gnu] rustflags, where buildkit keeps them beside its own, or re-run with --force to have buildkit move them"

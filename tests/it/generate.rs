@@ -1064,7 +1064,7 @@ fn an_existing_rust_toolchain_file_is_merged_not_replaced() {
     exit 1
     --- stderr
     warning: no Cargo.toml in [SANDBOX]/project: buildkit.toml belongs at the root of a Cargo workspace
-    error: [SANDBOX]/project/rust-toolchain.toml already sets `toolchain.components` = ["clippy", "rustfmt"] # for CI, and buildkit.toml wants ["clippy", "rust-src"]; re-run with --force to let buildkit own that key
+    error: [SANDBOX]/project/rust-toolchain.toml already sets `toolchain.components` = ["clippy", "rustfmt"] # for CI, and buildkit.toml wants ["clippy", "rust-src"]; re-run with --force to let buildkit own that key, or set `[toolchain] file = false` in buildkit.toml to keep rust-toolchain.toml yours (CI and the devcontainer stay pinned to toolchain.rust)
     "#);
     sandbox.run(&["generate", "--force"]).success();
     insta::assert_snapshot!(sandbox.read("rust-toolchain.toml"), @r#"
