@@ -99,6 +99,91 @@ struct RustChoice {
 /// Why not, when rustc does not answer (rustup's own words); an error naming the package when
 /// nothing installed is new enough, or the project file rustc would read when it is not one.
 fn choose_rust(ctx: &Context) -> Result<Result<RustChoice, String>, Error> {
+    let pinned = project_channel(&ctx.cwd);
+    let choice = choose_active_rust(ctx)?;
+    let Some((file, channel)) = pinned else {
+        return Ok(choice);
+    };
+    // The project's own pin, where it can be kept: what its contributors build with today.
+    let installed = crate::toolchain::installed_stables(&ctx.cwd);
+    let minimum = crate::workspace::required_rust(&ctx.cwd, &ctx.env.cargo);
+    let why_not = if let Some((package, min)) = minimum.as_ref().filter(|(_, min)| channel < *min) {
+        Some(format!("below package `{package}`'s rust-version {min}"))
+    } else if !installed.contains(&channel) {
+        Some(format!(
+            "not installed here (`rustup toolchain install {channel}` installs it)"
+        ))
+    } else {
+        None
+    };
+    Ok(match (why_not, choice) {
+        (None, _) => Ok(RustChoice {
+            version: channel,
+            note: Some(format!(
+                "pinned Rust {channel}, the channel {} already names",
+                file.display()
+            )),
+        }),
+        (Some(why), Ok(choice)) => Ok(RustChoice {
+            note: Some(format!(
+                "{} names Rust {channel}, {why}; pinned Rust {} instead (`buildkit generate` asks before changing the file's channel){}",
+                file.display(),
+                choice.version,
+                choice.note.map(|n| format!("; {n}")).unwrap_or_default()
+            )),
+            ..choice
+        }),
+        // rustc does not answer here (rustup cannot run the file's toolchain): the newest
+        // stable installed that the workspace allows.
+        (Some(why), Err(e)) => {
+            let floor = minimum.as_ref().map(|(_, min)| *min);
+            match installed
+                .iter()
+                .filter(|v| floor.is_none_or(|min| **v >= min))
+                .max()
+            {
+                Some(newest) => Ok(RustChoice {
+                    version: *newest,
+                    note: Some(format!(
+                        "{} names Rust {channel}, {why}; pinned Rust {newest}, the newest stable installed here, instead (`buildkit generate` asks before changing the file's channel)",
+                        file.display()
+                    )),
+                }),
+                None => Err(format!(
+                    "{} names Rust {channel}, {why}, and {e}",
+                    file.display()
+                )),
+            }
+        }
+    })
+}
+
+/// The channel the project's rust-toolchain.toml (or legacy rust-toolchain) pins, where it is a
+/// release (`1.90.0`).
+fn project_channel(dir: &std::path::Path) -> Option<(std::path::PathBuf, RustVersion)> {
+    for name in ["rust-toolchain.toml", "rust-toolchain"] {
+        let path = dir.join(name);
+        let Ok(text) = crate::fsutil::read_text(&path, crate::fsutil::MAX_TEXT_BYTES) else {
+            continue;
+        };
+        let channel = match text.parse::<toml::Table>() {
+            Ok(table) => table
+                .get("toolchain")
+                .and_then(|t| t.get("channel"))
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            // The legacy file may hold a bare channel name.
+            Err(_) => Some(text.trim().to_string()),
+        };
+        return channel
+            .and_then(|c| c.parse::<RustVersion>().ok())
+            .map(|v| (path, v));
+    }
+    None
+}
+
+/// [`choose_rust`] from the active rustc alone.
+fn choose_active_rust(ctx: &Context) -> Result<Result<RustChoice, String>, Error> {
     let active = match crate::toolchain::active_rustc(&ctx.cwd, &ctx.env.rustc) {
         Ok(active) => active,
         Err(e) if e.is_project_file() => return Err(Error::Usage(e.to_string())),

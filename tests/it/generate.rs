@@ -1283,3 +1283,34 @@ fn a_merged_file_keeps_its_owner_and_a_hard_link_is_refused() {
         merged
     );
 }
+
+/// init reads the project's own toolchain pin: it keeps the channel rust-toolchain.toml names
+/// where it can, and says why where it cannot (here: a release that is not installed).
+#[test]
+fn init_proposes_the_projects_own_toolchain_pin() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "Cargo.toml",
+        "[package]\nname = \"p\"\nversion = \"0.1.0\"\n",
+    );
+    sandbox.write(
+        "rust-toolchain.toml",
+        "[toolchain]\nchannel = \"1.95.0\"\ncomponents = [\"clippy\"]\n",
+    );
+    // As a contributor's shell runs it: rustup picks the toolchain from the file.
+    let init = |args: &[&str]| sandbox.buildkit(args).env_remove("RUSTUP_TOOLCHAIN").run();
+    let run = init(&["init", "--no-sccache"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr.contains("note: pinned Rust 1.95.0, the channel [SANDBOX]/project/rust-toolchain.toml already names"),
+        "{run}"
+    );
+    sandbox.write("rust-toolchain.toml", "[toolchain]\nchannel = \"1.90.0\"\n");
+    let run = init(&["init", "--no-sccache", "--force"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr.contains("note: [SANDBOX]/project/rust-toolchain.toml names Rust 1.90.0, not installed here (`rustup toolchain install 1.90.0` installs it); pinned Rust 1.95.0, the newest stable installed here, instead (`buildkit generate` asks before changing the file's channel)"),
+        "{run}"
+    );
+    assert!(sandbox.read("buildkit.toml").contains("rust = \"1.95.0\""));
+}
