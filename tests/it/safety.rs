@@ -457,6 +457,17 @@ fn mkfifo(path: &Path) {
     assert!(status.success());
 }
 
+/// `rel` in the project as a link to /dev/zero (`zero`) or a FIFO.
+fn plant(sandbox: &Sandbox, rel: &str, zero: bool) {
+    let path = sandbox.project().join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    if zero {
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    } else {
+        mkfifo(&path);
+    }
+}
+
 /// Every file buildkit reads, as a FIFO (which blocks a plain read forever) or /dev/zero
 /// (which never ends): each command finishes within seconds with one line naming the file.
 #[test]
@@ -471,13 +482,7 @@ fn no_read_hangs_or_exhausts_memory() {
     ] {
         let sandbox = Sandbox::new();
         sandbox.write("buildkit.toml", RUST);
-        let path = sandbox.project().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        if zero {
-            std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
-        } else {
-            mkfifo(&path);
-        }
+        plant(&sandbox, rel, zero);
         for command in ["generate", "check", "env"] {
             if command == "env" && rel != "buildkit.lock" {
                 continue;
@@ -695,13 +700,7 @@ fn no_child_hangs_on_a_file_it_reads() {
             );
             sandbox.write("src/main.rs", "fn main() {}\n");
         }
-        let path = sandbox.project().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        if zero {
-            std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
-        } else {
-            mkfifo(&path);
-        }
+        plant(&sandbox, rel, zero);
         for args in commands {
             // `timeout` turns a hang into a failure with exit 124 instead of a stuck suite.
             let mut all = vec!["60", env!("CARGO_BIN_EXE_buildkit")];
