@@ -778,6 +778,7 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     // The progress lines, whole; the figures are the JSON's, checked below.
     insta::assert_snapshot!(figures(&run.stderr), @"
     bench: wild left out (buildkit.lock pins none)
+    bench: measuring binary `hello`: the binary of package `hello`, the workspace's default member
     bench: warm-up: default
     bench: warm-up: mold
     bench: warm-up: lld
@@ -895,6 +896,7 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
 
     for this project on this machine, the edit loop: only rustc's default was measured; a clean build: only rustc's default was measured
     --- stderr
+    bench: measuring binary `hello`: the binary of package `hello`, the workspace's default member
     bench: warm-up: default
     bench: warm-up: mold
     bench: [1/2] default clean: N s
