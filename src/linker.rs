@@ -3,6 +3,38 @@
 //! is how doctor, bench and the fingerprint tell which linker really ran). render, doctor and
 //! bench ask here rather than spelling the facts out each.
 
+/// `-C` values that choose the linker (a user's flags with one fight buildkit's).
+pub const CHOOSES_LINKER: &[&str] = &[
+    "link-arg=-fuse-ld=",
+    "linker-features=",
+    "linker=",
+    "linker-flavor=",
+];
+
+/// `-C` values that steer how the chosen linker is found or run: with [`CHOOSES_LINKER`],
+/// everything a measured configuration's linker replaces.
+pub const STEERS_LINKER: &[&str] = &["link-self-contained=", "link-arg=--ld-path=", "link-arg=-B"];
+
+/// Where in `flags` a codegen option whose value starts with one of `prefixes` stands: as a
+/// pair (`-C`, `linker=cc`) or joined (`-Clinker=cc`), each as the range of its entries.
+pub fn codegen_options(flags: &[String], prefixes: &[&str]) -> Vec<std::ops::Range<usize>> {
+    let matches = |value: &str| prefixes.iter().any(|p| value.starts_with(p));
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < flags.len() {
+        if flags[i] == "-C" && flags.get(i + 1).is_some_and(|v| matches(v)) {
+            found.push(i..i + 2);
+            i += 2;
+        } else {
+            if flags[i].strip_prefix("-C").is_some_and(matches) {
+                found.push(i..i + 1);
+            }
+            i += 1;
+        }
+    }
+    found
+}
+
 /// A linker a build can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -123,35 +123,14 @@ pub fn without_linker_choice(flags: &[String], owned: &[String]) -> Vec<String> 
     {
         flags.drain(at..at + owned.len());
     }
-    let picks_linker = |codegen: &str| {
-        [
-            "linker=",
-            "linker-flavor=",
-            "linker-features=",
-            "link-self-contained=",
-            "link-arg=-fuse-ld=",
-            "link-arg=--ld-path=",
-            "link-arg=-B",
-        ]
-        .iter()
-        .any(|p| codegen.starts_with(p))
-    };
-    let mut kept = Vec::new();
-    let mut iter = flags.into_iter().peekable();
-    while let Some(flag) = iter.next() {
-        if flag == "-C" {
-            match iter.peek() {
-                Some(next) if picks_linker(next) => {
-                    iter.next();
-                }
-                _ => kept.push(flag),
-            }
-        } else if flag.strip_prefix("-C").is_some_and(picks_linker) {
-        } else {
-            kept.push(flag);
-        }
+    let prefixes = [crate::linker::CHOOSES_LINKER, crate::linker::STEERS_LINKER].concat();
+    for range in crate::linker::codegen_options(&flags, &prefixes)
+        .into_iter()
+        .rev()
+    {
+        flags.drain(range);
     }
-    kept
+    flags
 }
 
 /// `rustc --print cfg`, read: the cfgs a `cfg(..)` table is matched against.

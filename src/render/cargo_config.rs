@@ -236,25 +236,10 @@ fn without_pairs(flags: &[String], owned: &[String]) -> Vec<String> {
 /// A user's flag that chooses a linker, which buildkit's flags would fight: `-C link-arg=-fuse-ld=…`,
 /// `-C linker-features=…`, `-C linker=…`, as a pair or joined (`-Clinker=…`).
 fn linker_choosing(flags: &[String]) -> Vec<String> {
-    let chooses = |value: &str| {
-        [
-            "link-arg=-fuse-ld=",
-            "linker-features=",
-            "linker=",
-            "linker-flavor=",
-        ]
-        .iter()
-        .any(|p| value.starts_with(p))
-    };
-    let mut found = Vec::new();
-    for (i, flag) in flags.iter().enumerate() {
-        if flag == "-C" && flags.get(i + 1).is_some_and(|v| chooses(v)) {
-            found.push(format!("-C {}", flags[i + 1]));
-        } else if flag.strip_prefix("-C").is_some_and(chooses) {
-            found.push(flag.clone());
-        }
-    }
-    found
+    crate::linker::codegen_options(flags, crate::linker::CHOOSES_LINKER)
+        .into_iter()
+        .map(|range| flags[range].join(" "))
+        .collect()
 }
 
 /// The target's `rustflags` after the merge: the user's entries kept in place, buildkit's own
