@@ -100,13 +100,14 @@ struct RustChoice {
 /// nothing installed is new enough, or the project file rustc would read when it is not one.
 fn choose_rust(ctx: &Context) -> Result<Result<RustChoice, String>, Error> {
     let pinned = project_channel(&ctx.cwd);
-    let choice = choose_active_rust(ctx)?;
+    // `cargo metadata`, once for both choices.
+    let minimum = crate::workspace::required_rust(&ctx.cwd, &ctx.env.cargo);
+    let choice = choose_active_rust(ctx, minimum.clone())?;
     let Some((file, channel)) = pinned else {
         return Ok(choice);
     };
     // The project's own pin, where it can be kept: what its contributors build with today.
     let installed = crate::toolchain::installed_stables(&ctx.cwd);
-    let minimum = crate::workspace::required_rust(&ctx.cwd, &ctx.env.cargo);
     let why_not = if let Some((package, min)) = minimum.as_ref().filter(|(_, min)| channel < *min) {
         Some(format!("below package `{package}`'s rust-version {min}"))
     } else if !installed.contains(&channel) {
@@ -182,8 +183,12 @@ fn project_channel(dir: &std::path::Path) -> Option<(std::path::PathBuf, RustVer
     None
 }
 
-/// [`choose_rust`] from the active rustc alone.
-fn choose_active_rust(ctx: &Context) -> Result<Result<RustChoice, String>, Error> {
+/// [`choose_rust`] from the active rustc alone; `required` is the workspace's highest
+/// `rust-version` and the package that declares it.
+fn choose_active_rust(
+    ctx: &Context,
+    required: Option<(String, RustVersion)>,
+) -> Result<Result<RustChoice, String>, Error> {
     let active = match crate::toolchain::active_rustc(&ctx.cwd, &ctx.env.rustc) {
         Ok(active) => active,
         Err(e) if e.is_project_file() => return Err(Error::Usage(e.to_string())),
@@ -195,7 +200,6 @@ fn choose_active_rust(ctx: &Context) -> Result<Result<RustChoice, String>, Error
             active.release
         )));
     };
-    let required = crate::workspace::required_rust(&ctx.cwd, &ctx.env.cargo);
     let Some((package, minimum)) = required.filter(|(_, min)| stable < *min) else {
         let note = from_prerelease.then(|| {
             format!(
