@@ -489,6 +489,7 @@ pub fn record(
     machine: &Machine,
     confirmation: &BTreeMap<Scenario, Comparison>,
     adopted: &Settings,
+    measured: &[Lever],
 ) -> Vec<String> {
     let memory = machine
         .memory_gib
@@ -508,6 +509,18 @@ pub fn record(
         }
     }
     lines.extend(adopted.costs().into_iter().map(|c| format!("cost: {c}")));
+    // What --apply leaves as the file has it (sccache is never written: nothing to keep).
+    let kept: Vec<&str> = Lever::ALL
+        .iter()
+        .filter(|l| **l != Lever::Sccache && !measured.contains(l))
+        .map(|l| l.name())
+        .collect();
+    if !kept.is_empty() {
+        lines.push(format!(
+            "not measured, kept as they were: {}",
+            kept.join(", ")
+        ));
+    }
     lines
 }
 
@@ -652,13 +665,25 @@ mod tests {
             },
         )]);
         assert_eq!(
-            record(&machine, &confirmation, &adopted),
+            record(&machine, &confirmation, &adopted, &Lever::ALL),
             [
                 "measured 2026-11-30 with rustc 1.95.0 on 2 cores, 23 GiB: debug info line tables only for the workspace, none for dependencies",
                 "edit loop: 0.62x cargo's and rustc's defaults (95 % interval 0.58-0.66)",
                 "cost: debug = \"line-tables-only\": backtraces keep file:line, a debugger shows no local variables",
                 "cost: dependencies without full debug info: a debugger cannot show their variables",
             ]
+        );
+        // A lever left out is said: its keys stay as the file has them.
+        let measured = [
+            Lever::DebugInfo,
+            Lever::SplitDebuginfo,
+            Lever::BuildOverride,
+        ];
+        assert_eq!(
+            record(&machine, &confirmation, &adopted, &measured)
+                .last()
+                .unwrap(),
+            "not measured, kept as they were: linker"
         );
     }
 }

@@ -191,22 +191,12 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     let mut applied = false;
     if options.apply && confirmed {
         let measured = measured_levers(&rounds, project.manifest.linker.linker());
-        let mut record = tune::record(
+        let record = tune::record(
             &machine,
             &confirmation.as_ref().expect("confirmed").against_base,
             &adopted,
+            &measured,
         );
-        let kept: Vec<&str> = Lever::ALL
-            .iter()
-            .filter(|l| **l != Lever::Sccache && !measured.contains(l))
-            .map(|l| l.name())
-            .collect();
-        if !kept.is_empty() {
-            record.push(format!(
-                "not measured, kept as they were: {}",
-                kept.join(", ")
-            ));
-        }
         apply(ctx, &project, &adopted, &measured, &tools.pins, &record)?;
         applied = true;
     }
@@ -864,9 +854,10 @@ fn apply(
     record: &[String],
 ) -> Result<(), Error> {
     let (path, text) = project.manifest_text()?;
-    // Only the adopted linker's tool is pinned.
+    // Only the adopted linker's tool is pinned, and only where `[linker] kind` is written.
     let pins: Vec<(&str, &str)> = pins
         .iter()
+        .filter(|_| measured.contains(&Lever::Linker))
         .filter(|(name, _)| name == adopted.linker.name())
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
