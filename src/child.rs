@@ -51,11 +51,11 @@ impl Limits {
         reads_project: true,
     };
 
-    /// A build: `timeout` for it, and the machine's memory and swap (rustc takes what it
+    /// A build: [`BUILD_TIMEOUT`], and the machine's memory and swap (rustc takes what it
     /// needs; only a runaway is stopped).
-    pub fn build(timeout: Duration) -> Limits {
+    pub fn build() -> Limits {
         Limits {
-            timeout,
+            timeout: BUILD_TIMEOUT,
             memory: machine_memory().map(|bytes| bytes.max(4 * GIB)),
             reads_project: true,
         }
@@ -72,7 +72,7 @@ impl Limits {
 }
 
 /// The builds tune, bench and doctor run: none of buildkit's takes anywhere near this.
-pub const BUILD_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+const BUILD_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// RAM plus swap, from sysinfo(2).
 fn machine_memory() -> Option<u64> {

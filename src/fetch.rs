@@ -526,7 +526,7 @@ impl Fetcher {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().map_err(|err| self.send_error(url, err))?;
+        let mut response = request.send().map_err(|err| self.send_error(url, err))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -536,7 +536,6 @@ impl Fetcher {
             })
             .collect();
         let mut body = Vec::new();
-        let mut response = response;
         copy_bounded(
             url,
             &mut response,

@@ -401,10 +401,7 @@ fn project_build(root: &Path, cargo: &std::ffi::OsStr, offline: bool, findings: 
     if offline {
         command.arg("--offline");
     }
-    match crate::child::output(
-        &mut command,
-        crate::child::Limits::build(crate::child::BUILD_TIMEOUT),
-    ) {
+    match crate::child::output(&mut command, crate::child::Limits::build()) {
         Ok(out) if out.status.success() => findings.add(
             "project",
             Status::Ok,
@@ -596,10 +593,7 @@ fn probe_build_in(
     if let Some(port) = &sccache_port {
         cargo.env("SCCACHE_SERVER_PORT", port);
     }
-    match crate::child::output(
-        &mut cargo,
-        crate::child::Limits::build(crate::child::BUILD_TIMEOUT),
-    ) {
+    match crate::child::output(&mut cargo, crate::child::Limits::build()) {
         Ok(out) if out.status.success() => {
             let binary = crate_dir.join("target/debug/buildkit-doctor-probe");
             linker_finding(&binary, manifest, lock, findings);

@@ -325,11 +325,8 @@ pub fn cargo_build(
 /// Runs a build, timing it: the seconds and what cargo printed.
 pub fn run_timed(cargo: &mut Command) -> Result<(f64, std::process::Output), String> {
     let started = std::time::Instant::now();
-    let output = crate::child::output(
-        cargo,
-        crate::child::Limits::build(crate::child::BUILD_TIMEOUT),
-    )
-    .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let output = crate::child::output(cargo, crate::child::Limits::build())
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
     Ok((started.elapsed().as_secs_f64(), output))
 }
 
