@@ -344,18 +344,21 @@ fn measuring_takes_the_project_alone_and_refuses_linked_working_directories() {
         sandbox.read("src/main.rs")
     );
     sandbox.write("src/main.rs", &marked);
+    // bench says first which linkers it leaves out (this project pins none).
+    let left_out = |command: &str| {
+        if command == "bench" {
+            "bench: mold left out (buildkit.lock pins none)\nbench: wild left out (buildkit.lock pins none)\n"
+        } else {
+            ""
+        }
+    };
     for (command, args) in [
         ("tune", &["tune", "--runs", "3"][..]),
         ("bench", &["bench", "--runs", "1"][..]),
     ] {
-        // (bench says first which linkers it leaves out.)
-        let left_out = if command == "bench" {
-            "bench: mold left out (buildkit.lock pins none)\nbench: wild left out (buildkit.lock pins none)\n"
-        } else {
-            ""
-        };
         sandbox.run(args).assert_is(&format!(
-            "exit 1\n--- stderr\n{left_out}error: [SANDBOX]/project/target/buildkit-measure.lock is held by buildkit tune (pid 4242): one tune or bench measures a project at a time; wait for it to finish, then run `buildkit {command}` again"
+            "exit 1\n--- stderr\n{}error: [SANDBOX]/project/target/buildkit-measure.lock is held by buildkit tune (pid 4242): one tune or bench measures a project at a time; wait for it to finish, then run `buildkit {command}` again",
+            left_out(command)
         ));
         assert_eq!(sandbox.read("src/main.rs"), marked);
     }
@@ -375,13 +378,9 @@ fn measuring_takes_the_project_alone_and_refuses_linked_working_directories() {
         (&["bench", "--runs", "1"][..], "buildkit-bench"),
     ] {
         std::os::unix::fs::symlink(&elsewhere, target.join(dir)).unwrap();
-        let left_out = if dir == "buildkit-bench" {
-            "bench: mold left out (buildkit.lock pins none)\nbench: wild left out (buildkit.lock pins none)\n"
-        } else {
-            ""
-        };
         sandbox.run(args).assert_is(&format!(
-            "exit 2\n--- stderr\n{left_out}error: [SANDBOX]/project/target/{dir} is a symbolic link; buildkit works there only in a directory of its own: remove the link"
+            "exit 2\n--- stderr\n{}error: [SANDBOX]/project/target/{dir} is a symbolic link; buildkit works there only in a directory of its own: remove the link",
+            left_out(args[0])
         ));
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "{dir}");
         std::fs::remove_file(target.join(dir)).unwrap();
