@@ -34,6 +34,7 @@ pub(crate) mod rustflags;
 pub(crate) mod toolchain;
 pub(crate) mod tune;
 pub(crate) mod upstream;
+pub(crate) mod workflows;
 pub(crate) mod workspace;
 
 use std::process::ExitCode;

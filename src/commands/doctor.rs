@@ -314,6 +314,9 @@ fn project_findings(
     if let Some(cache) = manifest.cache.as_ref().filter(|c| c.backend.is_remote()) {
         cache_policy_findings(ctx, project, cache, lock, findings);
     }
+    for line in super::overridden_workflow_jobs(project.root(), manifest) {
+        findings.add("workflows", Status::Warn, line);
+    }
     if let Some(pinned) = &manifest.rust {
         match project.rust_check(&ctx.env) {
             None => findings.add(

@@ -60,5 +60,8 @@ pub fn run(ctx: &Context, force: bool) -> Result<ExitCode, Error> {
     for line in report {
         eprintln!("{line}");
     }
+    for line in super::overridden_workflow_jobs(project.root(), &project.manifest) {
+        eprintln!("warning: {line}");
+    }
     Ok(ExitCode::SUCCESS)
 }

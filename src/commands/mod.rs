@@ -215,6 +215,43 @@ impl Context {
     }
 }
 
+/// The project's workflow jobs whose choice of Rust the rust-toolchain.toml buildkit writes
+/// overrides ([`crate::workflows`]), a line each with the fix; none where buildkit writes no
+/// channel there (`[toolchain] file = false`, or no `rust`).
+fn overridden_workflow_jobs(root: &Path, manifest: &Manifest) -> Vec<String> {
+    let Some(rust) = manifest.rust.as_ref().filter(|_| manifest.toolchain.file) else {
+        return Vec::new();
+    };
+    let dir = root.join(".github/workflows");
+    let Ok(entries) = fs_err::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    files.sort();
+    let mut lines = Vec::new();
+    for file in files {
+        // A workflow that is not a readable regular file is GitHub's problem, not this hint's.
+        let Ok(bytes) = crate::fsutil::read_bounded(&file, crate::fsutil::MAX_TEXT_BYTES) else {
+            continue;
+        };
+        let rel = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for job in crate::workflows::overridden_jobs(&String::from_utf8_lossy(&bytes)) {
+            lines.push(format!(
+                "{rel}:{}: job `{}` chooses its Rust with {}, which rust-toolchain.toml overrides: it builds with {rust}; give the job `env: RUSTUP_TOOLCHAIN: <its Rust>` (README: A CI matrix that builds with other toolchains), or set `[toolchain] file = false` in buildkit.toml",
+                job.line, job.job, job.selector
+            ));
+        }
+    }
+    lines
+}
+
 /// Warns, in one line, when `dir` (where buildkit.toml is or is being written) holds no
 /// Cargo.toml: buildkit.toml belongs at a workspace's root.
 fn warn_without_cargo_toml(dir: &Path) {
@@ -370,8 +407,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             linkers,
             sccache,
             runs,
+            scenario,
+            budget,
             json,
             keep,
+            bin,
+            edit,
         } => {
             let explicit = linkers.is_some();
             let linkers = match linkers {
@@ -397,8 +438,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                     linkers_given: explicit,
                     sccache,
                     runs,
+                    scenario,
+                    budget,
                     json,
                     keep,
+                    bin,
+                    edit,
                 },
             )
         }

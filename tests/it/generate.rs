@@ -1314,3 +1314,48 @@ fn init_proposes_the_projects_own_toolchain_pin() {
     );
     assert!(sandbox.read("buildkit.toml").contains("rust = \"1.95.0\""));
 }
+
+/// A job that chooses its Rust with `rustup default` (as dtolnay/rust-toolchain does) is
+/// overridden by the rust-toolchain.toml buildkit writes: generate and doctor say which job, on
+/// which line, and the fix; a job with its own RUSTUP_TOOLCHAIN, or `file = false`, gets nothing.
+#[test]
+fn generate_and_doctor_name_the_jobs_the_toolchain_file_overrides() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "Cargo.toml",
+        "[package]\nname = \"p\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    sandbox.write("src/lib.rs", "");
+    let manifest =
+        "[toolchain]\nrust = \"1.95.0\"\n[linker]\nkind = \"default\"\n[ci]\nproviders = []\n";
+    sandbox.write("buildkit.toml", manifest);
+    sandbox.write(
+        ".github/workflows/ci.yml",
+        "on: [push]\njobs:\n  msrv:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: actions/checkout@v4\n      - uses: dtolnay/rust-toolchain@1.90\n      - run: cargo check\n  matrix:\n    strategy:\n      matrix:\n        rust: [beta, nightly]\n    runs-on: ubuntu-24.04\n    env:\n      RUSTUP_TOOLCHAIN: ${{ matrix.rust }}\n    steps:\n      - uses: dtolnay/rust-toolchain@master\n        with:\n          toolchain: ${{ matrix.rust }}\n      - run: cargo test\n",
+    );
+    let warning = "[SANDBOX]/project/.github/workflows/ci.yml:7: job `msrv` chooses its Rust with dtolnay/rust-toolchain@1.90 (which runs `rustup default`), which rust-toolchain.toml overrides: it builds with 1.95.0; give the job `env: RUSTUP_TOOLCHAIN: <its Rust>` (README: A CI matrix that builds with other toolchains), or set `[toolchain] file = false` in buildkit.toml";
+    let warning = warning.replace("[SANDBOX]/project/", "");
+    let run = sandbox.run(&["generate"]);
+    assert_eq!(run.code, 0, "{run}");
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings, [format!("warning: {warning}")], "{run}");
+    let run = sandbox.run(&["doctor", "--probe-only", "--offline"]);
+    let found: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" workflows "))
+        .collect();
+    assert_eq!(found, [format!("warn workflows        {warning}")], "{run}");
+
+    sandbox.write(
+        "buildkit.toml",
+        &manifest.replace("rust = \"1.95.0\"\n", "rust = \"1.95.0\"\nfile = false\n"),
+    );
+    let run = sandbox.run(&["generate"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(!run.stderr.contains("warning:"), "{run}");
+}
