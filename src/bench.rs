@@ -6,7 +6,9 @@
 //! own choice, rust-lld since Rust 1.90), computed run by run from interleaved runs, so that
 //! drift on the machine hits both sides of each ratio alike.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -124,6 +126,63 @@ pub fn median(values: &[f64]) -> Option<f64> {
     } else {
         sorted[mid]
     })
+}
+
+/// What the builds so far took, to tell what the rest will take: the progress line's time left
+/// and whether the next pass fits a budget.
+#[derive(Debug, Default)]
+pub struct Timings {
+    seen: BTreeMap<(String, Scenario), Vec<f64>>,
+}
+
+impl Timings {
+    pub fn record(&mut self, config: &str, scenario: Scenario, seconds: f64) {
+        self.seen
+            .entry((config.to_string(), scenario))
+            .or_default()
+            .push(seconds);
+    }
+
+    /// What one build of `config` in `scenario` takes: its own median; else the median of the
+    /// scenario's builds in other configurations; else (nothing of the kind built yet) the
+    /// slowest build seen, which errs on the long side.
+    pub fn estimate(&self, config: &str, scenario: Scenario) -> Duration {
+        let own = self
+            .seen
+            .get(&(config.to_string(), scenario))
+            .and_then(|v| median(v));
+        let same_kind = || {
+            let all: Vec<f64> = self
+                .seen
+                .iter()
+                .filter(|((_, s), _)| *s == scenario)
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect();
+            median(&all)
+        };
+        let slowest = || self.seen.values().flatten().copied().reduce(f64::max);
+        Duration::from_secs_f64(own.or_else(same_kind).or_else(slowest).unwrap_or(0.0))
+    }
+
+    /// What the builds `(config, scenario)` take together.
+    pub fn cost<'a>(&self, builds: impl IntoIterator<Item = (&'a str, Scenario)>) -> Duration {
+        builds
+            .into_iter()
+            .map(|(config, scenario)| self.estimate(config, scenario))
+            .sum()
+    }
+}
+
+/// A duration as a person reads it in a progress line: `0.4 s`, `42 s`, `3 min 5 s`.
+pub fn minutes(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 10 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else if secs < 60 {
+        format!("{secs} s")
+    } else {
+        format!("{} min {} s", secs / 60, secs % 60)
+    }
 }
 
 /// Medians, extremes, and each row's ratio to `default` in the same scenario: the median of the
@@ -354,6 +413,30 @@ mod tests {
         ]);
         assert_eq!(two[1].ratio_interval, None);
         assert!(recommendation(&two).contains("too few runs to tell"));
+    }
+
+    #[test]
+    fn a_build_not_made_yet_is_estimated_from_its_kind_then_from_the_slowest() {
+        let mut timings = Timings::default();
+        assert_eq!(timings.estimate("mold", Scenario::Edit), Duration::ZERO);
+        timings.record("default", Scenario::Clean, 30.0);
+        timings.record("mold", Scenario::Clean, 20.0);
+        // No edit yet: the slowest build stands in (long rather than short).
+        assert_eq!(timings.estimate("mold", Scenario::Edit).as_secs(), 30);
+        timings.record("default", Scenario::Edit, 2.0);
+        timings.record("default", Scenario::Edit, 4.0);
+        assert_eq!(timings.estimate("mold", Scenario::Edit).as_secs(), 3);
+        assert_eq!(timings.estimate("mold", Scenario::Clean).as_secs(), 20);
+        assert_eq!(timings.estimate("lld", Scenario::Clean).as_secs(), 25);
+        assert_eq!(
+            timings
+                .cost([("default", Scenario::Clean), ("mold", Scenario::Edit)])
+                .as_secs(),
+            33
+        );
+        assert_eq!(minutes(Duration::from_secs(185)), "3 min 5 s");
+        assert_eq!(minutes(Duration::from_secs(42)), "42 s");
+        assert_eq!(minutes(Duration::from_millis(420)), "0.4 s");
     }
 
     #[test]

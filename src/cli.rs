@@ -173,6 +173,13 @@ pub enum Command {
         /// Measured runs of each configuration, after one warm-up.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// What to time: the edit loop (edit a file, rebuild), clean builds, or both.
+        #[arg(long, value_enum, default_value_t = ScenarioChoice::Both)]
+        scenario: ScenarioChoice,
+        /// Stop measuring after about this long (`20m`, `1h 30m`): the runs that do not fit are
+        /// left out and said so, and the report covers the runs made.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        budget: Option<std::time::Duration>,
         /// Print the results as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -180,13 +187,21 @@ pub enum Command {
         /// by default they are removed at the end.
         #[arg(long)]
         keep: bool,
+        /// The binary whose link is measured (default: the one cargo would build and run: see
+        /// `tune --bin`).
+        #[arg(long, value_name = "NAME")]
+        bin: Option<String>,
+        /// The project's source file the edit loop edits (default: the binary's main source
+        /// file); put back as it was at the end.
+        #[arg(long, value_name = "FILE", alias = "touch")]
+        edit: Option<std::path::PathBuf>,
     },
     /// Measure debug info, split debuginfo, the linker and build-script optimisation on this
     /// project, and (with --apply) write the fastest configuration into buildkit.toml.
     Tune {
         /// What to make faster: the edit loop (edit a file, rebuild), a clean build, or both.
-        #[arg(long, value_enum, default_value_t = TuneScenario::Edit)]
-        scenario: TuneScenario,
+        #[arg(long, value_enum, default_value_t = ScenarioChoice::Edit)]
+        scenario: ScenarioChoice,
         /// Stop measuring after this long (`20m`, `1h 30m`); levers that do not fit are left
         /// out and said so.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -237,21 +252,31 @@ pub enum Command {
     },
 }
 
-/// `tune --scenario`.
+/// `tune --scenario` and `bench --scenario`: which builds are timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TuneScenario {
+pub enum ScenarioChoice {
     Edit,
     Clean,
     Both,
 }
 
-impl TuneScenario {
+impl ScenarioChoice {
     pub fn scenarios(self) -> Vec<crate::tune::Scenario> {
         use crate::tune::Scenario;
         match self {
-            TuneScenario::Edit => vec![Scenario::Edit],
-            TuneScenario::Clean => vec![Scenario::Clean],
-            TuneScenario::Both => vec![Scenario::Edit, Scenario::Clean],
+            ScenarioChoice::Edit => vec![Scenario::Edit],
+            ScenarioChoice::Clean => vec![Scenario::Clean],
+            ScenarioChoice::Both => vec![Scenario::Edit, Scenario::Clean],
         }
+    }
+
+    /// Whether edit-loop builds are timed.
+    pub fn edit(self) -> bool {
+        self != ScenarioChoice::Clean
+    }
+
+    /// Whether clean builds are timed.
+    pub fn clean(self) -> bool {
+        self != ScenarioChoice::Edit
     }
 }

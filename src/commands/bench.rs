@@ -7,13 +7,16 @@
 //! machine hits every configuration alike. The summary, the table and the recommendation come
 //! from `crate::bench`.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
 
 use super::Context;
 use super::measure::{MainBinary, Progress};
 use crate::Error;
-use crate::bench::{self, Config, Linker, Measured, Scenario};
+use crate::bench::{self, Config, Linker, Measured, Scenario, Timings};
+use crate::cli::ScenarioChoice;
 
 pub struct BenchOptions {
     pub linkers: Vec<Linker>,
@@ -21,9 +24,17 @@ pub struct BenchOptions {
     pub linkers_given: bool,
     pub sccache: bool,
     pub runs: usize,
+    /// The builds timed: edit loop, clean, or both.
+    pub scenario: ScenarioChoice,
+    /// Measure no longer than about this.
+    pub budget: Option<Duration>,
     pub json: bool,
     /// Keep the build directories.
     pub keep: bool,
+    /// `--bin`: the binary measured.
+    pub bin: Option<String>,
+    /// `--edit`: the file the edit loop edits.
+    pub edit: Option<PathBuf>,
 }
 
 /// What cargo does for a profile key when nothing sets it: the baseline buildkit.toml's
@@ -75,17 +86,23 @@ fn cargo_default(profile: &str, key: &str) -> Option<&'static str> {
 }
 
 pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
+    let started = Instant::now();
     let project = ctx.require_project()?;
     let root = project.root();
     let (lock, _) = ctx.resolve_lock(&project)?;
     let bin_dir = ctx.home.lock_bin_dir(&lock.id());
-    let main = super::measure::main_binary(root, None)?;
     let runs = options.runs.max(1);
+    if options.sccache && !options.scenario.clean() {
+        return Err(Error::Usage(
+            "--sccache times clean builds through the cache, which --scenario edit leaves out: use --scenario clean or both".into(),
+        ));
+    }
     if options.sccache && lock.tool("sccache").is_none() {
         return Err(Error::Usage(
             "--sccache needs [tools.sccache] in buildkit.toml (and `buildkit setup`)".into(),
         ));
     }
+    let main = super::measure::main_binary(root, options.bin.as_deref())?;
 
     // Only linkers buildkit pins: mold from the lock's bin directory, never whatever mold is on
     // PATH (bfd, GNU ld, is the pre-1.90 baseline every machine has).
@@ -102,11 +119,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         options_linkers.retain(|l| *l != linker);
         eprintln!("bench: {tool} left out (buildkit.lock pins none)");
     }
-    let options = &BenchOptions {
-        linkers: options_linkers,
-        ..*options
-    };
-    let configs = configurations(&project.manifest, options);
+    let configs = configurations(&project.manifest, &options_linkers, options.sccache);
     let _lock = super::measure::lock_project(&main.target_dir, "bench")?;
     let bench_dir = super::measure::working_dir(&main.target_dir, "buildkit-bench")?;
     let scratch = tempfile::tempdir().map_err(|source| Error::File {
@@ -114,8 +127,13 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         path: std::env::temp_dir(),
         source,
     })?;
-    let (edit, leftover) =
-        super::measure::SourceEdit::begin(&main.src, root, "bench").map_err(Error::Usage)?;
+    let (edit, leftover) = super::measure::SourceEdit::of_option(
+        options.edit.as_deref(),
+        &ctx.cwd,
+        &main,
+        root,
+        "bench",
+    )?;
     let rustflags = super::measure::project_rustflags(&ctx.env, root)?;
     let runner = Runner {
         env: &ctx.env,
@@ -127,21 +145,23 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         main: &main,
         edit: std::cell::RefCell::new(edit),
         progress: Progress::new("bench"),
+        notes: Default::default(),
+        timings: Default::default(),
+        started,
+        budget: options.budget,
     };
-    runner
-        .progress
-        .note(&format!("measuring binary `{}`: {}", main.name, main.why));
+    runner.note(format!("measuring binary `{}`: {}", main.name, main.why));
     if let Some(line) = leftover {
-        runner.progress.note(&line);
+        runner.note(line);
     }
     if !runner.rustflags.is_empty() {
-        runner.progress.note(&format!(
+        runner.note(format!(
             "every build carries the project's rustflags: {}",
             crate::encode::Inert(&runner.rustflags.join(" "))
         ));
     }
 
-    let mut rows = warm_up(&runner, &configs);
+    let mut rows = warm_up(&runner, &configs, options.scenario);
     measure(&runner, &configs, &mut rows, runs);
     let restored = runner.edit.borrow_mut().restore();
     runner.progress.done();
@@ -156,6 +176,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         let report = serde_json::json!({
             "results": summaries,
             "recommendation": recommendation,
+            "notes": runner.notes.borrow().clone(),
         });
         crate::outln!(
             "{}",
@@ -166,7 +187,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         crate::outln!("\n{recommendation}");
     }
     // A gate: a configuration that could not be measured fails the run (the report above, or
-    // its JSON `invalid`, says which and why).
+    // its JSON `invalid`, says which and why). One the budget left out is said so, not failed.
     let unmeasured: Vec<&str> = summaries
         .iter()
         .filter(|s| s.invalid.is_some())
@@ -185,7 +206,11 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
 
 /// The configurations to measure: each linker asked for with buildkit.toml's profile settings
 /// (given explicitly), buildkit.toml's profile against cargo's defaults, and sccache.
-fn configurations(manifest: &crate::manifest::Manifest, options: &BenchOptions) -> Vec<Config> {
+fn configurations(
+    manifest: &crate::manifest::Manifest,
+    linkers: &[Linker],
+    sccache: bool,
+) -> Vec<Config> {
     // buildkit.toml's profile settings, given to every configuration explicitly, and the
     // baseline that sets the same keys back to cargo's defaults.
     let profile_keys: Vec<(Vec<String>, String)> = crate::render::cargo_config_keys(manifest)
@@ -195,8 +220,7 @@ fn configurations(manifest: &crate::manifest::Manifest, options: &BenchOptions) 
         .collect();
     let as_config = |path: &[String], value: &str| format!("{}={value}", path.join("."));
     let with_profile: Vec<String> = profile_keys.iter().map(|(p, v)| as_config(p, v)).collect();
-    let mut configs: Vec<Config> = options
-        .linkers
+    let mut configs: Vec<Config> = linkers
         .iter()
         .map(|&linker| Config {
             name: linker.name().to_string(),
@@ -225,7 +249,7 @@ fn configurations(manifest: &crate::manifest::Manifest, options: &BenchOptions) 
             ),
         }
     }
-    if options.sccache {
+    if sccache {
         configs.push(Config {
             name: "default+sccache".into(),
             linker: Linker::Default,
@@ -238,12 +262,34 @@ fn configurations(manifest: &crate::manifest::Manifest, options: &BenchOptions) 
 }
 
 /// One clean build of each configuration, which also shows which linker signed its binary:
-/// the rows to fill, a configuration whose binary was not signed as named marked invalid.
-fn warm_up(runner: &Runner<'_>, configs: &[Config]) -> Vec<Measured> {
-    // Warm-up: one clean build of each, which also shows which linker signed the binary.
+/// the rows to fill (the scenarios `choice` times), a configuration whose binary was not signed
+/// as named marked invalid. A configuration whose warm-up does not fit what is left of the
+/// budget gets no rows, and a note says so.
+fn warm_up(runner: &Runner<'_>, configs: &[Config], choice: ScenarioChoice) -> Vec<Measured> {
     let mut rows: Vec<Measured> = Vec::new();
-    for config in configs {
+    for (index, config) in configs.iter().enumerate() {
+        // What the warm-up is: the clean build of its kind.
+        let kind = if config.sccache {
+            Scenario::CleanSccacheCold
+        } else {
+            Scenario::Clean
+        };
+        if index > 0
+            && let Some(left) = runner.left()
+        {
+            let needed = runner.timings.borrow().estimate(&config.name, kind);
+            if needed > left {
+                runner.note(format!(
+                    "{} left out: its warm-up (a clean build, about {}) does not fit the {} left of --budget",
+                    config.name,
+                    bench::minutes(needed),
+                    bench::minutes(left)
+                ));
+                continue;
+            }
+        }
         runner.progress.say(&format!("warm-up: {}", config.name));
+        let built = Instant::now();
         let (linker_seen, invalid) = match runner.build(config, Build::Clean, 0) {
             Ok(_) => {
                 let seen = runner.linker_seen(config);
@@ -258,12 +304,23 @@ fn warm_up(runner: &Runner<'_>, configs: &[Config]) -> Vec<Measured> {
             }
             Err(why) => (None, Some(why)),
         };
+        runner
+            .timings
+            .borrow_mut()
+            .record(&config.name, kind, built.elapsed().as_secs_f64());
         let scenarios: &[Scenario] = if config.sccache {
             &[Scenario::CleanSccacheCold, Scenario::CleanSccacheWarm]
         } else {
             &[Scenario::Clean, Scenario::Edit]
         };
         for &scenario in scenarios {
+            let timed = match scenario {
+                Scenario::Edit => choice.edit(),
+                _ => choice.clean(),
+            };
+            if !timed {
+                continue;
+            }
             rows.push(Measured {
                 config: config.name.clone(),
                 scenario,
@@ -277,45 +334,92 @@ fn warm_up(runner: &Runner<'_>, configs: &[Config]) -> Vec<Measured> {
     rows
 }
 
-/// The measured runs, interleaved: each scenario, each configuration in turn, `runs` times.
+/// The measured runs, interleaved: each scenario, each configuration in turn, `runs` times. A
+/// scenario's pass that does not fit what is left of the budget ends that scenario's runs
+/// (whole passes only: each run pairs every configuration with `default`).
 fn measure(runner: &Runner<'_>, configs: &[Config], rows: &mut [Measured], runs: usize) {
-    let total = rows.iter().filter(|r| r.invalid.is_none()).count() * runs;
+    const ORDER: [Scenario; 4] = [
+        Scenario::Clean,
+        Scenario::Edit,
+        Scenario::CleanSccacheCold,
+        Scenario::CleanSccacheWarm,
+    ];
+    // Every build planned, in order: (run, scenario, configuration).
+    let planned: Vec<(usize, Scenario, &Config)> = (0..runs)
+        .flat_map(|run| {
+            ORDER
+                .into_iter()
+                .flat_map(move |scenario| configs.iter().map(move |config| (run, scenario, config)))
+        })
+        .collect();
+    let mut stopped: BTreeSet<Scenario> = BTreeSet::new();
+    let measurable =
+        |rows: &[Measured], stopped: &BTreeSet<Scenario>, scenario, config: &Config| {
+            !stopped.contains(&scenario)
+                && rows.iter().any(|r| {
+                    r.config == config.name && r.scenario == scenario && r.invalid.is_none()
+                })
+        };
     let mut done = 0;
-    for run in 0..runs {
-        for scenario in [
-            Scenario::Clean,
-            Scenario::Edit,
-            Scenario::CleanSccacheCold,
-            Scenario::CleanSccacheWarm,
-        ] {
-            for config in configs {
-                let Some(row) = rows
-                    .iter_mut()
-                    .find(|r| r.config == config.name && r.scenario == scenario)
-                else {
-                    continue;
-                };
-                if row.invalid.is_some() {
-                    continue;
-                }
-                done += 1;
-                let build = match scenario {
-                    Scenario::Clean => Build::Clean,
-                    Scenario::Edit => Build::Edit,
-                    Scenario::CleanSccacheCold => Build::CleanColdCache,
-                    Scenario::CleanSccacheWarm => Build::CleanWarmCache,
-                };
-                match runner.build(config, build, run + 1) {
-                    Ok(seconds) => {
-                        runner.progress.say(&format!(
-                            "[{done}/{total}] {} {scenario}: {seconds:.2} s",
-                            config.name
-                        ));
-                        row.seconds.push(seconds);
-                    }
-                    Err(why) => row.invalid = Some(why),
+    for (at, &(run, scenario, config)) in planned.iter().enumerate() {
+        let starts_pass = at == 0 || planned[at - 1].1 != scenario;
+        if starts_pass && let Some(left) = runner.left() {
+            let pass: Vec<(&str, Scenario)> = configs
+                .iter()
+                .filter(|c| measurable(rows, &stopped, scenario, c))
+                .map(|c| (c.name.as_str(), scenario))
+                .collect();
+            let needed = runner.timings.borrow().cost(pass.iter().copied());
+            if !pass.is_empty() && needed > left {
+                runner.note(format!(
+                    "{scenario} builds stop after {run} of {runs} runs: a pass takes about {}, {} is left of --budget",
+                    bench::minutes(needed),
+                    bench::minutes(left)
+                ));
+                stopped.insert(scenario);
+                if scenario == Scenario::CleanSccacheCold {
+                    // A warm cache is the one this run's cold build filled.
+                    stopped.insert(Scenario::CleanSccacheWarm);
                 }
             }
+        }
+        if !measurable(rows, &stopped, scenario, config) {
+            continue;
+        }
+        done += 1;
+        let build = match scenario {
+            Scenario::Clean => Build::Clean,
+            Scenario::Edit => Build::Edit,
+            Scenario::CleanSccacheCold => Build::CleanColdCache,
+            Scenario::CleanSccacheWarm => Build::CleanWarmCache,
+        };
+        let result = runner.build(config, build, run + 1);
+        let row = rows
+            .iter_mut()
+            .find(|r| r.config == config.name && r.scenario == scenario)
+            .expect("a measurable build has its row");
+        match result {
+            Ok(seconds) => {
+                row.seconds.push(seconds);
+                runner
+                    .timings
+                    .borrow_mut()
+                    .record(&config.name, scenario, seconds);
+                let rest: Vec<(&str, Scenario)> = planned[at + 1..]
+                    .iter()
+                    .filter(|(_, s, c)| measurable(rows, &stopped, *s, c))
+                    .map(|(_, s, c)| (c.name.as_str(), *s))
+                    .collect();
+                let time_left = runner.timings.borrow().cost(rest.iter().copied());
+                let time_left = runner.left().map_or(time_left, |left| time_left.min(left));
+                runner.progress.say(&format!(
+                    "[{done}/{}] {} {scenario}: {seconds:.2} s, about {} left",
+                    done + rest.len(),
+                    config.name,
+                    bench::minutes(time_left)
+                ));
+            }
+            Err(why) => row.invalid = Some(why),
         }
     }
 }
@@ -340,9 +444,27 @@ struct Runner<'a> {
     /// The edit each edit-loop build follows (every configuration has its own cache).
     edit: std::cell::RefCell<super::measure::SourceEdit>,
     progress: Progress,
+    /// The lines that stay, for the JSON report too.
+    notes: std::cell::RefCell<Vec<String>>,
+    /// What each build took so far.
+    timings: std::cell::RefCell<Timings>,
+    started: Instant,
+    budget: Option<Duration>,
 }
 
 impl Runner<'_> {
+    /// A line that stays on stderr and goes into the report's notes.
+    fn note(&self, line: String) {
+        self.progress.note(&line);
+        self.notes.borrow_mut().push(line);
+    }
+
+    /// What is left of `--budget`; `None` without one.
+    fn left(&self) -> Option<Duration> {
+        self.budget
+            .map(|budget| budget.saturating_sub(self.started.elapsed()))
+    }
+
     fn target_dir(&self, config: &Config) -> PathBuf {
         self.bench_dir.join(config.name.replace(['/', '+'], "-"))
     }

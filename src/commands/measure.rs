@@ -384,6 +384,8 @@ fn unmarked(text: &[u8]) -> Option<Vec<u8>> {
 pub struct SourceEdit {
     /// `tune` or `bench`: who is editing, for the messages.
     command: &'static str,
+    /// The file as it was named (the edit writes its real path, `file`).
+    named: PathBuf,
     file: PathBuf,
     original: Vec<u8>,
     /// Whether the file now holds the mark.
@@ -418,6 +420,7 @@ impl SourceEdit {
         };
         let mut edit = SourceEdit {
             command,
+            named: file.to_path_buf(),
             file: real,
             original,
             marked: leftover,
@@ -432,6 +435,29 @@ impl SourceEdit {
             ));
         }
         Ok((edit, note))
+    }
+
+    /// The edit `--edit FILE` names (relative to `cwd`), or of the binary's main source file
+    /// without it.
+    pub fn of_option(
+        given: Option<&Path>,
+        cwd: &Path,
+        main: &MainBinary,
+        root: &Path,
+        command: &'static str,
+    ) -> Result<(SourceEdit, Option<String>), crate::Error> {
+        let file = given.map_or_else(|| main.src.clone(), |file| cwd.join(file));
+        SourceEdit::begin(&file, root, command).map_err(|e| {
+            crate::Error::Usage(match given {
+                Some(_) => format!("--edit {e}"),
+                None => e,
+            })
+        })
+    }
+
+    /// The file edited, as it was named.
+    pub fn named(&self) -> &Path {
+        &self.named
     }
 
     /// Changes the file before a build whose incremental cache is `cache`: to the state that

@@ -99,17 +99,13 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     let root = project.root().to_path_buf();
     let main = super::measure::main_binary(&root, options.bin.as_deref())?;
     let _lock = super::measure::lock_project(&main.target_dir, "tune")?;
-    let edited = match &options.edit {
-        Some(file) => ctx.cwd.join(file),
-        None => main.src.clone(),
-    };
-    let (edit, leftover) =
-        super::measure::SourceEdit::begin(&edited, &root, "tune").map_err(|e| {
-            Error::Usage(match &options.edit {
-                Some(_) => format!("--edit {e}"),
-                None => e,
-            })
-        })?;
+    let (edit, leftover) = super::measure::SourceEdit::of_option(
+        options.edit.as_deref(),
+        &ctx.cwd,
+        &main,
+        &root,
+        "tune",
+    )?;
     let runs = options.runs;
     let progress = Progress::new("tune");
     let tune_dir = super::measure::working_dir(&main.target_dir, "buildkit-tune")?;
@@ -205,7 +201,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         machine,
         scenarios: options.scenarios.clone(),
         runs,
-        edited: edited.display().to_string(),
+        edited: runner.edit.borrow().named().display().to_string(),
         rounds,
         confirmation,
         confirmation_base,
@@ -331,8 +327,8 @@ fn search(
                 results: Vec::new(),
                 skipped: Some(format!(
                     "over the budget: about {} needed, {} left",
-                    minutes(cost + reserve),
-                    minutes(left)
+                    crate::bench::minutes(cost + reserve),
+                    crate::bench::minutes(left)
                 )),
             });
             continue;
@@ -449,7 +445,7 @@ fn measure_round(
                         clock.progress.say(&format!(
                             "{name} [{done}/{total}] {}, {scenario}: {seconds:.2} s; about {} left",
                             trial.settings.label(),
-                            minutes(left)
+                            crate::bench::minutes(left)
                         ));
                         trial.seconds.entry(scenario).or_default().push(seconds);
                     }
@@ -512,15 +508,6 @@ impl Clock<'_> {
     fn left(&self) -> Option<Duration> {
         self.budget
             .map(|budget| budget.saturating_sub(self.started.elapsed()))
-    }
-}
-
-fn minutes(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 60 {
-        format!("{secs} s")
-    } else {
-        format!("{} min {} s", secs / 60, secs % 60)
     }
 }
 

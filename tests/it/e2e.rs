@@ -785,18 +785,18 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     bench: warm-up: bfd
     bench: warm-up: default/no-profile
     bench: warm-up: default+sccache
-    bench: [1/12] default clean: N s
-    bench: [2/12] mold clean: N s
-    bench: [3/12] lld clean: N s
-    bench: [4/12] bfd clean: N s
-    bench: [5/12] default/no-profile clean: N s
-    bench: [6/12] default edit: N s
-    bench: [7/12] mold edit: N s
-    bench: [8/12] lld edit: N s
-    bench: [9/12] bfd edit: N s
-    bench: [10/12] default/no-profile edit: N s
-    bench: [11/12] default+sccache clean, empty sccache: N s
-    bench: [12/12] default+sccache clean, warm sccache: N s
+    bench: [1/12] default clean: N s, about T left
+    bench: [2/12] mold clean: N s, about T left
+    bench: [3/12] lld clean: N s, about T left
+    bench: [4/12] bfd clean: N s, about T left
+    bench: [5/12] default/no-profile clean: N s, about T left
+    bench: [6/12] default edit: N s, about T left
+    bench: [7/12] mold edit: N s, about T left
+    bench: [8/12] lld edit: N s, about T left
+    bench: [9/12] bfd edit: N s, about T left
+    bench: [10/12] default/no-profile edit: N s, about T left
+    bench: [11/12] default+sccache clean, empty sccache: N s, about T left
+    bench: [12/12] default+sccache clean, warm sccache: N s, about T left
     ");
     assert_eq!(run.code, 0, "{run}");
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -899,8 +899,8 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     bench: measuring binary `hello`: the binary of package `hello`, the workspace's default member
     bench: warm-up: default
     bench: warm-up: mold
-    bench: [1/2] default clean: N s
-    bench: [2/2] default edit: N s
+    bench: [1/2] default clean: N s, about T left
+    bench: [2/2] default edit: N s, about T left
     error: mold could not be measured (see `invalid` above)
     ");
 
@@ -927,9 +927,24 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     assert!(!sandbox.root().join("target/buildkit-bench").exists());
 }
 
-/// A bench report with its measured figures (`1.23`, `0.98x`) as `N` and runs of spaces (which
-/// align the figures) as one, so its words and shape can be asserted whole.
-fn figures(text: &str) -> String {
+/// A bench report with its measured figures (`1.23`, `0.98x`) as `N`, the progress lines'
+/// estimates (`, about 1 min 5 s left`) as `, about T left`, and runs of spaces (which align the
+/// figures) as one, so its words and shape can be asserted whole.
+pub fn figures(text: &str) -> String {
+    let text: String = text
+        .split_inclusive('\n')
+        .map(|line| {
+            let (body, end) = line
+                .strip_suffix('\n')
+                .map_or((line, ""), |body| (body, "\n"));
+            match body.rfind(", about ") {
+                Some(at) if body.ends_with(" left") => {
+                    format!("{}, about T left{end}", &body[..at])
+                }
+                _ => line.to_string(),
+            }
+        })
+        .collect();
     let mut out = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

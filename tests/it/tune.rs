@@ -475,4 +475,214 @@ fn tune_measures_the_default_members_binary() {
     sandbox.run(&["tune", "--offline"]).assert_is(
         "exit 2\n--- stderr\nerror: 2 packages have binaries, so which build to measure is not clear: helper (gen); editor (zed); choose one with --bin NAME (or set `default-members`) (the workspace at [SANDBOX]/project)",
     );
+    // bench chooses alike, and --bin settles it.
+    let bench = [
+        "bench",
+        "--linkers",
+        "default",
+        "--scenario",
+        "edit",
+        "--runs",
+        "1",
+    ];
+    let run = sandbox.run(&bench);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("2 packages have binaries"), "{run}");
+    let run = sandbox.run(&[&bench[..], &["--bin", "zed"]].concat());
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l == "bench: measuring binary `zed`: `--bin zed` of package `editor`"),
+        "{run}"
+    );
+}
+
+/// bench times only the scenario asked for, and within --budget: a configuration whose warm-up
+/// does not fit is left out, a pass that does not fit ends its scenario's runs, each said in a
+/// line, and what was left out is not an error.
+#[test]
+fn bench_times_the_scenario_asked_for_within_its_budget() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    tuned_project(&sandbox, &server);
+    sandbox.run(&["bench", "--scenario", "edit", "--sccache"]).assert_is(
+        "exit 2\n--- stderr\nerror: --sccache times clean builds through the cache, which --scenario edit leaves out: use --scenario clean or both",
+    );
+    let run = sandbox
+        .buildkit(&[
+            "bench",
+            "--scenario",
+            "edit",
+            "--linkers",
+            "default,mold,wild",
+            "--runs",
+            "2",
+            "--json",
+        ])
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    insta::assert_snapshot!(crate::e2e::figures(&run.stderr), @"
+    bench: measuring binary `hello`: the binary of package `hello`, the workspace's default member
+    bench: warm-up: default
+    bench: warm-up: mold
+    bench: warm-up: wild
+    bench: [1/6] default edit: N s, about T left
+    bench: [2/6] mold edit: N s, about T left
+    bench: [3/6] wild edit: N s, about T left
+    bench: [4/6] default edit: N s, about T left
+    bench: [5/6] mold edit: N s, about T left
+    bench: [6/6] wild edit: N s, about T left
+    ");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let rows: Vec<String> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                r["config"].as_str().unwrap(),
+                r["scenario"].as_str().unwrap(),
+                r["runs"],
+                r["linker_seen"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .split(' ')
+                    .next()
+                    .unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        ["default edit 2 LLD", "mold edit 2 mold", "wild edit 2 Wild"],
+        "{report}"
+    );
+
+    // No time at all: the first warm-up still runs (it is the estimate), the rest is said.
+    let run = sandbox
+        .buildkit(&["bench", "--scenario", "edit", "--budget", "0s", "--json"])
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    insta::assert_snapshot!(crate::e2e::figures(&run.stderr), @"
+    bench: measuring binary `hello`: the binary of package `hello`, the workspace's default member
+    bench: warm-up: default
+    bench: mold left out: its warm-up (a clean build, about N s) does not fit the N s left of --budget
+    bench: wild left out: its warm-up (a clean build, about N s) does not fit the N s left of --budget
+    bench: lld left out: its warm-up (a clean build, about N s) does not fit the N s left of --budget
+    bench: bfd left out: its warm-up (a clean build, about N s) does not fit the N s left of --budget
+    bench: edit builds stop after 0 of 5 runs: a pass takes about N s, N s is left of --budget
+    ");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["results"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["results"][0]["runs"], 0, "{report}");
+    assert_eq!(report["notes"].as_array().unwrap().len(), 6, "{report}");
+}
+
+/// The project of issue 26 as a whole: a virtual workspace whose `default-members` names the
+/// editor (a helper binary listed first), its own cfg in a `target.'cfg(all())'` table that the
+/// editor needs to compile, and a rust-toolchain.toml pinning a Rust that is not installed.
+/// init says why it pins another, generate names both ways past its refusal, and tune times the
+/// editor with the project's cfg in every build, mold and wild measured and signed.
+#[test]
+fn a_virtual_workspace_with_its_own_flags_and_pin_is_measured_as_it_builds() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    sandbox.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"crates/helper\", \"crates/editor\"]\ndefault-members = [\"crates/editor\"]\nresolver = \"2\"\n",
+    );
+    for (name, bin) in [("helper", "gen"), ("editor", "zed")] {
+        sandbox.write(
+            &format!("crates/{name}/Cargo.toml"),
+            &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nrust-version = \"1.90\"\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n"),
+        );
+    }
+    sandbox.write("crates/helper/src/main.rs", "fn main() {}\n");
+    sandbox.write(
+        "crates/editor/src/main.rs",
+        "#[cfg(not(team_cfg))]\ncompile_error!(\"built without the project's rustflags\");\nfn main() { println!(\"editor\"); }\n",
+    );
+    sandbox.write(
+        ".cargo/config.toml",
+        "[target.'cfg(all())']\nrustflags = [\"--cfg\", \"team_cfg\"]\n",
+    );
+    sandbox.write(
+        "rust-toolchain.toml",
+        "[toolchain]\nchannel = \"1.90.0\"\ncomponents = [\"clippy\"]\n",
+    );
+    // As a contributor's shell runs it: rustup picks the toolchain from the file.
+    let contributor = |args: &[&str]| sandbox.buildkit(args).env_remove("RUSTUP_TOOLCHAIN").run();
+    let run = contributor(&["init", "--no-sccache"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stderr.contains("note: [SANDBOX]/project/rust-toolchain.toml names Rust 1.90.0, not installed here (`rustup toolchain install 1.90.0` installs it); pinned Rust 1.95.0"),
+        "{run}"
+    );
+    // The tools from loopback, as the lock pins them.
+    let (mold_version, mold) = serve_real(&server, "mold");
+    let (wild_version, wild) = serve_real(&server, "wild");
+    sandbox.write(
+        "buildkit.toml",
+        &format!(
+            "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n[ci]\nproviders = []\n{}{}",
+            rust_version(),
+            tool_table("mold", &mold_version, &server.url("/mold.tar.gz"), &mold),
+            tool_table("wild", &wild_version, &server.url("/wild.tar.gz"), &wild),
+        ),
+    );
+    let run = contributor(&["generate"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr.contains("re-run with --force")
+            && run
+                .stderr
+                .contains("set `[toolchain] file = false` in buildkit.toml"),
+        "{run}"
+    );
+    contributor(&["generate", "--force"]).success();
+    assert_eq!(
+        sandbox
+            .read("rust-toolchain.toml")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect::<Vec<_>>(),
+        [
+            "[toolchain]",
+            &format!("channel = \"{}\"", rust_version()),
+            "components = [\"clippy\"]"
+        ]
+    );
+    contributor(&["setup", "--quiet"]).success();
+    let run = contributor(&["tune", "--runs", "3", "--json", "--budget", "10m"]);
+    assert_eq!(run.code, 0, "{run}");
+    for line in [
+        "tune: measuring binary `zed`: the binary of package `editor`, the workspace's default member",
+        "tune: every build carries the project's rustflags: --cfg team_cfg",
+    ] {
+        assert!(run.stderr.lines().any(|l| l == line), "{line}\n{run}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let linker_round = report["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["lever"] == "linker")
+        .unwrap();
+    let measured: Vec<&str> = linker_round["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("invalid").is_none())
+        .map(|r| r["settings"]["linker"].as_str().unwrap())
+        .collect();
+    assert_eq!(measured, ["default", "mold", "wild"], "{linker_round}");
+    assert!(
+        report["edited"]
+            .as_str()
+            .unwrap()
+            .ends_with("crates/editor/src/main.rs"),
+        "{report}"
+    );
 }
