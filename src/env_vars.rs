@@ -63,6 +63,10 @@ pub const CARGO_HOME: &str = "CARGO_HOME";
 /// sccache's local cache directory: where `buildkit env` puts the local level in front of a
 /// remote cache (default: sccache's own, the platform cache dir's `sccache`).
 pub const SCCACHE_DIR: &str = "SCCACHE_DIR";
+/// The socket of this sccache version's server (`buildkit env` sets it per version).
+pub const SCCACHE_SERVER_UDS: &str = "SCCACHE_SERVER_UDS";
+/// A TCP port for the sccache server: doctor, bench and tune start private servers by port.
+pub const SCCACHE_SERVER_PORT: &str = "SCCACHE_SERVER_PORT";
 /// Set by GitHub Actions: `pull_request` (or `pull_request_target`) tells `buildkit env` that
 /// the job builds a pull request, which only reads a shared cache (`[cache] write = "ci"`).
 pub const GITHUB_EVENT_NAME: &str = "GITHUB_EVENT_NAME";
@@ -139,26 +143,6 @@ impl BuildEnv {
     /// Read when asked, not inspected at start: which names matter depends on the manifest.
     pub fn is_set(&self, name: &str) -> bool {
         std::env::var_os(name).is_some_and(|v| !v.is_empty())
-    }
-
-    /// Where this build runs, for the shared cache's write policy: CI when `CI` is set (as
-    /// every CI system sets it), a pull request when GitHub or GitLab says so.
-    pub fn build_place(&self) -> crate::manifest::BuildPlace {
-        use crate::manifest::BuildPlace;
-        let set = |name: &str| self.var(name).is_some_and(|v| !v.is_empty());
-        let ci = self
-            .var(CI)
-            .and_then(|v| v.to_str())
-            .is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-        let pull_request = self
-            .var(GITHUB_EVENT_NAME)
-            .is_some_and(|v| v == "pull_request" || v == "pull_request_target")
-            || set(CI_MERGE_REQUEST_IID);
-        match (ci, pull_request) {
-            (false, _) => BuildPlace::Local,
-            (true, false) => BuildPlace::CiBranch,
-            (true, true) => BuildPlace::CiPullRequest,
-        }
     }
 
     /// Whether an inspected boolean-ish variable is set to a true value.

@@ -164,7 +164,7 @@ impl RawLockedTool {
         if let Some((link, path)) = self
             .binaries
             .iter()
-            .find(|(link, path)| !plain(link) || !crate::install::is_inside_path(path))
+            .find(|(link, path)| !plain(link) || !is_inside_path(path))
         {
             return Err(format!(
                 "tool {}: binary `{}` = `{}` is not a plain name and a path inside the tool",
@@ -370,6 +370,16 @@ fn archive_tool(name: &str, spec: &ToolSpec, registry: &Registry) -> LockedTool 
         }),
         binaries: releases.links.clone(),
     }
+}
+
+/// Whether `path` (from a receipt or a lock) names something beneath the directory it is
+/// joined to: relative, no `..`, no empty or control-character segment.
+pub fn is_inside_path(path: &str) -> bool {
+    !path.is_empty()
+        && !crate::encode::has_control(path)
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 #[cfg(test)]

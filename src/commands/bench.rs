@@ -103,6 +103,14 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         ));
     }
     let main = super::measure::main_binary(root, options.bin.as_deref())?;
+    // The lines that stay, the binary first: on stderr as they come, and in the JSON.
+    let progress = Progress::new("bench");
+    let mut notes = Vec::new();
+    let mut note = |line: String| {
+        progress.note(&line);
+        notes.push(line);
+    };
+    note(format!("measuring binary `{}`: {}", main.name, main.why));
 
     // Only linkers buildkit pins: mold from the lock's bin directory, never whatever mold is on
     // PATH (bfd, GNU ld, is the pre-1.90 baseline every machine has).
@@ -117,7 +125,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
             )));
         }
         options_linkers.retain(|l| *l != linker);
-        eprintln!("bench: {tool} left out (buildkit.lock pins none)");
+        note(format!("{tool} left out (buildkit.lock pins none)"));
     }
     let configs = configurations(&project.manifest, &options_linkers, options.sccache);
     let _lock = super::measure::lock_project(&main.target_dir, "bench")?;
@@ -134,7 +142,16 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         root,
         "bench",
     )?;
+    if let Some(line) = leftover {
+        note(line);
+    }
     let rustflags = super::measure::project_rustflags(&ctx.env, root)?;
+    if !rustflags.is_empty() {
+        note(format!(
+            "every build carries the project's rustflags: {}",
+            crate::encode::Inert(&rustflags.join(" "))
+        ));
+    }
     let runner = Runner {
         env: &ctx.env,
         root,
@@ -144,23 +161,12 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         scratch: scratch.path(),
         main: &main,
         edit: std::cell::RefCell::new(edit),
-        progress: Progress::new("bench"),
-        notes: Default::default(),
+        progress,
+        notes: std::cell::RefCell::new(notes),
         timings: Default::default(),
         started,
         budget: options.budget,
     };
-    runner.note(format!("measuring binary `{}`: {}", main.name, main.why));
-    if let Some(line) = leftover {
-        runner.note(line);
-    }
-    if !runner.rustflags.is_empty() {
-        runner.note(format!(
-            "every build carries the project's rustflags: {}",
-            crate::encode::Inert(&runner.rustflags.join(" "))
-        ));
-    }
-
     let mut rows = warm_up(&runner, &configs, options.scenario);
     measure(&runner, &configs, &mut rows, runs);
     let restored = runner.edit.borrow_mut().restore();
@@ -498,13 +504,15 @@ impl Runner<'_> {
             // And the C driver links as they say: not the project's linker script, which
             // would pick the project's linker whatever the configuration.
             .env(crate::env_vars::LINKER_OVERRIDE, "cc")
-            .env_remove("SCCACHE_SERVER_UDS");
+            .env_remove(crate::env_vars::SCCACHE_SERVER_UDS);
         for setting in &config.cargo_config {
             cargo.arg("--config").arg(setting);
         }
         let sccache_dir = self.scratch.join(format!("sccache-{}", run));
         // A private server per cache directory: it reads SCCACHE_DIR when it starts.
-        let port = config.sccache.then(free_port);
+        let port = config.sccache.then(|| {
+            super::measure::free_port().unwrap_or(super::measure::SCCACHE_DEFAULT_PORT)
+        });
         if let Some(port) = port {
             if build == Build::CleanColdCache {
                 let _ = fs_err::remove_dir_all(&sccache_dir);
@@ -513,7 +521,7 @@ impl Runner<'_> {
                 .env(crate::env_vars::RUSTC_WRAPPER, self.bin_dir.join("sccache"))
                 .env(crate::env_vars::CARGO_INCREMENTAL, "0")
                 .env(crate::env_vars::SCCACHE_DIR, &sccache_dir)
-                .env("SCCACHE_SERVER_PORT", port.to_string());
+                .env(crate::env_vars::SCCACHE_SERVER_PORT, port.to_string());
         } else {
             cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
         }
@@ -522,8 +530,8 @@ impl Runner<'_> {
             let _ = crate::child::output(
                 Command::new(self.bin_dir.join("sccache"))
                     .arg("--stop-server")
-                    .env("SCCACHE_SERVER_PORT", port.to_string())
-                    .env_remove("SCCACHE_SERVER_UDS"),
+                    .env(crate::env_vars::SCCACHE_SERVER_PORT, port.to_string())
+                    .env_remove(crate::env_vars::SCCACHE_SERVER_UDS),
                 crate::child::Limits::PROBE.outside_project(),
             );
         }
@@ -540,8 +548,3 @@ impl Runner<'_> {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_or(4226, |a| a.port())
-}

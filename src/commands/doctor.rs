@@ -586,15 +586,14 @@ fn probe_build_in(
         .current_dir(crate_dir)
         .env("CARGO_TARGET_DIR", crate_dir.join("target"))
         // A private server (by port), so that its statistics are the probe's alone.
-        .env_remove("SCCACHE_SERVER_UDS");
+        .env_remove(crate::env_vars::SCCACHE_SERVER_UDS);
     let sccache_port = manifest
         .sccache
         .as_ref()
-        .and_then(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())
-        .and_then(|l| l.local_addr().ok())
-        .map(|a| a.port().to_string());
+        .and_then(|_| super::measure::free_port())
+        .map(|port| port.to_string());
     if let Some(port) = &sccache_port {
-        cargo.env("SCCACHE_SERVER_PORT", port);
+        cargo.env(crate::env_vars::SCCACHE_SERVER_PORT, port);
     }
     match crate::child::output(&mut cargo, crate::child::Limits::build()) {
         Ok(out) if out.status.success() => {
@@ -688,7 +687,7 @@ fn cache_policy_findings(
     findings: &mut Findings,
 ) {
     use crate::manifest::{BuildPlace, CacheWriters};
-    let place = ctx.env.build_place();
+    let place = crate::manifest::BuildPlace::of(&ctx.env);
     let policy = match cache.writers {
         CacheWriters::Ci => "write = \"ci\": CI jobs that are not a pull request write",
         CacheWriters::All => "write = \"all\"",
@@ -775,7 +774,7 @@ fn cache_policy_findings(
     let Ok(out) = crate::child::output(
         Command::new(&bin)
             .args(["--show-stats", "--stats-format", "json"])
-            .env("SCCACHE_SERVER_UDS", &socket),
+            .env(crate::env_vars::SCCACHE_SERVER_UDS, &socket),
         crate::child::Limits::PROBE.outside_project(),
     ) else {
         return;
@@ -819,8 +818,8 @@ fn sccache_finding(port: &str, findings: &mut Findings) {
         crate::child::output(
             Command::new("sccache")
                 .args(arg)
-                .env("SCCACHE_SERVER_PORT", port)
-                .env_remove("SCCACHE_SERVER_UDS"),
+                .env(crate::env_vars::SCCACHE_SERVER_PORT, port)
+                .env_remove(crate::env_vars::SCCACHE_SERVER_UDS),
             crate::child::Limits::PROBE.outside_project(),
         )
     };
@@ -898,7 +897,7 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
         lock: lock_text,
         linker_settings: linker_settings(&ctx.env, &root.join(CARGO_CONFIG))?,
         wrapper: wrapper_name(&ctx.env),
-        cache: cache_settings(&project.manifest, ctx.env.build_place()),
+        cache: cache_settings(&project.manifest, crate::manifest::BuildPlace::of(&ctx.env)),
     };
     crate::outln!("{}", inputs.line());
     Ok(ExitCode::SUCCESS)

@@ -23,7 +23,7 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
                 .tool("sccache")
                 .and_then(|sccache| ctx.home.sccache_socket(&sccache.version));
             if let Some(socket) = &socket {
-                vars.push(("SCCACHE_SERVER_UDS".into(), socket.display().to_string()));
+                vars.push((crate::env_vars::SCCACHE_SERVER_UDS.into(), socket.display().to_string()));
             }
             (ctx.home.lock_bin_dir(&lock.id()), vars)
         }
@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
         vars.retain(|(name, _)| name != rw);
         vars.extend(
             cache
-                .env_vars_at(ctx.env.build_place())
+                .env_vars_at(crate::manifest::BuildPlace::of(&ctx.env))
                 .into_iter()
                 .filter(|(name, _)| name == rw),
         );

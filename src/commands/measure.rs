@@ -529,6 +529,19 @@ impl Drop for SourceEdit {
 }
 
 /// One progress line on a terminal (rewritten in place), plain lines otherwise.
+/// A loopback port free right now, for a private sccache server (`SCCACHE_SERVER_PORT`), so
+/// that its statistics and its cache directory are one measurement's alone; `None` where none
+/// can be bound.
+pub fn free_port() -> Option<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .ok()
+}
+
+/// sccache's own port, where no free one could be found.
+pub const SCCACHE_DEFAULT_PORT: u16 = 4226;
+
 pub struct Progress {
     command: &'static str,
     terminal: bool,

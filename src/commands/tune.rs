@@ -151,9 +151,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         sccache: tools.sccache.map(|program| SccacheRun {
             program,
             dir: tune_dir.join("sccache"),
-            port: std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map_or(4227, |a| a.port()),
+            port: super::measure::free_port().unwrap_or(super::measure::SCCACHE_DEFAULT_PORT),
         }),
     };
     let mut clock = Clock {
@@ -572,7 +570,7 @@ fn linker_tools(
             ci: false,
             quiet: true,
             json: false,
-            download_attempts: 4,
+            download_attempts: crate::fetch::DEFAULT_ATTEMPTS,
         },
     );
     let (lock, pins) = match installed {
@@ -734,12 +732,12 @@ impl Runner<'_> {
                 cargo
                     .env(crate::env_vars::RUSTC_WRAPPER, &sccache.program)
                     .env(crate::env_vars::SCCACHE_DIR, &sccache.dir)
-                    .env("SCCACHE_SERVER_PORT", sccache.port.to_string())
-                    .env_remove("SCCACHE_SERVER_UDS");
+                    .env(crate::env_vars::SCCACHE_SERVER_PORT, sccache.port.to_string())
+                    .env_remove(crate::env_vars::SCCACHE_SERVER_UDS);
                 for (name, _) in std::env::vars_os() {
                     if let Some(name) = name.to_str()
                         && name.starts_with("SCCACHE_")
-                        && ![crate::env_vars::SCCACHE_DIR, "SCCACHE_SERVER_PORT"].contains(&name)
+                        && ![crate::env_vars::SCCACHE_DIR, crate::env_vars::SCCACHE_SERVER_PORT].contains(&name)
                     {
                         cargo.env_remove(name);
                     }
@@ -763,8 +761,8 @@ impl Runner<'_> {
             let _ = crate::child::output(
                 Command::new(&sccache.program)
                     .arg("--stop-server")
-                    .env("SCCACHE_SERVER_PORT", sccache.port.to_string())
-                    .env_remove("SCCACHE_SERVER_UDS"),
+                    .env(crate::env_vars::SCCACHE_SERVER_PORT, sccache.port.to_string())
+                    .env_remove(crate::env_vars::SCCACHE_SERVER_UDS),
                 crate::child::Limits::PROBE.outside_project(),
             );
         }

@@ -85,16 +85,6 @@ pub enum InstallError {
     NoRustLld { path: PathBuf },
 }
 
-/// Whether `path` (from a receipt or a lock) names something beneath the directory it is
-/// joined to: relative, no `..`, no empty or control-character segment.
-pub fn is_inside_path(path: &str) -> bool {
-    !path.is_empty()
-        && !crate::encode::has_control(path)
-        && Path::new(path)
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)))
-}
-
 /// What an install recorded: enough to tell later whether it still matches the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -272,7 +262,7 @@ impl Home {
         // A receipt with a malformed digest (edited, truncated), or one whose binaries lie
         // outside its tool's directory, is no proof of anything.
         toml::from_str::<Receipt>(&text).ok().filter(|r| {
-            r.binaries.keys().all(|p| is_inside_path(p)) && r.name == name && r.version == version
+            r.binaries.keys().all(|p| crate::lock::is_inside_path(p)) && r.name == name && r.version == version
         })
     }
 

@@ -174,6 +174,28 @@ pub enum BuildPlace {
     CiPullRequest,
 }
 
+impl BuildPlace {
+    /// Where the build whose environment is `env` runs: CI when `CI` is set (as every CI
+    /// system sets it), a pull request when GitHub or GitLab says so.
+    pub fn of(env: &crate::env_vars::BuildEnv) -> BuildPlace {
+        use crate::env_vars::{CI, CI_MERGE_REQUEST_IID, GITHUB_EVENT_NAME};
+        let set = |name: &str| env.var(name).is_some_and(|v| !v.is_empty());
+        let ci = env
+            .var(CI)
+            .and_then(|v| v.to_str())
+            .is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+        let pull_request = env
+            .var(GITHUB_EVENT_NAME)
+            .is_some_and(|v| v == "pull_request" || v == "pull_request_target")
+            || set(CI_MERGE_REQUEST_IID);
+        match (ci, pull_request) {
+            (false, _) => BuildPlace::Local,
+            (true, false) => BuildPlace::CiBranch,
+            (true, true) => BuildPlace::CiPullRequest,
+        }
+    }
+}
+
 /// Where sccache keeps its cache, and the settings the backend needs (turned into SCCACHE_* vars).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheConfig {

@@ -777,8 +777,8 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
         .run();
     // The progress lines, whole; the figures are the JSON's, checked below.
     insta::assert_snapshot!(figures(&run.stderr), @"
-    bench: wild left out (buildkit.lock pins none)
     bench: measuring binary `hello`: the binary of package `hello`, the workspace's default member
+    bench: wild left out (buildkit.lock pins none)
     bench: warm-up: default
     bench: warm-up: mold
     bench: warm-up: lld

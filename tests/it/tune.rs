@@ -347,7 +347,7 @@ fn measuring_takes_the_project_alone_and_refuses_linked_working_directories() {
     // bench says first which linkers it leaves out (this project pins none).
     let left_out = |command: &str| {
         if command == "bench" {
-            "bench: mold left out (buildkit.lock pins none)\nbench: wild left out (buildkit.lock pins none)\n"
+            "bench: measuring binary `hello`: the binary of package `hello`, the workspace's default member\nbench: mold left out (buildkit.lock pins none)\nbench: wild left out (buildkit.lock pins none)\n"
         } else {
             ""
         }
