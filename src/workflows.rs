@@ -46,7 +46,7 @@ pub struct OverriddenJob {
 /// What, in a job's lines (or the workflow's top-level `env:`), makes its choice its own:
 /// rustup ranks each of these above rust-toolchain.toml.
 const OWN_CHOICE: [&str; 4] = [
-    "RUSTUP_TOOLCHAIN",
+    crate::env_vars::RUSTUP_TOOLCHAIN,
     "cargo +",
     "rustup run ",
     "rustup override set",

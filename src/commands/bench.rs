@@ -418,11 +418,15 @@ fn measure(runner: &Runner<'_>, configs: &[Config], rows: &mut [Measured], runs:
                     .collect();
                 let time_left = runner.timings.borrow().cost(rest.iter().copied());
                 let time_left = runner.left().map_or(time_left, |left| time_left.min(left));
+                let time_left = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(", about {} left", bench::minutes(time_left))
+                };
                 runner.progress.say(&format!(
-                    "[{done}/{}] {} {scenario}: {seconds:.2} s, about {} left",
+                    "[{done}/{}] {} {scenario}: {seconds:.2} s{time_left}",
                     done + rest.len(),
                     config.name,
-                    bench::minutes(time_left)
                 ));
             }
             Err(why) => row.invalid = Some(why),
@@ -510,9 +514,9 @@ impl Runner<'_> {
         }
         let sccache_dir = self.scratch.join(format!("sccache-{}", run));
         // A private server per cache directory: it reads SCCACHE_DIR when it starts.
-        let port = config.sccache.then(|| {
-            super::measure::free_port().unwrap_or(super::measure::SCCACHE_DEFAULT_PORT)
-        });
+        let port = config
+            .sccache
+            .then(|| super::measure::free_port().unwrap_or(super::measure::SCCACHE_DEFAULT_PORT));
         if let Some(port) = port {
             if build == Build::CleanColdCache {
                 let _ = fs_err::remove_dir_all(&sccache_dir);
@@ -547,4 +551,3 @@ impl Runner<'_> {
         crate::elf::linker_signature(&crate::elf::comment_strings(&bytes)?)
     }
 }
-

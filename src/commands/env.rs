@@ -23,7 +23,10 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
                 .tool("sccache")
                 .and_then(|sccache| ctx.home.sccache_socket(&sccache.version));
             if let Some(socket) = &socket {
-                vars.push((crate::env_vars::SCCACHE_SERVER_UDS.into(), socket.display().to_string()));
+                vars.push((
+                    crate::env_vars::SCCACHE_SERVER_UDS.into(),
+                    socket.display().to_string(),
+                ));
             }
             (ctx.home.lock_bin_dir(&lock.id()), vars)
         }

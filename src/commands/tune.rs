@@ -732,12 +732,19 @@ impl Runner<'_> {
                 cargo
                     .env(crate::env_vars::RUSTC_WRAPPER, &sccache.program)
                     .env(crate::env_vars::SCCACHE_DIR, &sccache.dir)
-                    .env(crate::env_vars::SCCACHE_SERVER_PORT, sccache.port.to_string())
+                    .env(
+                        crate::env_vars::SCCACHE_SERVER_PORT,
+                        sccache.port.to_string(),
+                    )
                     .env_remove(crate::env_vars::SCCACHE_SERVER_UDS);
                 for (name, _) in std::env::vars_os() {
                     if let Some(name) = name.to_str()
                         && name.starts_with("SCCACHE_")
-                        && ![crate::env_vars::SCCACHE_DIR, crate::env_vars::SCCACHE_SERVER_PORT].contains(&name)
+                        && ![
+                            crate::env_vars::SCCACHE_DIR,
+                            crate::env_vars::SCCACHE_SERVER_PORT,
+                        ]
+                        .contains(&name)
                     {
                         cargo.env_remove(name);
                     }
@@ -761,7 +768,10 @@ impl Runner<'_> {
             let _ = crate::child::output(
                 Command::new(&sccache.program)
                     .arg("--stop-server")
-                    .env(crate::env_vars::SCCACHE_SERVER_PORT, sccache.port.to_string())
+                    .env(
+                        crate::env_vars::SCCACHE_SERVER_PORT,
+                        sccache.port.to_string(),
+                    )
                     .env_remove(crate::env_vars::SCCACHE_SERVER_UDS),
                 crate::child::Limits::PROBE.outside_project(),
             );

@@ -262,7 +262,9 @@ impl Home {
         // A receipt with a malformed digest (edited, truncated), or one whose binaries lie
         // outside its tool's directory, is no proof of anything.
         toml::from_str::<Receipt>(&text).ok().filter(|r| {
-            r.binaries.keys().all(|p| crate::lock::is_inside_path(p)) && r.name == name && r.version == version
+            r.binaries.keys().all(|p| crate::lock::is_inside_path(p))
+                && r.name == name
+                && r.version == version
         })
     }
 

@@ -796,7 +796,7 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     bench: [9/12] bfd edit: N s, about T left
     bench: [10/12] default/no-profile edit: N s, about T left
     bench: [11/12] default+sccache clean, empty sccache: N s, about T left
-    bench: [12/12] default+sccache clean, warm sccache: N s, about T left
+    bench: [12/12] default+sccache clean, warm sccache: N s
     ");
     assert_eq!(run.code, 0, "{run}");
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -900,7 +900,7 @@ fn bench_measures_each_linker_and_the_cache_and_checks_who_linked() {
     bench: warm-up: default
     bench: warm-up: mold
     bench: [1/2] default clean: N s, about T left
-    bench: [2/2] default edit: N s, about T left
+    bench: [2/2] default edit: N s
     error: mold could not be measured (see `invalid` above)
     ");
 
