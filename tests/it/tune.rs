@@ -26,6 +26,23 @@ fn tuned_project(sandbox: &Sandbox, server: &Server) {
     sandbox.run(&["setup", "--quiet"]).success();
 }
 
+/// The linkers tune's linker round measured (its valid results), from the JSON report.
+fn measured_linkers(report: &serde_json::Value) -> Vec<String> {
+    let round = report["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["lever"] == "linker")
+        .expect("a linker round");
+    round["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("invalid").is_none())
+        .map(|r| r["settings"]["linker"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A directory whose `cc` sleeps a second before every link through rustc's own lld, then
 /// links as the real one does.
 fn slow_default_links(sandbox: &Sandbox) -> std::ffi::OsString {
@@ -431,20 +448,11 @@ fn tune_builds_with_the_projects_own_rustflags_and_still_switches_linkers() {
         "{run}"
     );
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let linker_round = report["rounds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["lever"] == "linker")
-        .unwrap();
-    let measured: Vec<&str> = linker_round["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r.get("invalid").is_none())
-        .map(|r| r["settings"]["linker"].as_str().unwrap())
-        .collect();
-    assert_eq!(measured, ["default", "mold", "wild"], "{linker_round}");
+    assert_eq!(
+        measured_linkers(&report),
+        ["default", "mold", "wild"],
+        "{report}"
+    );
 }
 
 /// A virtual workspace whose `default-members` names the editor, with a helper binary in
@@ -681,20 +689,11 @@ fn a_virtual_workspace_with_its_own_flags_and_pin_is_measured_as_it_builds() {
         assert!(run.stderr.lines().any(|l| l == line), "{line}\n{run}");
     }
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let linker_round = report["rounds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["lever"] == "linker")
-        .unwrap();
-    let measured: Vec<&str> = linker_round["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r.get("invalid").is_none())
-        .map(|r| r["settings"]["linker"].as_str().unwrap())
-        .collect();
-    assert_eq!(measured, ["default", "mold", "wild"], "{linker_round}");
+    assert_eq!(
+        measured_linkers(&report),
+        ["default", "mold", "wild"],
+        "{report}"
+    );
     assert!(
         report["edited"]
             .as_str()
