@@ -75,6 +75,27 @@ impl Linker {
         Linker::ALL.into_iter().find(|l| l.name() == name)
     }
 
+    /// The tool buildkit.toml pins it as (`[tools.<name>]`); none for rustc's own choice and
+    /// GNU ld, which come with the toolchain and the system.
+    pub fn tool(self) -> Option<&'static str> {
+        match self {
+            Linker::Mold => Some("mold"),
+            Linker::Wild => Some("wild"),
+            Linker::Lld => Some("lld"),
+            Linker::Default | Linker::Bfd => None,
+        }
+    }
+
+    /// The program a lock's bin directory links for it (what the driver runs).
+    pub fn program(self) -> Option<&'static str> {
+        match self {
+            Linker::Mold => Some("ld.mold"),
+            Linker::Wild => Some("wild"),
+            Linker::Lld => Some("ld.lld"),
+            Linker::Default | Linker::Bfd => None,
+        }
+    }
+
     /// The name the C driver's `-fuse-ld=` takes; none for rustc's own choice.
     pub fn fuse_ld(self) -> Option<&'static str> {
         match self {

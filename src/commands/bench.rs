@@ -115,7 +115,10 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     // Only linkers buildkit pins: mold from the lock's bin directory, never whatever mold is on
     // PATH (bfd, GNU ld, is the pre-1.90 baseline every machine has).
     let mut options_linkers = options.linkers.clone();
-    for (linker, tool) in [(Linker::Mold, "mold"), (Linker::Wild, "wild")] {
+    for linker in [Linker::Mold, Linker::Wild] {
+        let Some(tool) = linker.tool() else {
+            continue;
+        };
         if lock.tool(tool).is_some() || !options_linkers.contains(&linker) {
             continue;
         }

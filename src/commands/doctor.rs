@@ -657,15 +657,13 @@ fn linker_finding(binary: &Path, manifest: &Manifest, lock: &Lockfile, findings:
     };
     // The version that signed it, against the lock's (rust-lld's is the toolchain's own).
     let seen_version = signature.split_whitespace().nth(1).unwrap_or("");
-    let locked = match manifest.linker {
-        LinkerKind::Mold => lock.tool("mold").map(|t| t.version.as_str()),
-        LinkerKind::Wild => lock.tool("wild").map(|t| t.version.as_str()),
-        LinkerKind::Lld => lock
-            .tool("lld")
-            .map(|t| t.version.as_str())
-            .filter(|v| *v != "rust"),
-        LinkerKind::Default => None,
-    };
+    let locked = manifest
+        .linker
+        .linker()
+        .tool()
+        .and_then(|tool| lock.tool(tool))
+        .map(|t| t.version.as_str())
+        .filter(|v| *v != "rust");
     match locked {
         Some(version) if version != seen_version => findings.add(
             "build",

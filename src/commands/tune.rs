@@ -588,11 +588,10 @@ fn linker_tools(
     };
     let bin_dir = ctx.home.lock_bin_dir(&lock.id());
     let mut linkers = Vec::new();
-    for (linker, tool, program) in [
-        (Linker::Mold, "mold", "ld.mold"),
-        (Linker::Wild, "wild", "wild"),
-        (Linker::Lld, "lld", "ld.lld"),
-    ] {
+    for linker in [Linker::Mold, Linker::Wild, Linker::Lld] {
+        let (Some(tool), Some(program)) = (linker.tool(), linker.program()) else {
+            continue;
+        };
         let pinned = match lock.tool(tool) {
             Some(t) if t.archive().is_some() => true,
             // rust-lld is the LLD rustc already links with: nothing to compare.

@@ -69,13 +69,22 @@ impl LinkerKind {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkerKind::Mold => "mold",
-            LinkerKind::Lld => "lld",
-            LinkerKind::Wild => "wild",
-            LinkerKind::Default => "default",
+    /// The kind that selects `linker`; none for GNU ld, a baseline bench measures but
+    /// buildkit.toml never chooses.
+    pub fn of(linker: crate::linker::Linker) -> Option<LinkerKind> {
+        use crate::linker::Linker;
+        match linker {
+            Linker::Mold => Some(LinkerKind::Mold),
+            Linker::Lld => Some(LinkerKind::Lld),
+            Linker::Wild => Some(LinkerKind::Wild),
+            Linker::Default => Some(LinkerKind::Default),
+            Linker::Bfd => None,
         }
+    }
+
+    /// Its name in buildkit.toml: the linker's own.
+    pub fn as_str(self) -> &'static str {
+        self.linker().name()
     }
 }
 

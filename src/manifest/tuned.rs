@@ -10,7 +10,6 @@
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
-use crate::linker::Linker;
 use crate::tune::{DebugLevel, Lever, Settings};
 
 /// How the record's lines start, so that the next `--apply` replaces them.
@@ -30,13 +29,9 @@ pub fn apply_tuned(
     add_pins(&mut doc, pins)?;
     let measured = |lever: Lever| measured.contains(&lever);
 
-    let kind = match settings.linker {
-        Linker::Default => "default",
-        Linker::Mold => "mold",
-        Linker::Wild => "wild",
-        Linker::Lld => "lld",
-        Linker::Bfd => return Err("GNU ld is a baseline, not a configuration".into()),
-    };
+    let kind = super::LinkerKind::of(settings.linker)
+        .ok_or("GNU ld is a baseline, not a configuration")?
+        .as_str();
     let linker = table(&mut doc, &["linker"])?;
     if measured(Lever::Linker) {
         super::upgrade::set_value(linker, "kind", Value::from(kind));
@@ -174,6 +169,7 @@ fn existing<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Option<&'a mut Table
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::linker::Linker;
 
     #[test]
     fn the_comments_around_a_key_tune_sets_are_kept() {
