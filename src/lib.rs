@@ -31,6 +31,7 @@ pub(crate) mod registry;
 pub(crate) mod render;
 pub(crate) mod reporter;
 pub(crate) mod rustflags;
+pub(crate) mod tool;
 pub(crate) mod toolchain;
 pub(crate) mod tune;
 pub(crate) mod upstream;

@@ -77,11 +77,12 @@ impl Linker {
 
     /// The tool buildkit.toml pins it as (`[tools.<name>]`); none for rustc's own choice and
     /// GNU ld, which come with the toolchain and the system.
-    pub fn tool(self) -> Option<&'static str> {
+    pub fn tool(self) -> Option<crate::tool::Tool> {
+        use crate::tool::Tool;
         match self {
-            Linker::Mold => Some("mold"),
-            Linker::Wild => Some("wild"),
-            Linker::Lld => Some("lld"),
+            Linker::Mold => Some(Tool::Mold),
+            Linker::Wild => Some(Tool::Wild),
+            Linker::Lld => Some(Tool::Lld),
             Linker::Default | Linker::Bfd => None,
         }
     }

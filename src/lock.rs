@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::{LldSpec, Manifest, ToolSpec, Trust};
 use crate::registry::{ArchiveFormat, Registry, archive_format};
+use crate::tool::Tool;
 
 pub const LOCK_FILE: &str = "buildkit.lock";
 const LOCK_HEADER: &str =
@@ -39,7 +40,7 @@ pub enum LockError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(into = "RawLockedTool")]
 pub struct LockedTool {
-    pub name: String,
+    pub name: Tool,
     pub version: String,
     pub source: ToolSource,
     /// Name in a bin directory -> path inside the tool's directory (or the sysroot).
@@ -118,7 +119,7 @@ enum RawSource {
 impl From<LockedTool> for RawLockedTool {
     fn from(tool: LockedTool) -> RawLockedTool {
         let mut raw = RawLockedTool {
-            name: tool.name,
+            name: tool.name.name().to_string(),
             version: tool.version,
             source: RawSource::RustToolchain,
             url: None,
@@ -155,12 +156,13 @@ impl RawLockedTool {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 && !s.starts_with('.')
         };
-        if !plain(&self.name) {
+        let Some(name) = Tool::parse(&self.name) else {
             return Err(format!(
-                "a tool name `{}` is not a plain name",
-                crate::encode::inert(&self.name)
+                "`{}` is not a tool buildkit pins ({})",
+                crate::encode::inert(&self.name),
+                Tool::known()
             ));
-        }
+        };
         if let Some((link, path)) = self
             .binaries
             .iter()
@@ -202,7 +204,7 @@ impl RawLockedTool {
             }
         };
         Ok(LockedTool {
-            name: self.name,
+            name,
             version: self.version,
             source,
             binaries: self.binaries,
@@ -237,25 +239,26 @@ impl Lockfile {
     pub fn resolve(manifest: &Manifest, registry: &Registry) -> Lockfile {
         let mut tools = Vec::new();
         if let Some(spec) = &manifest.mold {
-            tools.push(archive_tool("mold", spec, registry));
+            tools.push(archive_tool(Tool::Mold, spec, registry));
         }
         if let Some(spec) = &manifest.wild {
-            tools.push(archive_tool("wild", spec, registry));
+            tools.push(archive_tool(Tool::Wild, spec, registry));
         }
         if let Some(spec) = &manifest.sccache {
-            tools.push(archive_tool("sccache", spec, registry));
+            tools.push(archive_tool(Tool::Sccache, spec, registry));
         }
         match &manifest.lld {
             Some(LldSpec::Rust) => tools.push(LockedTool {
-                name: "lld".into(),
+                name: Tool::Lld,
                 version: "rust".into(),
                 source: ToolSource::RustToolchain,
                 binaries: BTreeMap::from([("ld.lld".into(), RUST_LLD_IN_SYSROOT.into())]),
             }),
-            Some(LldSpec::Llvm(spec)) => tools.push(archive_tool("lld", spec, registry)),
+            Some(LldSpec::Llvm(spec)) => tools.push(archive_tool(Tool::Lld, spec, registry)),
             None => {}
         }
-        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        // Tool's order is its names' (unit-tested), as the file has always been sorted.
+        tools.sort_by_key(|t| t.name);
         Lockfile { version: 1, tools }
     }
 
@@ -266,8 +269,8 @@ impl Lockfile {
         crate::digest::hex(&sha2::Sha256::digest(self.to_toml().as_bytes()))[..16].to_string()
     }
 
-    pub fn tool(&self, name: &str) -> Option<&LockedTool> {
-        self.tools.iter().find(|t| t.name == name)
+    pub fn tool(&self, tool: Tool) -> Option<&LockedTool> {
+        self.tools.iter().find(|t| t.name == tool)
     }
 
     pub fn to_toml(&self) -> String {
@@ -332,10 +335,8 @@ impl Lockfile {
     }
 }
 
-fn archive_tool(name: &str, spec: &ToolSpec, registry: &Registry) -> LockedTool {
-    let releases = registry
-        .tool(name)
-        .expect("registry knows every tool the manifest accepts");
+fn archive_tool(name: Tool, spec: &ToolSpec, registry: &Registry) -> LockedTool {
+    let releases = registry.tool(name);
     let (url, sha256, size, trust) = match &spec.source {
         Some(source) => (
             source.url.clone(),
@@ -356,7 +357,7 @@ fn archive_tool(name: &str, spec: &ToolSpec, registry: &Registry) -> LockedTool 
         }
     };
     LockedTool {
-        name: name.into(),
+        name,
         version: spec.version.clone(),
         source: ToolSource::Archive(Archive {
             format: archive_format(&url)
@@ -397,16 +398,19 @@ mod tests {
             "[tools.sccache]\nversion = \"0.17.0\"\n[tools.mold]\nversion = \"2.41.0\"\n[tools.lld]\nsource = \"rust\"\n",
         );
         let lock = Lockfile::resolve(&m, &registry);
-        let names: Vec<&str> = lock.tools.iter().map(|t| t.name.as_str()).collect();
+        let names: Vec<&str> = lock.tools.iter().map(|t| t.name.name()).collect();
         assert_eq!(names, ["lld", "mold", "sccache"]);
-        let mold = lock.tool("mold").unwrap().archive().unwrap();
+        let mold = lock.tool(Tool::Mold).unwrap().archive().unwrap();
         assert_eq!(
             mold.sha256.as_str(),
             "a3696680d99e692970590a178bc3a33d78d60d1c6dc9db7a11b557b02b751f5d"
         );
         assert_eq!(mold.top_dir.as_deref(), Some("mold-2.41.0-x86_64-linux"));
         assert_eq!(mold.format, ArchiveFormat::TarGz);
-        assert_eq!(lock.tool("lld").unwrap().source, ToolSource::RustToolchain);
+        assert_eq!(
+            lock.tool(Tool::Lld).unwrap().source,
+            ToolSource::RustToolchain
+        );
         let text = lock.to_toml();
         assert!(text.starts_with("# Generated by buildkit"));
         assert_eq!(Lockfile::parse(&text, Path::new("l")).unwrap(), lock);
@@ -418,7 +422,7 @@ mod tests {
     fn llvm_lld_keeps_only_lld() {
         let m = manifest("[tools.lld]\nsource = \"llvm\"\nversion = \"22.1.8\"\n");
         let lock = Lockfile::resolve(&m, &Registry::embedded());
-        let lld = lock.tool("lld").unwrap().archive().unwrap();
+        let lld = lock.tool(Tool::Lld).unwrap().archive().unwrap();
         assert_eq!(lld.format, ArchiveFormat::TarXz);
         assert_eq!(lld.size, Some(1938859476));
         assert_eq!(lld.keep, ["bin/lld", "bin/ld.lld"]);
@@ -434,6 +438,25 @@ mod tests {
             err,
             "buildkit.lock is not a valid buildkit.lock (`abc` is not a sha256 (64 hexadecimal digits)); regenerate it with `buildkit lock`"
         );
+    }
+
+    /// A name becomes a directory in BUILDKIT_HOME: only a tool buildkit pins is one.
+    #[test]
+    fn a_lock_entry_for_a_tool_buildkit_does_not_pin_is_refused() {
+        for name in ["../../etc", "ld", "Mold"] {
+            let text = format!(
+                "version = 1\n[[tool]]\nname = \"{name}\"\nversion = \"rust\"\nsource = \"rust-toolchain\"\n[tool.binaries]\n\"ld.lld\" = \"lib/ld.lld\"\n"
+            );
+            let err = Lockfile::parse(&text, Path::new("buildkit.lock"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "buildkit.lock is not a valid buildkit.lock (`{name}` is not a tool buildkit pins (lld, mold, sccache, wild)); regenerate it with `buildkit lock`"
+                )
+            );
+        }
     }
 
     #[test]

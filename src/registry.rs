@@ -7,13 +7,25 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::tool::Tool;
+
 /// The embedded data file; parsed on first use.
 const REGISTRY_TOML: &str = include_str!("registry.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Registry {
-    pub tools: BTreeMap<String, ToolReleases>,
+    tools: RegistryTools,
+}
+
+/// One entry per [`Tool`], each required: the registry knows every tool by construction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryTools {
+    lld: ToolReleases,
+    mold: ToolReleases,
+    sccache: ToolReleases,
+    wild: ToolReleases,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,8 +63,19 @@ impl Registry {
         toml::from_str(REGISTRY_TOML).expect("the embedded registry.toml is valid (unit-tested)")
     }
 
-    pub fn tool(&self, name: &str) -> Option<&ToolReleases> {
-        self.tools.get(name)
+    pub fn tool(&self, tool: Tool) -> &ToolReleases {
+        match tool {
+            Tool::Lld => &self.tools.lld,
+            Tool::Mold => &self.tools.mold,
+            Tool::Sccache => &self.tools.sccache,
+            Tool::Wild => &self.tools.wild,
+        }
+    }
+
+    /// Every tool with its releases, in [`Tool::ALL`]'s order.
+    #[cfg(test)]
+    pub fn tools(&self) -> impl Iterator<Item = (Tool, &ToolReleases)> {
+        Tool::ALL.into_iter().map(|tool| (tool, self.tool(tool)))
     }
 }
 
@@ -120,7 +143,7 @@ mod tests {
     #[test]
     fn embedded_registry_is_well_formed() {
         let registry = Registry::embedded();
-        for (name, tool) in &registry.tools {
+        for (name, tool) in registry.tools() {
             assert!(!tool.versions.is_empty(), "{name} has no versions");
             assert!(!tool.links.is_empty(), "{name} has no links");
             assert!(
@@ -132,9 +155,9 @@ mod tests {
                 assert!(release.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
             }
         }
-        assert_eq!(registry.tool("mold").unwrap().newest().version, "2.42.0");
+        assert_eq!(registry.tool(Tool::Mold).newest().version, "2.42.0");
         assert_eq!(
-            registry.tool("sccache").unwrap().url_for("0.17.0"),
+            registry.tool(Tool::Sccache).url_for("0.17.0"),
             "https://github.com/mozilla/sccache/releases/download/v0.17.0/sccache-v0.17.0-x86_64-unknown-linux-musl.tar.gz"
         );
     }
@@ -157,14 +180,14 @@ mod tests {
     #[test]
     fn every_entry_carries_a_digest_and_a_size() {
         let registry = Registry::embedded();
-        for (name, tool) in &registry.tools {
+        for (name, tool) in registry.tools() {
             assert!(
                 crate::upstream::ReleaseSource::from_url_template(&tool.url).is_some(),
                 "{name}: `outdated` and `lock --upgrade` cannot find its releases"
             );
             for release in &tool.versions {
                 let exempt =
-                    SIZE_NOT_YET_RECORDED.contains(&(name.as_str(), release.version.as_str()));
+                    SIZE_NOT_YET_RECORDED.contains(&(name.name(), release.version.as_str()));
                 assert!(!release.sha256.is_empty(), "{name} {}", release.version);
                 assert_eq!(
                     release.size.is_some(),

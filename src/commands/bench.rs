@@ -97,7 +97,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
             "--sccache times clean builds through the cache, which --scenario edit leaves out: use --scenario clean or both".into(),
         ));
     }
-    if options.sccache && lock.tool("sccache").is_none() {
+    if options.sccache && lock.tool(crate::tool::Tool::Sccache).is_none() {
         return Err(Error::Usage(
             "--sccache needs [tools.sccache] in buildkit.toml (and `buildkit setup`)".into(),
         ));

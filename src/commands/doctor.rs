@@ -349,7 +349,7 @@ fn project_findings(
         }
         Err(e) => findings.add("generated files", Status::Fail, e.to_string()),
     }
-    if let Some(tool) = lock.tool("sccache") {
+    if let Some(tool) = lock.tool(crate::tool::Tool::Sccache) {
         let bin = ctx.home.lock_bin_dir(&lock.id()).join("sccache");
         match crate::install::version_line(&bin) {
             Ok(line) if crate::install::says_version(&line, &tool.version) => {
@@ -762,7 +762,7 @@ fn cache_policy_findings(
 
     // The user's own sccache server (the one `buildkit env` selects), if it is running.
     let Some(socket) = lock
-        .tool("sccache")
+        .tool(crate::tool::Tool::Sccache)
         .and_then(|t| ctx.home.sccache_socket(&t.version))
         .filter(|s| s.exists())
     else {

@@ -20,7 +20,7 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
             // Each sccache version gets its own server (a socket in the home), so a project
             // never talks to a server another project's sccache started.
             socket = lock
-                .tool("sccache")
+                .tool(crate::tool::Tool::Sccache)
                 .and_then(|sccache| ctx.home.sccache_socket(&sccache.version));
             if let Some(socket) = &socket {
                 vars.push((

@@ -149,7 +149,7 @@ impl Sweep {
                 .filter(|(lock, _)| {
                     lock.tools
                         .iter()
-                        .any(|t| t.name == receipt.name && t.version == receipt.version)
+                        .any(|t| t.name.name() == receipt.name && t.version == receipt.version)
                 })
                 .map(|(_, who)| who.as_str())
                 .collect();

@@ -8,6 +8,7 @@ use crate::Error;
 use crate::lock::{LOCK_FILE, Lockfile};
 use crate::manifest::{BuildkitSource, LinkerKind, MANIFEST_FILE, Manifest};
 use crate::render::{InitTemplate, render_init};
+use crate::tool::Tool;
 use crate::toolchain::RustVersion;
 
 pub fn run(
@@ -26,7 +27,7 @@ pub fn run(
             path.display()
         )));
     }
-    let newest = |name: &str| ctx.registry.tool(name).map(|t| t.newest().version.clone());
+    let newest = |tool: Tool| Some(ctx.registry.tool(tool).newest().version.clone());
     super::warn_without_cargo_toml(&ctx.cwd);
     let rust = choose_rust(ctx)?;
     let (buildkit, buildkit_note) = buildkit_source(ctx);
@@ -34,13 +35,13 @@ pub fn run(
         rust: rust.as_ref().ok().map(|choice| choice.version.to_string()),
         linker: linker.as_str(),
         mold: (linker == LinkerKind::Mold)
-            .then(|| newest("mold"))
+            .then(|| newest(Tool::Mold))
             .flatten(),
         wild: (linker == LinkerKind::Wild)
-            .then(|| newest("wild"))
+            .then(|| newest(Tool::Wild))
             .flatten(),
         lld: linker == LinkerKind::Lld,
-        sccache: if sccache { newest("sccache") } else { None },
+        sccache: if sccache { newest(Tool::Sccache) } else { None },
         buildkit,
     };
     let text = render_init(&input)?;

@@ -15,6 +15,7 @@ use crate::digest::Sha256;
 use crate::fetch::{Artifact, FetchOptions, Fetcher};
 use crate::github::{ReleasesApi, Upstream};
 use crate::manifest::{ExplicitSource, LldSpec, MANIFEST_FILE, Manifest, PinMove, ToolSpec, Trust};
+use crate::tool::Tool;
 use crate::upstream::{DigestOrigin, PinError};
 
 pub struct LockOptions {
@@ -56,16 +57,16 @@ pub fn run(ctx: &Context, options: &LockOptions) -> Result<ExitCode, Error> {
 }
 
 /// The archive tools buildkit.toml pins, by name (rust-lld has nothing to pin).
-pub(super) fn pinned_tools(manifest: &Manifest) -> Vec<(&'static str, &ToolSpec)> {
+pub(super) fn pinned_tools(manifest: &Manifest) -> Vec<(Tool, &ToolSpec)> {
     let lld = match &manifest.lld {
         Some(LldSpec::Llvm(spec)) => Some(spec),
         _ => None,
     };
     [
-        ("lld", lld),
-        ("mold", manifest.mold.as_ref()),
-        ("sccache", manifest.sccache.as_ref()),
-        ("wild", manifest.wild.as_ref()),
+        (Tool::Lld, lld),
+        (Tool::Mold, manifest.mold.as_ref()),
+        (Tool::Sccache, manifest.sccache.as_ref()),
+        (Tool::Wild, manifest.wild.as_ref()),
     ]
     .into_iter()
     .filter_map(|(name, spec)| spec.map(|s| (name, s)))
@@ -75,10 +76,10 @@ pub(super) fn pinned_tools(manifest: &Manifest) -> Vec<(&'static str, &ToolSpec)
 fn check_named(manifest: &Manifest, named: &[String]) -> Result<(), Error> {
     let pinned = pinned_tools(manifest);
     for name in named {
-        if !pinned.iter().any(|(n, _)| n == name) {
+        if !pinned.iter().any(|(n, _)| n.name() == name) {
             let list = pinned
                 .iter()
-                .map(|(n, _)| *n)
+                .map(|(n, _)| n.name())
                 .collect::<Vec<_>>()
                 .join(", ");
             return Err(Error::Usage(format!(
@@ -136,15 +137,13 @@ fn upgrade_from_upstream(
     );
     let mut moves = Vec::new();
     let mut lines = Vec::new();
-    for (name, spec) in pinned_tools(&project.manifest) {
+    for (tool, spec) in pinned_tools(&project.manifest) {
+        let name = tool.name();
         let named = options.tools.iter().any(|t| t == name);
         if !options.tools.is_empty() && !named {
             continue;
         }
-        let releases = ctx
-            .registry
-            .tool(name)
-            .expect("the registry knows every tool the manifest accepts");
+        let releases = ctx.registry.tool(tool);
         // A url of the user's own (a private build, a mirror) is theirs to move, unless named.
         if let Some(source) = &spec.source
             && source.url != releases.url_for(&spec.version)

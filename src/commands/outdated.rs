@@ -19,19 +19,16 @@ pub fn run(ctx: &Context, json: bool, github_api: Option<String>) -> Result<Exit
     for tool in &lock.tools {
         let row = match &tool.source {
             ToolSource::RustToolchain => Outdated {
-                tool: tool.name.clone(),
+                tool: tool.name.to_string(),
                 locked: tool.version.clone(),
                 newest: None,
                 behind: false,
                 note: Some("comes with the Rust toolchain (rust-toolchain.toml pins it)".into()),
             },
             ToolSource::Archive(_) => {
-                let releases = ctx
-                    .registry
-                    .tool(&tool.name)
-                    .expect("the registry knows every locked tool");
-                let newest = api.newest(&tool.name, releases)?;
-                Outdated::compare(&tool.name, &tool.version, &newest.version)
+                let releases = ctx.registry.tool(tool.name);
+                let newest = api.newest(tool.name.name(), releases)?;
+                Outdated::compare(tool.name.name(), &tool.version, &newest.version)
             }
         };
         rows.push(row);

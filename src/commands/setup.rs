@@ -153,7 +153,7 @@ fn stage_missing(
     lock: &Lockfile,
     fetcher: &Fetcher,
     reporter: &dyn Reporter,
-) -> Result<BTreeMap<String, Staged>, Error> {
+) -> Result<BTreeMap<crate::tool::Tool, Staged>, Error> {
     let missing: Vec<&LockedTool> = lock
         .tools
         .iter()
@@ -177,7 +177,7 @@ fn stage_missing(
     for (tool, result) in missing.iter().zip(staged) {
         match result {
             Ok(dir) => {
-                staged_by_name.insert(tool.name.clone(), dir);
+                staged_by_name.insert(tool.name, dir);
             }
             Err(err) => errors.push(err),
         }
@@ -194,7 +194,7 @@ fn stage_missing(
 fn commit_all(
     ctx: &Context,
     lock: &Lockfile,
-    staged: &mut BTreeMap<String, Staged>,
+    staged: &mut BTreeMap<crate::tool::Tool, Staged>,
 ) -> Result<Vec<ToolOutcome>, Error> {
     let mut outcomes = Vec::new();
     let mut errors = Vec::new();
@@ -249,7 +249,7 @@ fn switch_links(
 /// What later commands need: the directory for each sccache version's server socket (`env`),
 /// and this project among those using the home (`gc`).
 fn record(ctx: &Context, lock: &Lockfile, project: Option<&super::Project>) -> Result<(), Error> {
-    if lock.tool("sccache").is_some() {
+    if lock.tool(crate::tool::Tool::Sccache).is_some() {
         let run = ctx.home.run_dir();
         std::fs::create_dir_all(&run)
             .map_err(|source| InstallError::Write { path: run, source })?;

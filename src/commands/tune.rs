@@ -24,6 +24,7 @@ use crate::Error;
 use crate::linker::Linker;
 use crate::lock::Lockfile;
 use crate::manifest::Manifest;
+use crate::tool::Tool;
 use crate::tune::{self, Judged, Lever, Machine, Scenario, Settings, Trial, Verdict};
 
 pub struct TuneOptions {
@@ -533,11 +534,10 @@ fn linker_tools(
 ) -> Result<LinkerTools, Error> {
     let (lock, _) = ctx.resolve_lock(project)?;
     let mut pins = Vec::new();
-    for tool in ["mold", "wild"] {
-        if lock.tool(tool).is_none()
-            && let Some(releases) = ctx.registry.tool(tool)
-        {
-            pins.push((tool.to_string(), releases.newest().version.clone()));
+    for tool in [Tool::Mold, Tool::Wild] {
+        if lock.tool(tool).is_none() {
+            let newest = &ctx.registry.tool(tool).newest().version;
+            pins.push((tool.name().to_string(), newest.clone()));
         }
     }
     let (manifest_path, text) = project.manifest_text()?;
@@ -611,7 +611,7 @@ fn linker_tools(
         }
     }
     let sccache = lock
-        .tool("sccache")
+        .tool(crate::tool::Tool::Sccache)
         .map(|_| bin_dir.join("sccache"))
         .filter(|program| program.exists());
     Ok(LinkerTools {

@@ -272,7 +272,7 @@ impl Home {
     /// identity; a url moved to another host serves the same bytes). Reads one small file: no
     /// archive is re-hashed.
     pub fn is_installed(&self, tool: &LockedTool) -> bool {
-        self.read_receipt(&tool.name, &tool.version)
+        self.read_receipt(tool.name.name(), &tool.version)
             .is_some_and(|r| tool.archive().is_some_and(|a| r.sha256 == a.sha256))
     }
 
@@ -578,7 +578,7 @@ pub fn hash_binaries(
         let path = root.join(path_in_tool);
         if !path.is_file() {
             return Err(InstallError::MissingBinary {
-                tool: tool.name.clone(),
+                tool: tool.name.to_string(),
                 url: tool.archive().map(|a| a.url.clone()).unwrap_or_default(),
                 path: path_in_tool.clone(),
                 top_dir: tool
@@ -606,13 +606,13 @@ pub fn run_binaries(
     for path_in_tool in binaries {
         let path = root.join(path_in_tool.as_ref());
         let line = version_line(&path).map_err(|reason| InstallError::DoesNotRun {
-            tool: tool.name.clone(),
+            tool: tool.name.to_string(),
             path: path.clone(),
             reason,
         })?;
         if !says_version(&line, &tool.version) {
             return Err(InstallError::WrongVersion {
-                tool: tool.name.clone(),
+                tool: tool.name.to_string(),
                 path,
                 said: line,
                 expected: tool.version.clone(),
@@ -707,7 +707,7 @@ fn check_against_archive(home: &Home, tool: &LockedTool, cache_dir: &Path) -> Re
     ) else {
         return Ok(());
     };
-    let tool_dir = home.tool_dir(&tool.name, &tool.version);
+    let tool_dir = home.tool_dir(tool.name.name(), &tool.version);
     for (rel, expected) in pinned {
         let installed = tool_dir.join(&rel);
         match crate::digest::sha256_file(&installed) {
@@ -760,7 +760,7 @@ fn check_tool(
         }
         return Ok(());
     };
-    let Some(receipt) = home.read_receipt(&tool.name, &tool.version) else {
+    let Some(receipt) = home.read_receipt(tool.name.name(), &tool.version) else {
         return Err(format!("{label} is not installed: run `buildkit setup`"));
     };
     if receipt.sha256 != archive.sha256 {
@@ -769,7 +769,7 @@ fn check_tool(
             receipt.sha256, archive.sha256
         ));
     }
-    let tool_dir = home.tool_dir(&tool.name, &tool.version);
+    let tool_dir = home.tool_dir(tool.name.name(), &tool.version);
     for (path, digest) in &receipt.binaries {
         let file = tool_dir.join(path);
         match crate::digest::sha256_file(&file) {
@@ -787,7 +787,7 @@ fn check_tool(
     for (link, path) in &tool.binaries {
         let expected = home
             .root()
-            .join(Home::link_target(&tool.name, &tool.version, path));
+            .join(Home::link_target(tool.name.name(), &tool.version, path));
         match links.get(link) {
             Some(target) if target == &expected => {}
             _ => {

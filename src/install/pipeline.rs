@@ -62,13 +62,13 @@ pub(crate) fn link_rust_lld(
             source,
         })?;
         let line = super::version_line(&probe_link).map_err(|reason| InstallError::DoesNotRun {
-            tool: tool.name.clone(),
+            tool: tool.name.to_string(),
             path: target.clone(),
             reason,
         })?;
         if !line.starts_with("LLD") {
             return Err(InstallError::WrongVersion {
-                tool: tool.name.clone(),
+                tool: tool.name.to_string(),
                 path: target,
                 said: line,
                 expected: "LLD".into(),
@@ -78,7 +78,7 @@ pub(crate) fn link_rust_lld(
         links.push((link.clone(), target));
     }
     Ok(ToolOutcome {
-        name: tool.name.clone(),
+        name: tool.name.to_string(),
         version: tool.version.clone(),
         status: Status::LinkedFromToolchain,
         sha256: None,
@@ -94,16 +94,16 @@ pub(crate) fn archive_outcome(home: &Home, tool: &LockedTool, status: Status) ->
         .map(|(link, path)| {
             (
                 link.clone(),
-                Home::link_target(&tool.name, &tool.version, path),
+                Home::link_target(tool.name.name(), &tool.version, path),
             )
         })
         .collect();
     ToolOutcome {
-        name: tool.name.clone(),
+        name: tool.name.to_string(),
         version: tool.version.clone(),
         status,
         sha256: tool.archive().map(|a| a.sha256.clone()),
-        path: home.tool_dir(&tool.name, &tool.version),
+        path: home.tool_dir(tool.name.name(), &tool.version),
         links,
     }
 }
@@ -207,7 +207,7 @@ pub(crate) fn commit_archive(
     } = staged;
     super::run_binaries(tool, staging.path(), digests.keys())?;
     let receipt = Receipt {
-        name: tool.name.clone(),
+        name: tool.name.to_string(),
         version: tool.version.clone(),
         url: url.clone(),
         sha256: sha256.clone(),
@@ -226,6 +226,6 @@ pub(crate) fn commit_archive(
         path: receipt_path,
         source,
     })?;
-    home.commit(staging, &tool.name, &tool.version)?;
+    home.commit(staging, tool.name.name(), &tool.version)?;
     Ok(archive_outcome(home, tool, Status::Installed))
 }

@@ -392,21 +392,21 @@ impl Manifest {
             .wild
             .map(|t| {
                 let (version, pin) = t.pin();
-                tool_spec(&src, "wild", version, pin, registry)
+                tool_spec(&src, crate::tool::Tool::Wild, version, pin, registry)
             })
             .transpose()?;
         let mold = tools
             .mold
             .map(|t| {
                 let (version, pin) = t.pin();
-                tool_spec(&src, "mold", version, pin, registry)
+                tool_spec(&src, crate::tool::Tool::Mold, version, pin, registry)
             })
             .transpose()?;
         let sccache = tools
             .sccache
             .map(|t| {
                 let (version, pin) = t.pin();
-                tool_spec(&src, "sccache", version, pin, registry)
+                tool_spec(&src, crate::tool::Tool::Sccache, version, pin, registry)
             })
             .transpose()?;
         let lld = tools
@@ -493,9 +493,9 @@ impl Manifest {
     /// What `setup` installs where no buildkit.toml exists: the newest mold and sccache the
     /// registry knows, and lld from the Rust toolchain.
     pub fn default_set(registry: &Registry) -> Manifest {
-        let newest = |name: &str| {
-            registry.tool(name).map(|t| ToolSpec {
-                version: t.newest().version.clone(),
+        let newest = |tool: crate::tool::Tool| {
+            Some(ToolSpec {
+                version: registry.tool(tool).newest().version.clone(),
                 source: None,
             })
         };
@@ -508,9 +508,9 @@ impl Manifest {
             },
             linker: LinkerKind::Mold,
             driver: LinkerDriver::Cc,
-            mold: newest("mold"),
+            mold: newest(crate::tool::Tool::Mold),
             wild: None,
-            sccache: newest("sccache"),
+            sccache: newest(crate::tool::Tool::Sccache),
             lld: Some(LldSpec::Rust),
             cache: Some(CacheConfig {
                 backend: CacheBackend::Local,
@@ -531,7 +531,7 @@ impl Manifest {
 
 fn tool_spec(
     src: &Source<'_>,
-    name: &str,
+    name: crate::tool::Tool,
     version: Spanned<String>,
     pin: RawPin,
     registry: &Registry,
@@ -609,11 +609,8 @@ fn tool_spec(
         }
         (None, None) => {
             let releases = registry.tool(name);
-            if releases
-                .and_then(|r| r.release(version.get_ref()))
-                .is_none()
-            {
-                let known = releases.map(|r| r.known_versions()).unwrap_or_default();
+            if releases.release(version.get_ref()).is_none() {
+                let known = releases.known_versions();
                 return Err(src.at(
                     &version,
                     &key("version"),
@@ -670,7 +667,7 @@ fn lld_spec(src: &Source<'_>, raw: RawLld, registry: &Registry) -> Result<LldSpe
                 size: raw.size,
                 trust: raw.trust,
             };
-            tool_spec(src, "lld", version, pin, registry).map(LldSpec::Llvm)
+            tool_spec(src, crate::tool::Tool::Lld, version, pin, registry).map(LldSpec::Llvm)
         }
     }
 }

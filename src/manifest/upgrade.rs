@@ -39,7 +39,7 @@ pub fn upgrade_pins(text: &str, registry: &Registry, only: &[String]) -> Result<
             if has_url || is_rust_lld {
                 continue;
             }
-            if let Some(releases) = registry.tool(name.get()) {
+            if let Some(releases) = crate::tool::Tool::parse(name.get()).map(|t| registry.tool(t)) {
                 set_value(table, "version", releases.newest().version.as_str().into());
             }
         }
