@@ -120,7 +120,8 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     let dispatcher = tune_dir.join("buildkit-tune-link");
     crate::fsutil::write_atomically(
         &dispatcher,
-        dispatcher_script(project.manifest.driver.as_str(), &tools.bin_dir).as_bytes(),
+        crate::render::tune_link_script(project.manifest.driver.as_str(), &tools.bin_dir)?
+            .as_bytes(),
     )
     .and_then(|()| {
         use std::os::unix::fs::PermissionsExt as _;
@@ -620,38 +621,6 @@ fn linker_tools(
         pins,
         sccache,
     })
-}
-
-/// The one linker cargo is given for every configuration: it links as `BUILDKIT_TUNE_LINKER`
-/// says, so that changing the linker changes nothing cargo fingerprints.
-fn dispatcher_script(driver: &str, bin_dir: &Path) -> String {
-    let word = |p: &Path| crate::encode::sh_word(&p.to_string_lossy());
-    let bin = word(bin_dir);
-    let wild = word(&crate::install::Home::wild_ld_dir(bin_dir));
-    format!(
-        "#!/bin/sh
-# Written by `buildkit tune` (removed with its directory): cargo links through this path for
-# every configuration measured; {var} picks the linker of each build.
-linker=${{{var}:-default}}
-if [ \"$linker\" = default ]; then exec {driver} \"$@\"; fi
-# Drop rustc's own lld (its -B directory and -fuse-ld=lld), then select the linker.
-for arg do
-  shift
-  case $arg in
-    -fuse-ld=lld | -B*/gcc-ld) ;;
-    *) set -- \"$@\" \"$arg\" ;;
-  esac
-done
-case $linker in
-  mold) exec {driver} \"$@\" -B{bin} -fuse-ld=mold ;;
-  lld) exec {driver} \"$@\" -B{bin} -fuse-ld=lld ;;
-  wild) exec {driver} \"$@\" -B{wild} -fuse-ld=bfd ;;
-esac
-echo \"buildkit tune: unknown linker $linker\" >&2
-exit 1
-",
-        var = crate::env_vars::BUILDKIT_TUNE_LINKER,
-    )
 }
 
 struct Runner<'a> {

@@ -59,12 +59,15 @@ fn github_run(code: &ShellCode) -> Value {
 /// or LLVM's lld (rust-lld and rustc's default come with the toolchain).
 pub fn linker_script(manifest: &crate::manifest::Manifest) -> Option<Value> {
     use crate::manifest::{LinkerKind, LldSpec};
-    let (label, program, fuse_ld, ld_dir) = match (manifest.linker, &manifest.lld) {
-        (LinkerKind::Mold, _) => ("mold", "ld.mold", "mold", false),
-        (LinkerKind::Wild, _) => ("wild", "wild", "bfd", true),
-        (LinkerKind::Lld, Some(LldSpec::Llvm(_))) => ("LLVM's lld", "ld.lld", "lld", false),
+    let label = match (manifest.linker, &manifest.lld) {
+        (LinkerKind::Mold, _) => "mold",
+        (LinkerKind::Wild, _) => "wild",
+        (LinkerKind::Lld, Some(LldSpec::Llvm(_))) => "LLVM's lld",
         _ => return None,
     };
+    let linker = manifest.linker.linker();
+    let (program, fuse_ld) = linker.program().zip(linker.fuse_ld())?;
+    let ld_dir = linker == crate::linker::Linker::Wild;
     let notice = format!(
         "buildkit: {label}, the linker buildkit.toml pins, is not installed here; linking as rustc does by default (`buildkit setup` installs it)"
     );
@@ -77,6 +80,33 @@ pub fn linker_script(manifest: &crate::manifest::Manifest) -> Option<Value> {
         ld_dir => ld_dir,
         notice => encoded(encode::sh_word(&notice)),
     })
+}
+
+/// tune's one link script: rustc's default, or each linker it measures from `bin_dir` (wild
+/// through the directory whose `ld.bfd` it is), picked per build by BUILDKIT_TUNE_LINKER.
+pub fn tune_link_script(driver: &str, bin_dir: &std::path::Path) -> Value {
+    use crate::linker::Linker;
+    let linkers: Vec<Value> = [Linker::Mold, Linker::Lld, Linker::Wild]
+        .into_iter()
+        .filter_map(|linker| {
+            let dir = match linker {
+                Linker::Wild => crate::install::Home::wild_ld_dir(bin_dir),
+                _ => bin_dir.to_path_buf(),
+            };
+            Some(minijinja::context! {
+                name => encoded(encode::sh_word(linker.name())),
+                dir => encoded(encode::sh_word(&dir.to_string_lossy())),
+                fuse_ld => encoded(encode::sh_word(linker.fuse_ld()?)),
+            })
+        })
+        .collect();
+    minijinja::context! {
+        var => encoded(env_vars::BUILDKIT_TUNE_LINKER),
+        // The variable's value, `default` where it is unset.
+        chosen => encoded(format!("${{{}:-default}}", env_vars::BUILDKIT_TUNE_LINKER)),
+        driver => encoded(encode::sh_word(driver)),
+        linkers => linkers,
+    }
 }
 
 pub fn devcontainer_json(b: &Bootstrap) -> Value {

@@ -200,10 +200,14 @@ fn template_env() -> minijinja::Environment<'static> {
             ))
         }
     });
-    let templates: [(&str, &str); 8] = [
+    let templates: [(&str, &str); 9] = [
         (
             "buildkit-link",
             include_str!("../../templates/buildkit-link.sh.j2"),
+        ),
+        (
+            "buildkit-tune-link",
+            include_str!("../../templates/buildkit-tune-link.sh.j2"),
         ),
         ("Dockerfile", include_str!("../../templates/Dockerfile.j2")),
         (
@@ -243,6 +247,15 @@ fn render_template(name: &'static str, context: minijinja::Value) -> Result<Stri
             name,
             message: format!("{e:#}"),
         })
+}
+
+/// The link script `tune` gives cargo for every configuration it measures (see
+/// [`contexts::tune_link_script`]).
+pub fn tune_link_script(driver: &str, bin_dir: &std::path::Path) -> Result<String, RenderError> {
+    render_template(
+        "buildkit-tune-link",
+        contexts::tune_link_script(driver, bin_dir),
+    )
 }
 
 /// rust-toolchain.toml, the devcontainer and the CI files (not .cargo/config.toml, which is
@@ -338,6 +351,31 @@ mod tests {
     use super::cargo_config::*;
     use super::*;
     use std::path::Path;
+
+    /// tune's link script names each linker's directory as one shell word, whatever the path
+    /// holds, and is valid sh.
+    #[test]
+    fn tune_link_script_quotes_its_paths() {
+        let script = tune_link_script("cc", Path::new("/h/it's $(touch x)/bin")).unwrap();
+        assert!(
+            script.contains(
+                "  mold) exec cc \"$@\" -B'/h/it'\\''s $(touch x)/bin' -fuse-ld=mold ;;\n"
+            ),
+            "{script}"
+        );
+        assert!(
+            script.contains(
+                "  wild) exec cc \"$@\" -B'/h/it'\\''s $(touch x)/wild-ld' -fuse-ld=bfd ;;\n"
+            ),
+            "{script}"
+        );
+        assert!(script.contains("linker=${BUILDKIT_TUNE_LINKER:-default}\n"));
+        let status = std::process::Command::new("sh")
+            .args(["-n", "-c", &script])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    }
 
     fn manifest(text: &str) -> Manifest {
         Manifest::for_test(text)
