@@ -73,29 +73,7 @@ pub enum Command {
         mirror: Option<String>,
     },
     /// Resolve buildkit.toml into buildkit.lock.
-    Lock {
-        /// Move each tool's pin (or only the TOOLs named) to the newest upstream release, with
-        /// the digest upstream published for it; rewrites buildkit.toml.
-        #[arg(long)]
-        upgrade: bool,
-        /// With --upgrade: the tools to move (default: every tool buildkit.toml pins).
-        #[arg(value_name = "TOOL", requires = "upgrade")]
-        tools: Vec<String>,
-        /// With --upgrade: no network; move pins to the newest release buildkit's embedded
-        /// registry knows.
-        #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
-        offline: bool,
-        /// With --upgrade: where upstream publishes no digest, download the asset, hash it and
-        /// pin that, recorded as `trust = "first-download"`.
-        #[arg(long, requires = "upgrade")]
-        trust_download: bool,
-        /// Fetch https://HOST/PATH as MIRROR/HOST/PATH (the asset download, not the API).
-        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
-        mirror: Option<String>,
-        /// The releases API to ask (GitHub Enterprise, an internal mirror).
-        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_GITHUB_API, hide = true)]
-        github_api: Option<String>,
-    },
+    Lock(crate::commands::lock::LockOptions),
     /// List each locked tool's newest upstream release; exit 1 when one is newer than the lock.
     Outdated {
         /// Print one JSON object per tool instead of a table.
@@ -106,29 +84,7 @@ pub enum Command {
         github_api: Option<String>,
     },
     /// Download, verify and install every locked tool into BUILDKIT_HOME.
-    Setup {
-        /// Fail if buildkit.lock is missing or does not match buildkit.toml, instead of updating it.
-        #[arg(long)]
-        locked: bool,
-        /// No network: install only from the download cache.
-        #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
-        offline: bool,
-        /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
-        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
-        mirror: Option<String>,
-        /// Also put the bin dir on PATH for the CI job ($GITHUB_PATH, or printed exports).
-        #[arg(long)]
-        ci: bool,
-        /// Print nothing but errors.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Print a machine-readable summary on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Tries per download, on network, stall and 5xx errors.
-        #[arg(long, env = crate::env_vars::BUILDKIT_DOWNLOAD_ATTEMPTS, default_value_t = crate::fetch::DEFAULT_ATTEMPTS, hide = true)]
-        download_attempts: u32,
-    },
+    Setup(crate::commands::setup::SetupOptions),
     /// Write .cargo/config.toml, the devcontainer and the CI configuration.
     Generate {
         /// Overwrite files that buildkit did not generate.
@@ -162,80 +118,10 @@ pub enum Command {
         fingerprint: bool,
     },
     /// Measure each linker (and the cache) on this project, on this machine.
-    Bench {
-        /// The linkers to compare, comma-separated: default (rustc's own), mold, wild, lld, bfd
-        /// (default: all of them, mold and wild only where buildkit.lock pins them).
-        #[arg(long, value_delimiter = ',')]
-        linkers: Option<Vec<String>>,
-        /// Also measure clean builds through sccache, with an empty and with a warm cache.
-        #[arg(long)]
-        sccache: bool,
-        /// Measured runs of each configuration, after one warm-up.
-        #[arg(long, default_value_t = 5)]
-        runs: usize,
-        /// What to time: the edit loop (edit a file, rebuild), clean builds, or both.
-        #[arg(long, value_enum, default_value_t = ScenarioChoice::Both)]
-        scenario: ScenarioChoice,
-        /// Stop measuring after about this long (`20m`, `1h 30m`): the runs that do not fit are
-        /// left out and said so, and the report covers the runs made.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        budget: Option<std::time::Duration>,
-        /// Print the results as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Keep the build directories bench made (under the target directory's buildkit-bench/);
-        /// by default they are removed at the end.
-        #[arg(long)]
-        keep: bool,
-        /// The binary whose link is measured (default: the one cargo would build and run: see
-        /// `tune --bin`).
-        #[arg(long, value_name = "NAME")]
-        bin: Option<String>,
-        /// The project's source file the edit loop edits (default: the binary's main source
-        /// file); put back as it was at the end.
-        #[arg(long, value_name = "FILE", alias = "touch")]
-        edit: Option<std::path::PathBuf>,
-    },
+    Bench(crate::commands::bench::BenchOptions),
     /// Measure debug info, split debuginfo, the linker and build-script optimisation on this
     /// project, and (with --apply) write the fastest configuration into buildkit.toml.
-    Tune {
-        /// What to make faster: the edit loop (edit a file, rebuild), a clean build, or both.
-        #[arg(long, value_enum, default_value_t = ScenarioChoice::Edit)]
-        scenario: ScenarioChoice,
-        /// Stop measuring after this long (`20m`, `1h 30m`); levers that do not fit are left
-        /// out and said so.
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        budget: Option<std::time::Duration>,
-        /// Measured runs of each configuration in each round, after one warm-up (three at
-        /// least for a confidence interval).
-        #[arg(long, default_value_t = 5)]
-        runs: usize,
-        /// Write the configuration into buildkit.toml (and buildkit.lock) when it was measured
-        /// faster than cargo's and rustc's defaults.
-        #[arg(long)]
-        apply: bool,
-        /// Print the report as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Keep the build directories (under the target directory's buildkit-tune/).
-        #[arg(long)]
-        keep: bool,
-        /// The binary whose link is measured (default: the first of the root package, then of
-        /// the other members).
-        #[arg(long, value_name = "NAME")]
-        bin: Option<String>,
-        /// The project's source file the edit loop edits: each build follows a comment line
-        /// inserted at its top or removed again, put back at the end (default: the binary's
-        /// main source file).
-        #[arg(long, value_name = "FILE", alias = "touch")]
-        edit: Option<std::path::PathBuf>,
-        /// No network: measure only linkers already in the download cache or installed.
-        #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
-        offline: bool,
-        /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
-        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
-        mirror: Option<String>,
-    },
+    Tune(crate::commands::tune::TuneOptions),
     /// List installed tools.
     List,
     /// Remove tool versions and cached archives that the lock does not use.

@@ -36,7 +36,7 @@ pub fn codegen_options(flags: &[String], prefixes: &[&str]) -> Vec<std::ops::Ran
 }
 
 /// A linker a build can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Linker {
     /// Whatever rustc does by itself (rust-lld on x86_64 Linux since 1.90).
@@ -69,10 +69,6 @@ impl Linker {
             Linker::Wild => "wild",
             Linker::Bfd => "bfd",
         }
-    }
-
-    pub fn parse(name: &str) -> Option<Linker> {
-        Linker::ALL.into_iter().find(|l| l.name() == name)
     }
 
     /// The tool buildkit.toml pins it as (`[tools.<name>]`); none for rustc's own choice and
@@ -159,8 +155,10 @@ mod tests {
 
     #[test]
     fn facts_agree() {
+        // The command line (`bench --linkers`) spells each as the rest of buildkit does.
         for linker in Linker::ALL {
-            assert_eq!(Linker::parse(linker.name()), Some(linker));
+            let value = clap::ValueEnum::to_possible_value(&linker).unwrap();
+            assert_eq!(value.get_name(), linker.name());
         }
         assert_eq!(
             Linker::Mold.rustflags(true, false),

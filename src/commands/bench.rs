@@ -18,23 +18,41 @@ use crate::Error;
 use crate::bench::{self, Config, Linker, Measured, Scenario, Timings};
 use crate::cli::ScenarioChoice;
 
+/// `buildkit bench`'s options, as the command line gives them.
+#[derive(Debug, clap::Args)]
 pub struct BenchOptions {
-    pub linkers: Vec<Linker>,
-    /// `--linkers` was given (otherwise a linker the lock does not pin is left out, not refused).
-    pub linkers_given: bool,
+    /// The linkers to compare, comma-separated: default (rustc's own), mold, wild, lld, bfd
+    /// (default: all of them, mold and wild only where buildkit.lock pins them).
+    #[arg(long, value_enum, value_delimiter = ',', hide_possible_values = true)]
+    pub linkers: Option<Vec<Linker>>,
+    /// Also measure clean builds through sccache, with an empty and with a warm cache.
+    #[arg(long)]
     pub sccache: bool,
+    /// Measured runs of each configuration, after one warm-up.
+    #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// The builds timed: edit loop, clean, or both.
+    /// What to time: the edit loop (edit a file, rebuild), clean builds, or both.
+    #[arg(long, value_enum, default_value_t = ScenarioChoice::Both)]
     pub scenario: ScenarioChoice,
-    /// Measure no longer than about this.
-    pub budget: Option<Duration>,
+    /// Stop measuring after about this long (`20m`, `1h 30m`): the runs that do not fit are
+    /// left out and said so, and the report covers the runs made.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub budget: Option<std::time::Duration>,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
     pub json: bool,
-    /// Keep the build directories.
+    /// Keep the build directories bench made (under the target directory's buildkit-bench/);
+    /// by default they are removed at the end.
+    #[arg(long)]
     pub keep: bool,
-    /// `--bin`: the binary measured.
+    /// The binary whose link is measured (default: the one cargo would build and run: see
+    /// `tune --bin`).
+    #[arg(long, value_name = "NAME")]
     pub bin: Option<String>,
-    /// `--edit`: the file the edit loop edits.
-    pub edit: Option<PathBuf>,
+    /// The project's source file the edit loop edits (default: the binary's main source
+    /// file); put back as it was at the end.
+    #[arg(long, value_name = "FILE", alias = "touch")]
+    pub edit: Option<std::path::PathBuf>,
 }
 
 /// What cargo does for a profile key when nothing sets it: the baseline buildkit.toml's
@@ -114,7 +132,9 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
 
     // Only linkers buildkit pins: mold from the lock's bin directory, never whatever mold is on
     // PATH (bfd, GNU ld, is the pre-1.90 baseline every machine has).
-    let mut options_linkers = options.linkers.clone();
+    // `--linkers` given: a linker the lock does not pin is refused; otherwise left out.
+    let linkers_given = options.linkers.is_some();
+    let mut options_linkers = options.linkers.clone().unwrap_or(Linker::ALL.to_vec());
     for linker in [Linker::Mold, Linker::Wild] {
         let Some(tool) = linker.tool() else {
             continue;
@@ -122,7 +142,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         if lock.tool(tool).is_some() || !options_linkers.contains(&linker) {
             continue;
         }
-        if options.linkers_given {
+        if linkers_given {
             return Err(Error::Usage(format!(
                 "--linkers {tool}: buildkit.lock pins no {tool}; add [tools.{tool}] to buildkit.toml and run `buildkit setup`, then bench measures that version (never one found on PATH)"
             )));

@@ -18,12 +18,29 @@ use crate::manifest::{ExplicitSource, LldSpec, MANIFEST_FILE, Manifest, PinMove,
 use crate::tool::Tool;
 use crate::upstream::{DigestOrigin, PinError};
 
+/// `buildkit lock`'s options, as the command line gives them.
+#[derive(Debug, clap::Args)]
 pub struct LockOptions {
+    /// Move each tool's pin (or only the TOOLs named) to the newest upstream release, with
+    /// the digest upstream published for it; rewrites buildkit.toml.
+    #[arg(long)]
     pub upgrade: bool,
+    /// With --upgrade: the tools to move (default: every tool buildkit.toml pins).
+    #[arg(value_name = "TOOL", requires = "upgrade")]
     pub tools: Vec<String>,
+    /// With --upgrade: no network; move pins to the newest release buildkit's embedded
+    /// registry knows.
+    #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub offline: bool,
+    /// With --upgrade: where upstream publishes no digest, download the asset, hash it and
+    /// pin that, recorded as `trust = "first-download"`.
+    #[arg(long, requires = "upgrade")]
     pub trust_download: bool,
+    /// Fetch https://HOST/PATH as MIRROR/HOST/PATH (the asset download, not the API).
+    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
     pub mirror: Option<String>,
+    /// The releases API to ask (GitHub Enterprise, an internal mirror).
+    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_GITHUB_API, hide = true)]
     pub github_api: Option<String>,
 }
 

@@ -1,7 +1,7 @@
 //! One module per subcommand: the only place that orchestrates I/O. Shared set-up (directories,
 //! manifest discovery, lock resolution) lives here so every command sees the same world.
 
-mod bench;
+pub(crate) mod bench;
 mod check;
 mod doctor;
 mod env;
@@ -9,12 +9,12 @@ mod gc;
 mod generate;
 mod init;
 mod list;
-mod lock;
+pub(crate) mod lock;
 mod measure;
 mod outdated;
 mod plan;
-mod setup;
-mod tune;
+pub(crate) mod setup;
+pub(crate) mod tune;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -311,72 +311,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
             tune::run(&ctx, &tune::TuneOptions::after_init(offline, mirror))
         }
-        Command::Tune {
-            scenario,
-            budget,
-            runs,
-            apply,
-            json,
-            keep,
-            bin,
-            edit,
-            offline,
-            mirror,
-        } => tune::run(
-            &ctx,
-            &tune::TuneOptions {
-                scenarios: scenario.scenarios(),
-                budget,
-                runs,
-                apply,
-                json,
-                keep,
-                bin,
-                edit,
-                offline,
-                mirror,
-            },
-        ),
-        Command::Lock {
-            upgrade,
-            tools,
-            offline,
-            trust_download,
-            mirror,
-            github_api,
-        } => lock::run(
-            &ctx,
-            &lock::LockOptions {
-                upgrade,
-                tools,
-                offline,
-                trust_download,
-                mirror,
-                github_api,
-            },
-        ),
+        Command::Tune(options) => tune::run(&ctx, &options),
+        Command::Lock(options) => lock::run(&ctx, &options),
         Command::Outdated { json, github_api } => outdated::run(&ctx, json, github_api),
-        Command::Setup {
-            locked,
-            offline,
-            mirror,
-            ci,
-            quiet,
-            json,
-            download_attempts,
-        } => {
-            let options = setup::SetupOptions {
-                locked,
-                offline,
-                // An empty BUILDKIT_MIRROR means none.
-                mirror: mirror.filter(|m| !m.is_empty()),
-                ci,
-                quiet,
-                json,
-                download_attempts,
-            };
-            setup::run(&ctx, &options)
-        }
+        Command::Setup(options) => setup::run(&ctx, &options),
         Command::Generate { force } => generate::run(&ctx, force),
         Command::Check => check::run(&ctx),
         Command::Env { shell } => env::run(&ctx, shell),
@@ -403,50 +341,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 offline,
             },
         ),
-        Command::Bench {
-            linkers,
-            sccache,
-            runs,
-            scenario,
-            budget,
-            json,
-            keep,
-            bin,
-            edit,
-        } => {
-            let explicit = linkers.is_some();
-            let linkers = match linkers {
-                None => crate::bench::Linker::ALL.to_vec(),
-                Some(names) => names
-                    .iter()
-                    .map(|name| {
-                        crate::bench::Linker::parse(name).ok_or_else(|| {
-                            let known: Vec<&str> =
-                                crate::bench::Linker::ALL.iter().map(|l| l.name()).collect();
-                            Error::Usage(format!(
-                                "--linkers: `{name}` is not one of {}",
-                                known.join(", ")
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            };
-            bench::run(
-                &ctx,
-                &bench::BenchOptions {
-                    linkers,
-                    linkers_given: explicit,
-                    sccache,
-                    runs,
-                    scenario,
-                    budget,
-                    json,
-                    keep,
-                    bin,
-                    edit,
-                },
-            )
-        }
+        Command::Bench(options) => bench::run(&ctx, &options),
         Command::List => list::run(&ctx),
         Command::Gc { dry_run } => gc::run(&ctx, dry_run),
     }

@@ -23,15 +23,29 @@ use crate::lock::{LockedTool, Lockfile, ToolSource};
 use crate::manifest::Manifest;
 use crate::reporter::{Bars, Lines, Reporter, Silent};
 
-#[derive(Debug, Clone, Default)]
+/// `buildkit setup`'s options, as the command line gives them.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct SetupOptions {
+    /// Fail if buildkit.lock is missing or does not match buildkit.toml, instead of updating it.
+    #[arg(long)]
     pub locked: bool,
+    /// No network: install only from the download cache.
+    #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub offline: bool,
+    /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
+    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
     pub mirror: Option<String>,
+    /// Also put the bin dir on PATH for the CI job ($GITHUB_PATH, or printed exports).
+    #[arg(long)]
     pub ci: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
     pub quiet: bool,
+    /// Print a machine-readable summary on stdout.
+    #[arg(long)]
     pub json: bool,
-    /// Tries per download (BUILDKIT_DOWNLOAD_ATTEMPTS).
+    /// Tries per download, on network, stall and 5xx errors.
+    #[arg(long, env = crate::env_vars::BUILDKIT_DOWNLOAD_ATTEMPTS, default_value_t = crate::fetch::DEFAULT_ATTEMPTS, hide = true)]
     pub download_attempts: u32,
 }
 
@@ -54,7 +68,9 @@ fn lossy_option<S: serde::Serializer>(path: &Option<&Path>, s: S) -> Result<S::O
 }
 
 pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
-    if let Some(mirror) = &options.mirror
+    // An empty BUILDKIT_MIRROR means none.
+    let mirror = options.mirror.clone().filter(|m| !m.is_empty());
+    if let Some(mirror) = &mirror
         && !["http://", "https://", "file://"]
             .iter()
             .any(|s| mirror.starts_with(s))
@@ -93,7 +109,7 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     }
     let fetcher = Fetcher::new(FetchOptions {
         cache_dir: ctx.cache_dir.clone(),
-        mirror: options.mirror.clone(),
+        mirror,
         offline: options.offline,
         attempts: options.download_attempts.max(1),
         stall: ctx.stall,

@@ -21,22 +21,51 @@ use serde::Serialize;
 use super::Context;
 use super::measure::{MainBinary, Progress};
 use crate::Error;
+use crate::cli::ScenarioChoice;
 use crate::linker::Linker;
 use crate::lock::Lockfile;
 use crate::manifest::Manifest;
 use crate::tool::Tool;
 use crate::tune::{self, Judged, Lever, Machine, Scenario, Settings, Trial, Verdict};
 
+/// `buildkit tune`'s options, as the command line gives them.
+#[derive(Debug, clap::Args)]
 pub struct TuneOptions {
-    pub scenarios: Vec<Scenario>,
-    pub budget: Option<Duration>,
+    /// What to make faster: the edit loop (edit a file, rebuild), a clean build, or both.
+    #[arg(long, value_enum, default_value_t = ScenarioChoice::Edit)]
+    pub scenario: ScenarioChoice,
+    /// Stop measuring after this long (`20m`, `1h 30m`); levers that do not fit are left
+    /// out and said so.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub budget: Option<std::time::Duration>,
+    /// Measured runs of each configuration in each round, after one warm-up (three at
+    /// least for a confidence interval).
+    #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Write the configuration into buildkit.toml (and buildkit.lock) when it was measured
+    /// faster than cargo's and rustc's defaults.
+    #[arg(long)]
     pub apply: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
     pub json: bool,
+    /// Keep the build directories (under the target directory's buildkit-tune/).
+    #[arg(long)]
     pub keep: bool,
+    /// The binary whose link is measured (default: the first of the root package, then of
+    /// the other members).
+    #[arg(long, value_name = "NAME")]
     pub bin: Option<String>,
-    pub edit: Option<PathBuf>,
+    /// The project's source file the edit loop edits: each build follows a comment line
+    /// inserted at its top or removed again, put back at the end (default: the binary's
+    /// main source file).
+    #[arg(long, value_name = "FILE", alias = "touch")]
+    pub edit: Option<std::path::PathBuf>,
+    /// No network: measure only linkers already in the download cache or installed.
+    #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub offline: bool,
+    /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
+    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
     pub mirror: Option<String>,
 }
 
@@ -44,7 +73,7 @@ impl TuneOptions {
     /// `init --tune`: the edit loop, measured and applied.
     pub fn after_init(offline: bool, mirror: Option<String>) -> TuneOptions {
         TuneOptions {
-            scenarios: vec![Scenario::Edit],
+            scenario: ScenarioChoice::Edit,
             budget: None,
             runs: 5,
             apply: true,
@@ -166,7 +195,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         &runner,
         &mut clock,
         &tools.linkers,
-        &options.scenarios,
+        &options.scenario.scenarios(),
         runs,
     );
     runner.stop_sccache();
@@ -199,7 +228,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
 
     let report = Report {
         machine,
-        scenarios: options.scenarios.clone(),
+        scenarios: options.scenario.scenarios(),
         runs,
         edited: runner.edit.borrow().named().display().to_string(),
         rounds,
