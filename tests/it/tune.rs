@@ -455,6 +455,23 @@ fn tune_builds_with_the_projects_own_rustflags_and_still_switches_linkers() {
     );
 }
 
+/// A virtual workspace of two members with a binary each, the helper `gen` listed first and
+/// the editor `zed` its only default member; `package` adds lines to each `[package]`. The
+/// helper's main.rs is written, the editor's is the test's.
+fn editor_workspace(sandbox: &Sandbox, package: &str) {
+    sandbox.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"crates/helper\", \"crates/editor\"]\ndefault-members = [\"crates/editor\"]\nresolver = \"2\"\n",
+    );
+    for (name, bin) in [("helper", "gen"), ("editor", "zed")] {
+        sandbox.write(
+            &format!("crates/{name}/Cargo.toml"),
+            &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{package}\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n"),
+        );
+    }
+    sandbox.write("crates/helper/src/main.rs", "fn main() {}\n");
+}
+
 /// A virtual workspace whose `default-members` names the editor, with a helper binary in
 /// another member listed first: tune measures the editor, and says so and why.
 #[test]
@@ -464,17 +481,8 @@ fn tune_measures_the_default_members_binary() {
         "buildkit.toml",
         &format!("[toolchain]\nrust = \"{}\"\n", rust_version()),
     );
-    sandbox.write(
-        "Cargo.toml",
-        "[workspace]\nmembers = [\"crates/helper\", \"crates/editor\"]\ndefault-members = [\"crates/editor\"]\nresolver = \"2\"\n",
-    );
-    for (name, bin) in [("helper", "gen"), ("editor", "zed")] {
-        sandbox.write(
-            &format!("crates/{name}/Cargo.toml"),
-            &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n"),
-        );
-        sandbox.write(&format!("crates/{name}/src/main.rs"), "fn main() {}\n");
-    }
+    editor_workspace(&sandbox, "");
+    sandbox.write("crates/editor/src/main.rs", "fn main() {}\n");
     let run = sandbox
         .buildkit(&["tune", "--offline", "--budget", "1s", "--json"])
         .run();
@@ -614,17 +622,7 @@ fn bench_times_the_scenario_asked_for_within_its_budget() {
 fn a_virtual_workspace_with_its_own_flags_and_pin_is_measured_as_it_builds() {
     let sandbox = Sandbox::new();
     let server = Server::start();
-    sandbox.write(
-        "Cargo.toml",
-        "[workspace]\nmembers = [\"crates/helper\", \"crates/editor\"]\ndefault-members = [\"crates/editor\"]\nresolver = \"2\"\n",
-    );
-    for (name, bin) in [("helper", "gen"), ("editor", "zed")] {
-        sandbox.write(
-            &format!("crates/{name}/Cargo.toml"),
-            &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\nrust-version = \"1.90\"\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n"),
-        );
-    }
-    sandbox.write("crates/helper/src/main.rs", "fn main() {}\n");
+    editor_workspace(&sandbox, "rust-version = \"1.90\"\n");
     sandbox.write(
         "crates/editor/src/main.rs",
         "#[cfg(not(team_cfg))]\ncompile_error!(\"built without the project's rustflags\");\nfn main() { println!(\"editor\"); }\n",
