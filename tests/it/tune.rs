@@ -11,19 +11,25 @@ use crate::harness::*;
 
 /// A project pinning the real mold and wild (served from loopback) and installed.
 fn tuned_project(sandbox: &Sandbox, server: &Server) {
+    cargo_project(sandbox);
+    write_tuned_manifest(sandbox, server, "");
+    sandbox.run(&["setup", "--quiet"]).success();
+}
+
+/// buildkit.toml pinning rustc's own linker, `extra` (tables of its own) and the real mold and
+/// wild, served from loopback.
+fn write_tuned_manifest(sandbox: &Sandbox, server: &Server, extra: &str) {
     let (mold_version, mold) = serve_real(server, "mold");
     let (wild_version, wild) = serve_real(server, "wild");
-    cargo_project(sandbox);
     sandbox.write(
         "buildkit.toml",
         &format!(
-            "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n{}{}",
+            "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n{extra}{}{}",
             rust_version(),
             tool_table("mold", &mold_version, &server.url("/mold.tar.gz"), &mold),
             tool_table("wild", &wild_version, &server.url("/wild.tar.gz"), &wild),
         ),
     );
-    sandbox.run(&["setup", "--quiet"]).success();
 }
 
 /// The linkers tune's linker round measured (its valid results), from the JSON report.
@@ -644,17 +650,7 @@ fn a_virtual_workspace_with_its_own_flags_and_pin_is_measured_as_it_builds() {
         "{run}"
     );
     // The tools from loopback, as the lock pins them.
-    let (mold_version, mold) = serve_real(&server, "mold");
-    let (wild_version, wild) = serve_real(&server, "wild");
-    sandbox.write(
-        "buildkit.toml",
-        &format!(
-            "[toolchain]\nrust = \"{}\"\n[linker]\nkind = \"default\"\n[ci]\nproviders = []\n{}{}",
-            rust_version(),
-            tool_table("mold", &mold_version, &server.url("/mold.tar.gz"), &mold),
-            tool_table("wild", &wild_version, &server.url("/wild.tar.gz"), &wild),
-        ),
-    );
+    write_tuned_manifest(&sandbox, &server, "[ci]\nproviders = []\n");
     let run = contributor(&["generate"]);
     assert_eq!(run.code, 1, "{run}");
     assert!(
