@@ -100,23 +100,7 @@ pub enum Command {
         shell: Shell,
     },
     /// Say whether this environment really builds the way buildkit.toml says.
-    Doctor {
-        /// Print the findings as JSON (one object per finding) instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Build only a probe crate with the project's configuration, not the project itself
-        /// (the fast check; a project that does not build is then not caught).
-        #[arg(long)]
-        probe_only: bool,
-        /// Do not let cargo touch the network (it reads dependencies from its cache only), as
-        /// `cargo --offline` does.
-        #[arg(long)]
-        offline: bool,
-        /// Print one line (a digest of rustc, the lock, the linker settings, the wrapper and the
-        /// installed tools) to compare this environment with another.
-        #[arg(long, conflicts_with = "json")]
-        fingerprint: bool,
-    },
+    Doctor(crate::commands::doctor::DoctorOptions),
     /// Measure each linker (and the cache) on this project, on this machine.
     Bench(crate::commands::bench::BenchOptions),
     /// Measure debug info, split debuginfo, the linker and build-script optimisation on this

@@ -54,13 +54,24 @@ impl Findings {
     }
 }
 
-/// What `doctor` is asked to do.
+/// `buildkit doctor`'s options, as the command line gives them.
+#[derive(Debug, clap::Args)]
 pub struct DoctorOptions {
+    /// Print the findings as JSON (one object per finding) instead of a table.
+    #[arg(long)]
     pub json: bool,
-    /// Only the probe crate, not the project's own build.
+    /// Build only a probe crate with the project's configuration, not the project itself
+    /// (the fast check; a project that does not build is then not caught).
+    #[arg(long)]
     pub probe_only: bool,
-    /// cargo must not use the network.
+    /// Do not let cargo touch the network (it reads dependencies from its cache only), as
+    /// `cargo --offline` does.
+    #[arg(long)]
     pub offline: bool,
+    /// Print one line (a digest of rustc, the lock, the linker settings, the wrapper and the
+    /// installed tools) to compare this environment with another.
+    #[arg(long, conflicts_with = "json")]
+    pub fingerprint: bool,
 }
 
 pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {

@@ -3,7 +3,7 @@
 
 pub(crate) mod bench;
 mod check;
-mod doctor;
+pub(crate) mod doctor;
 mod env;
 mod gc;
 mod generate;
@@ -325,22 +325,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             crate::out!("{}", String::from_utf8_lossy(&out));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Doctor {
-            fingerprint: true, ..
-        } => doctor::fingerprint(&ctx),
-        Command::Doctor {
-            json,
-            probe_only,
-            offline,
-            ..
-        } => doctor::run(
-            &ctx,
-            doctor::DoctorOptions {
-                json,
-                probe_only,
-                offline,
-            },
-        ),
+        Command::Doctor(options) if options.fingerprint => doctor::fingerprint(&ctx),
+        Command::Doctor(options) => doctor::run(&ctx, options),
         Command::Bench(options) => bench::run(&ctx, &options),
         Command::List => list::run(&ctx),
         Command::Gc { dry_run } => gc::run(&ctx, dry_run),
