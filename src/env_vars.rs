@@ -215,12 +215,12 @@ mod tests {
     }
 
     #[test]
-    fn readme_documents_every_variable() {
-        let readme = include_str!("../README.md");
+    fn the_book_documents_every_variable() {
+        let chapter = include_str!("../docs/src/environment.md");
         for name in declared() {
             assert!(
-                readme.contains(&format!("`{name}")),
-                "README does not mention `{name}`"
+                chapter.contains(&format!("`{name}")),
+                "docs/src/environment.md does not mention `{name}`"
             );
         }
     }

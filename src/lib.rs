@@ -9,6 +9,8 @@
 //! the path, so that no message says it twice.
 
 pub(crate) mod bench;
+#[cfg(test)]
+mod book;
 pub(crate) mod child;
 pub(crate) mod cli;
 pub(crate) mod commands;

@@ -244,7 +244,7 @@ fn overridden_workflow_jobs(root: &Path, manifest: &Manifest) -> Vec<String> {
             .to_string();
         for job in crate::workflows::overridden_jobs(&String::from_utf8_lossy(&bytes)) {
             lines.push(format!(
-                "{rel}:{}: job `{}` chooses its Rust with {}, which rust-toolchain.toml overrides: it builds with {rust}; give the job `env: RUSTUP_TOOLCHAIN: <its Rust>` (README: A CI matrix that builds with other toolchains), or set `[toolchain] file = false` in buildkit.toml",
+                "{rel}:{}: job `{}` chooses its Rust with {}, which rust-toolchain.toml overrides: it builds with {rust}; give the job `env: RUSTUP_TOOLCHAIN: <its Rust>` (buildkit's book, docs/src/ci.md: A CI matrix that builds with other toolchains), or set `[toolchain] file = false` in buildkit.toml",
                 job.line, job.job, job.selector
             ));
         }

@@ -25,7 +25,7 @@ pub enum CacheBackend {
 }
 
 impl CacheBackend {
-    const ALL: [CacheBackend; 6] = [
+    pub(super) const ALL: [CacheBackend; 6] = [
         CacheBackend::Local,
         CacheBackend::Redis,
         CacheBackend::Memcached,
@@ -332,6 +332,44 @@ fn committed_secret(what: &str) -> String {
     )
 }
 
+/// The keys of `[cache]` that are buildkit's own, whatever the backend (each backend's settings
+/// are `CacheBackend::settings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CacheKey {
+    Backend,
+    Write,
+    LocalFirst,
+    ProjectDir,
+    CargoHome,
+    Credentials,
+}
+
+impl CacheKey {
+    pub(super) const ALL: [CacheKey; 6] = [
+        CacheKey::Backend,
+        CacheKey::Write,
+        CacheKey::LocalFirst,
+        CacheKey::ProjectDir,
+        CacheKey::CargoHome,
+        CacheKey::Credentials,
+    ];
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            CacheKey::Backend => "backend",
+            CacheKey::Write => "write",
+            CacheKey::LocalFirst => "local_first",
+            CacheKey::ProjectDir => "project_dir",
+            CacheKey::CargoHome => "cargo_home",
+            CacheKey::Credentials => "credentials",
+        }
+    }
+
+    fn parse(key: &str) -> Option<CacheKey> {
+        CacheKey::ALL.into_iter().find(|k| k.name() == key)
+    }
+}
+
 pub(super) fn cache_config(
     src: &Source<'_>,
     table: BTreeMap<String, Spanned<toml::Value>>,
@@ -345,111 +383,40 @@ pub(super) fn cache_config(
             "needs [tools.sccache]: the cache is sccache's",
         ));
     }
-    let backend = match table.get("backend") {
-        None => CacheBackend::Local,
-        Some(value) => match value.get_ref().as_str().and_then(CacheBackend::parse) {
-            Some(backend) => backend,
-            None => {
-                return Err(src.at(
-                    value,
-                    "cache.backend",
-                    "must be one of local, redis, memcached, s3, webdav, gha",
-                ));
-            }
-        },
-    };
-    let allowed = backend.settings();
-    let mut settings = BTreeMap::new();
+    let backend = cache_backend(src, table.get(CacheKey::Backend.name()))?;
     let settings_offsets: Vec<usize> = table.values().map(|v| v.span().start).collect();
-    let mut credentials = Vec::new();
-    let mut writers = CacheWriters::Ci;
-    let mut local_first = true;
-    let mut project_dir = None;
-    let mut cargo_home = None;
+    let mut config = CacheConfig {
+        backend,
+        settings: BTreeMap::new(),
+        credentials: Vec::new(),
+        writers: CacheWriters::Ci,
+        local_first: true,
+        project_dir: None,
+        cargo_home: None,
+    };
     for (key, value) in table {
-        if key == "backend" {
-            continue;
-        }
-        if key == "project_dir" || key == "cargo_home" {
-            let Some(path) = value.get_ref().as_str() else {
-                return Err(src.at(&value, &format!("cache.{key}"), "must be an absolute path"));
-            };
-            if let Err(message) = check_layout_path(path) {
-                return Err(src.at(&value, &format!("cache.{key}"), message));
+        match CacheKey::parse(&key) {
+            Some(CacheKey::Backend) => {}
+            Some(CacheKey::ProjectDir) => {
+                config.project_dir = Some(layout_path(src, &key, &value)?)
             }
-            if key == "project_dir" {
-                project_dir = Some(path.to_string());
-            } else {
-                cargo_home = Some(path.to_string());
+            Some(CacheKey::CargoHome) => config.cargo_home = Some(layout_path(src, &key, &value)?),
+            Some(shared @ (CacheKey::Write | CacheKey::LocalFirst)) => {
+                shared_cache_setting(src, &mut config, shared, &value)?
             }
-            continue;
-        }
-        if key == "write" || key == "local_first" {
-            if !backend.is_remote() {
-                return Err(src.at(
-                    &value,
-                    &format!("cache.{key}"),
-                    format!(
-                        "is about a cache other machines share; the {backend} backend is not one"
-                    ),
-                ));
+            Some(CacheKey::Credentials) => {
+                config.credentials = credential_names(src, backend, &value)?
             }
-            if key == "local_first" {
-                local_first = value
-                    .get_ref()
-                    .as_bool()
-                    .ok_or_else(|| src.at(&value, "cache.local_first", "must be true or false"))?;
-            } else {
-                writers = value
-                    .get_ref()
-                    .as_str()
-                    .and_then(|w| CacheWriters::ALL.into_iter().find(|c| c.name() == w))
-                    .ok_or_else(|| {
-                        src.at(
-                            &value,
-                            "cache.write",
-                            "must be \"ci\" (CI jobs that are not a pull request), \"all\" or \"none\"",
-                        )
-                    })?;
+            None => {
+                let text = backend_setting(src, backend, &key, &value)?;
+                config.settings.insert(key, text);
             }
-            continue;
         }
-        if key == "credentials" {
-            credentials = credential_names(src, backend, &value)?;
-            continue;
-        }
-        if !allowed.iter().any(|(k, _)| *k == key) {
-            let names: Vec<&str> = allowed.iter().map(|(k, _)| *k).collect();
-            return Err(src.at(
-                &value,
-                &format!("cache.{key}"),
-                format!(
-                    "is not a setting of the {backend} backend (it takes: {})",
-                    names.join(", ")
-                ),
-            ));
-        }
-        let text = match value.get_ref() {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            _ => {
-                return Err(src.at(
-                    &value,
-                    &format!("cache.{key}"),
-                    "must be a string, integer or boolean",
-                ));
-            }
-        };
-        if let Err(message) = check_cache_setting(backend, &key, &text) {
-            return Err(src.at(&value, &format!("cache.{key}"), message));
-        }
-        settings.insert(key, text);
     }
     if let Some(missing) = backend
         .required()
         .iter()
-        .find(|k| !settings.contains_key(**k))
+        .find(|k| !config.settings.contains_key(**k))
     {
         let offset = table_offset(&settings_offsets);
         return Err(src.error(
@@ -458,15 +425,113 @@ pub(super) fn cache_config(
             format!("is required by the {backend} backend"),
         ));
     }
-    Ok(CacheConfig {
-        backend,
-        settings,
-        credentials,
-        writers,
-        local_first,
-        project_dir,
-        cargo_home,
-    })
+    Ok(config)
+}
+
+/// `backend = "…"`, local when left out.
+fn cache_backend(
+    src: &Source<'_>,
+    value: Option<&Spanned<toml::Value>>,
+) -> Result<CacheBackend, ManifestError> {
+    let Some(value) = value else {
+        return Ok(CacheBackend::Local);
+    };
+    value
+        .get_ref()
+        .as_str()
+        .and_then(CacheBackend::parse)
+        .ok_or_else(|| {
+            src.at(
+                value,
+                "cache.backend",
+                "must be one of local, redis, memcached, s3, webdav, gha",
+            )
+        })
+}
+
+/// `project_dir` or `cargo_home`: an absolute path the team's entries are made at.
+fn layout_path(
+    src: &Source<'_>,
+    key: &str,
+    value: &Spanned<toml::Value>,
+) -> Result<String, ManifestError> {
+    let Some(path) = value.get_ref().as_str() else {
+        return Err(src.at(value, &format!("cache.{key}"), "must be an absolute path"));
+    };
+    check_layout_path(path).map_err(|message| src.at(value, &format!("cache.{key}"), message))?;
+    Ok(path.to_string())
+}
+
+/// `write` or `local_first`: settings only a cache other machines share has.
+fn shared_cache_setting(
+    src: &Source<'_>,
+    config: &mut CacheConfig,
+    key: CacheKey,
+    value: &Spanned<toml::Value>,
+) -> Result<(), ManifestError> {
+    let backend = config.backend;
+    if !backend.is_remote() {
+        return Err(src.at(
+            value,
+            &format!("cache.{}", key.name()),
+            format!("is about a cache other machines share; the {backend} backend is not one"),
+        ));
+    }
+    if key == CacheKey::LocalFirst {
+        config.local_first = value
+            .get_ref()
+            .as_bool()
+            .ok_or_else(|| src.at(value, "cache.local_first", "must be true or false"))?;
+    } else {
+        config.writers = value
+            .get_ref()
+            .as_str()
+            .and_then(|w| CacheWriters::ALL.into_iter().find(|c| c.name() == w))
+            .ok_or_else(|| {
+                src.at(
+                    value,
+                    "cache.write",
+                    "must be \"ci\" (CI jobs that are not a pull request), \"all\" or \"none\"",
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// One of the backend's own settings, as the text of its SCCACHE_* variable.
+fn backend_setting(
+    src: &Source<'_>,
+    backend: CacheBackend,
+    key: &str,
+    value: &Spanned<toml::Value>,
+) -> Result<String, ManifestError> {
+    let allowed = backend.settings();
+    if !allowed.iter().any(|(k, _)| *k == key) {
+        let names: Vec<&str> = allowed.iter().map(|(k, _)| *k).collect();
+        return Err(src.at(
+            value,
+            &format!("cache.{key}"),
+            format!(
+                "is not a setting of the {backend} backend (it takes: {})",
+                names.join(", ")
+            ),
+        ));
+    }
+    let text = match value.get_ref() {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        _ => {
+            return Err(src.at(
+                value,
+                &format!("cache.{key}"),
+                "must be a string, integer or boolean",
+            ));
+        }
+    };
+    check_cache_setting(backend, key, &text)
+        .map_err(|message| src.at(value, &format!("cache.{key}"), message))?;
+    Ok(text)
 }
 
 pub(super) fn table_offset(offsets: &[usize]) -> usize {

@@ -13,6 +13,8 @@ use toml::Spanned;
 use crate::registry::{Registry, archive_format};
 
 mod cache;
+#[cfg(test)]
+pub(crate) mod keys;
 mod source;
 mod spans;
 mod tuned;

@@ -1333,7 +1333,7 @@ fn generate_and_doctor_name_the_jobs_the_toolchain_file_overrides() {
         ".github/workflows/ci.yml",
         "on: [push]\njobs:\n  msrv:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: actions/checkout@v4\n      - uses: dtolnay/rust-toolchain@1.90\n      - run: cargo check\n  matrix:\n    strategy:\n      matrix:\n        rust: [beta, nightly]\n    runs-on: ubuntu-24.04\n    env:\n      RUSTUP_TOOLCHAIN: ${{ matrix.rust }}\n    steps:\n      - uses: dtolnay/rust-toolchain@master\n        with:\n          toolchain: ${{ matrix.rust }}\n      - run: cargo test\n",
     );
-    let warning = "[SANDBOX]/project/.github/workflows/ci.yml:7: job `msrv` chooses its Rust with dtolnay/rust-toolchain@1.90 (which runs `rustup default`), which rust-toolchain.toml overrides: it builds with 1.95.0; give the job `env: RUSTUP_TOOLCHAIN: <its Rust>` (README: A CI matrix that builds with other toolchains), or set `[toolchain] file = false` in buildkit.toml";
+    let warning = "[SANDBOX]/project/.github/workflows/ci.yml:7: job `msrv` chooses its Rust with dtolnay/rust-toolchain@1.90 (which runs `rustup default`), which rust-toolchain.toml overrides: it builds with 1.95.0; give the job `env: RUSTUP_TOOLCHAIN: <its Rust>` (buildkit's book, docs/src/ci.md: A CI matrix that builds with other toolchains), or set `[toolchain] file = false` in buildkit.toml";
     let warning = warning.replace("[SANDBOX]/project/", "");
     let run = sandbox.run(&["generate"]);
     assert_eq!(run.code, 0, "{run}");
