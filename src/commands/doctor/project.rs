@@ -1,0 +1,257 @@
+//! The checks of the project: the remote cache from here, its workflows, the active rustc,
+//! the generated files, the locked sccache, then the probe and the project's own build, and
+//! the dependencies the workspace builds more than once.
+
+use std::path::Path;
+
+use super::{DoctorOptions, Findings, Status};
+use crate::commands::{Context, Project};
+use crate::lock::Lockfile;
+use crate::manifest::Manifest;
+use crate::render::Ownership;
+
+pub(super) fn project_findings(
+    ctx: &Context,
+    project: &Project,
+    manifest: &Manifest,
+    lock: &Lockfile,
+    options: &DoctorOptions,
+    findings: &mut Findings,
+) {
+    // The remote cache: usable from here (its credentials set, its server reachable), or
+    // sccache keeps to its local cache.
+    if let Some(cache) = &manifest.cache
+        && (cache.remote_address().is_some() || !cache.credentials.is_empty())
+    {
+        match crate::commands::env::unusable_remote(&ctx.env, cache) {
+            None => findings.add(
+                "cache",
+                Status::Ok,
+                format!("the {} cache is usable from here", cache.backend),
+            ),
+            Some(why) => findings.add(
+                "cache",
+                Status::Warn,
+                format!("{why}: builds here use sccache's local cache"),
+            ),
+        }
+    }
+    if let Some(cache) = manifest.cache.as_ref().filter(|c| c.backend.is_remote()) {
+        super::cache_policy::cache_policy_findings(ctx, project, cache, lock, findings);
+    }
+    for line in crate::commands::overridden_workflow_jobs(project.root(), manifest) {
+        findings.add("workflows", Status::Warn, line);
+    }
+    if let Some(pinned) = &manifest.rust {
+        match project.rust_check(&ctx.env) {
+            None => findings.add(
+                "rustc",
+                Status::Ok,
+                format!("matches toolchain.rust = \"{pinned}\""),
+            ),
+            Some(crate::commands::RustCheck::Overridden(note)) => {
+                findings.add("rustc", Status::Warn, note)
+            }
+            Some(crate::commands::RustCheck::Differs(problem)) => {
+                findings.add("rustc", Status::Fail, problem)
+            }
+        }
+    }
+    match crate::commands::plan::plan(project, false) {
+        Ok(files) => {
+            let drifted: Vec<&str> = files
+                .iter()
+                .filter(|f| f.ownership != Ownership::Example && f.needs_writing())
+                .map(|f| f.rel)
+                .collect();
+            findings.pass_or_fail(
+                "generated files",
+                drifted.is_empty(),
+                if drifted.is_empty() {
+                    "all match buildkit.toml".to_string()
+                } else {
+                    format!("drifted: {} (run `buildkit generate`)", drifted.join(", "))
+                },
+            );
+        }
+        Err(e) => findings.add("generated files", Status::Fail, e.to_string()),
+    }
+    if let Some(tool) = lock.tool(crate::tool::Tool::Sccache) {
+        let bin = ctx.home.lock_bin_dir(&lock.id()).join("sccache");
+        match crate::install::version_line(&bin) {
+            Ok(line) if crate::install::says_version(&line, &tool.version) => {
+                findings.add("sccache version", Status::Ok, line)
+            }
+            Ok(line) => findings.add(
+                "sccache version",
+                Status::Fail,
+                format!(
+                    "{} says `{line}`, but buildkit.lock pins {}: run `buildkit setup`",
+                    bin.display(),
+                    tool.version
+                ),
+            ),
+            Err(e) => findings.add(
+                "sccache version",
+                Status::Fail,
+                format!("{}: {e}", bin.display()),
+            ),
+        }
+    }
+    super::probe::probe_build(project.root(), &ctx.env.cargo, manifest, lock, findings);
+    if !options.probe_only {
+        project_build(project.root(), &ctx.env.cargo, options.offline, findings);
+    }
+    // The platforms this project builds for: the host rustc answers for, and the targets
+    // buildkit.toml names; other targets' crates are never compiled here.
+    let mut platforms: Vec<String> = crate::toolchain::active_rustc(project.root(), &ctx.env.rustc)
+        .ok()
+        .and_then(|r| r.host().map(str::to_string))
+        .into_iter()
+        .collect();
+    platforms.extend(manifest.toolchain.targets.iter().flatten().cloned());
+    workspace_findings(project.root(), options.offline, &platforms, findings);
+}
+
+/// The project's own build, as `cargo build` in its root would do it here (the probe proves the
+/// configuration; this proves the project builds with it). Skipped without a Cargo.toml.
+pub(super) fn project_build(
+    root: &Path,
+    cargo: &std::ffi::OsStr,
+    offline: bool,
+    findings: &mut Findings,
+) {
+    if !root.join("Cargo.toml").is_file() {
+        findings.add(
+            "project",
+            Status::Warn,
+            format!("no Cargo.toml in {}: nothing to build", root.display()),
+        );
+        return;
+    }
+    let mut command = std::process::Command::new(cargo);
+    command
+        .args(["build", "--workspace", "--all-targets", "--quiet"])
+        .current_dir(root);
+    if offline {
+        command.arg("--offline");
+    }
+    match crate::child::output(&mut command, crate::child::Limits::build()) {
+        Ok(out) if out.status.success() => findings.add(
+            "project",
+            Status::Ok,
+            "`cargo build --workspace --all-targets` succeeds here",
+        ),
+        Ok(out) => {
+            let error = crate::commands::first_error(&String::from_utf8_lossy(&out.stderr));
+            let first = error.lines().next().unwrap_or("").trim();
+            findings.add(
+                "project",
+                Status::Fail,
+                format!("`cargo build --workspace --all-targets` fails here: {first}"),
+            );
+        }
+        Err(e) => findings.add(
+            "project",
+            Status::Fail,
+            format!("cannot run {}: {e}", cargo.to_string_lossy()),
+        ),
+    }
+}
+
+/// Crates built in several versions for `platforms` (the host and buildkit.toml's targets;
+/// every platform when empty), and members bypassing `[workspace.dependencies]`.
+pub(super) fn workspace_findings(
+    root: &Path,
+    offline: bool,
+    platforms: &[String],
+    findings: &mut Findings,
+) {
+    if !root.join("Cargo.toml").is_file() {
+        return;
+    }
+    // As cargo would: fetching what a fresh clone lacks, unless told to stay offline.
+    let metadata_for = |platforms: &[String]| {
+        let mut command = cargo_metadata::MetadataCommand::new();
+        command.current_dir(root);
+        let mut options: Vec<String> = offline
+            .then(|| "--offline".to_string())
+            .into_iter()
+            .collect();
+        for platform in platforms {
+            options.extend(["--filter-platform".to_string(), platform.clone()]);
+        }
+        command.other_options(options);
+        crate::child::cargo_metadata(&command)
+    };
+    let metadata = metadata_for(platforms);
+    let metadata = match metadata {
+        Ok(m) => m,
+        Err(e) => {
+            let first = e.to_string();
+            findings.add(
+                "dependencies",
+                Status::Warn,
+                format!(
+                    "`cargo metadata` failed, so duplicates were not looked for: {}",
+                    first.lines().next().unwrap_or("")
+                ),
+            );
+            return;
+        }
+    };
+    let duplicates = crate::workspace::duplicates(&metadata);
+    // What the whole lock file holds beyond that: other targets' crates, said as a count.
+    let elsewhere = if platforms.is_empty() {
+        0
+    } else {
+        metadata_for(&[]).map_or(0, |all| {
+            crate::workspace::duplicates(&all)
+                .iter()
+                .filter(|d| !duplicates.iter().any(|h| h.name == d.name))
+                .count()
+        })
+    };
+    if elsewhere > 0 {
+        findings.add(
+            "dependencies",
+            Status::Ok,
+            format!(
+                "{elsewhere} more crate(s) in Cargo.lock come in several versions only for targets other than {}: never built here, left out",
+                platforms.join(", ")
+            ),
+        );
+    }
+    if duplicates.is_empty() {
+        findings.add(
+            "dependencies",
+            Status::Ok,
+            "no crate is built in more than one version",
+        );
+    }
+    for duplicate in duplicates {
+        let chains: Vec<String> = duplicate.chains.values().cloned().collect();
+        findings.add(
+            "dependencies",
+            Status::Warn,
+            format!(
+                "{} is built in {} versions (each compiled and linked): {}",
+                duplicate.name,
+                duplicate.chains.len(),
+                chains.join("; ")
+            ),
+        );
+    }
+    for bypass in crate::workspace::bypasses(&metadata, |p| {
+        crate::fsutil::read_text(p, crate::fsutil::MAX_TEXT_BYTES).ok()
+    }) {
+        findings.add(
+            "dependencies",
+            Status::Warn,
+            format!(
+                "{} declares `{}` itself although [workspace.dependencies] has it: use `{} = {{ workspace = true }}`",
+                bypass.member, bypass.dependency, bypass.dependency
+            ),
+        );
+    }
+}

@@ -1,0 +1,330 @@
+//! `buildkit tune`: measures the levers that change build time without changing what the
+//! program does (debug information, split debuginfo, the linker, optimised build scripts) on
+//! this project and this machine, and with `--apply` writes the fastest configuration that
+//! was measured faster than cargo's and rustc's defaults into buildkit.toml.
+//!
+//! Cheap enough for a big workspace: every edit-loop build shares one target directory, and
+//! cargo links through one script whose path never changes, which picks the configuration's
+//! linker at link time from an environment variable. So switching the linker relinks and
+//! recompiles nothing else, and profile variants keep their own artifacts beside each other
+//! (cargo names them by a hash of the profile). Clean builds get a directory emptied before
+//! each run. Everything lives under `target/buildkit-tune/`, removed at the end unless `--keep`.
+//! The decisions (candidates, statistics, the record) are `crate::tune`'s.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde::Serialize;
+
+mod linkers;
+mod report;
+mod runner;
+mod search;
+
+use linkers::linker_tools;
+use report::text_report;
+use runner::{Runner, SccacheRun};
+use search::{Clock, search};
+
+use super::Context;
+use super::measure::Progress;
+use crate::Error;
+use crate::cli::ScenarioChoice;
+use crate::tune::{self, Judged, Lever, Machine, Scenario, Settings, Verdict};
+
+/// `buildkit tune`'s options, as the command line gives them.
+#[derive(Debug, clap::Args)]
+pub struct TuneOptions {
+    /// What to make faster: the edit loop (edit a file, rebuild), a clean build, or both.
+    #[arg(long, value_enum, default_value_t = ScenarioChoice::Edit)]
+    pub scenario: ScenarioChoice,
+    /// Stop measuring after this long (`20m`, `1h 30m`); levers that do not fit are left
+    /// out and said so.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub budget: Option<std::time::Duration>,
+    /// Measured runs of each configuration in each round, after one warm-up (three at
+    /// least for a confidence interval).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Write the configuration into buildkit.toml (and buildkit.lock) when it was measured
+    /// faster than cargo's and rustc's defaults.
+    #[arg(long)]
+    pub apply: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the build directories (under the target directory's buildkit-tune/).
+    #[arg(long)]
+    pub keep: bool,
+    /// The binary whose link is measured (default: the first of the root package, then of
+    /// the other members).
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
+    /// The project's source file the edit loop edits: each build follows a comment line
+    /// inserted at its top or removed again, put back at the end (default: the binary's
+    /// main source file).
+    #[arg(long, value_name = "FILE", alias = "touch")]
+    pub edit: Option<std::path::PathBuf>,
+    /// No network: measure only linkers already in the download cache or installed.
+    #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub offline: bool,
+    /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
+    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
+    pub mirror: Option<String>,
+}
+
+impl TuneOptions {
+    /// `init --tune`: the edit loop, measured and applied.
+    pub fn after_init(offline: bool, mirror: Option<String>) -> TuneOptions {
+        TuneOptions {
+            scenario: ScenarioChoice::Edit,
+            budget: None,
+            runs: 5,
+            apply: true,
+            json: false,
+            keep: false,
+            bin: None,
+            edit: None,
+            offline,
+            mirror,
+        }
+    }
+}
+
+/// One round: a lever's alternatives against the best so far, or why it was not measured.
+#[derive(Debug, Serialize)]
+struct Round {
+    lever: Lever,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    results: Vec<Judged>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: Machine,
+    scenarios: Vec<Scenario>,
+    runs: usize,
+    /// The file each edit-loop build follows an edit of.
+    edited: String,
+    rounds: Vec<Round>,
+    /// The best configuration against cargo's and rustc's defaults, measured last.
+    confirmation: Option<Judged>,
+    /// cargo's and rustc's defaults as that last round measured them, beside the best.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmation_base: Option<Judged>,
+    adopted: Settings,
+    applied: bool,
+    notes: Vec<String>,
+    seconds: f64,
+}
+
+pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    if options.runs < crate::bench::MIN_RUNS_FOR_CONFIDENCE {
+        return Err(Error::Usage(format!(
+            "--runs {}: tune needs {} runs or more to tell a difference from noise",
+            options.runs,
+            crate::bench::MIN_RUNS_FOR_CONFIDENCE
+        )));
+    }
+    let project = ctx.require_project()?;
+    let root = project.root().to_path_buf();
+    let main = super::measure::main_binary(&root, options.bin.as_deref())?;
+    let _lock = super::measure::lock_project(&main.target_dir, "tune")?;
+    let (edit, leftover) = super::measure::SourceEdit::of_option(
+        options.edit.as_deref(),
+        &ctx.cwd,
+        &main,
+        &root,
+        "tune",
+    )?;
+    let runs = options.runs;
+    let progress = Progress::new("tune");
+    let tune_dir = super::measure::working_dir(&main.target_dir, "buildkit-tune")?;
+
+    let mut notes = vec![format!("measuring binary `{}`: {}", main.name, main.why)];
+    notes.extend(leftover);
+    let tools = linker_tools(ctx, &project, &tune_dir, options, &mut notes)?;
+    for note in &notes {
+        progress.note(note);
+    }
+    let dispatcher = tune_dir.join("buildkit-tune-link");
+    crate::fsutil::write_atomically(
+        &dispatcher,
+        crate::render::tune_link_script(project.manifest.driver.as_str(), &tools.bin_dir)?
+            .as_bytes(),
+    )
+    .and_then(|()| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dispatcher, std::fs::Permissions::from_mode(0o755))
+    })
+    .map_err(|source| Error::File {
+        action: "write",
+        path: dispatcher.clone(),
+        source,
+    })?;
+
+    let rustflags = super::measure::project_rustflags(&ctx.env, &root)?;
+    if !rustflags.is_empty() {
+        progress.note(&format!(
+            "every build carries the project's rustflags: {}",
+            crate::encode::Inert(&rustflags.join(" "))
+        ));
+    }
+    let runner = Runner {
+        env: &ctx.env,
+        root: &root,
+        rustflags,
+        bin_dir: &tools.bin_dir,
+        dispatcher: &dispatcher,
+        shared: tune_dir.join("shared"),
+        clean: tune_dir.join("clean"),
+        main: &main,
+        edit: std::cell::RefCell::new(edit),
+        sccache: tools.sccache.map(|program| SccacheRun {
+            program,
+            dir: tune_dir.join("sccache"),
+            port: super::measure::free_port().unwrap_or(super::measure::SCCACHE_DEFAULT_PORT),
+        }),
+    };
+    let mut clock = Clock {
+        started,
+        budget: options.budget,
+        observed: BTreeMap::new(),
+        progress: &progress,
+    };
+    let outcome = search(
+        &runner,
+        &mut clock,
+        &tools.linkers,
+        &options.scenario.scenarios(),
+        runs,
+    );
+    runner.stop_sccache();
+    let restored = runner.edit.borrow_mut().restore();
+    progress.done();
+    if !options.keep {
+        let _ = fs_err::remove_dir_all(&tune_dir);
+    }
+    restored.map_err(Error::Failed)?;
+    let (rounds, best, confirmation_round) = outcome?;
+    let (confirmation_base, confirmation) = confirmation_round.unzip();
+
+    let confirmed = confirmation
+        .as_ref()
+        .is_some_and(|c| c.verdict == Verdict::Faster);
+    let adopted = if confirmed { best } else { Settings::default() };
+    let machine = machine(ctx, &root);
+    let mut applied = false;
+    if options.apply && confirmed {
+        let measured = measured_levers(&rounds, project.manifest.linker.linker());
+        let record = tune::record(
+            &machine,
+            &confirmation.as_ref().expect("confirmed").against_base,
+            &adopted,
+            &measured,
+        );
+        apply(ctx, &project, &adopted, &measured, &tools.pins, &record)?;
+        applied = true;
+    }
+
+    let report = Report {
+        machine,
+        scenarios: options.scenario.scenarios(),
+        runs,
+        edited: runner.edit.borrow().named().display().to_string(),
+        rounds,
+        confirmation,
+        confirmation_base,
+        adopted,
+        applied,
+        notes,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if options.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        );
+    } else {
+        crate::out!("{}", text_report(&report, options.apply, &project));
+    }
+    let base_failed = report
+        .rounds
+        .iter()
+        .flat_map(|r| r.results.first())
+        .any(|base| base.invalid.is_some());
+    Ok(if base_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// cargo's and rustc's defaults, then the best configuration, as the last round measured them.
+type ConfirmationRound = (Judged, Judged);
+
+/// Cores, memory, rustc and the date, for the record.
+fn machine(ctx: &Context, root: &Path) -> Machine {
+    let memory_gib = crate::fsutil::read_text(Path::new("/proc/meminfo"), 64 * 1024)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map(|kib| kib / (1024.0 * 1024.0));
+    Machine {
+        date: crate::toolchain::date(crate::toolchain::today()),
+        rustc: crate::toolchain::active_rustc(root, &ctx.env.rustc)
+            .map(|r| r.release.to_string())
+            .unwrap_or_else(|_| "unknown".into()),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_gib,
+    }
+}
+
+/// The levers whose keys `--apply` may write: those whose round measured its configurations;
+/// for the linker, only where the project's own linker was among them (rustc's own always
+/// is), so that a pinned linker that could not be measured is never replaced unmeasured.
+fn measured_levers(rounds: &[Round], project_linker: crate::linker::Linker) -> Vec<Lever> {
+    rounds
+        .iter()
+        .filter(|round| round.skipped.is_none() && !round.results.is_empty())
+        .filter(|round| {
+            round.lever != Lever::Linker
+                || round
+                    .results
+                    .iter()
+                    .any(|j| j.invalid.is_none() && j.settings.linker == project_linker)
+        })
+        .map(|round| round.lever)
+        .collect()
+}
+
+/// Writes the adopted configuration (the `measured` levers' keys) into buildkit.toml and
+/// re-resolves buildkit.lock, both or neither.
+fn apply(
+    ctx: &Context,
+    project: &super::Project,
+    adopted: &Settings,
+    measured: &[Lever],
+    pins: &[(String, String)],
+    record: &[String],
+) -> Result<(), Error> {
+    let (path, text) = project.manifest_text()?;
+    // Only the adopted linker's tool is pinned, and only where `[linker] kind` is written.
+    let pins: Vec<(&str, &str)> = pins
+        .iter()
+        .filter(|_| measured.contains(&Lever::Linker))
+        .filter(|(name, _)| name == adopted.linker.name())
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let new_text = crate::manifest::apply_tuned(&text, adopted, measured, &pins, record)
+        .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
+    project.write_edited(ctx, &path, new_text)
+}

@@ -1,0 +1,296 @@
+//! The search: one lever at a time from cargo's and rustc's defaults, each round the best so
+//! far against the lever's alternatives, interleaved, within the budget; `Clock` estimates what
+//! a round will take from the builds so far.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::ConfirmationRound;
+use super::{Round, Runner};
+use crate::Error;
+use crate::commands::measure::Progress;
+use crate::linker::Linker;
+use crate::tune::{self, Lever, Scenario, Settings, Trial};
+
+/// The greedy search, then the confirmation round: the rounds, the best configuration, and
+/// the defaults and the best as that round measured them (`None` when the best is the
+/// defaults).
+pub(super) fn search(
+    runner: &Runner<'_>,
+    clock: &mut Clock<'_>,
+    linkers: &[Linker],
+    scenarios: &[Scenario],
+    runs: usize,
+) -> Result<(Vec<Round>, Settings, Option<ConfirmationRound>), Error> {
+    let sccache_skipped = if runner.sccache.is_none() {
+        Some("buildkit.toml pins no sccache (or it is not installed)")
+    } else if !scenarios.contains(&Scenario::Clean) {
+        Some("measured in clean builds only (--scenario clean or both)")
+    } else {
+        None
+    };
+    let mut best = Settings::default();
+    let mut rounds = Vec::new();
+    // Calibration: the base built once (filling the shared directory; its time is about a
+    // clean build) and, for the edit loop, rebuilt once after an edit.
+    clock
+        .progress
+        .say("building the project once with cargo's defaults");
+    let first = runner.build(&best, Scenario::Edit, false);
+    match first {
+        Ok(seconds) => {
+            clock.observe(Scenario::Clean, seconds);
+            if scenarios.contains(&Scenario::Edit)
+                && let Ok(seconds) = runner.build(&best, Scenario::Edit, true)
+            {
+                clock.observe(Scenario::Edit, seconds);
+            }
+        }
+        Err(why) => {
+            return Err(Error::Failed(format!(
+                "the project does not build with cargo's defaults, so there is nothing to tune: {why}"
+            )));
+        }
+    }
+
+    let mut levers: Vec<Lever> = Lever::ALL.to_vec();
+    while !levers.is_empty() {
+        let lever = levers.remove(0);
+        let round_scenarios: &[Scenario] = if lever == Lever::Sccache {
+            if let Some(why) = sccache_skipped {
+                rounds.push(Round {
+                    lever,
+                    results: Vec::new(),
+                    skipped: Some(why.into()),
+                });
+                continue;
+            }
+            &[Scenario::Clean]
+        } else {
+            scenarios
+        };
+        if lever == Lever::BuildOverride && !scenarios.contains(&Scenario::Clean) {
+            // What it saves in an edit loop it can cost many times over in every clean build,
+            // CI's included (2.6x slower on the seed workspace), where the same profile applies.
+            rounds.push(Round {
+                lever,
+                results: Vec::new(),
+                skipped: Some(
+                    "optimised build scripts make clean builds (CI's) slower, which an edit-loop run does not measure: `--scenario both` weighs the two".into(),
+                ),
+            });
+            continue;
+        }
+        let candidates = tune::candidates(lever, &best, linkers);
+        if candidates.is_empty() {
+            rounds.push(Round {
+                lever,
+                results: Vec::new(),
+                skipped: Some(match lever {
+                    Lever::Linker => "no linker but rustc's own could be measured".into(),
+                    Lever::SplitDebuginfo => "no debug information left to split".into(),
+                    _ => "nothing to try".into(),
+                }),
+            });
+            continue;
+        }
+        let configs: Vec<Settings> = std::iter::once(best).chain(candidates).collect();
+        let cost = clock.round_cost(configs.len(), round_scenarios, runs);
+        // Room for the confirmation round stays.
+        let reserve = clock.round_cost(2, scenarios, runs);
+        if let Some(left) = clock.left()
+            && cost + reserve > left
+        {
+            rounds.push(Round {
+                lever,
+                results: Vec::new(),
+                skipped: Some(format!(
+                    "over the budget: about {} needed, {} left",
+                    crate::bench::minutes(cost + reserve),
+                    crate::bench::minutes(left)
+                )),
+            });
+            continue;
+        }
+        let planned_after: Duration = levers
+            .iter()
+            .map(|_| clock.round_cost(3, scenarios, runs))
+            .sum::<Duration>()
+            + reserve;
+        let trials = measure_round(
+            runner,
+            clock,
+            lever.name(),
+            &configs,
+            round_scenarios,
+            runs,
+            planned_after,
+        );
+        let judged = tune::judge(&trials);
+        // sccache is reported, not written: its pin and cache are the team's choice, and it
+        // pays only where the cache is warm.
+        if let Some(winner) = judged.iter().find(|j| j.adopted)
+            && lever != Lever::Sccache
+        {
+            best = winner.settings;
+        }
+        rounds.push(Round {
+            lever,
+            results: judged,
+            skipped: None,
+        });
+    }
+
+    let confirmation = if best == Settings::default() {
+        None
+    } else if clock.left().is_some_and(|left| left.is_zero()) {
+        return Ok((rounds, best, None));
+    } else {
+        let trials = measure_round(
+            runner,
+            clock,
+            "confirmation",
+            &[Settings::default(), best],
+            scenarios,
+            runs,
+            Duration::ZERO,
+        );
+        let mut judged = tune::judge(&trials).into_iter();
+        judged.next().zip(judged.next())
+    };
+    Ok((rounds, best, confirmation))
+}
+
+/// One round: a warm-up build of each configuration (which also shows which linker signed its
+/// binary), then `runs` interleaved passes over scenarios and configurations.
+pub(super) fn measure_round(
+    runner: &Runner<'_>,
+    clock: &mut Clock<'_>,
+    name: &str,
+    configs: &[Settings],
+    scenarios: &[Scenario],
+    runs: usize,
+    planned_after: Duration,
+) -> Vec<Trial> {
+    let mut trials: Vec<Trial> = configs
+        .iter()
+        .map(|settings| Trial {
+            settings: *settings,
+            seconds: scenarios.iter().map(|s| (*s, Vec::new())).collect(),
+            warm_up_s: None,
+            invalid: None,
+        })
+        .collect();
+    for trial in &mut trials {
+        clock
+            .progress
+            .say(&format!("{name}: warm-up: {}", trial.settings.label()));
+        // An edit-loop build (after an edit, so that even a configuration differing only in its
+        // linker links again), whose binary shows which linker made it.
+        // sccache's warm-up is a clean build, which fills its cache.
+        let scenario = if trial.settings.sccache {
+            Scenario::Clean
+        } else {
+            Scenario::Edit
+        };
+        match runner.build(&trial.settings, scenario, true) {
+            Ok(seconds) => {
+                trial.warm_up_s = Some(seconds);
+                trial.invalid = runner.wrong_linker(&trial.settings, scenario);
+            }
+            Err(why) => trial.invalid = Some(why),
+        }
+    }
+    let total = runs * scenarios.len() * trials.iter().filter(|t| t.invalid.is_none()).count();
+    let mut done = 0;
+    'runs: for _ in 0..runs {
+        for &scenario in scenarios {
+            for trial in trials.iter_mut().filter(|t| t.invalid.is_none()) {
+                if clock.left().is_some_and(|left| left.is_zero()) {
+                    clock.progress.note(&format!(
+                        "{name}: the budget is spent; judging the runs made so far"
+                    ));
+                    break 'runs;
+                }
+                done += 1;
+                match runner.build(&trial.settings, scenario, true) {
+                    Ok(seconds) => {
+                        clock.observe(scenario, seconds);
+                        // What the plan would take, but never past the budget, which leaves
+                        // out the levers that do not fit.
+                        let planned =
+                            clock.estimate(scenario) * (total - done) as u32 + planned_after;
+                        let left = clock.left().map_or(planned, |budget| planned.min(budget));
+                        clock.progress.say(&format!(
+                            "{name} [{done}/{total}] {}, {scenario}: {seconds:.2} s; about {} left",
+                            trial.settings.label(),
+                            crate::bench::minutes(left)
+                        ));
+                        trial.seconds.entry(scenario).or_default().push(seconds);
+                    }
+                    Err(why) => trial.invalid = Some(why),
+                }
+            }
+        }
+    }
+    // Pairs need the same number of runs on both sides.
+    let shortest = trials
+        .iter()
+        .filter(|t| t.invalid.is_none())
+        .flat_map(|t| t.seconds.values().map(Vec::len))
+        .min()
+        .unwrap_or(0);
+    for trial in &mut trials {
+        for seconds in trial.seconds.values_mut() {
+            seconds.truncate(shortest);
+        }
+    }
+    trials
+}
+
+/// Time spent, the budget, and what builds have taken so far (for estimates).
+pub(super) struct Clock<'a> {
+    pub(super) started: Instant,
+    pub(super) budget: Option<Duration>,
+    pub(super) observed: BTreeMap<Scenario, Vec<f64>>,
+    pub(super) progress: &'a Progress,
+}
+
+impl Clock<'_> {
+    pub(super) fn observe(&mut self, scenario: Scenario, seconds: f64) {
+        self.observed.entry(scenario).or_default().push(seconds);
+    }
+
+    /// What one build of `scenario` takes, judging by the builds so far.
+    pub(super) fn estimate(&self, scenario: Scenario) -> Duration {
+        let seconds = self
+            .observed
+            .get(&scenario)
+            .and_then(|v| crate::bench::median(v))
+            .or_else(|| self.observed.values().flatten().copied().reduce(f64::max))
+            .unwrap_or(0.0);
+        Duration::from_secs_f64(seconds)
+    }
+
+    /// A round of `configs` configurations: a warm-up each (at worst a rebuild of everything
+    /// whose profile changed: a clean build) and the measured runs.
+    pub(super) fn round_cost(
+        &self,
+        configs: usize,
+        scenarios: &[Scenario],
+        runs: usize,
+    ) -> Duration {
+        let warm_up = self.estimate(Scenario::Clean) * configs as u32;
+        let measured: Duration = scenarios
+            .iter()
+            .map(|s| self.estimate(*s) * (configs * runs) as u32)
+            .sum();
+        warm_up + measured
+    }
+
+    /// What is left of the budget; `None` without one.
+    pub(super) fn left(&self) -> Option<Duration> {
+        self.budget
+            .map(|budget| budget.saturating_sub(self.started.elapsed()))
+    }
+}
