@@ -13,6 +13,21 @@ use crate::registry::ArchiveFormat;
 
 use crate::reporter::Reporter;
 
+mod body;
+mod cache_files;
+mod client;
+mod url;
+
+#[cfg(test)]
+use body::MIN_PROGRESS_BYTES;
+use body::{Pace, SizeLimit, copy_bounded};
+pub use cache_files::{CacheFile, cache_file_name, lock_file_name, parse_cache_file_name};
+use cache_files::{DownloadLock, open_cached, remove_killed_partials};
+use client::{backoff, build_client};
+#[cfg(test)]
+use url::redact_url;
+pub use url::{Url, apply_mirror, credentials_end};
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("download of {} failed: HTTP {status}{hint}", .url)]
@@ -88,55 +103,6 @@ pub enum FetchError {
     #[error("{path} is not a regular file; a file:// url must name the archive itself")]
     NotAFile { path: PathBuf },
 }
-
-/// A URL as it appears in an error: its credentials (a mirror's `user:secret@`) are redacted
-/// whenever it is displayed, so no message can carry them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url(String);
-
-impl std::fmt::Display for Url {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&redact_url(&self.0))
-    }
-}
-
-impl From<&str> for Url {
-    fn from(url: &str) -> Url {
-        Url(url.to_string())
-    }
-}
-
-impl From<String> for Url {
-    fn from(url: String) -> Url {
-        Url(url)
-    }
-}
-
-impl From<&String> for Url {
-    fn from(url: &String) -> Url {
-        Url(url.clone())
-    }
-}
-
-/// `scheme://user:secret@host/…` -> `scheme://***@host/…`: credentials never reach a message.
-fn redact_url(url: &str) -> String {
-    match credentials_end(url) {
-        Some((scheme, after)) => format!("{scheme}://***@{}", &url[after..]),
-        None => url.to_string(),
-    }
-}
-
-/// Where `user:secret@` ends in `scheme://user:secret@host/…`: the scheme, and the index just
-/// past the `@`. `None` when the URL carries no credentials (an `@` in the path is not one).
-pub fn credentials_end(url: &str) -> Option<(&str, usize)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let at = rest[..authority_end].rfind('@')?;
-    Some((scheme, scheme.len() + 3 + at + 1))
-}
-
-/// Bytes a transfer must move per stall window to count as progressing.
-const MIN_PROGRESS_BYTES: u64 = 16 * 1024;
 
 impl FetchError {
     /// Errors worth another attempt: the network, the server's 5xx. Never a 4xx or a mismatch.
@@ -217,65 +183,6 @@ pub struct Artifact<'a> {
     pub sha256: &'a str,
     pub size: Option<u64>,
     pub format: ArchiveFormat,
-}
-
-/// `https://HOST/PATH` through `mirror` becomes `MIRROR/HOST/PATH`; other URLs are kept.
-pub fn apply_mirror(url: &str, mirror: Option<&str>) -> String {
-    let Some(mirror) = mirror else {
-        return url.to_string();
-    };
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(rest) => format!("{}/{}", mirror.trim_end_matches('/'), rest),
-        None => url.to_string(),
-    }
-}
-
-/// The cache file name of a verified archive: its digest and its format.
-pub fn cache_file_name(sha256: &str, format: ArchiveFormat) -> String {
-    format!("{sha256}.{}", format.extension())
-}
-
-/// The lock a download of `sha256` holds, shared by every home using the cache.
-pub fn lock_file_name(sha256: &str) -> String {
-    format!("{sha256}.lock")
-}
-
-/// A file in the download cache as buildkit names it.
-#[derive(Debug, PartialEq, Eq)]
-pub enum CacheFile<'a> {
-    Verified {
-        sha256: &'a str,
-    },
-    /// `<sha256>.<random>.partial`: a download in progress, or left by a killed one.
-    Partial {
-        sha256: &'a str,
-    },
-    /// `<sha256>.lock`.
-    Lock {
-        sha256: &'a str,
-    },
-}
-
-/// Reads a cache file name back; `None` for a file buildkit did not name (the cache dir may be
-/// shared with other things).
-pub fn parse_cache_file_name(name: &str) -> Option<CacheFile<'_>> {
-    let (sha256, extension) = name.split_once('.')?;
-    if !crate::digest::is_sha256_hex(sha256) {
-        return None;
-    }
-    match extension {
-        "lock" => Some(CacheFile::Lock { sha256 }),
-        "tar.gz" | "tar.xz" => Some(CacheFile::Verified { sha256 }),
-        other
-            if other.ends_with(".partial") && !other.trim_end_matches(".partial").contains('.') =>
-        {
-            Some(CacheFile::Partial { sha256 })
-        }
-        _ => None,
-    }
 }
 
 impl Fetcher {
@@ -574,236 +481,6 @@ impl Fetcher {
                 }
                 result => return result,
             }
-        }
-    }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(250 * 2u64.pow(attempt.saturating_sub(1).min(5)))
-}
-
-/// Where Linux distributions keep the system's trusted roots (the first that exists is used).
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/tls/cacert.pem",
-    "/etc/ssl/cert.pem",
-];
-
-/// The roots HTTPS downloads trust: the system's bundle plus, for corporate proxies and private
-/// mirrors, the certificates in SSL_CERT_FILE.
-fn trusted_roots(extra: Option<&Path>) -> Result<Vec<reqwest::Certificate>, String> {
-    let mut roots = Vec::new();
-    let system = SYSTEM_CA_BUNDLES
-        .iter()
-        .map(Path::new)
-        .find(|p| p.is_file());
-    for path in system.into_iter().chain(extra).map(Path::to_path_buf) {
-        let pem = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES * 4)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{}: not a PEM certificate bundle ({e})", path.display()))?;
-        roots.extend(certs);
-    }
-    Ok(roots)
-}
-
-fn build_client(
-    stall: Duration,
-    extra_roots: Option<&Path>,
-) -> Result<reqwest::blocking::Client, String> {
-    let mut builder = reqwest::blocking::Client::builder()
-        .user_agent(concat!("buildkit/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(20))
-        // In the blocking client this bounds each read, not the whole transfer: a server that
-        // stops sending fails after the stall window (download_once also catches a drip).
-        .timeout(stall)
-        .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            // Release URLs redirect to a CDN; never from https down to http, never in a loop.
-            let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https")
-                && attempt.url().scheme() == "http";
-            if downgrade {
-                attempt.error("a redirect from https to http was refused")
-            } else if attempt.previous().len() >= 10 {
-                attempt.error("more than 10 redirects")
-            } else {
-                attempt.follow()
-            }
-        }))
-        .tls_built_in_root_certs(false);
-    for root in trusted_roots(extra_roots)? {
-        builder = builder.add_root_certificate(root);
-    }
-    builder.build().map_err(|e| error_chain(&e))
-}
-
-/// How fast a transfer must go: at least MIN_PROGRESS_BYTES per `window`, and all of it
-/// before `deadline`.
-#[derive(Debug, Clone, Copy)]
-struct Pace {
-    window: Duration,
-    deadline: Duration,
-}
-
-/// The average rate below which a download of known size misses its deadline (on top of a
-/// few stall windows for the start): far below any working link, far above a drip.
-const MIN_AVERAGE_BYTES_PER_SEC: u64 = 64 * 1024;
-
-impl Pace {
-    /// An archive of `bytes`: four stall windows, plus its size at MIN_AVERAGE_BYTES_PER_SEC.
-    fn download(window: Duration, bytes: u64) -> Pace {
-        Pace {
-            window,
-            deadline: window
-                .saturating_mul(4)
-                .saturating_add(Duration::from_secs(bytes / MIN_AVERAGE_BYTES_PER_SEC)),
-        }
-    }
-
-    /// An API response (a page of JSON, a checksum file): two stall windows for all of it.
-    fn api(window: Duration) -> Pace {
-        Pace {
-            window,
-            deadline: window.saturating_mul(2),
-        }
-    }
-}
-
-/// Reads `reader` to its end, handing each chunk to `sink`, and fails past `limit`, on a
-/// stall (less than MIN_PROGRESS_BYTES in one window) and past the deadline.
-fn copy_bounded(
-    url: &str,
-    reader: &mut impl Read,
-    limit: &SizeLimit,
-    pace: &Pace,
-    mut sink: impl FnMut(&[u8]) -> Result<(), FetchError>,
-) -> Result<(), FetchError> {
-    let stalled = || FetchError::Stalled {
-        url: url.into(),
-        secs: pace.window.as_secs(),
-    };
-    let started = std::time::Instant::now();
-    let mut buf = vec![0u8; 1 << 16];
-    let (mut window_start, mut window_bytes) = (started, 0u64);
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) if is_timeout(&err) => return Err(stalled()),
-            Err(err) => {
-                return Err(FetchError::Transport {
-                    url: url.into(),
-                    message: format!("reading the body: {}", error_chain(&err)),
-                });
-            }
-        };
-        total += n as u64;
-        if total > limit.bytes {
-            return Err(limit.exceeded(url));
-        }
-        sink(&buf[..n])?;
-        window_bytes += n as u64;
-        if window_bytes >= MIN_PROGRESS_BYTES {
-            (window_start, window_bytes) = (std::time::Instant::now(), 0);
-        } else if window_start.elapsed() > pace.window {
-            return Err(stalled());
-        }
-        if started.elapsed() > pace.deadline {
-            return Err(FetchError::Deadline {
-                url: url.into(),
-                secs: pace.deadline.as_secs(),
-            });
-        }
-    }
-}
-
-/// The most bytes one download may bring, and why that many.
-struct SizeLimit {
-    bytes: u64,
-    why: &'static str,
-}
-
-impl SizeLimit {
-    fn exceeded(&self, url: &str) -> FetchError {
-        FetchError::TooLarge {
-            url: url.into(),
-            limit: self.bytes,
-            why: self.why,
-        }
-    }
-}
-
-/// `<sha256>.lock` in the download cache, held. The cache may be shared by several
-/// BUILDKIT_HOMEs: whoever holds it downloads; the others wait and then find the verified
-/// archive. The lock file never moves, and each download writes its own partial file, so no
-/// process ever writes into a file another has verified or is unpacking.
-struct DownloadLock {
-    path: PathBuf,
-    file: std::fs::File,
-}
-
-impl DownloadLock {
-    fn take(cache_dir: &Path, sha256: &str) -> Result<DownloadLock, FetchError> {
-        use std::os::unix::fs::MetadataExt as _;
-        let path = cache_dir.join(lock_file_name(sha256));
-        loop {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(write_err(&path))?;
-            file.lock().map_err(write_err(&path))?;
-            // The holder before removed the file on release: a lock on that removed file would
-            // be shared with whoever opens the name next. Only the file the name still names
-            // counts.
-            let held = file.metadata().map_err(write_err(&path))?;
-            let named = std::fs::metadata(&path);
-            if named.is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino()) {
-                return Ok(DownloadLock { path, file });
-            }
-        }
-    }
-
-    /// The lock file goes with the download, done or failed: a process still waiting on it
-    /// then finds the archive (or downloads into a partial file of its own).
-    fn release(self) {
-        let _ = std::fs::remove_file(&self.path);
-        drop(self.file);
-    }
-}
-
-/// The verified archive at `path`, opened, if the cache has it.
-fn open_cached(path: &Path) -> Result<Option<CachedArchive>, FetchError> {
-    match std::fs::File::open(path) {
-        Ok(file) => Ok(Some(CachedArchive {
-            path: path.to_path_buf(),
-            file,
-            verified_now: false,
-        })),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(FetchError::ReadLocal {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-/// Only the holder of a digest's lock writes partial files of that digest: any found when it
-/// is taken were left by a killed run.
-fn remove_killed_partials(cache_dir: &Path, sha256: &str) {
-    let Ok(entries) = std::fs::read_dir(cache_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if matches!(
-            parse_cache_file_name(&entry.file_name().to_string_lossy()),
-            Some(CacheFile::Partial { sha256: partial }) if partial == sha256
-        ) {
-            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

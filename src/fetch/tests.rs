@@ -1,4 +1,3 @@
-
 /// A waiter that gets the lock after its holder released (and removed) it holds it alone:
 /// someone arriving later waits for it, instead of locking a new file of the same name.
 #[test]

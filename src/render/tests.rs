@@ -1,4 +1,3 @@
-
 use super::cargo_config::*;
 use super::*;
 use std::path::Path;

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn trial(settings: Settings, edit: &[f64]) -> Trial {
