@@ -1,0 +1,281 @@
+//! Proving what is installed: each binary's digest and `--version`, rust-lld's sysroot, and
+//! `check`'s comparison of every installed file with its receipt and its archive.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{Home, InstallError};
+use crate::lock::LockedTool;
+
+/// Runs `binary --version` and returns its first line of output.
+pub fn version_line(binary: &Path) -> Result<String, String> {
+    let output = crate::child::output(
+        Command::new(binary)
+            .arg("--version")
+            .env_remove(crate::env_vars::RUSTC_WRAPPER),
+        crate::child::Limits::PROBE.outside_project(),
+    )
+    .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let detail = stderr.lines().next().unwrap_or("").trim().to_string();
+        return Err(format!(
+            "`--version` exited with {}{}{}",
+            output.status,
+            if detail.is_empty() { "" } else { ": " },
+            detail
+        ));
+    }
+    Ok(stdout
+        .lines()
+        .chain(stderr.lines())
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string())
+}
+
+/// Whether a `--version` line names `version` as a whole word.
+pub fn says_version(line: &str, version: &str) -> bool {
+    line.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .any(|word| word == version || word.strip_prefix('v') == Some(version))
+}
+
+/// The digest of each distinct binary of an unpacked tool, for the receipt (and `check`).
+/// Fails when the archive lacks one of them.
+pub fn hash_binaries(
+    tool: &LockedTool,
+    root: &Path,
+) -> Result<BTreeMap<String, String>, InstallError> {
+    let mut digests = BTreeMap::new();
+    for path_in_tool in tool.binaries.values() {
+        if digests.contains_key(path_in_tool) {
+            continue;
+        }
+        let path = root.join(path_in_tool);
+        if !path.is_file() {
+            return Err(InstallError::MissingBinary {
+                tool: tool.name.to_string(),
+                url: tool.archive().map(|a| a.url.clone()).unwrap_or_default(),
+                path: path_in_tool.clone(),
+                top_dir: tool
+                    .archive()
+                    .and_then(|a| a.top_dir.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        let digest = crate::digest::sha256_file(&path).map_err(|source| InstallError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        digests.insert(path_in_tool.clone(), digest);
+    }
+    Ok(digests)
+}
+
+/// Runs each binary once (`--version`) and checks that it reports the locked version: a binary
+/// that cannot run on this machine is reported, not left to fail later.
+pub fn run_binaries(
+    tool: &LockedTool,
+    root: &Path,
+    binaries: impl IntoIterator<Item = impl AsRef<str>>,
+) -> Result<(), InstallError> {
+    for path_in_tool in binaries {
+        let path = root.join(path_in_tool.as_ref());
+        let line = version_line(&path).map_err(|reason| InstallError::DoesNotRun {
+            tool: tool.name.to_string(),
+            path: path.clone(),
+            reason,
+        })?;
+        if !says_version(&line, &tool.version) {
+            return Err(InstallError::WrongVersion {
+                tool: tool.name.to_string(),
+                path,
+                said: line,
+                expected: tool.version.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The sysroot of the active Rust toolchain, which holds rust-lld.
+pub fn rust_sysroot(rustc: &std::ffi::OsStr) -> Result<PathBuf, InstallError> {
+    let rustc = rustc.to_string_lossy().into_owned();
+    let output = crate::child::output(
+        Command::new(&rustc).args(["--print", "sysroot"]),
+        crate::child::Limits::PROBE,
+    )
+    .map_err(|e| InstallError::NoSysroot {
+        rustc: rustc.clone(),
+        reason: e.to_string(),
+    })?;
+    if !output.status.success() {
+        return Err(InstallError::NoSysroot {
+            rustc,
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
+}
+
+/// Each locked tool is installed as its receipt says, its binaries hash as they did at install
+/// time, and the lock's own bin directory selects it.
+pub fn verify_tools(
+    home: &Home,
+    lock: &crate::lock::Lockfile,
+    cache_dir: Option<&Path>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let dir = home.lock_bin_dir(&lock.id());
+    let links = home.links(&dir);
+    for tool in &lock.tools {
+        let checked = check_tool(home, tool, &dir, &links).and_then(|()| {
+            cache_dir.map_or(Ok(()), |cache| check_against_archive(home, tool, cache))
+        });
+        if let Err(problem) = checked {
+            problems.push(problem);
+        }
+    }
+    problems
+}
+
+/// Archives past this size are not re-read by `check` (LLVM's release is 1.9 GB).
+const MAX_REDERIVED_ARCHIVE: u64 = 256 * 1024 * 1024;
+
+/// Each installed binary against the file the pinned archive holds, where the archive is still
+/// in the download cache: the receipt's digests could have been rewritten together with a
+/// binary, but the archive is named by the digest the committed lock pins, and is hashed here
+/// before it is trusted. Without the archive (or past [`MAX_REDERIVED_ARCHIVE`]) the receipt's
+/// digests are all there is.
+fn check_against_archive(home: &Home, tool: &LockedTool, cache_dir: &Path) -> Result<(), String> {
+    let Some(archive) = tool.archive() else {
+        return Ok(());
+    };
+    let path = cache_dir.join(crate::fetch::cache_file_name(
+        &archive.sha256,
+        archive.format,
+    ));
+    let Ok(file) = crate::fsutil::open_regular(&path) else {
+        return Ok(());
+    };
+    if file
+        .metadata()
+        .map_or(true, |m| m.len() > MAX_REDERIVED_ARCHIVE)
+    {
+        return Ok(());
+    }
+    let hashed = crate::digest::HashingReader::new(std::io::BufReader::new(&file)).finish();
+    if !hashed.is_ok_and(|(digest, _)| digest == archive.sha256.as_str()) {
+        // Not the pinned archive (a damaged cache file): setup replaces it; nothing to compare.
+        return Ok(());
+    }
+    let Ok(file) = crate::fsutil::open_regular(&path) else {
+        return Ok(());
+    };
+    let wanted: std::collections::BTreeSet<String> = tool.binaries.values().cloned().collect();
+    let Ok(pinned) = crate::extract::digests_of(
+        std::io::BufReader::new(file),
+        archive.format,
+        archive.top_dir.as_deref(),
+        &wanted,
+    ) else {
+        return Ok(());
+    };
+    let tool_dir = home.tool_dir(tool.name.name(), &tool.version);
+    for (rel, expected) in pinned {
+        let installed = tool_dir.join(&rel);
+        match crate::digest::sha256_file(&installed) {
+            Ok(actual) if actual == expected => {}
+            Ok(actual) => {
+                return Err(format!(
+                    "{}: {} is not the file the pinned archive holds (sha256 {actual}, the archive's {expected}), though its receipt was changed to match: run `buildkit setup` after removing {}",
+                    tool.label(),
+                    installed.display(),
+                    tool_dir.display()
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{}: cannot read {}: {e}",
+                    tool.label(),
+                    installed.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_tool(
+    home: &Home,
+    tool: &LockedTool,
+    dir: &std::path::Path,
+    links: &std::collections::BTreeMap<String, std::path::PathBuf>,
+) -> Result<(), String> {
+    let label = tool.label();
+    let Some(archive) = tool.archive() else {
+        for link in tool.binaries.keys() {
+            match links.get(link) {
+                Some(target) if target.is_file() => {}
+                Some(target) => {
+                    return Err(format!(
+                        "{label}: {}/{link} points at {}, which is gone: run `buildkit setup`",
+                        dir.display(),
+                        target.display()
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "{label}: {}/{link} is missing: run `buildkit setup`",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+        return Ok(());
+    };
+    let Some(receipt) = home.read_receipt(tool.name.name(), &tool.version) else {
+        return Err(format!("{label} is not installed: run `buildkit setup`"));
+    };
+    if receipt.sha256 != archive.sha256 {
+        return Err(format!(
+            "{label} is installed from sha256 {}, but buildkit.lock pins {}: run `buildkit setup`",
+            receipt.sha256, archive.sha256
+        ));
+    }
+    let tool_dir = home.tool_dir(tool.name.name(), &tool.version);
+    for (path, digest) in &receipt.binaries {
+        let file = tool_dir.join(path);
+        match crate::digest::sha256_file(&file) {
+            Ok(actual) if &actual == digest => {}
+            Ok(actual) => {
+                return Err(format!(
+                    "{label}: {} changed since it was installed (sha256 {actual}, receipt says {digest}): run `buildkit setup` after removing {}",
+                    file.display(),
+                    tool_dir.display()
+                ));
+            }
+            Err(e) => return Err(format!("{label}: cannot read {}: {e}", file.display())),
+        }
+    }
+    for (link, path) in &tool.binaries {
+        let expected = home
+            .root()
+            .join(Home::link_target(tool.name.name(), &tool.version, path));
+        match links.get(link) {
+            Some(target) if target == &expected => {}
+            _ => {
+                return Err(format!(
+                    "{label}: {}/{link} does not point at it: run `buildkit setup`",
+                    dir.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
