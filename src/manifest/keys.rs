@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde::de::{self, Visitor};
 
 use super::cache::{CacheBackend, CacheKey};
-use super::{
-    RawBuildkit, RawCi, RawDevcontainer, RawLinker, RawLld, RawManifest, RawTool, RawToolchain,
-    RawTools,
+use super::raw::{
+    RawCi, RawDevcontainer, RawLinker, RawLld, RawManifest, RawTool, RawToolchain, RawTools,
 };
+use super::source::RawBuildkit;
 
 /// `(table, key)` for every key: `("toolchain", "rust")`, `("tools.mold", "url")`, …
 pub(crate) fn known_keys() -> Vec<(String, &'static str)> {

@@ -8,13 +8,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use toml::Spanned;
 
-use crate::registry::{Registry, archive_format};
+use crate::registry::Registry;
 
 mod cache;
 #[cfg(test)]
 pub(crate) mod keys;
+mod raw;
 mod source;
 mod spans;
 mod tuned;
@@ -22,8 +22,9 @@ mod upgrade;
 
 use cache::cache_config;
 pub use cache::{BuildPlace, CacheBackend, CacheConfig, CacheWriters};
+use raw::{RawManifest, RawTools, linker_kind, lld_spec, rust_version, rustup_names, tool_spec};
+use source::buildkit_source;
 pub use source::{BuildkitSource, PACKAGE_NAME};
-use source::{NO_CREDENTIALS, RawBuildkit, buildkit_source, has_credentials};
 use spans::{Source, check_strings};
 pub use tuned::{apply_tuned, pin_tools};
 pub use upgrade::{PinMove, move_pins, upgrade_pins};
@@ -220,103 +221,6 @@ pub struct Manifest {
     pub buildkit: Option<BuildkitSource>,
 }
 
-// ---- raw, span-carrying form --------------------------------------------------------------
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawManifest {
-    toolchain: Option<RawToolchain>,
-    linker: Option<RawLinker>,
-    tools: Option<RawTools>,
-    cache: Option<BTreeMap<String, Spanned<toml::Value>>>,
-    profile: Option<BTreeMap<String, toml::Table>>,
-    ci: Option<RawCi>,
-    devcontainer: Option<RawDevcontainer>,
-    buildkit: Option<RawBuildkit>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawToolchain {
-    rust: Option<Spanned<String>>,
-    components: Option<Vec<Spanned<String>>>,
-    targets: Option<Vec<Spanned<String>>>,
-    profile: Option<ToolchainProfile>,
-    file: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLinker {
-    kind: Option<Spanned<LinkerKind>>,
-    driver: Option<LinkerDriver>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTools {
-    mold: Option<RawTool>,
-    wild: Option<RawTool>,
-    sccache: Option<RawTool>,
-    lld: Option<RawLld>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTool {
-    version: Spanned<String>,
-    url: Option<Spanned<String>>,
-    sha256: Option<Spanned<String>>,
-    size: Option<Spanned<u64>>,
-    trust: Option<Spanned<Trust>>,
-}
-
-/// The fields that pin a download of the user's own: `url` and `sha256`, and what `lock
-/// --upgrade` adds beside them.
-struct RawPin {
-    url: Option<Spanned<String>>,
-    sha256: Option<Spanned<String>>,
-    size: Option<Spanned<u64>>,
-    trust: Option<Spanned<Trust>>,
-}
-
-impl RawTool {
-    fn pin(self) -> (Spanned<String>, RawPin) {
-        (
-            self.version,
-            RawPin {
-                url: self.url,
-                sha256: self.sha256,
-                size: self.size,
-                trust: self.trust,
-            },
-        )
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLld {
-    source: Option<Spanned<LldSource>>,
-    version: Option<Spanned<String>>,
-    url: Option<Spanned<String>>,
-    sha256: Option<Spanned<String>>,
-    size: Option<Spanned<u64>>,
-    trust: Option<Spanned<Trust>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCi {
-    providers: Option<Vec<CiProvider>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDevcontainer {
-    image: Option<Spanned<String>>,
-}
-
 /// Whether `version` is safe as a directory name and looks like a version: `1.2.3`, `0.17.0-rc1`.
 pub fn is_valid_version(version: &str) -> bool {
     let mut chars = version.chars();
@@ -329,7 +233,6 @@ pub fn is_valid_version(version: &str) -> bool {
 }
 
 impl Manifest {
-    /// Reads and validates the manifest at `path`.
     /// Reads and validates the manifest at `path`, as of today.
     pub fn load(path: &Path, registry: &Registry) -> Result<Manifest, ManifestError> {
         let text = crate::fsutil::read_text(path, MAX_MANIFEST_BYTES).map_err(|source| {
@@ -528,239 +431,6 @@ impl Manifest {
             devcontainer_image: None,
             buildkit: None,
         }
-    }
-}
-
-fn tool_spec(
-    src: &Source<'_>,
-    name: crate::tool::Tool,
-    version: Spanned<String>,
-    pin: RawPin,
-    registry: &Registry,
-) -> Result<ToolSpec, ManifestError> {
-    let key = |field: &str| format!("tools.{name}.{field}");
-    let RawPin {
-        url,
-        sha256,
-        size,
-        trust,
-    } = pin;
-    if url.is_none() {
-        let extra = [
-            ("size", size.as_ref().map(Spanned::span)),
-            ("trust", trust.as_ref().map(Spanned::span)),
-        ];
-        if let Some((field, Some(span))) = extra.into_iter().find(|(_, v)| v.is_some()) {
-            return Err(src.error(
-                span.start,
-                &key(field),
-                "only applies beside `url` and `sha256`: the registry records a known version's own",
-            ));
-        }
-    }
-    if !is_valid_version(version.get_ref()) {
-        return Err(src.at(
-            &version,
-            &key("version"),
-            format!("`{}` is not a version like 1.2.3", version.get_ref()),
-        ));
-    }
-    if let Some(url) = &url
-        && has_credentials(url.get_ref())
-    {
-        return Err(src.at(url, &key("url"), NO_CREDENTIALS));
-    }
-    let source = match (url, sha256) {
-        (Some(url), Some(sha256)) => {
-            let scheme_ok = ["https://", "http://", "file://"]
-                .iter()
-                .any(|s| url.get_ref().starts_with(s));
-            if !scheme_ok {
-                return Err(src.at(
-                    &url,
-                    &key("url"),
-                    "must start with https://, http:// or file://",
-                ));
-            }
-            if archive_format(url.get_ref()).is_none() {
-                return Err(src.at(&url, &key("url"), "must name a .tar.gz or .tar.xz archive"));
-            }
-            let Ok(digest) = sha256.get_ref().parse() else {
-                return Err(src.at(&sha256, &key("sha256"), "must be 64 hexadecimal digits"));
-            };
-            Some(ExplicitSource {
-                url: url.into_inner(),
-                sha256: digest,
-                size: size.map(Spanned::into_inner),
-                trust: trust.map_or(Trust::Published, Spanned::into_inner),
-            })
-        }
-        (Some(url), None) => {
-            return Err(src.at(
-                &url,
-                &key("url"),
-                "has no `sha256` beside it: a download is only trusted against a pinned digest",
-            ));
-        }
-        (None, Some(sha256)) => {
-            return Err(src.at(
-                &sha256,
-                &key("sha256"),
-                "has no `url` beside it: the registry already pins the digest of a known version",
-            ));
-        }
-        (None, None) => {
-            let releases = registry.tool(name);
-            if releases.release(version.get_ref()).is_none() {
-                let known = releases.known_versions();
-                return Err(src.at(
-                    &version,
-                    &key("version"),
-                    format!(
-                        "buildkit does not know {name} {} (known: {known}); give `url` and `sha256` to use another",
-                        version.get_ref()
-                    ),
-                ));
-            }
-            None
-        }
-    };
-    Ok(ToolSpec {
-        version: version.into_inner(),
-        source,
-    })
-}
-
-fn lld_spec(src: &Source<'_>, raw: RawLld, registry: &Registry) -> Result<LldSpec, ManifestError> {
-    let source = raw
-        .source
-        .as_ref()
-        .map_or(LldSource::Rust, |s| *s.get_ref());
-    match source {
-        LldSource::Rust => {
-            let stray = [
-                ("version", raw.version.as_ref().map(Spanned::span)),
-                ("url", raw.url.as_ref().map(Spanned::span)),
-                ("sha256", raw.sha256.as_ref().map(Spanned::span)),
-                ("size", raw.size.as_ref().map(Spanned::span)),
-                ("trust", raw.trust.as_ref().map(Spanned::span)),
-            ];
-            if let Some((field, Some(span))) = stray.into_iter().find(|(_, v)| v.is_some()) {
-                return Err(src.error(
-                    span.start,
-                    &format!("tools.lld.{field}"),
-                    "only applies with source = \"llvm\"; rust-lld comes with the Rust toolchain",
-                ));
-            }
-            Ok(LldSpec::Rust)
-        }
-        LldSource::Llvm => {
-            let Some(version) = raw.version else {
-                let offset = raw.source.as_ref().map_or(0, |s| s.span().start);
-                return Err(src.error(
-                    offset,
-                    "tools.lld.version",
-                    "is required with source = \"llvm\"",
-                ));
-            };
-            let pin = RawPin {
-                url: raw.url,
-                sha256: raw.sha256,
-                size: raw.size,
-                trust: raw.trust,
-            };
-            tool_spec(src, crate::tool::Tool::Lld, version, pin, registry).map(LldSpec::Llvm)
-        }
-    }
-}
-
-/// A stable release (the devcontainer image and CI need one) that is out already.
-fn rust_version(
-    src: &Source<'_>,
-    rust: Spanned<String>,
-    today: i64,
-) -> Result<crate::toolchain::RustVersion, ManifestError> {
-    let Ok(version) = rust.get_ref().parse::<crate::toolchain::RustVersion>() else {
-        return Err(src.at(
-            &rust,
-            "toolchain.rust",
-            format!(
-                "`{}` is not a stable Rust version like 1.95.0 (the devcontainer image and CI need a release)",
-                rust.get_ref()
-            ),
-        ));
-    };
-    if let Some(why) = crate::toolchain::unreleased(version, today) {
-        return Err(src.at(&rust, "toolchain.rust", why));
-    }
-    Ok(version)
-}
-
-/// Component and target names as rustup takes them (`clippy`, `rust-src`,
-/// `wasm32-unknown-unknown`): letters, digits, `-`, `_` and `.` only.
-fn rustup_names(
-    src: &Source<'_>,
-    key: &str,
-    list: Vec<Spanned<String>>,
-) -> Result<Vec<String>, ManifestError> {
-    list.into_iter()
-        .map(|name| {
-            let ok = !name.get_ref().is_empty()
-                && !name.get_ref().starts_with('-')
-                && name
-                    .get_ref()
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            if ok {
-                Ok(name.into_inner())
-            } else {
-                Err(src.at(
-                    &name,
-                    key,
-                    format!("`{}` is not a name rustup knows", name.get_ref()),
-                ))
-            }
-        })
-        .collect()
-}
-
-/// `linker.kind` as given, or what the tools imply (mold, else lld, else rustc's default); a
-/// kind needs its tool.
-fn linker_kind(
-    src: &Source<'_>,
-    given: Option<&Spanned<LinkerKind>>,
-    has_mold: bool,
-    has_lld: bool,
-    has_wild: bool,
-) -> Result<LinkerKind, ManifestError> {
-    let Some(given) = given else {
-        return Ok(if has_mold {
-            LinkerKind::Mold
-        } else if has_wild {
-            LinkerKind::Wild
-        } else if has_lld {
-            LinkerKind::Lld
-        } else {
-            LinkerKind::Default
-        });
-    };
-    match given.get_ref() {
-        LinkerKind::Mold if !has_mold => Err(src.at(
-            given,
-            "linker.kind",
-            "is \"mold\" but there is no [tools.mold] to install it from",
-        )),
-        LinkerKind::Wild if !has_wild => Err(src.at(
-            given,
-            "linker.kind",
-            "is \"wild\" but there is no [tools.wild] to install it from",
-        )),
-        LinkerKind::Lld if !has_lld => Err(src.at(
-            given,
-            "linker.kind",
-            "is \"lld\" but there is no [tools.lld]; add one with source = \"rust\"",
-        )),
-        kind => Ok(*kind),
     }
 }
 
