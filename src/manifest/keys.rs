@@ -5,7 +5,8 @@
 use serde::Deserialize;
 use serde::de::{self, Visitor};
 
-use super::cache::{CacheBackend, CacheKey};
+use super::cache::CacheBackend;
+use super::cache_table::CacheKey;
 use super::raw::{
     RawCi, RawDevcontainer, RawLinker, RawLld, RawManifest, RawTool, RawToolchain, RawTools,
 };

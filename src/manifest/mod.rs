@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::registry::Registry;
 
 mod cache;
+mod cache_table;
 #[cfg(test)]
 pub(crate) mod keys;
 mod raw;
@@ -20,8 +21,8 @@ mod spans;
 mod tuned;
 mod upgrade;
 
-use cache::cache_config;
 pub use cache::{BuildPlace, CacheBackend, CacheConfig, CacheWriters};
+use cache_table::cache_config;
 use raw::{RawManifest, RawTools, linker_kind, lld_spec, rust_version, rustup_names, tool_spec};
 use source::buildkit_source;
 pub use source::{BuildkitSource, PACKAGE_NAME};
