@@ -146,7 +146,7 @@ fn upgrade_from_upstream(
     project: &Project,
     options: &LockOptions,
 ) -> Result<bool, Error> {
-    let fetcher = fetcher(ctx, options.mirror.clone());
+    let fetcher = fetcher(ctx, super::provision::mirror(options.mirror.clone())?);
     let api = ReleasesApi::new(
         &fetcher,
         options.github_api.clone(),

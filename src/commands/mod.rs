@@ -13,6 +13,7 @@ pub(crate) mod lock;
 mod measure;
 mod outdated;
 mod plan;
+mod provision;
 pub(crate) mod setup;
 pub(crate) mod tune;
 

@@ -5,20 +5,17 @@
 //! `tools/`. The `bin/` links are switched only once every tool succeeded, so a failure changes
 //! nothing visible.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde::Serialize;
 
+use super::provision::{Installed, Provision};
 use super::{Context, LockState};
 use crate::Error;
-use crate::fetch::{FetchOptions, Fetcher};
 use crate::install::InstallError;
-use crate::install::pipeline::{
-    Staged, Status, ToolOutcome, archive_outcome, commit_archive, link_rust_lld, stage_archive,
-};
+use crate::install::pipeline::{Status, ToolOutcome};
 use crate::lock::{LockedTool, Lockfile, ToolSource};
 use crate::manifest::Manifest;
 use crate::reporter::{Bars, Lines, Reporter, Silent};
@@ -68,17 +65,7 @@ fn lossy_option<S: serde::Serializer>(path: &Option<&Path>, s: S) -> Result<S::O
 }
 
 pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
-    // An empty BUILDKIT_MIRROR means none.
-    let mirror = options.mirror.clone().filter(|m| !m.is_empty());
-    if let Some(mirror) = &mirror
-        && !["http://", "https://", "file://"]
-            .iter()
-            .any(|s| mirror.starts_with(s))
-    {
-        return Err(Error::Usage(format!(
-            "mirror `{mirror}` must start with http://, https:// or file://"
-        )));
-    }
+    let mirror = super::provision::mirror(options.mirror.clone())?;
     let say = |line: &str| {
         if !options.quiet && !options.json {
             eprintln!("{line}");
@@ -87,34 +74,6 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
 
     let project = ctx.project()?;
     let lock = lock_for_setup(ctx, project.as_ref(), options, &say)?;
-
-    // A home this user cannot write (installed by root in the devcontainer, a read-only
-    // mount) still serves a setup with nothing to do: everything verified in place.
-    let guard = match ctx.home.lock() {
-        Ok(guard) => Some(guard),
-        Err(err)
-            if err.is_read_only()
-                && crate::install::verify_tools(&ctx.home, &lock, None).is_empty() =>
-        {
-            say(&format!(
-                "{} is read-only here, and every locked tool is installed in it: nothing to do",
-                ctx.home.root().display()
-            ));
-            None
-        }
-        Err(err) => return Err(err.into()),
-    };
-    if guard.is_some() {
-        ctx.home.clean_leftovers();
-    }
-    let fetcher = Fetcher::new(FetchOptions {
-        cache_dir: ctx.cache_dir.clone(),
-        mirror,
-        offline: options.offline,
-        attempts: options.download_attempts.max(1),
-        stall: ctx.stall,
-        extra_roots: ctx.env.ssl_cert_file.clone(),
-    });
     let reporter: Box<dyn Reporter> = if options.quiet || options.json {
         Box::new(Silent)
     } else if std::io::stderr().is_terminal() {
@@ -122,11 +81,18 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     } else {
         Box::new(Lines)
     };
-
-    let mut staged = stage_missing(ctx, &lock, &fetcher, reporter.as_ref())?;
-    let outcomes = commit_all(ctx, &lock, &mut staged)?;
-    let bin = switch_links(ctx, &lock, &outcomes)?;
-    if guard.is_some() {
+    let how = Provision {
+        offline: options.offline,
+        mirror,
+        attempts: options.download_attempts,
+        reporter: reporter.as_ref(),
+    };
+    let Installed {
+        outcomes,
+        bin,
+        home_written,
+    } = super::provision::install(ctx, &lock, how, &say)?;
+    if home_written {
         record(ctx, &lock, project.as_ref())?;
     }
 
@@ -159,107 +125,6 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
         ));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Phase 1, in parallel: download and unpack what is missing, each into its own staging
-/// directory. Nothing here starts a process: a fork while another thread still has a fresh
-/// binary open for writing would make running that binary fail with ETXTBSY.
-fn stage_missing(
-    ctx: &Context,
-    lock: &Lockfile,
-    fetcher: &Fetcher,
-    reporter: &dyn Reporter,
-) -> Result<BTreeMap<crate::tool::Tool, Staged>, Error> {
-    let missing: Vec<&LockedTool> = lock
-        .tools
-        .iter()
-        .filter(|t| t.archive().is_some() && !ctx.home.is_installed(t))
-        .collect();
-    let staged: Vec<Result<Staged, Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = missing
-            .iter()
-            .map(|tool| scope.spawn(move || stage_archive(&ctx.home, fetcher, tool, reporter)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Failed("an install thread panicked".into())))
-            })
-            .collect()
-    });
-    let mut errors = Vec::new();
-    let mut staged_by_name = BTreeMap::new();
-    for (tool, result) in missing.iter().zip(staged) {
-        match result {
-            Ok(dir) => {
-                staged_by_name.insert(tool.name, dir);
-            }
-            Err(err) => errors.push(err),
-        }
-    }
-    if errors.is_empty() {
-        Ok(staged_by_name)
-    } else {
-        Err(several(errors))
-    }
-}
-
-/// Phase 2, one tool after the other: run each new binary, write its receipt, move it into
-/// place; link rust-lld.
-fn commit_all(
-    ctx: &Context,
-    lock: &Lockfile,
-    staged: &mut BTreeMap<crate::tool::Tool, Staged>,
-) -> Result<Vec<ToolOutcome>, Error> {
-    let mut outcomes = Vec::new();
-    let mut errors = Vec::new();
-    for tool in &lock.tools {
-        let outcome = match (&tool.source, staged.remove(&tool.name)) {
-            (ToolSource::RustToolchain, _) => link_rust_lld(tool, &ctx.env.rustc),
-            (ToolSource::Archive(_), Some(staging)) => commit_archive(&ctx.home, tool, staging),
-            (ToolSource::Archive(_), None) => {
-                Ok(archive_outcome(&ctx.home, tool, Status::AlreadyInstalled))
-            }
-        };
-        match outcome {
-            Ok(outcome) => outcomes.push(outcome),
-            Err(err) => errors.push(err),
-        }
-    }
-    if errors.is_empty() {
-        Ok(outcomes)
-    } else {
-        Err(several(errors))
-    }
-}
-
-/// Every tool is in place: now, and only now, switch what users run. The lock's own bin
-/// directory first (what `buildkit env` selects for this project), then `bin/`. Returns the
-/// lock's bin directory.
-fn switch_links(
-    ctx: &Context,
-    lock: &Lockfile,
-    outcomes: &[ToolOutcome],
-) -> Result<PathBuf, Error> {
-    let bin = ctx.home.lock_bin_dir(&lock.id());
-    for dir in [&bin, &ctx.home.bin_dir()] {
-        for outcome in outcomes {
-            for (link, target) in &outcome.links {
-                ctx.home.switch_link(dir, link, target)?;
-                // gcc takes wild only as the `ld.bfd` of a directory given with -B (it knows no
-                // -fuse-ld=wild): that directory sits beside the bin directory, off PATH.
-                if outcome.name == "wild" && link == "wild" {
-                    ctx.home.switch_link(
-                        &crate::install::Home::wild_ld_dir(dir),
-                        "ld.bfd",
-                        target,
-                    )?;
-                }
-            }
-        }
-    }
-    Ok(bin)
 }
 
 /// What later commands need: the directory for each sccache version's server socket (`env`),
@@ -364,12 +229,4 @@ fn publish_for_ci(bin: &Path, github_path: Option<&Path>, json: bool) -> Result<
         None => {}
     }
     Ok(())
-}
-
-fn several(mut errors: Vec<Error>) -> Error {
-    if errors.len() == 1 {
-        errors.remove(0)
-    } else {
-        Error::Several(errors)
-    }
 }

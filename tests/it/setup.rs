@@ -559,6 +559,15 @@ fn mirror_rewrites_host_and_path() {
     --- stderr
     error: mirror `ftp://x` must start with http://, https:// or file://
     ");
+    // `lock --upgrade` downloads through the same mirror, and checks it the same way.
+    let run = sandbox
+        .run(&["lock", "--upgrade", "--mirror", "ftp://x"])
+        .failure(2);
+    insta::assert_snapshot!(run, @"
+    exit 2
+    --- stderr
+    error: mirror `ftp://x` must start with http://, https:// or file://
+    ");
 }
 
 #[test]

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use super::TuneOptions;
 use crate::Error;
 use crate::commands::Context;
+use crate::commands::provision::{self, Provision};
 use crate::linker::Linker;
 use crate::lock::Lockfile;
 use crate::manifest::Manifest;
+use crate::reporter::Silent;
 use crate::tool::Tool;
 
 /// The linkers this machine can measure and where they are installed.
@@ -24,7 +26,7 @@ pub(super) struct LinkerTools {
 }
 
 /// mold and wild at the version buildkit.lock pins, or (not pinned) the newest the registry
-/// knows, installed and verified through `setup` from a copy of buildkit.toml that pins them;
+/// knows, installed and verified as `setup` installs, from a copy of buildkit.toml that pins them;
 /// LLVM's lld where buildkit.toml pins it. Never a linker found on PATH.
 pub(super) fn linker_tools(
     ctx: &Context,
@@ -53,32 +55,23 @@ pub(super) fn linker_tools(
             source,
         }
     })?;
-    let tune_ctx = Context {
-        cwd: ctx.cwd.clone(),
-        config: Some(tune_manifest.clone()),
-        home: ctx.home.clone(),
-        cache_dir: ctx.cache_dir.clone(),
-        registry: ctx.registry.clone(),
-        env: ctx.env.clone(),
-        stall: ctx.stall,
-    };
-    let installed = crate::commands::setup::run(
-        &tune_ctx,
-        &crate::commands::setup::SetupOptions {
-            locked: false,
-            offline: options.offline,
-            mirror: options.mirror.clone(),
-            ci: false,
-            quiet: true,
-            json: false,
-            download_attempts: crate::fetch::DEFAULT_ATTEMPTS,
-        },
+    // The project's lock with the measured linkers pinned beside it, installed as setup
+    // would install it (verified; the project's own buildkit.lock is left alone).
+    let tune_lock = Lockfile::resolve(
+        &Manifest::load(&tune_manifest, &ctx.registry)?,
+        &ctx.registry,
     );
+    let installed = provision::mirror(options.mirror.clone()).and_then(|mirror| {
+        let how = Provision {
+            offline: options.offline,
+            mirror,
+            attempts: crate::fetch::DEFAULT_ATTEMPTS,
+            reporter: &Silent,
+        };
+        provision::install(ctx, &tune_lock, how, &|_| {})
+    });
     let (lock, pins) = match installed {
-        Ok(_) => {
-            let manifest = Manifest::load(&tune_manifest, &ctx.registry)?;
-            (Lockfile::resolve(&manifest, &ctx.registry), pins)
-        }
+        Ok(_) => (tune_lock, pins),
         Err(e) => {
             notes.push(format!(
                 "could not install {} for measuring ({e}); measuring what buildkit.lock pins and `buildkit setup` installed",
