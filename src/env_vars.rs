@@ -134,6 +134,21 @@ impl BuildEnv {
         }
     }
 
+    /// An environment of `vars` only (inspected ones among them), for unit tests: `rustc`,
+    /// `cargo` and an empty PATH otherwise.
+    #[cfg(test)]
+    pub fn for_test(vars: &[(&'static str, &str)]) -> BuildEnv {
+        BuildEnv {
+            rustc: "rustc".into(),
+            cargo: "cargo".into(),
+            path: Default::default(),
+            ssl_cert_file: None,
+            github_path: None,
+            github_token: None,
+            inspected: vars.iter().map(|(k, v)| (*k, (*v).into())).collect(),
+        }
+    }
+
     /// An inspected variable (see [`BuildEnv::inspected`]), set or not.
     pub fn var(&self, name: &str) -> Option<&std::ffi::OsStr> {
         self.inspected.get(name).map(|v| v.as_os_str())

@@ -153,3 +153,73 @@ pub(super) fn which(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
             fs_err::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warnings(vars: &[(&'static str, &str)], manifest: &str) -> Vec<String> {
+        let mut findings = Findings::default();
+        environment_findings(
+            &env_vars::BuildEnv::for_test(vars),
+            &Manifest::for_test(manifest),
+            &mut findings,
+        );
+        assert!(findings.0.iter().all(|f| f.status == Status::Warn));
+        findings.0.into_iter().map(|f| f.detail).collect()
+    }
+
+    const SCCACHE: &str = "[tools.sccache]\nversion = \"0.17.0\"\n";
+
+    #[test]
+    fn the_variables_that_beat_the_configuration_are_named() {
+        assert_eq!(
+            warnings(&[("RUSTC_WRAPPER", "/opt/sccache")], SCCACHE),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            warnings(
+                &[("RUSTFLAGS", "-Cdebuginfo=0"), ("RUSTC_WRAPPER", "ccache")],
+                SCCACHE
+            ),
+            [
+                "RUSTFLAGS is set (`-Cdebuginfo=0`): cargo uses it instead of the rustflags in .cargo/config.toml, buildkit's linker flags included; unset it",
+                "RUSTC_WRAPPER = `ccache`: builds go through it, not the locked sccache; unset it and `eval \"$(buildkit env)\"`",
+            ]
+        );
+        assert_eq!(
+            warnings(&[("CARGO_INCREMENTAL", "0")], ""),
+            [
+                "CARGO_INCREMENTAL=0 outside CI turns off incremental builds, the faster edit loop; buildkit sets it in CI only"
+            ]
+        );
+        assert_eq!(
+            warnings(&[("CARGO_INCREMENTAL", "0"), ("CI", "true")], ""),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            warnings(&[], SCCACHE),
+            [
+                "RUSTC_WRAPPER is not set: builds here do not use sccache (`eval \"$(buildkit env)\"`)"
+            ]
+        );
+    }
+
+    #[test]
+    fn which_searches_path_in_order_for_executables() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::create_dir_all(&second).unwrap();
+        std::fs::write(first.join("mold"), "").unwrap();
+        crate::fsutil::write_atomically(&second.join("mold"), b"#!/bin/sh\n").unwrap();
+        std::process::Command::new("chmod")
+            .args(["755"])
+            .arg(second.join("mold"))
+            .status()
+            .unwrap();
+        let path = std::env::join_paths([&first, &second]).unwrap();
+        assert_eq!(which("mold", &path), Some(second.join("mold")));
+        assert_eq!(which("wild", &path), None);
+    }
+}

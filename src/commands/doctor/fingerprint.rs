@@ -142,3 +142,22 @@ pub(super) fn installed_digests(ctx: &Context, lock: &Lockfile) -> BTreeMap<Stri
     }
     tools
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wrapper_is_named_by_its_file_whichever_variable_sets_it() {
+        let env = |vars| wrapper_name(&env_vars::BuildEnv::for_test(vars));
+        assert_eq!(env(&[]), "");
+        assert_eq!(env(&[("RUSTC_WRAPPER", "/opt/bin/sccache")]), "sccache");
+        assert_eq!(
+            env(&[
+                ("RUSTC_WRAPPER", ""),
+                ("CARGO_BUILD_RUSTC_WRAPPER", "ccache")
+            ]),
+            "ccache"
+        );
+    }
+}

@@ -157,18 +157,45 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
             serde_json::to_string_pretty(&findings.0).expect("serializes")
         );
     } else {
-        for f in &findings.0 {
-            let mark = match f.status {
-                Status::Ok => "ok  ",
-                Status::Warn => "warn",
-                Status::Fail => "FAIL",
-            };
-            crate::outln!("{mark} {:<16} {}", f.check, f.detail);
-        }
+        crate::out!("{}", table(&findings.0));
     }
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The findings as text: a mark, the check and what was found, a line each.
+fn table(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            let mark = match f.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            format!("{mark} {:<16} {}\n", f.check, f.detail)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_read_as_a_table_and_only_fail_is_not_ok() {
+        let mut findings = Findings::default();
+        findings.add("manifest", Status::Ok, "/p/buildkit.toml");
+        findings.pass_or_fail("lock", false, "missing: run `buildkit lock`");
+        findings.add("environment", Status::Warn, "RUSTFLAGS is set");
+        assert_eq!(
+            table(&findings.0),
+            "ok   manifest         /p/buildkit.toml\nFAIL lock             missing: run `buildkit lock`\nwarn environment      RUSTFLAGS is set\n"
+        );
+        let ok: Vec<bool> = findings.0.iter().map(|f| f.ok).collect();
+        assert_eq!(ok, [true, false, true]);
+    }
 }

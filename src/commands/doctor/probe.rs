@@ -230,3 +230,15 @@ pub(super) fn sccache_finding(port: &str, findings: &mut Findings) {
         findings.add("sccache", Status::Ok, detail);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_linker_is_asked_for_by_its_fuse_ld_name_and_known_by_its_signature() {
+        assert_eq!(expected_linker(LinkerKind::Mold), Some(("mold", "mold ")));
+        assert_eq!(expected_linker(LinkerKind::Lld), Some(("lld", "LLD ")));
+        assert_eq!(expected_linker(LinkerKind::Default), None);
+    }
+}

@@ -255,3 +255,32 @@ pub(super) fn workspace_findings(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_without_cargo_toml_has_nothing_to_build_and_no_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut findings = Findings::default();
+        // No cargo is started: the missing Cargo.toml is seen first.
+        project_build(
+            dir.path(),
+            "/nonexistent/cargo".as_ref(),
+            false,
+            &mut findings,
+        );
+        workspace_findings(dir.path(), true, &[], &mut findings);
+        assert_eq!(findings.0.len(), 1);
+        assert_eq!(findings.0[0].check, "project");
+        assert_eq!(findings.0[0].status, Status::Warn);
+        assert_eq!(
+            findings.0[0].detail,
+            format!(
+                "no Cargo.toml in {}: nothing to build",
+                dir.path().display()
+            )
+        );
+    }
+}

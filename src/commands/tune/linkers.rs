@@ -36,13 +36,7 @@ pub(super) fn linker_tools(
     notes: &mut Vec<String>,
 ) -> Result<LinkerTools, Error> {
     let (lock, _) = ctx.resolve_lock(project)?;
-    let mut pins = Vec::new();
-    for tool in [Tool::Mold, Tool::Wild] {
-        if lock.tool(tool).is_none() {
-            let newest = &ctx.registry.tool(tool).newest().version;
-            pins.push((tool.name().to_string(), newest.clone()));
-        }
-    }
+    let pins = unpinned_linkers(&lock, &ctx.registry);
     let (manifest_path, text) = project.manifest_text()?;
     let pin_refs: Vec<(&str, &str)> = pins.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let tune_text = crate::manifest::pin_tools(&text, &pin_refs)
@@ -81,18 +75,29 @@ pub(super) fn linker_tools(
         }
     };
     let bin_dir = ctx.home.lock_bin_dir(&lock.id());
+    let linkers = installed_linkers(&lock, &bin_dir, notes);
+    let sccache = lock
+        .tool(crate::tool::Tool::Sccache)
+        .map(|_| bin_dir.join("sccache"))
+        .filter(|program| program.exists());
+    Ok(LinkerTools {
+        linkers,
+        bin_dir,
+        pins,
+        sccache,
+    })
+}
+
+/// The linkers buildkit.lock pins as archives whose program is in `bin_dir`; a pinned one
+/// missing there is said in `notes`. rust-lld is the LLD rustc already links with: nothing
+/// to compare.
+fn installed_linkers(lock: &Lockfile, bin_dir: &Path, notes: &mut Vec<String>) -> Vec<Linker> {
     let mut linkers = Vec::new();
     for linker in [Linker::Mold, Linker::Wild, Linker::Lld] {
         let (Some(tool), Some(program)) = (linker.tool(), linker.program()) else {
             continue;
         };
-        let pinned = match lock.tool(tool) {
-            Some(t) if t.archive().is_some() => true,
-            // rust-lld is the LLD rustc already links with: nothing to compare.
-            Some(_) => false,
-            None => false,
-        };
-        if !pinned {
+        if lock.tool(tool).is_none_or(|t| t.archive().is_none()) {
             continue;
         }
         if bin_dir.join(program).exists() {
@@ -104,14 +109,61 @@ pub(super) fn linker_tools(
             ));
         }
     }
-    let sccache = lock
-        .tool(crate::tool::Tool::Sccache)
-        .map(|_| bin_dir.join("sccache"))
-        .filter(|program| program.exists());
-    Ok(LinkerTools {
-        linkers,
-        bin_dir,
-        pins,
-        sccache,
-    })
+    linkers
+}
+
+/// mold and wild where the lock has none: the newest the registry knows, to measure and, when
+/// one wins, to pin.
+fn unpinned_linkers(
+    lock: &Lockfile,
+    registry: &crate::registry::Registry,
+) -> Vec<(String, String)> {
+    [Tool::Mold, Tool::Wild]
+        .into_iter()
+        .filter(|tool| lock.tool(*tool).is_none())
+        .map(|tool| {
+            let newest = &registry.tool(tool).newest().version;
+            (tool.name().to_string(), newest.clone())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn lock(text: &str) -> Lockfile {
+        Lockfile::resolve(&Manifest::for_test(text), &Registry::embedded())
+    }
+
+    #[test]
+    fn tune_pins_what_the_lock_lacks_and_measures_what_is_installed() {
+        let registry = Registry::embedded();
+        let mold = "[linker]\nkind = \"mold\"\n[tools.mold]\nversion = \"2.41.0\"\n[tools.lld]\nsource = \"rust\"\n";
+        let newest_wild = registry.tool(Tool::Wild).newest().version.clone();
+        assert_eq!(
+            unpinned_linkers(&lock(mold), &registry),
+            [("wild".to_string(), newest_wild)]
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut notes = Vec::new();
+        assert_eq!(installed_linkers(&lock(mold), dir.path(), &mut notes), []);
+        assert_eq!(
+            notes,
+            [format!(
+                "mold is pinned but not installed in {}: run `buildkit setup`; not measured",
+                dir.path().display()
+            )]
+        );
+        std::fs::write(dir.path().join("ld.mold"), "").unwrap();
+        notes.clear();
+        // rust-lld is never measured against itself.
+        assert_eq!(
+            installed_linkers(&lock(mold), dir.path(), &mut notes),
+            [Linker::Mold]
+        );
+        assert!(notes.is_empty());
+    }
 }

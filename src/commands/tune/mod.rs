@@ -251,7 +251,14 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
             serde_json::to_string_pretty(&report).expect("the report serializes")
         );
     } else {
-        crate::out!("{}", text_report(&report, options.apply, &project));
+        crate::out!(
+            "{}",
+            text_report(
+                &report,
+                options.apply,
+                &project.root().join(crate::manifest::MANIFEST_FILE),
+            )
+        );
     }
     let base_failed = report
         .rounds
@@ -327,4 +334,55 @@ fn apply(
     let new_text = crate::manifest::apply_tuned(&text, adopted, measured, &pins, record)
         .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
     project.write_edited(ctx, &path, new_text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linker::Linker;
+    use crate::tune::Trial;
+
+    fn round(lever: Lever, linkers: &[(Linker, Option<&str>)]) -> Round {
+        let trials: Vec<Trial> = linkers
+            .iter()
+            .map(|(linker, invalid)| Trial {
+                settings: Settings {
+                    linker: *linker,
+                    ..Settings::default()
+                },
+                seconds: [(Scenario::Edit, vec![1.0, 1.0, 1.0])].into(),
+                warm_up_s: None,
+                invalid: invalid.map(str::to_string),
+            })
+            .collect();
+        Round {
+            lever,
+            results: tune::judge(&trials),
+            skipped: None,
+        }
+    }
+
+    #[test]
+    fn apply_writes_only_the_levers_it_measured() {
+        let skipped = Round {
+            lever: Lever::SplitDebuginfo,
+            results: Vec::new(),
+            skipped: Some("over the budget".into()),
+        };
+        let debug = round(Lever::DebugInfo, &[(Linker::Default, None)]);
+        let linkers = round(
+            Lever::Linker,
+            &[
+                (Linker::Default, None),
+                (Linker::Mold, Some("build failed")),
+            ],
+        );
+        let rounds = [skipped, debug, linkers];
+        // The project's mold was not measured validly: the linker keeps the project's value.
+        assert_eq!(measured_levers(&rounds, Linker::Mold), [Lever::DebugInfo]);
+        assert_eq!(
+            measured_levers(&rounds, Linker::Default),
+            [Lever::DebugInfo, Lever::Linker]
+        );
+    }
 }

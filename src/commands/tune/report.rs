@@ -4,11 +4,8 @@
 use super::Report;
 use crate::tune::{Judged, Verdict};
 
-pub(super) fn text_report(
-    report: &Report,
-    apply: bool,
-    project: &crate::commands::Project,
-) -> String {
+/// `manifest` is the buildkit.toml `--apply` writes to.
+pub(super) fn text_report(report: &Report, apply: bool, manifest: &std::path::Path) -> String {
     let mut out = format!(
         "measured on {} cores, rustc {}: {} ({} runs each, interleaved; the edit loop edits {})\n",
         report.machine.cores,
@@ -111,7 +108,7 @@ pub(super) fn text_report(
                 out.push_str(&if report.applied {
                     format!(
                         "written to {}; next: `buildkit setup && buildkit generate` carries it to .cargo/config.toml, the devcontainer and CI\n",
-                        project.root().join(crate::manifest::MANIFEST_FILE).display()
+                        manifest.display()
                     )
                 } else if apply {
                     "not written\n".to_string()
@@ -126,4 +123,68 @@ pub(super) fn text_report(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::linker::Linker;
+    use crate::tune::{Lever, Machine, Scenario, Settings, Trial};
+
+    fn trial(linker: Linker, seconds: &[f64]) -> Trial {
+        Trial {
+            settings: Settings {
+                linker,
+                ..Settings::default()
+            },
+            seconds: [(Scenario::Edit, seconds.to_vec())].into(),
+            warm_up_s: None,
+            invalid: None,
+        }
+    }
+
+    #[test]
+    fn the_report_shows_each_round_the_confirmation_and_where_it_wrote() {
+        let base = [2.0, 2.1, 2.0, 2.05, 2.0];
+        let faster = [1.0, 1.05, 1.0, 1.02, 1.0];
+        let round =
+            crate::tune::judge(&[trial(Linker::Default, &base), trial(Linker::Mold, &faster)]);
+        let confirmation =
+            crate::tune::judge(&[trial(Linker::Default, &base), trial(Linker::Mold, &faster)]);
+        let report = Report {
+            machine: Machine {
+                date: "2026-12-02".into(),
+                rustc: "1.95.0".into(),
+                cores: 2,
+                memory_gib: Some(24.0),
+            },
+            scenarios: vec![Scenario::Edit],
+            runs: 5,
+            edited: "src/main.rs".into(),
+            rounds: vec![super::super::Round {
+                lever: Lever::Linker,
+                results: round,
+                skipped: None,
+            }],
+            confirmation: Some(confirmation[1].clone()),
+            confirmation_base: Some(confirmation[0].clone()),
+            adopted: confirmation[1].settings,
+            applied: true,
+            notes: vec!["wild is not pinned".into()],
+            seconds: 60.0,
+        };
+        let text = text_report(&report, true, Path::new("/p/buildkit.toml"));
+        assert!(text.starts_with(
+            "measured on 2 cores, rustc 1.95.0: edit loop (5 runs each, interleaved; the edit loop edits src/main.rs)\n"
+        ), "{text}");
+        assert!(text.contains("\nfastest measured: "), "{text}");
+        assert!(
+            text.contains(
+                "written to /p/buildkit.toml; next: `buildkit setup && buildkit generate`"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -59,6 +59,23 @@ impl Runner<'_> {
             }
             Scenario::Edit => {}
         }
+        let mut cargo = self.command(settings, scenario)?;
+        let (seconds, output) = crate::commands::measure::run_timed(&mut cargo)?;
+        if let Some(why) = crate::commands::measure::failure(&output) {
+            return Err(why);
+        }
+        Ok(seconds)
+    }
+
+    /// The `cargo build` of `settings` for `scenario`: the lock's bin directory first on PATH,
+    /// the project's rustflags, the link script and its linker, incremental compilation as the
+    /// scenario builds, the profile settings, and sccache's private server or no wrapper.
+    pub(super) fn command(
+        &self,
+        settings: &Settings,
+        scenario: Scenario,
+    ) -> Result<Command, String> {
+        let target_dir = self.target_dir(scenario);
         let mut cargo =
             crate::commands::measure::cargo_build(self.env, self.root, self.bin_dir, target_dir)?;
         cargo
@@ -113,11 +130,7 @@ impl Runner<'_> {
                 cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
             }
         }
-        let (seconds, output) = crate::commands::measure::run_timed(&mut cargo)?;
-        if let Some(why) = crate::commands::measure::failure(&output) {
-            return Err(why);
-        }
-        Ok(seconds)
+        Ok(cargo)
     }
 
     /// Stops tune's sccache server, if it started one.
@@ -155,5 +168,99 @@ impl Runner<'_> {
                 settings.linker
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::ffi::OsStr;
+
+    use super::*;
+    use crate::commands::measure::SourceEdit;
+    use crate::linker::Linker;
+
+    fn envs(command: &Command) -> BTreeMap<String, Option<String>> {
+        command
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_build_names_its_linker_flags_and_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("main.rs");
+        std::fs::write(&src, "fn main() {}\n").unwrap();
+        let (edit, _) = SourceEdit::begin(&src, dir.path(), "tune").unwrap();
+        let env = crate::env_vars::BuildEnv::for_test(&[]);
+        let main = MainBinary {
+            name: "app".into(),
+            src: src.clone(),
+            target_dir: dir.path().join("target"),
+            why: String::new(),
+        };
+        let runner = Runner {
+            env: &env,
+            root: dir.path(),
+            bin_dir: Path::new("/locked/bin"),
+            dispatcher: Path::new("/tune/link"),
+            shared: dir.path().join("shared"),
+            clean: dir.path().join("clean"),
+            main: &main,
+            rustflags: vec!["--cfg".into(), "tokio_unstable".into()],
+            edit: RefCell::new(edit),
+            sccache: None,
+        };
+        let mold = Settings {
+            linker: Linker::Mold,
+            ..Settings::default()
+        };
+        let edit = runner.command(&mold, Scenario::Edit).unwrap();
+        let vars = envs(&edit);
+        assert_eq!(vars["BUILDKIT_TUNE_LINKER"].as_deref(), Some("mold"));
+        assert_eq!(
+            vars["CARGO_ENCODED_RUSTFLAGS"].as_deref(),
+            Some("--cfg\u{1f}tokio_unstable")
+        );
+        assert_eq!(
+            vars["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"].as_deref(),
+            Some("/tune/link")
+        );
+        assert_eq!(
+            vars["CARGO_INCREMENTAL"], None,
+            "the edit loop keeps cargo's default"
+        );
+        assert_eq!(vars["RUSTC_WRAPPER"].as_deref(), Some(""));
+        assert!(vars["PATH"].as_deref().unwrap().starts_with("/locked/bin"));
+        assert_eq!(
+            vars["CARGO_TARGET_DIR"].as_deref(),
+            Some(runner.shared.to_str().unwrap())
+        );
+
+        let clean = runner
+            .command(&Settings::default(), Scenario::Clean)
+            .unwrap();
+        let vars = envs(&clean);
+        assert_eq!(vars["CARGO_INCREMENTAL"].as_deref(), Some("0"));
+        assert_eq!(vars["BUILDKIT_TUNE_LINKER"].as_deref(), Some("default"));
+        let args: Vec<&OsStr> = clean.get_args().collect();
+        assert_eq!(args[..2], [OsStr::new("build"), OsStr::new("--quiet")]);
+
+        let cached = Settings {
+            sccache: true,
+            ..Settings::default()
+        };
+        assert_eq!(
+            runner.command(&cached, Scenario::Clean).err().as_deref(),
+            Some("sccache is not installed")
+        );
+        runner.edit.borrow_mut().restore().unwrap();
     }
 }

@@ -294,3 +294,35 @@ impl Clock<'_> {
             .map(|budget| budget.saturating_sub(self.started.elapsed()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_costs_its_warm_ups_and_runs_from_the_builds_so_far() {
+        let progress = Progress::new("tune");
+        let mut clock = Clock {
+            started: Instant::now(),
+            budget: None,
+            observed: BTreeMap::new(),
+            progress: &progress,
+        };
+        assert_eq!(clock.estimate(Scenario::Edit), Duration::ZERO);
+        clock.observe(Scenario::Clean, 10.0);
+        // No edit build yet: the slowest build seen stands in for it.
+        assert_eq!(clock.estimate(Scenario::Edit), Duration::from_secs(10));
+        for seconds in [1.0, 2.0, 9.0] {
+            clock.observe(Scenario::Edit, seconds);
+        }
+        assert_eq!(clock.estimate(Scenario::Edit), Duration::from_secs(2));
+        // 3 configurations: 3 clean warm-ups and 3 x 5 edit builds.
+        assert_eq!(
+            clock.round_cost(3, &[Scenario::Edit], 5),
+            Duration::from_secs(3 * 10 + 15 * 2)
+        );
+        assert_eq!(clock.left(), None);
+        clock.budget = Some(Duration::from_secs(3600));
+        assert!(clock.left().unwrap() <= Duration::from_secs(3600));
+    }
+}
