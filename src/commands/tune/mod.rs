@@ -12,7 +12,7 @@
 //! The decisions (candidates, statistics, the record) are `crate::tune`'s.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -23,7 +23,7 @@ mod report;
 mod runner;
 mod search;
 
-use linkers::linker_tools;
+use linkers::{LinkerTools, linker_tools};
 use report::text_report;
 use runner::{Runner, SccacheRun};
 use search::{Clock, search};
@@ -76,6 +76,18 @@ pub struct TuneOptions {
 }
 
 impl TuneOptions {
+    /// What clap cannot say: enough runs for a confidence interval.
+    fn check(&self) -> Result<(), Error> {
+        if self.runs < crate::bench::MIN_RUNS_FOR_CONFIDENCE {
+            return Err(Error::Usage(format!(
+                "--runs {}: tune needs {} runs or more to tell a difference from noise",
+                self.runs,
+                crate::bench::MIN_RUNS_FOR_CONFIDENCE
+            )));
+        }
+        Ok(())
+    }
+
     /// `init --tune`: the edit loop, measured and applied.
     pub fn after_init(offline: bool, mirror: Option<String>) -> TuneOptions {
         TuneOptions {
@@ -103,6 +115,16 @@ struct Round {
     skipped: Option<String>,
 }
 
+impl Round {
+    fn skipped(lever: Lever, why: impl Into<String>) -> Round {
+        Round {
+            lever,
+            results: Vec::new(),
+            skipped: Some(why.into()),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     machine: Machine,
@@ -124,13 +146,7 @@ struct Report {
 
 pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     let started = Instant::now();
-    if options.runs < crate::bench::MIN_RUNS_FOR_CONFIDENCE {
-        return Err(Error::Usage(format!(
-            "--runs {}: tune needs {} runs or more to tell a difference from noise",
-            options.runs,
-            crate::bench::MIN_RUNS_FOR_CONFIDENCE
-        )));
-    }
+    options.check()?;
     let project = ctx.require_project()?;
     let root = project.root().to_path_buf();
     let main = super::measure::main_binary(&root, options.bin.as_deref())?;
@@ -152,11 +168,149 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     for note in &notes {
         progress.note(note);
     }
+    let edited = edit.named().display().to_string();
+    let place = Place {
+        ctx,
+        project: &project,
+        main: &main,
+        tune_dir: &tune_dir,
+        tools: &tools,
+    };
+    let (rounds, best, confirmation_round) = measure(&place, options, edit, &progress, started)?;
+    let (confirmation_base, confirmation) = confirmation_round.unzip();
+
+    // The best is adopted only where the last round confirmed it against the defaults.
+    let confirmed = confirmation
+        .as_ref()
+        .filter(|c| c.verdict == Verdict::Faster);
+    let adopted = if confirmed.is_some() {
+        best
+    } else {
+        Settings::default()
+    };
+    let machine = machine(ctx, &root);
+    let applied = match confirmed {
+        Some(confirmed) if options.apply => {
+            let measured = measured_levers(&rounds, project.manifest.linker.linker());
+            let record = tune::record(&machine, &confirmed.against_base, &adopted, &measured);
+            apply(ctx, &project, &adopted, &measured, &tools.pins, &record)?;
+            true
+        }
+        _ => false,
+    };
+
+    let report = Report {
+        machine,
+        scenarios: options.scenario.scenarios(),
+        runs,
+        edited,
+        rounds,
+        confirmation,
+        confirmation_base,
+        adopted,
+        applied,
+        notes,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    print_report(&report, options, &project);
+    Ok(report.exit_code())
+}
+
+impl Report {
+    /// 1 when the base of a round failed: the project does not build as it is.
+    fn exit_code(&self) -> ExitCode {
+        let base_failed = self
+            .rounds
+            .iter()
+            .flat_map(|r| r.results.first())
+            .any(|base| base.invalid.is_some());
+        if base_failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// What one tune measures in, from the edge: the project, its binary, tune's working
+/// directory and the linkers installed for it.
+struct Place<'a> {
+    ctx: &'a Context,
+    project: &'a super::Project,
+    main: &'a super::measure::MainBinary,
+    tune_dir: &'a Path,
+    tools: &'a LinkerTools,
+}
+
+/// The link script, the project's rustflags, the runner and the search; the edited file is put
+/// back and (unless `--keep`) the working directory removed, whatever the search did.
+fn measure(
+    place: &Place<'_>,
+    options: &TuneOptions,
+    edit: super::measure::SourceEdit,
+    progress: &Progress,
+    started: Instant,
+) -> Result<(Vec<Round>, Settings, Option<ConfirmationRound>), Error> {
+    let dispatcher = write_link_script(place.tune_dir, place.project, &place.tools.bin_dir)?;
+
+    let rustflags = super::measure::project_rustflags(&place.ctx.env, place.project.root())?;
+    if !rustflags.is_empty() {
+        progress.note(&format!(
+            "every build carries the project's rustflags: {}",
+            crate::encode::Inert(&rustflags.join(" "))
+        ));
+    }
+    let sccache = place.tools.sccache.clone().map(|program| SccacheRun {
+        program,
+        dir: place.tune_dir.join("sccache"),
+        port: super::measure::free_port().unwrap_or(super::measure::SCCACHE_DEFAULT_PORT),
+    });
+    let runner = Runner {
+        env: &place.ctx.env,
+        root: place.project.root(),
+        rustflags,
+        bin_dir: &place.tools.bin_dir,
+        dispatcher: &dispatcher,
+        shared: place.tune_dir.join("shared"),
+        clean: place.tune_dir.join("clean"),
+        main: place.main,
+        edit: std::cell::RefCell::new(edit),
+        sccache,
+    };
+    let mut clock = Clock {
+        started,
+        budget: options.budget,
+        observed: BTreeMap::new(),
+        progress,
+    };
+    let outcome = search(
+        &runner,
+        &mut clock,
+        &place.tools.linkers,
+        &options.scenario.scenarios(),
+        options.runs,
+    );
+    runner.stop_sccache();
+    let restored = runner.edit.borrow_mut().restore();
+    progress.done();
+    if !options.keep {
+        let _ = fs_err::remove_dir_all(place.tune_dir);
+    }
+    restored.map_err(Error::Failed)?;
+    outcome
+}
+
+/// The one link script cargo runs for every measured build; it picks each build's linker from
+/// BUILDKIT_TUNE_LINKER, among those in `bin_dir`.
+fn write_link_script(
+    tune_dir: &Path,
+    project: &super::Project,
+    bin_dir: &Path,
+) -> Result<PathBuf, Error> {
     let dispatcher = tune_dir.join("buildkit-tune-link");
     crate::fsutil::write_atomically(
         &dispatcher,
-        crate::render::tune_link_script(project.manifest.driver.as_str(), &tools.bin_dir)?
-            .as_bytes(),
+        crate::render::tune_link_script(project.manifest.driver.as_str(), bin_dir)?.as_bytes(),
     )
     .and_then(|()| {
         use std::os::unix::fs::PermissionsExt as _;
@@ -167,109 +321,25 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
         path: dispatcher.clone(),
         source,
     })?;
+    Ok(dispatcher)
+}
 
-    let rustflags = super::measure::project_rustflags(&ctx.env, &root)?;
-    if !rustflags.is_empty() {
-        progress.note(&format!(
-            "every build carries the project's rustflags: {}",
-            crate::encode::Inert(&rustflags.join(" "))
-        ));
-    }
-    let runner = Runner {
-        env: &ctx.env,
-        root: &root,
-        rustflags,
-        bin_dir: &tools.bin_dir,
-        dispatcher: &dispatcher,
-        shared: tune_dir.join("shared"),
-        clean: tune_dir.join("clean"),
-        main: &main,
-        edit: std::cell::RefCell::new(edit),
-        sccache: tools.sccache.map(|program| SccacheRun {
-            program,
-            dir: tune_dir.join("sccache"),
-            port: super::measure::free_port().unwrap_or(super::measure::SCCACHE_DEFAULT_PORT),
-        }),
-    };
-    let mut clock = Clock {
-        started,
-        budget: options.budget,
-        observed: BTreeMap::new(),
-        progress: &progress,
-    };
-    let outcome = search(
-        &runner,
-        &mut clock,
-        &tools.linkers,
-        &options.scenario.scenarios(),
-        runs,
-    );
-    runner.stop_sccache();
-    let restored = runner.edit.borrow_mut().restore();
-    progress.done();
-    if !options.keep {
-        let _ = fs_err::remove_dir_all(&tune_dir);
-    }
-    restored.map_err(Error::Failed)?;
-    let (rounds, best, confirmation_round) = outcome?;
-    let (confirmation_base, confirmation) = confirmation_round.unzip();
-
-    let confirmed = confirmation
-        .as_ref()
-        .is_some_and(|c| c.verdict == Verdict::Faster);
-    let adopted = if confirmed { best } else { Settings::default() };
-    let machine = machine(ctx, &root);
-    let mut applied = false;
-    if options.apply && confirmed {
-        let measured = measured_levers(&rounds, project.manifest.linker.linker());
-        let record = tune::record(
-            &machine,
-            &confirmation.as_ref().expect("confirmed").against_base,
-            &adopted,
-            &measured,
-        );
-        apply(ctx, &project, &adopted, &measured, &tools.pins, &record)?;
-        applied = true;
-    }
-
-    let report = Report {
-        machine,
-        scenarios: options.scenario.scenarios(),
-        runs,
-        edited: runner.edit.borrow().named().display().to_string(),
-        rounds,
-        confirmation,
-        confirmation_base,
-        adopted,
-        applied,
-        notes,
-        seconds: started.elapsed().as_secs_f64(),
-    };
+fn print_report(report: &Report, options: &TuneOptions, project: &super::Project) {
     if options.json {
         crate::outln!(
             "{}",
-            serde_json::to_string_pretty(&report).expect("the report serializes")
+            serde_json::to_string_pretty(report).expect("the report serializes")
         );
     } else {
         crate::out!(
             "{}",
             text_report(
-                &report,
+                report,
                 options.apply,
                 &project.root().join(crate::manifest::MANIFEST_FILE),
             )
         );
     }
-    let base_failed = report
-        .rounds
-        .iter()
-        .flat_map(|r| r.results.first())
-        .any(|base| base.invalid.is_some());
-    Ok(if base_failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 /// cargo's and rustc's defaults, then the best configuration, as the last round measured them.

@@ -22,94 +22,34 @@ pub(super) fn search(
     scenarios: &[Scenario],
     runs: usize,
 ) -> Result<(Vec<Round>, Settings, Option<ConfirmationRound>), Error> {
-    let sccache_skipped = if runner.sccache.is_none() {
-        Some("buildkit.toml pins no sccache (or it is not installed)")
-    } else if !scenarios.contains(&Scenario::Clean) {
-        Some("measured in clean builds only (--scenario clean or both)")
-    } else {
-        None
-    };
+    let sccache_installed = runner.sccache.is_some();
     let mut best = Settings::default();
     let mut rounds = Vec::new();
-    // Calibration: the base built once (filling the shared directory; its time is about a
-    // clean build) and, for the edit loop, rebuilt once after an edit.
-    clock
-        .progress
-        .say("building the project once with cargo's defaults");
-    let first = runner.build(&best, Scenario::Edit, false);
-    match first {
-        Ok(seconds) => {
-            clock.observe(Scenario::Clean, seconds);
-            if scenarios.contains(&Scenario::Edit)
-                && let Ok(seconds) = runner.build(&best, Scenario::Edit, true)
-            {
-                clock.observe(Scenario::Edit, seconds);
-            }
-        }
-        Err(why) => {
-            return Err(Error::Failed(format!(
-                "the project does not build with cargo's defaults, so there is nothing to tune: {why}"
-            )));
-        }
-    }
+    calibrate(runner, clock, scenarios)?;
 
     let mut levers: Vec<Lever> = Lever::ALL.to_vec();
     while !levers.is_empty() {
         let lever = levers.remove(0);
-        let round_scenarios: &[Scenario] = if lever == Lever::Sccache {
-            if let Some(why) = sccache_skipped {
-                rounds.push(Round {
-                    lever,
-                    results: Vec::new(),
-                    skipped: Some(why.into()),
-                });
-                continue;
-            }
-            &[Scenario::Clean]
-        } else {
-            scenarios
-        };
-        if lever == Lever::BuildOverride && !scenarios.contains(&Scenario::Clean) {
-            // What it saves in an edit loop it can cost many times over in every clean build,
-            // CI's included (2.6x slower on the seed workspace), where the same profile applies.
-            rounds.push(Round {
-                lever,
-                results: Vec::new(),
-                skipped: Some(
-                    "optimised build scripts make clean builds (CI's) slower, which an edit-loop run does not measure: `--scenario both` weighs the two".into(),
-                ),
-            });
-            continue;
-        }
-        let candidates = tune::candidates(lever, &best, linkers);
-        if candidates.is_empty() {
-            rounds.push(Round {
-                lever,
-                results: Vec::new(),
-                skipped: Some(match lever {
-                    Lever::Linker => "no linker but rustc's own could be measured".into(),
-                    Lever::SplitDebuginfo => "no debug information left to split".into(),
-                    _ => "nothing to try".into(),
-                }),
-            });
-            continue;
-        }
-        let configs: Vec<Settings> = std::iter::once(best).chain(candidates).collect();
+        let (configs, round_scenarios) =
+            match plan_round(lever, &best, linkers, scenarios, sccache_installed) {
+                Ok(planned) => planned,
+                Err(why) => {
+                    rounds.push(Round::skipped(lever, why));
+                    continue;
+                }
+            };
         let cost = clock.round_cost(configs.len(), round_scenarios, runs);
         // Room for the confirmation round stays.
         let reserve = clock.round_cost(2, scenarios, runs);
         if let Some(left) = clock.left()
             && cost + reserve > left
         {
-            rounds.push(Round {
-                lever,
-                results: Vec::new(),
-                skipped: Some(format!(
-                    "over the budget: about {} needed, {} left",
-                    crate::bench::minutes(cost + reserve),
-                    crate::bench::minutes(left)
-                )),
-            });
+            let why = format!(
+                "over the budget: about {} needed, {} left",
+                crate::bench::minutes(cost + reserve),
+                crate::bench::minutes(left)
+            );
+            rounds.push(Round::skipped(lever, why));
             continue;
         }
         let planned_after: Duration = levers
@@ -141,24 +81,80 @@ pub(super) fn search(
         });
     }
 
-    let confirmation = if best == Settings::default() {
-        None
-    } else if clock.left().is_some_and(|left| left.is_zero()) {
+    if best == Settings::default() || clock.left().is_some_and(|left| left.is_zero()) {
         return Ok((rounds, best, None));
-    } else {
-        let trials = measure_round(
-            runner,
-            clock,
-            "confirmation",
-            &[Settings::default(), best],
-            scenarios,
-            runs,
-            Duration::ZERO,
-        );
-        let mut judged = tune::judge(&trials).into_iter();
-        judged.next().zip(judged.next())
+    }
+    let trials = measure_round(
+        runner,
+        clock,
+        "confirmation",
+        &[Settings::default(), best],
+        scenarios,
+        runs,
+        Duration::ZERO,
+    );
+    let mut judged = tune::judge(&trials).into_iter();
+    Ok((rounds, best, judged.next().zip(judged.next())))
+}
+
+/// The base built once (filling the shared directory; its time is about a clean build) and,
+/// for the edit loop, rebuilt once after an edit: the first estimates.
+fn calibrate(
+    runner: &Runner<'_>,
+    clock: &mut Clock<'_>,
+    scenarios: &[Scenario],
+) -> Result<(), Error> {
+    clock
+        .progress
+        .say("building the project once with cargo's defaults");
+    let seconds = runner.build(&Settings::default(), Scenario::Edit, false).map_err(|why| {
+        Error::Failed(format!(
+            "the project does not build with cargo's defaults, so there is nothing to tune: {why}"
+        ))
+    })?;
+    clock.observe(Scenario::Clean, seconds);
+    if scenarios.contains(&Scenario::Edit)
+        && let Ok(seconds) = runner.build(&Settings::default(), Scenario::Edit, true)
+    {
+        clock.observe(Scenario::Edit, seconds);
+    }
+    Ok(())
+}
+
+/// A lever's round before anything is timed: the best so far and the lever's alternatives, and
+/// the scenarios they are timed in; or why the lever is left out.
+fn plan_round<'s>(
+    lever: Lever,
+    best: &Settings,
+    linkers: &[Linker],
+    scenarios: &'s [Scenario],
+    sccache_installed: bool,
+) -> Result<(Vec<Settings>, &'s [Scenario]), String> {
+    let round_scenarios: &[Scenario] = match lever {
+        Lever::Sccache if !sccache_installed => {
+            return Err("buildkit.toml pins no sccache (or it is not installed)".into());
+        }
+        Lever::Sccache if !scenarios.contains(&Scenario::Clean) => {
+            return Err("measured in clean builds only (--scenario clean or both)".into());
+        }
+        Lever::Sccache => &[Scenario::Clean],
+        // What it saves in an edit loop it can cost many times over in every clean build,
+        // CI's included (2.6x slower on the seed workspace), where the same profile applies.
+        Lever::BuildOverride if !scenarios.contains(&Scenario::Clean) => {
+            return Err("optimised build scripts make clean builds (CI's) slower, which an edit-loop run does not measure: `--scenario both` weighs the two".into());
+        }
+        _ => scenarios,
     };
-    Ok((rounds, best, confirmation))
+    let candidates = tune::candidates(lever, best, linkers);
+    if candidates.is_empty() {
+        return Err(match lever {
+            Lever::Linker => "no linker but rustc's own could be measured".into(),
+            Lever::SplitDebuginfo => "no debug information left to split".into(),
+            _ => "nothing to try".into(),
+        });
+    }
+    let configs = std::iter::once(*best).chain(candidates).collect();
+    Ok((configs, round_scenarios))
 }
 
 /// One round: a warm-up build of each configuration (which also shows which linker signed its
@@ -298,6 +294,41 @@ impl Clock<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_lever_is_planned_or_left_out_with_its_reason() {
+        let edit = [Scenario::Edit];
+        let both = [Scenario::Edit, Scenario::Clean];
+        let best = Settings::default();
+        let why = |lever, scenarios: &[Scenario], sccache| {
+            plan_round(lever, &best, &[], scenarios, sccache).err()
+        };
+        assert_eq!(
+            why(Lever::Sccache, &both, false).as_deref(),
+            Some("buildkit.toml pins no sccache (or it is not installed)")
+        );
+        assert_eq!(
+            why(Lever::Sccache, &edit, true).as_deref(),
+            Some("measured in clean builds only (--scenario clean or both)")
+        );
+        assert!(
+            why(Lever::BuildOverride, &edit, true)
+                .unwrap()
+                .starts_with("optimised build scripts")
+        );
+        assert_eq!(
+            why(Lever::Linker, &edit, true).as_deref(),
+            Some("no linker but rustc's own could be measured")
+        );
+        let (configs, scenarios) =
+            plan_round(Lever::Linker, &best, &[Linker::Mold], &edit, true).unwrap();
+        assert_eq!(configs[0], best, "the best so far is the round's base");
+        assert_eq!(configs[1].linker, Linker::Mold);
+        assert_eq!(scenarios, edit);
+        let (configs, scenarios) = plan_round(Lever::Sccache, &best, &[], &both, true).unwrap();
+        assert_eq!(scenarios, [Scenario::Clean]);
+        assert!(configs[1].sccache);
+    }
 
     #[test]
     fn a_round_costs_its_warm_ups_and_runs_from_the_builds_so_far() {
