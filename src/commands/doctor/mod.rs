@@ -84,43 +84,7 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
     let json = options.json;
     let mut findings = Findings::default();
     let project = ctx.project()?;
-    let (manifest, lock) = match &project {
-        Some(p) => {
-            findings.add(
-                "manifest",
-                Status::Ok,
-                p.manifest
-                    .path
-                    .as_deref()
-                    .unwrap_or(Path::new("?"))
-                    .display()
-                    .to_string(),
-            );
-            let (lock, state) = ctx.resolve_lock(p)?;
-            match state {
-                LockState::Fresh => findings.add("lock", Status::Ok, "matches buildkit.toml"),
-                LockState::Missing => {
-                    findings.add("lock", Status::Fail, "missing: run `buildkit lock`")
-                }
-                LockState::Stale => findings.add(
-                    "lock",
-                    Status::Fail,
-                    "does not match buildkit.toml: run `buildkit lock`",
-                ),
-            }
-            (p.manifest.clone(), lock)
-        }
-        None => {
-            findings.add(
-                "manifest",
-                Status::Ok,
-                "no buildkit.toml here or above: checking the default set",
-            );
-            let manifest = Manifest::default_set(&ctx.registry);
-            let lock = Lockfile::resolve(&manifest, &ctx.registry);
-            (manifest, lock)
-        }
-    };
+    let (manifest, lock) = manifest_and_lock(ctx, project.as_ref(), &mut findings)?;
 
     let tool_problems = crate::install::verify_tools(&ctx.home, &lock, None);
     findings.pass_or_fail(
@@ -163,6 +127,52 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// The manifest and its lock, or (without a buildkit.toml) the default set's; whether the
+/// lock matches.
+fn manifest_and_lock(
+    ctx: &Context,
+    project: Option<&super::Project>,
+    findings: &mut Findings,
+) -> Result<(Manifest, Lockfile), Error> {
+    Ok(match project {
+        Some(p) => {
+            findings.add(
+                "manifest",
+                Status::Ok,
+                p.manifest
+                    .path
+                    .as_deref()
+                    .unwrap_or(Path::new("?"))
+                    .display()
+                    .to_string(),
+            );
+            let (lock, state) = ctx.resolve_lock(p)?;
+            match state {
+                LockState::Fresh => findings.add("lock", Status::Ok, "matches buildkit.toml"),
+                LockState::Missing => {
+                    findings.add("lock", Status::Fail, "missing: run `buildkit lock`")
+                }
+                LockState::Stale => findings.add(
+                    "lock",
+                    Status::Fail,
+                    "does not match buildkit.toml: run `buildkit lock`",
+                ),
+            }
+            (p.manifest.clone(), lock)
+        }
+        None => {
+            findings.add(
+                "manifest",
+                Status::Ok,
+                "no buildkit.toml here or above: checking the default set",
+            );
+            let manifest = Manifest::default_set(&ctx.registry);
+            let lock = Lockfile::resolve(&manifest, &ctx.registry);
+            (manifest, lock)
+        }
     })
 }
 

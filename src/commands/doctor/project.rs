@@ -18,8 +18,34 @@ pub(super) fn project_findings(
     options: &DoctorOptions,
     findings: &mut Findings,
 ) {
-    // The remote cache: usable from here (its credentials set, its server reachable), or
-    // sccache keeps to its local cache.
+    remote_cache_finding(ctx, manifest, findings);
+    if let Some(cache) = manifest.cache.as_ref().filter(|c| c.backend.is_remote()) {
+        super::cache_policy::cache_policy_findings(ctx, project, cache, lock, findings);
+    }
+    for line in crate::commands::overridden_workflow_jobs(project.root(), manifest) {
+        findings.add("workflows", Status::Warn, line);
+    }
+    rustc_finding(ctx, project, manifest, findings);
+    generated_files_finding(project, findings);
+    sccache_version_finding(ctx, lock, findings);
+    super::probe::probe_build(project.root(), &ctx.env.cargo, manifest, lock, findings);
+    if !options.probe_only {
+        project_build(project.root(), &ctx.env.cargo, options.offline, findings);
+    }
+    // The platforms this project builds for: the host rustc answers for, and the targets
+    // buildkit.toml names; other targets' crates are never compiled here.
+    let mut platforms: Vec<String> = crate::toolchain::active_rustc(project.root(), &ctx.env.rustc)
+        .ok()
+        .and_then(|r| r.host().map(str::to_string))
+        .into_iter()
+        .collect();
+    platforms.extend(manifest.toolchain.targets.iter().flatten().cloned());
+    workspace_findings(project.root(), options.offline, &platforms, findings);
+}
+
+/// The remote cache: usable from here (its credentials set, its server reachable), or sccache
+/// keeps to its local cache.
+fn remote_cache_finding(ctx: &Context, manifest: &Manifest, findings: &mut Findings) {
     if let Some(cache) = &manifest.cache
         && (cache.remote_address().is_some() || !cache.credentials.is_empty())
     {
@@ -36,12 +62,10 @@ pub(super) fn project_findings(
             ),
         }
     }
-    if let Some(cache) = manifest.cache.as_ref().filter(|c| c.backend.is_remote()) {
-        super::cache_policy::cache_policy_findings(ctx, project, cache, lock, findings);
-    }
-    for line in crate::commands::overridden_workflow_jobs(project.root(), manifest) {
-        findings.add("workflows", Status::Warn, line);
-    }
+}
+
+/// The active rustc against `toolchain.rust`.
+fn rustc_finding(ctx: &Context, project: &Project, manifest: &Manifest, findings: &mut Findings) {
     if let Some(pinned) = &manifest.rust {
         match project.rust_check(&ctx.env) {
             None => findings.add(
@@ -57,6 +81,10 @@ pub(super) fn project_findings(
             }
         }
     }
+}
+
+/// Every generated file as buildkit.toml would write it now.
+fn generated_files_finding(project: &Project, findings: &mut Findings) {
     match crate::commands::plan::plan(project, false) {
         Ok(files) => {
             let drifted: Vec<&str> = files
@@ -76,6 +104,10 @@ pub(super) fn project_findings(
         }
         Err(e) => findings.add("generated files", Status::Fail, e.to_string()),
     }
+}
+
+/// The locked sccache, as this project's bin directory runs it.
+fn sccache_version_finding(ctx: &Context, lock: &Lockfile, findings: &mut Findings) {
     if let Some(tool) = lock.tool(crate::tool::Tool::Sccache) {
         let bin = ctx.home.lock_bin_dir(&lock.id()).join("sccache");
         match crate::install::version_line(&bin) {
@@ -98,19 +130,6 @@ pub(super) fn project_findings(
             ),
         }
     }
-    super::probe::probe_build(project.root(), &ctx.env.cargo, manifest, lock, findings);
-    if !options.probe_only {
-        project_build(project.root(), &ctx.env.cargo, options.offline, findings);
-    }
-    // The platforms this project builds for: the host rustc answers for, and the targets
-    // buildkit.toml names; other targets' crates are never compiled here.
-    let mut platforms: Vec<String> = crate::toolchain::active_rustc(project.root(), &ctx.env.rustc)
-        .ok()
-        .and_then(|r| r.host().map(str::to_string))
-        .into_iter()
-        .collect();
-    platforms.extend(manifest.toolchain.targets.iter().flatten().cloned());
-    workspace_findings(project.root(), options.offline, &platforms, findings);
 }
 
 /// The project's own build, as `cargo build` in its root would do it here (the probe proves the
@@ -201,17 +220,38 @@ pub(super) fn workspace_findings(
         }
     };
     let duplicates = crate::workspace::duplicates(&metadata);
-    // What the whole lock file holds beyond that: other targets' crates, said as a count.
-    let elsewhere = if platforms.is_empty() {
-        0
-    } else {
-        metadata_for(&[]).map_or(0, |all| {
-            crate::workspace::duplicates(&all)
-                .iter()
-                .filter(|d| !duplicates.iter().any(|h| h.name == d.name))
-                .count()
-        })
-    };
+    if !platforms.is_empty() {
+        // What the whole lock file holds beyond that: other targets' crates, said as a count.
+        if let Ok(all) = metadata_for(&[]) {
+            elsewhere_finding(&duplicates, &all, platforms, findings);
+        }
+    }
+    duplicate_findings(&duplicates, findings);
+    for bypass in crate::workspace::bypasses(&metadata, |p| {
+        crate::fsutil::read_text(p, crate::fsutil::MAX_TEXT_BYTES).ok()
+    }) {
+        findings.add(
+            "dependencies",
+            Status::Warn,
+            format!(
+                "{} declares `{}` itself although [workspace.dependencies] has it: use `{} = {{ workspace = true }}`",
+                bypass.member, bypass.dependency, bypass.dependency
+            ),
+        );
+    }
+}
+
+/// Crates Cargo.lock holds in several versions only for targets other than `platforms`.
+fn elsewhere_finding(
+    duplicates: &[crate::workspace::Duplicate],
+    all: &cargo_metadata::Metadata,
+    platforms: &[String],
+    findings: &mut Findings,
+) {
+    let elsewhere = crate::workspace::duplicates(all)
+        .iter()
+        .filter(|d| !duplicates.iter().any(|h| h.name == d.name))
+        .count();
     if elsewhere > 0 {
         findings.add(
             "dependencies",
@@ -222,6 +262,10 @@ pub(super) fn workspace_findings(
             ),
         );
     }
+}
+
+/// Each crate built in more than one version, with the chains that pull each in.
+fn duplicate_findings(duplicates: &[crate::workspace::Duplicate], findings: &mut Findings) {
     if duplicates.is_empty() {
         findings.add(
             "dependencies",
@@ -239,18 +283,6 @@ pub(super) fn workspace_findings(
                 duplicate.name,
                 duplicate.chains.len(),
                 chains.join("; ")
-            ),
-        );
-    }
-    for bypass in crate::workspace::bypasses(&metadata, |p| {
-        crate::fsutil::read_text(p, crate::fsutil::MAX_TEXT_BYTES).ok()
-    }) {
-        findings.add(
-            "dependencies",
-            Status::Warn,
-            format!(
-                "{} declares `{}` itself although [workspace.dependencies] has it: use `{} = {{ workspace = true }}`",
-                bypass.member, bypass.dependency, bypass.dependency
             ),
         );
     }
