@@ -33,28 +33,8 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
         None => (ctx.home.bin_dir(), Vec::new()),
     };
     let cache = project.as_ref().and_then(|p| p.manifest.cache.as_ref());
-    // Whether this build writes into a shared cache is known only here, at run time: a CI job
-    // building a branch writes (with `write = "ci"`), a pull request's job and a laptop read.
     if let Some(cache) = cache.filter(|c| c.backend.is_remote()) {
-        let rw = cache.backend.rw_mode_var();
-        vars.retain(|(name, _)| name != rw);
-        vars.extend(
-            cache
-                .env_vars_at(crate::manifest::BuildPlace::of(&ctx.env))
-                .into_iter()
-                .filter(|(name, _)| name == rw),
-        );
-        // The local level: the directory this machine's sccache would use anyway.
-        let dir = ctx
-            .env
-            .var(crate::env_vars::SCCACHE_DIR)
-            .map(std::path::PathBuf::from)
-            .or_else(|| directories::BaseDirs::new().map(|d| d.cache_dir().join("sccache")));
-        if let Some(dir) = dir {
-            let dir = utf8_path(&dir)?.to_string();
-            vars.retain(|(name, _)| name != crate::env_vars::SCCACHE_DIR);
-            vars.extend(cache.local_level_vars(&dir));
-        }
+        shared_cache_vars(ctx, cache, &mut vars)?;
     }
     // A remote cache this machine cannot use would fail every build (sccache will not start):
     // sccache keeps to its local cache instead, and says why here. Credentials are never
@@ -99,18 +79,54 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
             "note: cache.backend = \"gha\" works only inside GitHub Actions (the generated action enables it there); here sccache uses its local cache"
         );
     }
+    print(shell, bin, &vars)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether this build writes into a shared cache is known only here, at run time: a CI job
+/// building a branch writes (with `write = "ci"`), a pull request's job and a laptop read. And
+/// the local level in front of it: the directory this machine's sccache would use anyway.
+fn shared_cache_vars(
+    ctx: &Context,
+    cache: &crate::manifest::CacheConfig,
+    vars: &mut Vec<(String, String)>,
+) -> Result<(), Error> {
+    let rw = cache.backend.rw_mode_var();
+    vars.retain(|(name, _)| name != rw);
+    vars.extend(
+        cache
+            .env_vars_at(crate::manifest::BuildPlace::of(&ctx.env))
+            .into_iter()
+            .filter(|(name, _)| name == rw),
+    );
+    // The local level: the directory this machine's sccache would use anyway.
+    let dir = ctx
+        .env
+        .var(crate::env_vars::SCCACHE_DIR)
+        .map(std::path::PathBuf::from)
+        .or_else(|| directories::BaseDirs::new().map(|d| d.cache_dir().join("sccache")));
+    if let Some(dir) = dir {
+        let dir = utf8_path(&dir)?.to_string();
+        vars.retain(|(name, _)| name != crate::env_vars::SCCACHE_DIR);
+        vars.extend(cache.local_level_vars(&dir));
+    }
+    Ok(())
+}
+
+/// The variables in `shell`'s syntax, PATH first (GitHub's lines leave PATH to `setup --ci`).
+fn print(shell: Shell, bin: &str, vars: &[(String, String)]) -> Result<(), Error> {
     let encode_err = |e: crate::encode::EncodeError| Error::Failed(format!("buildkit env: {e}"));
     match shell {
         Shell::Sh => {
             crate::outln!("export PATH={}:\"$PATH\"", encode::sh_word(bin));
-            for (k, v) in &vars {
+            for (k, v) in vars {
                 let k = encode::variable_name(k).map_err(encode_err)?;
                 crate::outln!("export {k}={}", encode::sh_word(v));
             }
         }
         Shell::Fish => {
             crate::outln!("set -gx PATH {} $PATH", encode::fish_word(bin));
-            for (k, v) in &vars {
+            for (k, v) in vars {
                 let k = encode::variable_name(k).map_err(encode_err)?;
                 crate::outln!("set -gx {k} {}", encode::fish_word(v));
             }
@@ -139,7 +155,7 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// A directory that goes into PATH as text: a name that is not UTF-8 cannot be written in the
