@@ -40,34 +40,8 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
     let root = project.root();
     let manifest = &project.manifest;
     let bootstrap = render::bootstrap(manifest)?;
-    if let Some(crate::manifest::BuildkitSource::Path { path }) = &manifest.buildkit {
-        let tree = root.join(path).join("Cargo.toml");
-        if !tree.is_file() {
-            return Err(Error::Usage(format!(
-                "{}: `buildkit.path` = \"{path}\" holds no Cargo.toml ({} is missing); CI and the devcontainer build buildkit from there",
-                manifest.path.as_deref().unwrap_or(root).display(),
-                tree.display()
-            )));
-        }
-    }
-    let read = |rel: &str| -> Result<Option<String>, Error> {
-        let path = inside_project(root, rel)?;
-        match crate::fsutil::read_text_named(&path, crate::fsutil::MAX_TEXT_BYTES) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    };
-
-    // cargo reads a legacy `.cargo/config` instead of `config.toml` when both exist: settings
-    // written to config.toml would be silently ignored.
-    let legacy = root.join(".cargo/config");
-    if legacy.is_file() {
-        return Err(Error::Usage(format!(
-            "{} is a legacy cargo config, which cargo reads instead of {CARGO_CONFIG}: rename it to {CARGO_CONFIG} (merging the two if both exist), then run `buildkit generate`",
-            legacy.display()
-        )));
-    }
+    refuse_what_cannot_be_generated(project)?;
+    let read = |rel: &str| read_current(root, rel);
 
     let cargo_path = root.join(CARGO_CONFIG);
     let cargo_current = read(CARGO_CONFIG)?;
@@ -86,42 +60,7 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
         executable: false,
         lacks_execute: false,
     }];
-    // rust-toolchain.toml is merged too: buildkit owns the channel and what [toolchain] names.
-    // With `file = false` buildkit hands a file it generated back without its header (and
-    // removes one left empty), and leaves any other alone.
-    let toolchain_current = read(RUST_TOOLCHAIN)?;
-    let opted_out = !manifest.toolchain.file;
-    if !(opted_out
-        && toolchain_current
-            .as_deref()
-            .is_none_or(|t| !render::is_generated(t)))
-    {
-        let wanted = if opted_out {
-            // Handed back as it is, without buildkit's header: the project's from now on.
-            render::without_header(toolchain_current.as_deref().unwrap_or(""))
-        } else {
-            render::merge_rust_toolchain(
-                toolchain_current.as_deref(),
-                &render::toolchain_keys(manifest),
-                &root.join(RUST_TOOLCHAIN),
-                force,
-            )?
-        };
-        let left_empty = opted_out && render::is_empty_but_header(&wanted);
-        planned.push(PlannedFile {
-            rel: RUST_TOOLCHAIN,
-            path: root.join(RUST_TOOLCHAIN),
-            current: toolchain_current,
-            wanted,
-            ownership: if left_empty {
-                Ownership::Stale
-            } else {
-                Ownership::Owned
-            },
-            executable: false,
-            lacks_execute: false,
-        });
-    }
+    planned.extend(toolchain_file(project, read(RUST_TOOLCHAIN)?, force)?);
     for file in render::render_files(manifest, &bootstrap)? {
         let current = read(file.path)?;
         let path = root.join(file.path);
@@ -146,6 +85,7 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
             lacks_execute,
         });
     }
+    // What an earlier buildkit.toml made and this one does not: removed.
     for rel in render::GENERATED_PATHS {
         if planned.iter().any(|f| f.rel == *rel) {
             continue;
@@ -165,6 +105,82 @@ pub fn plan(project: &Project, force: bool) -> Result<Vec<PlannedFile>, Error> {
         }
     }
     Ok(planned)
+}
+
+/// A file of the project as it is now; `None` when it does not exist.
+fn read_current(root: &Path, rel: &str) -> Result<Option<String>, Error> {
+    let path = inside_project(root, rel)?;
+    match crate::fsutil::read_text_named(&path, crate::fsutil::MAX_TEXT_BYTES) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What generate refuses before writing anything: a `[buildkit] path` without a Cargo.toml,
+/// and a legacy `.cargo/config`, which cargo reads instead of `config.toml` when both exist
+/// (settings written to config.toml would be silently ignored).
+fn refuse_what_cannot_be_generated(project: &Project) -> Result<(), Error> {
+    let root = project.root();
+    let manifest = &project.manifest;
+    if let Some(crate::manifest::BuildkitSource::Path { path }) = &manifest.buildkit {
+        let tree = root.join(path).join("Cargo.toml");
+        if !tree.is_file() {
+            return Err(Error::Usage(format!(
+                "{}: `buildkit.path` = \"{path}\" holds no Cargo.toml ({} is missing); CI and the devcontainer build buildkit from there",
+                manifest.path.as_deref().unwrap_or(root).display(),
+                tree.display()
+            )));
+        }
+    }
+    let legacy = root.join(".cargo/config");
+    if legacy.is_file() {
+        return Err(Error::Usage(format!(
+            "{} is a legacy cargo config, which cargo reads instead of {CARGO_CONFIG}: rename it to {CARGO_CONFIG} (merging the two if both exist), then run `buildkit generate`",
+            legacy.display()
+        )));
+    }
+    Ok(())
+}
+
+/// rust-toolchain.toml, merged: buildkit owns the channel and what [toolchain] names. With
+/// `file = false` buildkit hands a file it generated back without its header (and removes one
+/// left empty), and leaves any other alone (`None`).
+fn toolchain_file(
+    project: &Project,
+    current: Option<String>,
+    force: bool,
+) -> Result<Option<PlannedFile>, Error> {
+    let root = project.root();
+    let opted_out = !project.manifest.toolchain.file;
+    if opted_out && current.as_deref().is_none_or(|t| !render::is_generated(t)) {
+        return Ok(None);
+    }
+    let wanted = if opted_out {
+        // Handed back as it is, without buildkit's header: the project's from now on.
+        render::without_header(current.as_deref().unwrap_or(""))
+    } else {
+        render::merge_rust_toolchain(
+            current.as_deref(),
+            &render::toolchain_keys(&project.manifest),
+            &root.join(RUST_TOOLCHAIN),
+            force,
+        )?
+    };
+    let left_empty = opted_out && render::is_empty_but_header(&wanted);
+    Ok(Some(PlannedFile {
+        rel: RUST_TOOLCHAIN,
+        path: root.join(RUST_TOOLCHAIN),
+        current,
+        wanted,
+        ownership: if left_empty {
+            Ownership::Stale
+        } else {
+            Ownership::Owned
+        },
+        executable: false,
+        lacks_execute: false,
+    }))
 }
 
 /// The directories generate writes into (where a killed run may have left temporary files).
