@@ -8,14 +8,17 @@
 //! from `crate::bench`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Instant;
+
+mod runner;
+
+use runner::Runner;
 
 use super::Context;
-use super::measure::{MainBinary, Progress};
+use super::measure::Progress;
 use crate::Error;
-use crate::bench::{self, Config, Linker, Measured, Scenario, Timings};
+use crate::bench::{self, Config, Linker, Measured, Scenario};
 use crate::cli::ScenarioChoice;
 
 /// `buildkit bench`'s options, as the command line gives them.
@@ -110,16 +113,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     let (lock, _) = ctx.resolve_lock(&project)?;
     let bin_dir = ctx.home.lock_bin_dir(&lock.id());
     let runs = options.runs.max(1);
-    if options.sccache && !options.scenario.clean() {
-        return Err(Error::Usage(
-            "--sccache times clean builds through the cache, which --scenario edit leaves out: use --scenario clean or both".into(),
-        ));
-    }
-    if options.sccache && lock.tool(crate::tool::Tool::Sccache).is_none() {
-        return Err(Error::Usage(
-            "--sccache needs [tools.sccache] in buildkit.toml (and `buildkit setup`)".into(),
-        ));
-    }
+    options.check(&lock)?;
     let main = super::measure::main_binary(root, options.bin.as_deref())?;
     // The lines that stay, the binary first: on stderr as they come, and in the JSON.
     let progress = Progress::new("bench");
@@ -130,26 +124,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     };
     note(format!("measuring binary `{}`: {}", main.name, main.why));
 
-    // Only linkers buildkit pins: mold from the lock's bin directory, never whatever mold is on
-    // PATH (bfd, GNU ld, is the pre-1.90 baseline every machine has).
-    // `--linkers` given: a linker the lock does not pin is refused; otherwise left out.
-    let linkers_given = options.linkers.is_some();
-    let mut options_linkers = options.linkers.clone().unwrap_or(Linker::ALL.to_vec());
-    for linker in [Linker::Mold, Linker::Wild] {
-        let Some(tool) = linker.tool() else {
-            continue;
-        };
-        if lock.tool(tool).is_some() || !options_linkers.contains(&linker) {
-            continue;
-        }
-        if linkers_given {
-            return Err(Error::Usage(format!(
-                "--linkers {tool}: buildkit.lock pins no {tool}; add [tools.{tool}] to buildkit.toml and run `buildkit setup`, then bench measures that version (never one found on PATH)"
-            )));
-        }
-        options_linkers.retain(|l| *l != linker);
-        note(format!("{tool} left out (buildkit.lock pins none)"));
-    }
+    let options_linkers = pinned_linkers(options, &lock, &mut note)?;
     let configs = configurations(&project.manifest, &options_linkers, options.sccache);
     let _lock = super::measure::lock_project(&main.target_dir, "bench")?;
     let bench_dir = super::measure::working_dir(&main.target_dir, "buildkit-bench")?;
@@ -199,13 +174,70 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         let _ = fs_err::remove_dir_all(&bench_dir);
     }
 
-    let summaries = bench::summarize(&rows);
+    report(options, &rows, &runner.notes.borrow())
+}
+
+impl BenchOptions {
+    /// What clap cannot say: `--sccache` needs clean builds and a pinned sccache.
+    fn check(&self, lock: &crate::lock::Lockfile) -> Result<(), Error> {
+        if self.sccache && !self.scenario.clean() {
+            return Err(Error::Usage(
+                "--sccache times clean builds through the cache, which --scenario edit leaves out: use --scenario clean or both".into(),
+            ));
+        }
+        if self.sccache && lock.tool(crate::tool::Tool::Sccache).is_none() {
+            return Err(Error::Usage(
+                "--sccache needs [tools.sccache] in buildkit.toml (and `buildkit setup`)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The linkers to measure: only those buildkit pins, mold and wild from the lock's bin
+/// directory, never whatever is on PATH (bfd, GNU ld, is the pre-1.90 baseline every machine
+/// has). A linker named in `--linkers` that the lock does not pin is refused; otherwise it is
+/// left out, said in a note.
+fn pinned_linkers(
+    options: &BenchOptions,
+    lock: &crate::lock::Lockfile,
+    note: &mut dyn FnMut(String),
+) -> Result<Vec<Linker>, Error> {
+    let linkers_given = options.linkers.is_some();
+    let mut options_linkers = options.linkers.clone().unwrap_or(Linker::ALL.to_vec());
+    for linker in [Linker::Mold, Linker::Wild] {
+        let Some(tool) = linker.tool() else {
+            continue;
+        };
+        if lock.tool(tool).is_some() || !options_linkers.contains(&linker) {
+            continue;
+        }
+        if linkers_given {
+            return Err(Error::Usage(format!(
+                "--linkers {tool}: buildkit.lock pins no {tool}; add [tools.{tool}] to buildkit.toml and run `buildkit setup`, then bench measures that version (never one found on PATH)"
+            )));
+        }
+        options_linkers.retain(|l| *l != linker);
+        note(format!("{tool} left out (buildkit.lock pins none)"));
+    }
+    Ok(options_linkers)
+}
+
+/// The table (or JSON) and the recommendation; a configuration that could not be measured
+/// fails the run (the report, or its JSON `invalid`, says which and why). One the budget left
+/// out is said so, not failed.
+fn report(
+    options: &BenchOptions,
+    rows: &[bench::Measured],
+    notes: &[String],
+) -> Result<ExitCode, Error> {
+    let summaries = bench::summarize(rows);
     let recommendation = bench::recommendation(&summaries);
     if options.json {
         let report = serde_json::json!({
             "results": summaries,
             "recommendation": recommendation,
-            "notes": runner.notes.borrow().clone(),
+            "notes": notes,
         });
         crate::outln!(
             "{}",
@@ -215,8 +247,6 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         crate::out!("{}", bench::table(&summaries));
         crate::outln!("\n{recommendation}");
     }
-    // A gate: a configuration that could not be measured fails the run (the report above, or
-    // its JSON `invalid`, says which and why). One the budget left out is said so, not failed.
     let unmeasured: Vec<&str> = summaries
         .iter()
         .filter(|s| s.invalid.is_some())
@@ -463,114 +493,4 @@ enum Build {
     Edit,
     CleanColdCache,
     CleanWarmCache,
-}
-
-struct Runner<'a> {
-    env: &'a crate::env_vars::BuildEnv,
-    root: &'a Path,
-    bin_dir: &'a Path,
-    bench_dir: &'a Path,
-    scratch: &'a Path,
-    main: &'a MainBinary,
-    /// The project's own rustflags (its linker choice left out): in every build.
-    rustflags: Vec<String>,
-    /// The edit each edit-loop build follows (every configuration has its own cache).
-    edit: std::cell::RefCell<super::measure::SourceEdit>,
-    progress: Progress,
-    /// The lines that stay, for the JSON report too.
-    notes: std::cell::RefCell<Vec<String>>,
-    /// What each build took so far.
-    timings: std::cell::RefCell<Timings>,
-    started: Instant,
-    budget: Option<Duration>,
-}
-
-impl Runner<'_> {
-    /// A line that stays on stderr and goes into the report's notes.
-    fn note(&self, line: String) {
-        self.progress.note(&line);
-        self.notes.borrow_mut().push(line);
-    }
-
-    /// What is left of `--budget`; `None` without one.
-    fn left(&self) -> Option<Duration> {
-        self.budget
-            .map(|budget| budget.saturating_sub(self.started.elapsed()))
-    }
-
-    fn target_dir(&self, config: &Config) -> PathBuf {
-        self.bench_dir.join(config.name.replace(['/', '+'], "-"))
-    }
-
-    /// Prepares, then times one `cargo build`; the seconds, or why it failed.
-    fn build(&self, config: &Config, build: Build, run: usize) -> Result<f64, String> {
-        let target_dir = self.target_dir(config);
-        match build {
-            Build::Clean | Build::CleanColdCache | Build::CleanWarmCache => {
-                if target_dir.exists() {
-                    fs_err::remove_dir_all(&target_dir).map_err(|e| e.to_string())?;
-                }
-            }
-            Build::Edit => self.edit.borrow_mut().change_for(&config.name)?,
-        }
-        let mut cargo =
-            super::measure::cargo_build(self.env, self.root, self.bin_dir, &target_dir)?;
-        cargo
-            // The project's flags and the configuration's linker flags replace every other
-            // source of rustflags.
-            .env(crate::env_vars::CARGO_ENCODED_RUSTFLAGS, {
-                let mut flags = self.rustflags.clone();
-                flags.extend(config.linker.rustflags(true, config.linker == Linker::Lld));
-                if config.linker == Linker::Wild {
-                    // The directory whose `ld.bfd` is the pinned wild.
-                    let dir = crate::install::Home::wild_ld_dir(self.bin_dir);
-                    flags.extend(["-C".to_string(), format!("link-arg=-B{}", dir.display())]);
-                }
-                flags.join("\u{1f}")
-            })
-            // And the C driver links as they say: not the project's linker script, which
-            // would pick the project's linker whatever the configuration.
-            .env(crate::env_vars::LINKER_OVERRIDE, "cc")
-            .env_remove(crate::env_vars::SCCACHE_SERVER_UDS);
-        for setting in &config.cargo_config {
-            cargo.arg("--config").arg(setting);
-        }
-        let sccache_dir = self.scratch.join(format!("sccache-{}", run));
-        // A private server per cache directory: it reads SCCACHE_DIR when it starts.
-        let port = config
-            .sccache
-            .then(|| super::measure::free_port().unwrap_or(super::measure::SCCACHE_DEFAULT_PORT));
-        if let Some(port) = port {
-            if build == Build::CleanColdCache {
-                let _ = fs_err::remove_dir_all(&sccache_dir);
-            }
-            cargo
-                .env(crate::env_vars::RUSTC_WRAPPER, self.bin_dir.join("sccache"))
-                .env(crate::env_vars::CARGO_INCREMENTAL, "0")
-                .env(crate::env_vars::SCCACHE_DIR, &sccache_dir)
-                .env(crate::env_vars::SCCACHE_SERVER_PORT, port.to_string());
-        } else {
-            cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
-        }
-        let (seconds, output) = super::measure::run_timed(&mut cargo)?;
-        if let Some(port) = port {
-            let _ = crate::child::output(
-                Command::new(self.bin_dir.join("sccache"))
-                    .arg("--stop-server")
-                    .env(crate::env_vars::SCCACHE_SERVER_PORT, port.to_string())
-                    .env_remove(crate::env_vars::SCCACHE_SERVER_UDS),
-                crate::child::Limits::PROBE.outside_project(),
-            );
-        }
-        if let Some(why) = super::measure::failure(&output) {
-            return Err(why);
-        }
-        Ok(seconds)
-    }
-
-    fn linker_seen(&self, config: &Config) -> Option<String> {
-        let binary = self.target_dir(config).join("debug").join(&self.main.name);
-        let bytes = crate::fsutil::read_bounded(&binary, crate::elf::MAX_BINARY_BYTES).ok()?;
-        crate::elf::linker_signature(&crate::elf::comment_strings(&bytes)?)
-    }
 }
