@@ -1,9 +1,15 @@
-//! The command line, as clap sees it. Turned into plain settings before any work starts.
+//! The command line, as clap sees it, and its dispatch: the global options make the Context,
+//! and each subcommand runs with its options. Commands never see clap's `Cli`; the option
+//! structs they define are flattened in here.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+use crate::Error;
+use crate::commands::{self, env::Shell};
 use crate::manifest::LinkerKind;
 
 #[derive(Debug, Parser)]
@@ -32,19 +38,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// The syntax `buildkit env` prints in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Shell {
-    /// POSIX sh, bash, zsh: `export NAME='value'` (for `eval "$(buildkit env)"`).
-    Sh,
-    /// fish: `set -gx NAME 'value'` (for `buildkit env --shell fish | source`).
-    Fish,
-    /// GitHub Actions' $GITHUB_ENV file: `NAME=value` lines.
-    Github,
-    /// A JSON object: the directories to put first on PATH, and the variables.
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,31 +115,46 @@ pub enum Command {
     },
 }
 
-/// `tune --scenario` and `bench --scenario`: which builds are timed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ScenarioChoice {
-    Edit,
-    Clean,
-    Both,
-}
-
-impl ScenarioChoice {
-    pub fn scenarios(self) -> Vec<crate::tune::Scenario> {
-        use crate::tune::Scenario;
-        match self {
-            ScenarioChoice::Edit => vec![Scenario::Edit],
-            ScenarioChoice::Clean => vec![Scenario::Clean],
-            ScenarioChoice::Both => vec![Scenario::Edit, Scenario::Clean],
+/// Runs the command the line names, in the Context its global options give.
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let mut ctx = crate::commands::Context::from_env(cli.config, cli.home, cli.cache_dir)?;
+    ctx.stall = std::time::Duration::from_secs(cli.stall_seconds.max(1));
+    match cli.command {
+        Command::Init {
+            linker,
+            no_sccache,
+            force,
+            tune: then_tune,
+            offline,
+            mirror,
+        } => {
+            let code = commands::init::run(&ctx, linker, !no_sccache, force)?;
+            if !then_tune {
+                return Ok(code);
+            }
+            commands::tune::run(
+                &ctx,
+                &commands::tune::TuneOptions::after_init(offline, mirror),
+            )
         }
-    }
-
-    /// Whether edit-loop builds are timed.
-    pub fn edit(self) -> bool {
-        self != ScenarioChoice::Clean
-    }
-
-    /// Whether clean builds are timed.
-    pub fn clean(self) -> bool {
-        self != ScenarioChoice::Edit
+        Command::Tune(options) => commands::tune::run(&ctx, &options),
+        Command::Lock(options) => commands::lock::run(&ctx, &options),
+        Command::Outdated { json, github_api } => commands::outdated::run(&ctx, json, github_api),
+        Command::Setup(options) => commands::setup::run(&ctx, &options),
+        Command::Generate { force } => commands::generate::run(&ctx, force),
+        Command::Check => commands::check::run(&ctx),
+        Command::Env { shell } => commands::env::run(&ctx, shell),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "buildkit", &mut out);
+            crate::out!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor(options) if options.fingerprint => commands::doctor::fingerprint(&ctx),
+        Command::Doctor(options) => commands::doctor::run(&ctx, options),
+        Command::Bench(options) => commands::bench::run(&ctx, &options),
+        Command::List => commands::list::run(&ctx),
+        Command::Gc { dry_run } => commands::gc::run(&ctx, dry_run),
     }
 }

@@ -118,7 +118,7 @@ pub fn main() -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let cli = cli::Cli::parse();
-    match commands::run(cli) {
+    match cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
             print_error(&err);

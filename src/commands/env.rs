@@ -4,9 +4,21 @@ use std::process::ExitCode;
 
 use super::Context;
 use crate::Error;
-use crate::cli::Shell;
 use crate::encode;
 use crate::render::Place;
+
+/// The syntax `buildkit env` prints in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    /// POSIX sh, bash, zsh: `export NAME='value'` (for `eval "$(buildkit env)"`).
+    Sh,
+    /// fish: `set -gx NAME 'value'` (for `buildkit env --shell fish | source`).
+    Fish,
+    /// GitHub Actions' $GITHUB_ENV file: `NAME=value` lines.
+    Github,
+    /// A JSON object: the directories to put first on PATH, and the variables.
+    Json,
+}
 
 pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
     let project = ctx.project()?;

@@ -7,6 +7,35 @@ use std::process::Command;
 
 use crate::Error;
 
+/// `tune --scenario` and `bench --scenario`: which builds are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScenarioChoice {
+    Edit,
+    Clean,
+    Both,
+}
+
+impl ScenarioChoice {
+    pub fn scenarios(self) -> Vec<crate::tune::Scenario> {
+        use crate::tune::Scenario;
+        match self {
+            ScenarioChoice::Edit => vec![Scenario::Edit],
+            ScenarioChoice::Clean => vec![Scenario::Clean],
+            ScenarioChoice::Both => vec![Scenario::Edit, Scenario::Clean],
+        }
+    }
+
+    /// Whether edit-loop builds are timed.
+    pub fn edit(self) -> bool {
+        self != ScenarioChoice::Clean
+    }
+
+    /// Whether clean builds are timed.
+    pub fn clean(self) -> bool {
+        self != ScenarioChoice::Edit
+    }
+}
+
 /// The binary whose link is measured and its main source file (what the edit loop edits by
 /// default), and why it is the one.
 pub struct MainBinary {

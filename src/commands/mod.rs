@@ -2,26 +2,24 @@
 //! manifest discovery, lock resolution) lives here so every command sees the same world.
 
 pub(crate) mod bench;
-mod check;
+pub(crate) mod check;
 pub(crate) mod doctor;
-mod env;
-mod gc;
-mod generate;
-mod init;
-mod list;
+pub(crate) mod env;
+pub(crate) mod gc;
+pub(crate) mod generate;
+pub(crate) mod init;
+pub(crate) mod list;
 pub(crate) mod lock;
-mod measure;
-mod outdated;
-mod plan;
-mod provision;
+pub(crate) mod measure;
+pub(crate) mod outdated;
+pub(crate) mod plan;
+pub(crate) mod provision;
 pub(crate) mod setup;
 pub(crate) mod tune;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use crate::Error;
-use crate::cli::{Cli, Command};
 use crate::env_vars;
 use crate::install::Home;
 use crate::lock::{LOCK_FILE, Lockfile};
@@ -292,44 +290,4 @@ pub enum LockState {
     Missing,
     Stale,
     Fresh,
-}
-
-pub fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let mut ctx = Context::from_env(cli.config, cli.home, cli.cache_dir)?;
-    ctx.stall = std::time::Duration::from_secs(cli.stall_seconds.max(1));
-    match cli.command {
-        Command::Init {
-            linker,
-            no_sccache,
-            force,
-            tune: then_tune,
-            offline,
-            mirror,
-        } => {
-            let code = init::run(&ctx, linker, !no_sccache, force)?;
-            if !then_tune {
-                return Ok(code);
-            }
-            tune::run(&ctx, &tune::TuneOptions::after_init(offline, mirror))
-        }
-        Command::Tune(options) => tune::run(&ctx, &options),
-        Command::Lock(options) => lock::run(&ctx, &options),
-        Command::Outdated { json, github_api } => outdated::run(&ctx, json, github_api),
-        Command::Setup(options) => setup::run(&ctx, &options),
-        Command::Generate { force } => generate::run(&ctx, force),
-        Command::Check => check::run(&ctx),
-        Command::Env { shell } => env::run(&ctx, shell),
-        Command::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut command, "buildkit", &mut out);
-            crate::out!("{}", String::from_utf8_lossy(&out));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Doctor(options) if options.fingerprint => doctor::fingerprint(&ctx),
-        Command::Doctor(options) => doctor::run(&ctx, options),
-        Command::Bench(options) => bench::run(&ctx, &options),
-        Command::List => list::run(&ctx),
-        Command::Gc { dry_run } => gc::run(&ctx, dry_run),
-    }
 }

@@ -19,7 +19,7 @@ use super::Context;
 use super::measure::Progress;
 use crate::Error;
 use crate::bench::{self, Config, Linker, Measured, Scenario};
-use crate::cli::ScenarioChoice;
+use crate::commands::measure::ScenarioChoice;
 
 /// `buildkit bench`'s options, as the command line gives them.
 #[derive(Debug, clap::Args)]

@@ -31,7 +31,7 @@ use search::{Clock, search};
 use super::Context;
 use super::measure::Progress;
 use crate::Error;
-use crate::cli::ScenarioChoice;
+use crate::commands::measure::ScenarioChoice;
 use crate::tune::{self, Judged, Lever, Machine, Scenario, Settings, Verdict};
 
 /// `buildkit tune`'s options, as the command line gives them.
