@@ -10,7 +10,6 @@ use clap::{Parser, Subcommand};
 
 use crate::Error;
 use crate::commands::{self, env::Shell};
-use crate::manifest::LinkerKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,39 +42,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write buildkit.toml pinned to the newest releases buildkit knows, and buildkit.lock.
-    Init {
-        /// The linker cargo should use (default: rustc's own, which needs nothing installed;
-        /// `buildkit tune` measures the others on this project).
-        #[arg(long, value_enum, default_value_t = LinkerKind::Default)]
-        linker: LinkerKind,
-        /// Leave sccache out.
-        #[arg(long)]
-        no_sccache: bool,
-        /// Overwrite an existing buildkit.toml.
-        #[arg(long)]
-        force: bool,
-        /// Then run `buildkit tune --apply`: measure the levers on this project and write what
-        /// is faster.
-        #[arg(long)]
-        tune: bool,
-        /// With --tune: no network (measure only linkers already downloaded).
-        #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
-        offline: bool,
-        /// With --tune: fetch https://HOST/PATH as MIRROR/HOST/PATH.
-        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
-        mirror: Option<String>,
-    },
+    Init(commands::init::InitOptions),
     /// Resolve buildkit.toml into buildkit.lock.
     Lock(crate::commands::lock::LockOptions),
     /// List each locked tool's newest upstream release; exit 1 when one is newer than the lock.
-    Outdated {
-        /// Print one JSON object per tool instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// The releases API to ask (GitHub Enterprise, an internal mirror).
-        #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_GITHUB_API, hide = true)]
-        github_api: Option<String>,
-    },
+    Outdated(commands::outdated::OutdatedOptions),
     /// Download, verify and install every locked tool into BUILDKIT_HOME.
     Setup(crate::commands::setup::SetupOptions),
     /// Write .cargo/config.toml, the devcontainer and the CI configuration.
@@ -120,26 +91,19 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     let mut ctx = crate::commands::Context::from_env(cli.config, cli.home, cli.cache_dir)?;
     ctx.stall = std::time::Duration::from_secs(cli.stall_seconds.max(1));
     match cli.command {
-        Command::Init {
-            linker,
-            no_sccache,
-            force,
-            tune: then_tune,
-            offline,
-            mirror,
-        } => {
-            let code = commands::init::run(&ctx, linker, !no_sccache, force)?;
-            if !then_tune {
+        Command::Init(options) => {
+            let code = commands::init::run(&ctx, &options)?;
+            if !options.tune {
                 return Ok(code);
             }
             commands::tune::run(
                 &ctx,
-                &commands::tune::TuneOptions::after_init(offline, mirror),
+                &commands::tune::TuneOptions::after_init(options.offline, options.mirror),
             )
         }
         Command::Tune(options) => commands::tune::run(&ctx, &options),
         Command::Lock(options) => commands::lock::run(&ctx, &options),
-        Command::Outdated { json, github_api } => commands::outdated::run(&ctx, json, github_api),
+        Command::Outdated(options) => commands::outdated::run(&ctx, options),
         Command::Setup(options) => commands::setup::run(&ctx, &options),
         Command::Generate { force } => commands::generate::run(&ctx, force),
         Command::Check => commands::check::run(&ctx),

@@ -11,12 +11,33 @@ use crate::render::{InitTemplate, render_init};
 use crate::tool::Tool;
 use crate::toolchain::RustVersion;
 
-pub fn run(
-    ctx: &Context,
-    linker: LinkerKind,
-    sccache: bool,
-    force: bool,
-) -> Result<ExitCode, Error> {
+/// `buildkit init`'s options, as the command line gives them.
+#[derive(Debug, clap::Args)]
+pub struct InitOptions {
+    /// The linker cargo should use (default: rustc's own, which needs nothing installed;
+    /// `buildkit tune` measures the others on this project).
+    #[arg(long, value_enum, default_value_t = LinkerKind::Default)]
+    pub linker: LinkerKind,
+    /// Leave sccache out.
+    #[arg(long)]
+    pub no_sccache: bool,
+    /// Overwrite an existing buildkit.toml.
+    #[arg(long)]
+    pub force: bool,
+    /// Then run `buildkit tune --apply`: measure the levers on this project and write what
+    /// is faster.
+    #[arg(long)]
+    pub tune: bool,
+    /// With --tune: no network (measure only linkers already downloaded).
+    #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub offline: bool,
+    /// With --tune: fetch https://HOST/PATH as MIRROR/HOST/PATH.
+    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
+    pub mirror: Option<String>,
+}
+
+pub fn run(ctx: &Context, options: &InitOptions) -> Result<ExitCode, Error> {
+    let (linker, sccache, force) = (options.linker, !options.no_sccache, options.force);
     let path = ctx
         .config
         .clone()

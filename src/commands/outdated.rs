@@ -10,7 +10,19 @@ use crate::github::ReleasesApi;
 use crate::lock::ToolSource;
 use crate::upstream::Outdated;
 
-pub fn run(ctx: &Context, json: bool, github_api: Option<String>) -> Result<ExitCode, Error> {
+/// `buildkit outdated`'s options, as the command line gives them.
+#[derive(Debug, clap::Args)]
+pub struct OutdatedOptions {
+    /// Print one JSON object per tool instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The releases API to ask (GitHub Enterprise, an internal mirror).
+    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_GITHUB_API, hide = true)]
+    pub github_api: Option<String>,
+}
+
+pub fn run(ctx: &Context, options: OutdatedOptions) -> Result<ExitCode, Error> {
+    let OutdatedOptions { json, github_api } = options;
     let project = ctx.require_project()?;
     let (lock, _) = ctx.resolve_lock(&project)?;
     let fetcher = super::lock::fetcher(ctx, None);
