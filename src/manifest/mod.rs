@@ -23,7 +23,9 @@ mod upgrade;
 
 pub use cache::{BuildPlace, CacheBackend, CacheConfig, CacheWriters};
 use cache_table::cache_config;
-use raw::{RawManifest, RawTools, linker_kind, lld_spec, rust_version, rustup_names, tool_spec};
+use raw::{
+    RawManifest, RawTools, devcontainer_image, linker_kind, lld_spec, tool_table, toolchain_table,
+};
 use source::buildkit_source;
 pub use source::{BuildkitSource, PACKAGE_NAME};
 use spans::{Source, check_strings};
@@ -261,32 +263,7 @@ impl Manifest {
         })?;
         check_strings(&src)?;
 
-        let (rust, toolchain) = match raw.toolchain {
-            None => (
-                None,
-                ToolchainExtras {
-                    file: true,
-                    ..ToolchainExtras::default()
-                },
-            ),
-            Some(t) => (
-                t.rust
-                    .map(|rust| rust_version(&src, rust, today))
-                    .transpose()?,
-                ToolchainExtras {
-                    components: t
-                        .components
-                        .map(|list| rustup_names(&src, "toolchain.components", list))
-                        .transpose()?,
-                    targets: t
-                        .targets
-                        .map(|list| rustup_names(&src, "toolchain.targets", list))
-                        .transpose()?,
-                    profile: t.profile,
-                    file: t.file.unwrap_or(true),
-                },
-            ),
-        };
+        let (rust, toolchain) = toolchain_table(&src, raw.toolchain, today)?;
 
         let tools = raw.tools.unwrap_or(RawTools {
             mold: None,
@@ -294,27 +271,9 @@ impl Manifest {
             sccache: None,
             lld: None,
         });
-        let wild = tools
-            .wild
-            .map(|t| {
-                let (version, pin) = t.pin();
-                tool_spec(&src, crate::tool::Tool::Wild, version, pin, registry)
-            })
-            .transpose()?;
-        let mold = tools
-            .mold
-            .map(|t| {
-                let (version, pin) = t.pin();
-                tool_spec(&src, crate::tool::Tool::Mold, version, pin, registry)
-            })
-            .transpose()?;
-        let sccache = tools
-            .sccache
-            .map(|t| {
-                let (version, pin) = t.pin();
-                tool_spec(&src, crate::tool::Tool::Sccache, version, pin, registry)
-            })
-            .transpose()?;
+        let wild = tool_table(&src, crate::tool::Tool::Wild, tools.wild, registry)?;
+        let mold = tool_table(&src, crate::tool::Tool::Mold, tools.mold, registry)?;
+        let sccache = tool_table(&src, crate::tool::Tool::Sccache, tools.sccache, registry)?;
         let lld = tools
             .lld
             .map(|raw| lld_spec(&src, raw, registry))
@@ -353,11 +312,7 @@ impl Manifest {
         let devcontainer_image = raw
             .devcontainer
             .and_then(|d| d.image)
-            .map(|image| {
-                crate::encode::docker_image(image.get_ref())
-                    .map_err(|e| src.at(&image, "devcontainer.image", e.to_string()))?;
-                Ok(image.into_inner())
-            })
+            .map(|image| devcontainer_image(&src, image))
             .transpose()?;
 
         let buildkit = raw

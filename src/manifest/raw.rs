@@ -11,7 +11,7 @@ use super::source::{NO_CREDENTIALS, RawBuildkit, has_credentials};
 use super::spans::Source;
 use super::{
     CiProvider, ExplicitSource, LinkerDriver, LinkerKind, LldSource, LldSpec, ManifestError,
-    ToolSpec, ToolchainProfile, Trust, is_valid_version,
+    ToolSpec, ToolchainExtras, ToolchainProfile, Trust, is_valid_version,
 };
 use crate::registry::{Registry, archive_format};
 
@@ -345,4 +345,62 @@ pub(super) fn linker_kind(
         )),
         kind => Ok(*kind),
     }
+}
+
+/// `[toolchain]`: the pinned Rust and what rustup installs beside it.
+pub(super) fn toolchain_table(
+    src: &Source<'_>,
+    toolchain: Option<RawToolchain>,
+    today: i64,
+) -> Result<(Option<crate::toolchain::RustVersion>, ToolchainExtras), ManifestError> {
+    Ok(match toolchain {
+        None => (
+            None,
+            ToolchainExtras {
+                file: true,
+                ..ToolchainExtras::default()
+            },
+        ),
+        Some(t) => (
+            t.rust
+                .map(|rust| rust_version(src, rust, today))
+                .transpose()?,
+            ToolchainExtras {
+                components: t
+                    .components
+                    .map(|list| rustup_names(src, "toolchain.components", list))
+                    .transpose()?,
+                targets: t
+                    .targets
+                    .map(|list| rustup_names(src, "toolchain.targets", list))
+                    .transpose()?,
+                profile: t.profile,
+                file: t.file.unwrap_or(true),
+            },
+        ),
+    })
+}
+
+/// `[tools.<tool>]` for mold, wild and sccache: a version and, optionally, a pin of one's own.
+pub(super) fn tool_table(
+    src: &Source<'_>,
+    tool: crate::tool::Tool,
+    raw: Option<RawTool>,
+    registry: &Registry,
+) -> Result<Option<ToolSpec>, ManifestError> {
+    raw.map(|raw| {
+        let (version, pin) = raw.pin();
+        tool_spec(src, tool, version, pin, registry)
+    })
+    .transpose()
+}
+
+/// `devcontainer.image`: a reference Docker takes as written.
+pub(super) fn devcontainer_image(
+    src: &Source<'_>,
+    image: Spanned<String>,
+) -> Result<String, ManifestError> {
+    crate::encode::docker_image(image.get_ref())
+        .map_err(|e| src.at(&image, "devcontainer.image", e.to_string()))?;
+    Ok(image.into_inner())
 }
