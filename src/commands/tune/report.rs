@@ -19,32 +19,106 @@ pub(super) fn text_report(report: &Report, apply: bool, manifest: &std::path::Pa
         report.runs,
         report.edited
     );
-    let width = report
-        .rounds
-        .iter()
-        .flat_map(|r| &r.results)
-        .chain(&report.confirmation)
-        .map(|j| j.label.len())
-        .max()
-        .unwrap_or(0);
-    let row = |judged: &Judged, base: bool, confirmation: bool| -> String {
-        let mut cells = Vec::new();
-        for scenario in &report.scenarios {
-            let median = judged
-                .median_s
-                .get(scenario)
-                .map_or("-".to_string(), |s| format!("{s:.2} s"));
-            let ratio = match judged.against_base.get(scenario) {
-                Some(c) => match (c.ratio, c.interval) {
-                    (Some(r), Some((low, high))) => format!("{r:.2}x [{low:.2}-{high:.2}]"),
-                    (Some(r), None) => format!("{r:.2}x"),
-                    _ => "-".into(),
-                },
-                None if base => "base".into(),
-                None => "-".into(),
-            };
-            cells.push(format!("{median:>9} {ratio:<19}"));
+    let rows = Rows {
+        report,
+        width: report
+            .rounds
+            .iter()
+            .flat_map(|r| &r.results)
+            .chain(&report.confirmation)
+            .map(|j| j.label.len())
+            .max()
+            .unwrap_or(0),
+    };
+    for round in &report.rounds {
+        match &round.skipped {
+            Some(why) => out.push_str(&format!("{}: not measured: {why}\n", round.lever)),
+            None => {
+                out.push_str(&format!(
+                    "{}: (warm-up, then median and ratio to the base [95 % interval])\n",
+                    round.lever
+                ));
+                for (i, judged) in round.results.iter().enumerate() {
+                    out.push_str(&rows.row(judged, i == 0, false));
+                }
+            }
         }
+    }
+    match &report.confirmation {
+        None => out.push_str(
+            "\nnothing was measured faster than cargo's and rustc's defaults: keep them (nothing to write)\n",
+        ),
+        Some(confirmation) => {
+            out.push_str("confirmation, against cargo's and rustc's defaults:\n");
+            if let Some(base) = &report.confirmation_base {
+                out.push_str(&rows.row(base, true, true));
+            }
+            out.push_str(&rows.row(confirmation, false, true));
+            out.push_str(&outcome(report, confirmation, apply, manifest));
+        }
+    }
+    out
+}
+
+/// What the confirmation means: the fastest configuration and its costs, and whether it was
+/// written; or that nothing is.
+fn outcome(
+    report: &Report,
+    confirmation: &Judged,
+    apply: bool,
+    manifest: &std::path::Path,
+) -> String {
+    if confirmation.verdict != Verdict::Faster {
+        return "\nthe combination was not faster than the defaults with confidence: nothing to write\n".into();
+    }
+    let mut out = format!("\nfastest measured: {}\n", report.adopted.label());
+    for cost in report.adopted.costs() {
+        out.push_str(&format!("  cost: {cost}\n"));
+    }
+    out.push_str(&if report.applied {
+        format!(
+            "written to {}; next: `buildkit setup && buildkit generate` carries it to .cargo/config.toml, the devcontainer and CI\n",
+            manifest.display()
+        )
+    } else if apply {
+        "not written\n".to_string()
+    } else {
+        "not written: `buildkit tune --apply` writes it into buildkit.toml\n".to_string()
+    });
+    out
+}
+
+/// The table's rows, their labels padded to one width.
+struct Rows<'a> {
+    report: &'a Report,
+    width: usize,
+}
+
+impl Rows<'_> {
+    /// One configuration: its warm-up, each scenario's median and ratio to the base, and the
+    /// verdict (with why it has no figures, if so).
+    fn row(&self, judged: &Judged, base: bool, confirmation: bool) -> String {
+        let cells: Vec<String> = self
+            .report
+            .scenarios
+            .iter()
+            .map(|scenario| {
+                let median = judged
+                    .median_s
+                    .get(scenario)
+                    .map_or("-".to_string(), |s| format!("{s:.2} s"));
+                let ratio = match judged.against_base.get(scenario) {
+                    Some(c) => match (c.ratio, c.interval) {
+                        (Some(r), Some((low, high))) => format!("{r:.2}x [{low:.2}-{high:.2}]"),
+                        (Some(r), None) => format!("{r:.2}x"),
+                        _ => "-".into(),
+                    },
+                    None if base => "base".into(),
+                    None => "-".into(),
+                };
+                format!("{median:>9} {ratio:<19}")
+            })
+            .collect();
         let verdict = if base {
             String::new()
         } else if judged.adopted && !confirmation {
@@ -63,6 +137,7 @@ pub(super) fn text_report(report: &Report, apply: bool, manifest: &std::path::Pa
         let warm_up = judged
             .warm_up_s
             .map_or("-".to_string(), |s| format!("{s:.1} s"));
+        let width = self.width;
         let mut line = format!(
             "  {:<width$}  {warm_up:>8}  {}  {verdict}\n",
             judged.label,
@@ -75,54 +150,7 @@ pub(super) fn text_report(report: &Report, apply: bool, manifest: &std::path::Pa
             ));
         }
         line
-    };
-    for round in &report.rounds {
-        match &round.skipped {
-            Some(why) => out.push_str(&format!("{}: not measured: {why}\n", round.lever)),
-            None => {
-                out.push_str(&format!(
-                    "{}: (warm-up, then median and ratio to the base [95 % interval])\n",
-                    round.lever
-                ));
-                for (i, judged) in round.results.iter().enumerate() {
-                    out.push_str(&row(judged, i == 0, false));
-                }
-            }
-        }
     }
-    match &report.confirmation {
-        None => out.push_str(
-            "\nnothing was measured faster than cargo's and rustc's defaults: keep them (nothing to write)\n",
-        ),
-        Some(confirmation) => {
-            out.push_str("confirmation, against cargo's and rustc's defaults:\n");
-            if let Some(base) = &report.confirmation_base {
-                out.push_str(&row(base, true, true));
-            }
-            out.push_str(&row(confirmation, false, true));
-            if confirmation.verdict == Verdict::Faster {
-                out.push_str(&format!("\nfastest measured: {}\n", report.adopted.label()));
-                for cost in report.adopted.costs() {
-                    out.push_str(&format!("  cost: {cost}\n"));
-                }
-                out.push_str(&if report.applied {
-                    format!(
-                        "written to {}; next: `buildkit setup && buildkit generate` carries it to .cargo/config.toml, the devcontainer and CI\n",
-                        manifest.display()
-                    )
-                } else if apply {
-                    "not written\n".to_string()
-                } else {
-                    "not written: `buildkit tune --apply` writes it into buildkit.toml\n".to_string()
-                });
-            } else {
-                out.push_str(
-                    "\nthe combination was not faster than the defaults with confidence: nothing to write\n",
-                );
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
