@@ -190,11 +190,9 @@ pub fn dockerfile(b: &Bootstrap) -> Result<Value, RenderError> {
     })
 }
 
-pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
-    let encode_err = |source| RenderError::Encode {
-        file: super::GITHUB_ACTION,
-        source,
-    };
+/// The action's Rust step: the pinned toolchain (and what rustup adds), and RUSTUP_TOOLCHAIN
+/// where no rust-toolchain.toml selects it.
+fn install_rust_run(b: &Bootstrap) -> Result<ShellCode, encode::EncodeError> {
     let rust = b.rust.as_str();
     let mut install_rust = shell!(
         "rustc +{} --version 2>/dev/null || rustup toolchain install {} --profile minimal --no-self-update",
@@ -207,14 +205,48 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
     if b.pin_by_env {
         // No rust-toolchain.toml selects the pin: the environment does, unless the job chose
         // its own (a matrix's RUSTUP_TOOLCHAIN).
-        let line =
-            encode::github_env_line(crate::env_vars::RUSTUP_TOOLCHAIN, rust).map_err(encode_err)?;
+        let line = encode::github_env_line(crate::env_vars::RUSTUP_TOOLCHAIN, rust)?;
         install_rust = shell!(
             "{}\n[ -n \"${{RUSTUP_TOOLCHAIN:-}}\" ] || echo {} >> \"$GITHUB_ENV\"",
             install_rust,
             line
         );
     }
+    Ok(install_rust)
+}
+
+/// The action's environment step: `buildkit env`'s lines, then the CI-only variables, the
+/// team's CARGO_HOME and the default sccache directory.
+fn github_env_run(b: &Bootstrap) -> Result<ShellCode, encode::EncodeError> {
+    // `buildkit env` writes the project's variables (and refuses a line break in one); the
+    // CI-only ones and the default sccache directory are buildkit's own.
+    let mut env_run = ShellCode::trusted("buildkit env --shell github >> \"$GITHUB_ENV\"");
+    for (name, value) in &b.ci_env {
+        let line = encode::github_env_line(name, value)?;
+        env_run = shell!("{}\necho {} >> \"$GITHUB_ENV\"", env_run, line);
+    }
+    // The team's CARGO_HOME, part of every dependency's cache key (the devcontainer sets the
+    // same; GitLab's building block keeps CARGO_HOME inside the project, under project_dir).
+    if let Some(home) = &b.cache_cargo_home {
+        let line = encode::github_env_line(crate::env_vars::CARGO_HOME, home)?;
+        env_run = shell!("{}\necho {} >> \"$GITHUB_ENV\"", env_run, line);
+    }
+    if b.sccache_dir == Some(SccacheDir::Default) {
+        env_run = shell!(
+            "{}\necho \"SCCACHE_DIR=$HOME/.cache/sccache\" >> \"$GITHUB_ENV\"",
+            env_run
+        );
+    }
+    Ok(env_run)
+}
+
+pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
+    let encode_err = |source| RenderError::Encode {
+        file: super::GITHUB_ACTION,
+        source,
+    };
+    let rust = b.rust.as_str();
+    let install_rust = install_rust_run(b).map_err(encode_err)?;
     let packages_run = (!b.packages.is_empty()).then(|| {
         github_run(&shell!(
             "sudo apt-get update && sudo apt-get install -y --no-install-recommends {}",
@@ -226,26 +258,7 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
         "{}\necho \"$HOME/.buildkit-cli/bin\" >> \"$GITHUB_PATH\"",
         b.buildkit.github_verify
     );
-    // `buildkit env` writes the project's variables (and refuses a line break in one); the
-    // CI-only ones and the default sccache directory are buildkit's own.
-    let mut env_run = ShellCode::trusted("buildkit env --shell github >> \"$GITHUB_ENV\"");
-    for (name, value) in &b.ci_env {
-        let line = encode::github_env_line(name, value).map_err(encode_err)?;
-        env_run = shell!("{}\necho {} >> \"$GITHUB_ENV\"", env_run, line);
-    }
-    // The team's CARGO_HOME, part of every dependency's cache key (the devcontainer sets the
-    // same; GitLab's building block keeps CARGO_HOME inside the project, under project_dir).
-    if let Some(home) = &b.cache_cargo_home {
-        let line =
-            encode::github_env_line(crate::env_vars::CARGO_HOME, home).map_err(encode_err)?;
-        env_run = shell!("{}\necho {} >> \"$GITHUB_ENV\"", env_run, line);
-    }
-    if b.sccache_dir == Some(SccacheDir::Default) {
-        env_run = shell!(
-            "{}\necho \"SCCACHE_DIR=$HOME/.cache/sccache\" >> \"$GITHUB_ENV\"",
-            env_run
-        );
-    }
+    let env_run = github_env_run(b).map_err(encode_err)?;
     let gha_script = (!b.gha_env.is_empty()).then(|| {
         let mut script = String::from(
             "for (const name of ['ACTIONS_RESULTS_URL', 'ACTIONS_RUNTIME_TOKEN', 'ACTIONS_CACHE_URL', 'ACTIONS_CACHE_SERVICE_V2']) {\n  if (process.env[name]) core.exportVariable(name, process.env[name]);\n}",
