@@ -213,6 +213,19 @@ pub struct CacheConfig {
 }
 
 impl CacheConfig {
+    /// sccache's own local cache, where buildkit.toml pins sccache and has no `[cache]`.
+    pub(super) fn local() -> CacheConfig {
+        CacheConfig {
+            backend: CacheBackend::Local,
+            settings: BTreeMap::new(),
+            credentials: Vec::new(),
+            writers: CacheWriters::Ci,
+            local_first: true,
+            project_dir: None,
+            cargo_home: None,
+        }
+    }
+
     /// Whether a build at `place` writes into the remote backend.
     pub fn writes(&self, place: BuildPlace) -> bool {
         match self.writers {

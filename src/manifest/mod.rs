@@ -292,15 +292,7 @@ impl Manifest {
             .unwrap_or(LinkerDriver::Cc);
 
         let cache = match raw.cache {
-            None => sccache.as_ref().map(|_| CacheConfig {
-                backend: CacheBackend::Local,
-                settings: BTreeMap::new(),
-                credentials: Vec::new(),
-                writers: CacheWriters::Ci,
-                local_first: true,
-                project_dir: None,
-                cargo_home: None,
-            }),
+            None => sccache.as_ref().map(|_| CacheConfig::local()),
             Some(table) => Some(cache_config(&src, table, sccache.is_some())?),
         };
 

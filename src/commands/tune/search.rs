@@ -41,14 +41,7 @@ pub(super) fn search(
         let cost = clock.round_cost(configs.len(), round_scenarios, runs);
         // Room for the confirmation round stays.
         let reserve = clock.round_cost(2, scenarios, runs);
-        if let Some(left) = clock.left()
-            && cost + reserve > left
-        {
-            let why = format!(
-                "over the budget: about {} needed, {} left",
-                crate::bench::minutes(cost + reserve),
-                crate::bench::minutes(left)
-            );
+        if let Some(why) = clock.over_budget(cost + reserve) {
             rounds.push(Round::skipped(lever, why));
             continue;
         }
@@ -282,6 +275,18 @@ impl Clock<'_> {
             .map(|s| self.estimate(*s) * (configs * runs) as u32)
             .sum();
         warm_up + measured
+    }
+
+    /// Why a round that needs `needed` is left out: more than the budget has left.
+    pub(super) fn over_budget(&self, needed: Duration) -> Option<String> {
+        let left = self.left()?;
+        (needed > left).then(|| {
+            format!(
+                "over the budget: about {} needed, {} left",
+                crate::bench::minutes(needed),
+                crate::bench::minutes(left)
+            )
+        })
     }
 
     /// What is left of the budget; `None` without one.
