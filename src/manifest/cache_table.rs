@@ -66,12 +66,7 @@ pub(super) fn cache_config(
     let settings_offsets: Vec<usize> = table.values().map(|v| v.span().start).collect();
     let mut config = CacheConfig {
         backend,
-        settings: BTreeMap::new(),
-        credentials: Vec::new(),
-        writers: CacheWriters::Ci,
-        local_first: true,
-        project_dir: None,
-        cargo_home: None,
+        ..CacheConfig::local()
     };
     for (key, value) in table {
         match CacheKey::parse(&key) {
