@@ -23,6 +23,27 @@ use std::time::{Duration, Instant};
 
 use crate::fsutil::MAX_TEXT_BYTES;
 
+/// Why a child gave no answer buildkit can use.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    /// It did not start, or was killed past its deadline (the message names which).
+    #[error("{0}")]
+    Run(#[from] io::Error),
+    /// It exited unsuccessfully; what it said on stderr, trimmed.
+    #[error("`{program}` exited with an error: {stderr}")]
+    Exited {
+        program: &'static str,
+        status: ExitStatus,
+        stderr: String,
+    },
+    /// It succeeded but its output is not what it should be.
+    #[error("`{program}` printed {problem}")]
+    Output {
+        program: &'static str,
+        problem: String,
+    },
+}
+
 /// What a child may take.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -193,21 +214,27 @@ fn refuse_unknown_format(program: &std::ffi::OsStr) -> io::Result<()> {
 /// cargo's first line, or why it did not run.
 pub fn cargo_metadata(
     command: &cargo_metadata::MetadataCommand,
-) -> Result<cargo_metadata::Metadata, String> {
-    let out = output(&mut command.cargo_command(), Limits::METADATA).map_err(|e| e.to_string())?;
+) -> Result<cargo_metadata::Metadata, ChildError> {
+    const PROGRAM: &str = "cargo metadata";
+    let out = output(&mut command.cargo_command(), Limits::METADATA)?;
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "`cargo metadata` exited with an error: {}",
-            stderr.trim_end()
-        ));
+        return Err(ChildError::Exited {
+            program: PROGRAM,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+        });
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let output_problem = |problem: String| ChildError::Output {
+        program: PROGRAM,
+        problem,
+    };
     let json = stdout
         .lines()
         .find(|line| line.starts_with('{'))
-        .ok_or_else(|| "`cargo metadata` printed no JSON".to_string())?;
-    cargo_metadata::MetadataCommand::parse(json).map_err(|e| e.to_string())
+        .ok_or_else(|| output_problem("no JSON".into()))?;
+    cargo_metadata::MetadataCommand::parse(json)
+        .map_err(|e| output_problem(format!("JSON that is not cargo's metadata ({e})")))
 }
 
 /// Short polls first (a probe ends in milliseconds), then a tenth of a second.

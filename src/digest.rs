@@ -74,25 +74,27 @@ impl Sha256 {
     }
 }
 
-impl std::str::FromStr for Sha256 {
-    type Err = String;
+/// Text that is not 64 hexadecimal digits, kept (escaped when shown) for the message.
+#[derive(Debug, thiserror::Error)]
+#[error("`{}` is not a sha256 (64 hexadecimal digits)", crate::encode::inert(.0))]
+pub struct NotSha256(pub String);
 
-    fn from_str(text: &str) -> Result<Sha256, String> {
+impl std::str::FromStr for Sha256 {
+    type Err = NotSha256;
+
+    fn from_str(text: &str) -> Result<Sha256, NotSha256> {
         if is_sha256_hex(text) {
             Ok(Sha256(text.to_ascii_lowercase()))
         } else {
-            Err(format!(
-                "`{}` is not a sha256 (64 hexadecimal digits)",
-                crate::encode::inert(text)
-            ))
+            Err(NotSha256(text.to_string()))
         }
     }
 }
 
 impl TryFrom<String> for Sha256 {
-    type Error = String;
+    type Error = NotSha256;
 
-    fn try_from(text: String) -> Result<Sha256, String> {
+    fn try_from(text: String) -> Result<Sha256, NotSha256> {
         text.parse()
     }
 }

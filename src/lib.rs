@@ -62,6 +62,14 @@ pub enum Error {
     /// The releases API could not say (exit 2: `outdated` keeps 1 for "something is newer").
     #[error(transparent)]
     Github(Box<github::GithubError>),
+    /// What stops `bench` or `tune` from timing the project's build.
+    #[error(transparent)]
+    Measure(#[from] commands::measure::MeasureError),
+    /// A build bench or tune timed, or the edit before it, failed where the run cannot go on.
+    #[error(transparent)]
+    Trial(#[from] commands::measure::TrialError),
+    #[error(transparent)]
+    Upgrade(#[from] commands::lock::UpgradeError),
     /// An I/O error from fs-err, whose message names the path.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -93,6 +101,11 @@ impl From<github::GithubError> for Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Manifest(manifest::ManifestError::Edit { problem, .. })
+                if !problem.is_in_the_file() =>
+            {
+                1
+            }
             Error::Manifest(_)
             | Error::Usage(_)
             | Error::Github(_)
@@ -102,6 +115,8 @@ impl Error {
                 render::RenderError::NoRustVersion { .. }
                 | render::RenderError::NoBuildkitSource { .. },
             ) => 2,
+            Error::Measure(err) if err.is_usage() => 2,
+            Error::Upgrade(commands::lock::UpgradeError::NotPinned { .. }) => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(1),
             _ => 1,
         }

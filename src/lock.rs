@@ -26,14 +26,40 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a valid buildkit.lock ({message}); regenerate it with `buildkit lock`")]
-    Malformed { path: PathBuf, message: String },
+    #[error("{path} is not a valid buildkit.lock ({problem}); regenerate it with `buildkit lock`")]
+    Malformed { path: PathBuf, problem: LockProblem },
     #[error("could not write {path}: {source}")]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What makes a lock file not one buildkit reads.
+#[derive(Debug, thiserror::Error)]
+pub enum LockProblem {
+    /// Not TOML, or not the lock's shape (toml's own message, trimmed).
+    #[error("{0}")]
+    Syntax(String),
+    #[error("lock format version {0} is not supported")]
+    FormatVersion(u32),
+    #[error("`{}` is not a tool buildkit pins ({})", crate::encode::inert(.0), Tool::known())]
+    UnknownTool(String),
+    #[error(
+        "tool {tool}: binary `{}` = `{}` is not a plain name and a path inside the tool",
+        crate::encode::inert(.link),
+        crate::encode::inert(.path)
+    )]
+    Binary {
+        tool: Tool,
+        link: String,
+        path: String,
+    },
+    #[error("tool {tool} has a bad version `{}`", crate::encode::inert(.version))]
+    Version { tool: Tool, version: String },
+    #[error("tool {0} needs a url, a format and a sha256")]
+    Incomplete(Tool),
 }
 
 /// A locked tool: where its files come from, and the names its binaries get in a bin directory.
@@ -147,7 +173,7 @@ impl From<LockedTool> for RawLockedTool {
 
 impl RawLockedTool {
     /// The typed tool, or why this entry is not one.
-    fn into_tool(self) -> Result<LockedTool, String> {
+    fn into_tool(self) -> Result<LockedTool, LockProblem> {
         // Names become directories and links in BUILDKIT_HOME: one plain segment each, and
         // every binary beneath its tool's directory.
         let plain = |s: &str| {
@@ -157,32 +183,27 @@ impl RawLockedTool {
                 && !s.starts_with('.')
         };
         let Some(name) = Tool::parse(&self.name) else {
-            return Err(format!(
-                "`{}` is not a tool buildkit pins ({})",
-                crate::encode::inert(&self.name),
-                Tool::known()
-            ));
+            return Err(LockProblem::UnknownTool(self.name));
         };
         if let Some((link, path)) = self
             .binaries
             .iter()
             .find(|(link, path)| !plain(link) || !is_inside_path(path))
         {
-            return Err(format!(
-                "tool {}: binary `{}` = `{}` is not a plain name and a path inside the tool",
-                self.name,
-                crate::encode::inert(link),
-                crate::encode::inert(path)
-            ));
+            return Err(LockProblem::Binary {
+                tool: name,
+                link: link.clone(),
+                path: path.clone(),
+            });
         }
         let source = match self.source {
             RawSource::RustToolchain => ToolSource::RustToolchain,
             RawSource::Archive => {
                 if !crate::manifest::is_valid_version(&self.version) {
-                    return Err(format!(
-                        "tool {} has a bad version `{}`",
-                        self.name, self.version
-                    ));
+                    return Err(LockProblem::Version {
+                        tool: name,
+                        version: self.version,
+                    });
                 }
                 match (self.url, self.sha256, self.format) {
                     (Some(url), Some(sha256), Some(format)) => ToolSource::Archive(Archive {
@@ -195,10 +216,7 @@ impl RawLockedTool {
                         keep: self.keep,
                     }),
                     _ => {
-                        return Err(format!(
-                            "tool {} needs a url, a format and a sha256",
-                            self.name
-                        ));
+                        return Err(LockProblem::Incomplete(name));
                     }
                 }
             }
@@ -279,19 +297,14 @@ impl Lockfile {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Lockfile, LockError> {
-        let raw: RawLockfile = toml::from_str(text).map_err(|err| LockError::Malformed {
+        let malformed = |problem: LockProblem| LockError::Malformed {
             path: path.to_path_buf(),
-            message: err.message().trim().to_string(),
-        })?;
-        let malformed = |message: String| LockError::Malformed {
-            path: path.to_path_buf(),
-            message,
+            problem,
         };
+        let raw: RawLockfile = toml::from_str(text)
+            .map_err(|err| malformed(LockProblem::Syntax(err.message().trim().to_string())))?;
         if raw.version != 1 {
-            return Err(malformed(format!(
-                "lock format version {} is not supported",
-                raw.version
-            )));
+            return Err(malformed(LockProblem::FormatVersion(raw.version)));
         }
         let tools = raw
             .tools

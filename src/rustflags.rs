@@ -11,6 +11,27 @@ use std::str::FromStr as _;
 /// The host buildkit generates for (its .cargo/config.toml tables are this triple's).
 pub const DEFAULT_HOST: &str = "x86_64-unknown-linux-gnu";
 
+/// A configuration file whose rustflags cargo would not read either.
+#[derive(Debug, thiserror::Error)]
+pub enum RustflagsError {
+    #[error("{path}: {source}")]
+    Toml {
+        path: std::path::PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{path}: `{key}`: {source}")]
+    Cfg {
+        path: std::path::PathBuf,
+        key: String,
+        source: cargo_platform::ParseError,
+    },
+    #[error("{path}: `{key}` is neither a string nor an array of strings")]
+    NotFlags {
+        path: std::path::PathBuf,
+        key: String,
+    },
+}
+
 /// One configuration file cargo reads, with its text.
 pub struct ConfigFile {
     pub path: std::path::PathBuf,
@@ -40,7 +61,7 @@ pub fn host_rustflags(
     triple: &str,
     cfgs: &[cargo_platform::Cfg],
     vars: &RustflagsVars,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, RustflagsError> {
     if let Some(encoded) = vars.encoded.as_deref() {
         return Ok(encoded
             .split('\u{1f}')
@@ -54,36 +75,36 @@ pub fn host_rustflags(
     let mut target = Vec::new();
     let mut build = Vec::new();
     for file in files {
-        let table: toml::Table = file
-            .text
-            .parse()
-            .map_err(|e| format!("{}: {e}", file.path.display()))?;
-        let at = |key: &str| format!("{}: `{key}`", file.path.display());
+        let table: toml::Table = file.text.parse().map_err(|source| RustflagsError::Toml {
+            path: file.path.clone(),
+            source,
+        })?;
+        let not_flags = |key: String| RustflagsError::NotFlags {
+            path: file.path.clone(),
+            key,
+        };
         if let Some(targets) = table.get("target").and_then(|t| t.as_table()) {
             for (name, section) in targets {
                 let applies = match name.strip_prefix("cfg(") {
                     Some(_) => cargo_platform::Platform::from_str(name)
-                        .map_err(|e| format!("{}: {e}", at(&format!("target.{name}"))))?
+                        .map_err(|source| RustflagsError::Cfg {
+                            path: file.path.clone(),
+                            key: format!("target.{name}"),
+                            source,
+                        })?
                         .matches(triple, cfgs),
                     None => name == triple,
                 };
                 if applies && let Some(value) = section.get("rustflags") {
-                    target.extend(flags_of(value).ok_or_else(|| {
-                        format!(
-                            "{} is neither a string nor an array of strings",
-                            at(&format!("target.{name}.rustflags"))
-                        )
-                    })?);
+                    target.extend(
+                        flags_of(value)
+                            .ok_or_else(|| not_flags(format!("target.{name}.rustflags")))?,
+                    );
                 }
             }
         }
         if let Some(value) = table.get("build").and_then(|b| b.get("rustflags")) {
-            build.extend(flags_of(value).ok_or_else(|| {
-                format!(
-                    "{} is neither a string nor an array of strings",
-                    at("build.rustflags")
-                )
-            })?);
+            build.extend(flags_of(value).ok_or_else(|| not_flags("build.rustflags".into()))?);
         }
     }
     if let Some(flags) = vars.target.as_deref() {
@@ -206,7 +227,9 @@ mod tests {
         );
         let bad = file("[build]\nrustflags = 3\n");
         assert_eq!(
-            host_rustflags(&[bad], HOST, &cfgs(), &none).unwrap_err(),
+            host_rustflags(&[bad], HOST, &cfgs(), &none)
+                .unwrap_err()
+                .to_string(),
             "/p/.cargo/config.toml: `build.rustflags` is neither a string nor an array of strings"
         );
     }

@@ -18,6 +18,37 @@ use crate::manifest::{ExplicitSource, LldSpec, MANIFEST_FILE, Manifest, PinMove,
 use crate::tool::Tool;
 use crate::upstream::{DigestOrigin, PinError};
 
+/// Why `lock --upgrade` pins nothing (a bad name on the command line is exit 2; the rest is
+/// upstream's or the network's, exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("{MANIFEST_FILE} pins no tool `{}` to upgrade (it pins: {pinned})", crate::encode::inert(.name))]
+    NotPinned { name: String, pinned: String },
+    #[error(transparent)]
+    Pin(PinError),
+    #[error(
+        "{release}: upstream's asset {} is {size} bytes, says the releases API: more than buildkit downloads for one archive ({} bytes); not pinned",
+        crate::encode::inert(.asset),
+        crate::fetch::MAX_DOWNLOAD_BYTES
+    )]
+    TooLarge {
+        release: String,
+        asset: String,
+        size: u64,
+    },
+    #[error(
+        "{release}: upstream's asset {} is not a .tar.gz or .tar.xz archive",
+        crate::encode::inert(.url)
+    )]
+    NotAnArchive { release: String, url: String },
+    #[error("download of {url} failed: {source}")]
+    Download { url: String, source: std::io::Error },
+    #[error(
+        "download of {url} brought {got} bytes where the releases API says {size}; nothing was pinned"
+    )]
+    Short { url: String, got: u64, size: u64 },
+}
+
 /// `buildkit lock`'s options, as the command line gives them.
 #[derive(Debug, clap::Args)]
 pub struct LockOptions {
@@ -99,11 +130,11 @@ fn check_named(manifest: &Manifest, named: &[String]) -> Result<(), Error> {
                 .map(|(n, _)| n.name())
                 .collect::<Vec<_>>()
                 .join(", ");
-            return Err(Error::Usage(format!(
-                "{MANIFEST_FILE} pins no tool `{}` to upgrade (it pins: {})",
-                crate::encode::inert(name),
-                if list.is_empty() { "none" } else { &list }
-            )));
+            return Err(UpgradeError::NotPinned {
+                name: name.clone(),
+                pinned: if list.is_empty() { "none".into() } else { list },
+            }
+            .into());
         }
     }
     Ok(())
@@ -111,8 +142,8 @@ fn check_named(manifest: &Manifest, named: &[String]) -> Result<(), Error> {
 
 fn upgrade_offline(ctx: &Context, project: &mut Project, only: &[String]) -> Result<(), Error> {
     let (path, text) = project.manifest_text()?;
-    let upgraded = crate::manifest::upgrade_pins(&text, &ctx.registry, only)
-        .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    let upgraded =
+        crate::manifest::upgrade_pins(&text, &ctx.registry, only).map_err(|e| e.at(&path))?;
     if upgraded != text {
         crate::fsutil::write_atomically(&path, upgraded.as_bytes()).map_err(|source| {
             Error::File {
@@ -178,7 +209,7 @@ fn upgrade_from_upstream(
             continue;
         }
         let published = api.published_digest(name, &newest)?;
-        let (pin, origin) = pin_for(name, &newest, published, releases, &fetcher, options)?;
+        let (pin, origin) = pin_for(tool, &newest, published, releases, &fetcher, options)?;
         lines.push(format!(
             "{name} {} -> {} (sha256 from {})",
             spec.version,
@@ -194,8 +225,7 @@ fn upgrade_from_upstream(
         return Ok(false);
     }
     let (path, text) = project.manifest_text()?;
-    let new_text = crate::manifest::move_pins(&text, &moves)
-        .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
+    let new_text = crate::manifest::move_pins(&text, &moves).map_err(|e| e.at(&path))?;
     project.write_edited(ctx, &path, new_text)?;
     eprintln!("upgraded {} in {MANIFEST_FILE}", moves.len());
     Ok(true)
@@ -206,30 +236,15 @@ fn upgrade_from_upstream(
 /// download. A version the registry knows at the same url and digest needs no fields of its
 /// own; one whose digest differs from the registry's is refused.
 fn pin_for(
-    tool: &str,
+    tool: Tool,
     newest: &Upstream,
     published: Option<(Sha256, DigestOrigin)>,
     releases: &crate::registry::ToolReleases,
     fetcher: &Fetcher,
     options: &LockOptions,
 ) -> Result<(PinMove, DigestOrigin), Error> {
-    if newest.size > crate::fetch::MAX_DOWNLOAD_BYTES {
-        return Err(Error::Failed(format!(
-            "{tool} {}: upstream's asset {} is {} bytes, says the releases API: more than buildkit downloads for one archive ({} bytes); not pinned",
-            newest.version,
-            crate::encode::inert(&newest.asset),
-            newest.size,
-            crate::fetch::MAX_DOWNLOAD_BYTES
-        )));
-    }
-    let asset = newest.asset.clone();
-    let format = crate::registry::archive_format(&newest.url).ok_or_else(|| {
-        Error::Failed(format!(
-            "{tool} {}: upstream's asset {} is not a .tar.gz or .tar.xz archive",
-            newest.version,
-            crate::encode::inert(&newest.url)
-        ))
-    })?;
+    let release = || format!("{tool} {}", newest.version);
+    let format = check_asset(newest, &release())?;
     let url = crate::fetch::apply_mirror(&newest.url, options.mirror.as_deref());
     let known = releases.release(&newest.version);
     let published = published.or_else(|| known.map(|k| (k.sha256.clone(), DigestOrigin::Registry)));
@@ -240,32 +255,28 @@ fn pin_for(
             DigestOrigin::FirstDownload,
         ),
         None => {
-            return Err(Error::Failed(
-                PinError::NoDigest {
-                    release: format!("{tool} {}", newest.version),
-                    asset,
-                }
-                .to_string(),
-            ));
+            return Err(UpgradeError::Pin(PinError::NoDigest {
+                release: release(),
+                asset: newest.asset.clone(),
+            })
+            .into());
         }
     };
     if let Some(known) = known
         && known.sha256 != sha256
     {
-        return Err(Error::Failed(
-            PinError::RegistryDiffers {
-                release: format!("{tool} {}", newest.version),
-                asset,
-                upstream: sha256,
-                registry: known.sha256.clone(),
-            }
-            .to_string(),
-        ));
+        return Err(UpgradeError::Pin(PinError::RegistryDiffers {
+            release: release(),
+            asset: newest.asset.clone(),
+            upstream: sha256,
+            registry: known.sha256.clone(),
+        })
+        .into());
     }
     // The proof: the asset, verified against the digest into the cache, where `setup` finds
     // it (a first-download digest is so downloaded twice, and both must agree).
     let artifact = Artifact {
-        label: tool,
+        label: tool.name(),
         url: &url,
         sha256: &sha256,
         size: Some(newest.size),
@@ -275,7 +286,7 @@ fn pin_for(
     // A release the registry pins at this url needs no fields of its own.
     let registry_pins_it = known.is_some() && releases.url_for(&newest.version) == newest.url;
     let pin = PinMove {
-        tool: tool.into(),
+        tool,
         version: newest.version.clone(),
         source: (!registry_pins_it).then(|| ExplicitSource {
             url: newest.url.clone(),
@@ -291,22 +302,41 @@ fn pin_for(
     Ok((pin, origin))
 }
 
+/// Upstream's asset is one buildkit downloads: not past its size limit, and an archive it
+/// unpacks (whose format it returns).
+fn check_asset(
+    newest: &Upstream,
+    release: &str,
+) -> Result<crate::registry::ArchiveFormat, UpgradeError> {
+    if newest.size > crate::fetch::MAX_DOWNLOAD_BYTES {
+        return Err(UpgradeError::TooLarge {
+            release: release.to_string(),
+            asset: newest.asset.clone(),
+            size: newest.size,
+        });
+    }
+    crate::registry::archive_format(&newest.url).ok_or_else(|| UpgradeError::NotAnArchive {
+        release: release.to_string(),
+        url: newest.url.clone(),
+    })
+}
+
 /// Downloads `url` once, hashing it: the digest nobody published (`--trust-download`).
 fn hash_download(fetcher: &Fetcher, url: &str, size: u64) -> Result<crate::digest::Sha256, Error> {
     use std::io::Read;
     let (reader, _) = fetcher.open(url)?;
     let hashing = crate::digest::HashingReader::new(reader.take(size.saturating_add(1)));
-    let (hex, got) = hashing.finish().map_err(|e| {
-        Error::Failed(format!(
-            "download of {} failed: {e}",
-            crate::fetch::Url::from(url)
-        ))
+    let (hex, got) = hashing.finish().map_err(|source| UpgradeError::Download {
+        url: crate::fetch::Url::from(url).to_string(),
+        source,
     })?;
     if got != size {
-        return Err(Error::Failed(format!(
-            "download of {} brought {got} bytes where the releases API says {size}; nothing was pinned",
-            crate::fetch::Url::from(url)
-        )));
+        return Err(UpgradeError::Short {
+            url: crate::fetch::Url::from(url).to_string(),
+            got,
+            size,
+        }
+        .into());
     }
     Ok(hex.parse().expect("a sha256 hex digest"))
 }

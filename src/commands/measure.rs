@@ -6,6 +6,100 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::Error;
+use crate::child::ChildError;
+
+/// Why no binary is the one `cargo build` and `cargo run` mean: the user must say (exit 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoBinary {
+    #[error("--bin {0}: no binary target of that name in the workspace")]
+    NoneNamed(String),
+    #[error("--bin {name}: several packages have a binary of that name: {packages}")]
+    SeveralNamed { name: String, packages: String },
+    #[error("no binary target in the workspace: measuring linking needs one")]
+    InTheWorkspace,
+    #[error(
+        "package `{package}` has several binaries and no `default-run`: {bins}; choose one with --bin NAME"
+    )]
+    NoDefaultRun { package: String, bins: String },
+    #[error(
+        "{count} packages have binaries, so which build to measure is not clear: {packages}; choose one with --bin NAME (or set `default-members`)"
+    )]
+    SeveralPackages { count: usize, packages: String },
+}
+
+/// What stops `bench` or `tune` from timing the project's build.
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    #[error("`cargo metadata` in {root}: {source}")]
+    Metadata { root: PathBuf, source: ChildError },
+    #[error("{problem} (the workspace at {root})")]
+    Binary { root: PathBuf, problem: NoBinary },
+    #[error("cannot read the project's rustflags: {0}")]
+    Rustc(crate::toolchain::ToolchainError),
+    #[error("cannot run `rustc --print cfg`: {0}")]
+    PrintCfg(std::io::Error),
+    /// The project's configuration gives rustflags cargo would refuse.
+    #[error(transparent)]
+    Rustflags(#[from] crate::rustflags::RustflagsError),
+    #[error(
+        "{path} is held by {holder}: one tune or bench measures a project at a time; wait for it to finish, then run `buildkit {command}` again"
+    )]
+    Held {
+        path: PathBuf,
+        holder: String,
+        command: &'static str,
+    },
+    #[error(
+        "{0} is a symbolic link; buildkit works there only in a directory of its own: remove the link"
+    )]
+    Link(PathBuf),
+    #[error("cannot run cargo: {0}")]
+    Cargo(std::io::Error),
+    /// A configuration uses a tool the lock's bin directory does not have.
+    #[error("{0} is not installed")]
+    NotInstalled(crate::tool::Tool),
+    /// tune's first build, with cargo's defaults, failed: there is nothing to compare with.
+    #[error("the project does not build with cargo's defaults, so there is nothing to tune: {0}")]
+    NoBaseline(Box<TrialError>),
+    /// The edit-loop edit cannot begin (`option`: in the file `--edit` named).
+    #[error("{}{problem}", if *.option { "--edit " } else { "" })]
+    Edit { option: bool, problem: EditError },
+    /// PATH with the bin directory first cannot be written (a directory with a `:`).
+    #[error("cannot put {bin_dir} first on PATH: {source}")]
+    Path {
+        bin_dir: PathBuf,
+        source: std::env::JoinPathsError,
+    },
+}
+
+/// Why one timed build gives no time. The caller says it beside the configuration and decides
+/// whether the measurement goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum TrialError {
+    /// cargo ran and failed: its first error.
+    #[error("the build failed: {0}")]
+    BuildFailed(String),
+    #[error(transparent)]
+    Measure(#[from] MeasureError),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    /// The configuration's target directory could not be emptied for a clean build.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl MeasureError {
+    /// What the user must change (which binary, the project's flags, a link) is exit 2.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            MeasureError::Binary { .. }
+                | MeasureError::Rustflags(_)
+                | MeasureError::Link(_)
+                | MeasureError::Edit { .. }
+        )
+    }
+}
 
 /// `tune --scenario` and `bench --scenario`: which builds are timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,37 +164,9 @@ pub fn choose_binary<'p>(
     defaults: &'p [BinPackage],
     members: &'p [BinPackage],
     name: Option<&str>,
-) -> Result<Chosen<'p>, String> {
-    let list = |packages: &[&BinPackage]| {
-        packages
-            .iter()
-            .map(|p| {
-                let bins: Vec<&str> = p.bins.iter().map(|(b, _)| b.as_str()).collect();
-                format!("{} ({})", p.name, bins.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+) -> Result<Chosen<'p>, NoBinary> {
     if let Some(name) = name {
-        let found: Vec<(usize, usize)> = members
-            .iter()
-            .enumerate()
-            .filter_map(|(p, pkg)| pkg.bins.iter().position(|(b, _)| b == name).map(|b| (p, b)))
-            .collect();
-        return match found[..] {
-            [(p, bin)] => Ok(Chosen {
-                package: &members[p],
-                bin,
-                why: format!("`--bin {name}` of package `{}`", members[p].name),
-            }),
-            [] => Err(format!(
-                "--bin {name}: no binary target of that name in the workspace"
-            )),
-            _ => Err(format!(
-                "--bin {name}: several packages have a binary of that name: {}",
-                list(&found.iter().map(|(p, _)| &members[*p]).collect::<Vec<_>>())
-            )),
-        };
+        return binary_named(members, name);
     }
     let with_bins = |packages: &[BinPackage]| -> Vec<usize> {
         (0..packages.len())
@@ -118,7 +184,7 @@ pub fn choose_binary<'p>(
         "the only workspace member with a binary (the default members have none)"
     };
     match candidates[..] {
-        [] => Err("no binary target in the workspace: measuring linking needs one".into()),
+        [] => Err(NoBinary::InTheWorkspace),
         [p] => {
             let package = &pool[p];
             let by_default_run = package
@@ -133,19 +199,50 @@ pub fn choose_binary<'p>(
             match (by_default_run, package.bins.len()) {
                 (Some(bin), _) => Ok(chosen(bin, "`default-run`")),
                 (None, 1) => Ok(chosen(0, "the binary")),
-                _ => Err(format!(
-                    "package `{}` has several binaries and no `default-run`: {}; choose one with --bin NAME",
-                    package.name,
-                    list(&[package])
-                )),
+                _ => Err(NoBinary::NoDefaultRun {
+                    package: package.name.clone(),
+                    bins: list_bins(&[package]),
+                }),
             }
         }
-        _ => Err(format!(
-            "{} packages have binaries, so which build to measure is not clear: {}; choose one with --bin NAME (or set `default-members`)",
-            candidates.len(),
-            list(&candidates.iter().map(|p| &pool[*p]).collect::<Vec<_>>())
-        )),
+        _ => Err(NoBinary::SeveralPackages {
+            count: candidates.len(),
+            packages: list_bins(&candidates.iter().map(|p| &pool[*p]).collect::<Vec<_>>()),
+        }),
     }
+}
+
+/// `--bin NAME`: the one member's binary of that name.
+fn binary_named<'p>(members: &'p [BinPackage], name: &str) -> Result<Chosen<'p>, NoBinary> {
+    let found: Vec<(usize, usize)> = members
+        .iter()
+        .enumerate()
+        .filter_map(|(p, pkg)| pkg.bins.iter().position(|(b, _)| b == name).map(|b| (p, b)))
+        .collect();
+    match found[..] {
+        [(p, bin)] => Ok(Chosen {
+            package: &members[p],
+            bin,
+            why: format!("`--bin {name}` of package `{}`", members[p].name),
+        }),
+        [] => Err(NoBinary::NoneNamed(name.to_string())),
+        _ => Err(NoBinary::SeveralNamed {
+            name: name.to_string(),
+            packages: list_bins(&found.iter().map(|(p, _)| &members[*p]).collect::<Vec<_>>()),
+        }),
+    }
+}
+
+/// `package (bin, bin); package (bin)`, as the errors list candidates.
+fn list_bins(packages: &[&BinPackage]) -> String {
+    packages
+        .iter()
+        .map(|p| {
+            let bins: Vec<&str> = p.bins.iter().map(|(b, _)| b.as_str()).collect();
+            format!("{} ({})", p.name, bins.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The binary the user means in the workspace at `root` ([`choose_binary`]), from `cargo
@@ -156,7 +253,10 @@ pub fn main_binary(root: &Path, name: Option<&str>) -> Result<MainBinary, Error>
             .current_dir(root)
             .no_deps(),
     )
-    .map_err(|e| Error::Failed(format!("`cargo metadata` in {}: {e}", root.display())))?;
+    .map_err(|source| MeasureError::Metadata {
+        root: root.to_path_buf(),
+        source,
+    })?;
     let bin_package = |p: &cargo_metadata::Package| BinPackage {
         name: p.name.to_string(),
         default_run: p.default_run.clone(),
@@ -181,8 +281,11 @@ pub fn main_binary(root: &Path, name: Option<&str>) -> Result<MainBinary, Error>
     } else {
         Vec::new()
     };
-    let chosen = choose_binary(&defaults, &members, name)
-        .map_err(|e| Error::Usage(format!("{e} (the workspace at {})", root.display())))?;
+    let chosen =
+        choose_binary(&defaults, &members, name).map_err(|problem| MeasureError::Binary {
+            root: root.to_path_buf(),
+            problem,
+        })?;
     let (bin, src) = chosen.package.bins[chosen.bin].clone();
     Ok(MainBinary {
         name: bin,
@@ -203,8 +306,7 @@ pub fn project_rustflags(
     use crate::env_vars::{
         CARGO_BUILD_RUSTFLAGS, CARGO_ENCODED_RUSTFLAGS, RUSTFLAGS, TARGET_RUSTFLAGS,
     };
-    let active = crate::toolchain::active_rustc(root, &env.rustc)
-        .map_err(|e| Error::Failed(format!("cannot read the project's rustflags: {e}")))?;
+    let active = crate::toolchain::active_rustc(root, &env.rustc).map_err(MeasureError::Rustc)?;
     let host = active
         .host()
         .unwrap_or(crate::rustflags::DEFAULT_HOST)
@@ -215,7 +317,7 @@ pub fn project_rustflags(
             .current_dir(root),
         crate::child::Limits::PROBE,
     )
-    .map_err(|e| Error::Failed(format!("cannot run `rustc --print cfg`: {e}")))?;
+    .map_err(MeasureError::PrintCfg)?;
     let cfgs = crate::rustflags::parse_cfgs(&String::from_utf8_lossy(&cfg.stdout));
     // CARGO_HOME's first (lowest precedence), then from the filesystem root down to `root`.
     let mut dirs: Vec<PathBuf> = crate::env_vars::cargo_home().into_iter().collect();
@@ -247,8 +349,8 @@ pub fn project_rustflags(
             .flatten(),
         build: var(CARGO_BUILD_RUSTFLAGS),
     };
-    let flags =
-        crate::rustflags::host_rustflags(&files, &host, &cfgs, &vars).map_err(Error::Usage)?;
+    let flags = crate::rustflags::host_rustflags(&files, &host, &cfgs, &vars)
+        .map_err(MeasureError::from)?;
     Ok(crate::rustflags::without_linker_choice(&flags, &owned))
 }
 
@@ -264,7 +366,7 @@ const MEASURE_LOCK: &str = "buildkit-measure.lock";
 /// Takes the project's measuring lock for `command` (`tune`, `bench`), or says who holds it.
 /// Taken before anything is edited: a running measurement's edit is never taken for a
 /// leftover.
-pub fn lock_project(target_dir: &Path, command: &str) -> Result<MeasureLock, Error> {
+pub fn lock_project(target_dir: &Path, command: &'static str) -> Result<MeasureLock, Error> {
     use std::io::{Read as _, Seek as _, Write as _};
     let path = target_dir.join(MEASURE_LOCK);
     let file_err = |action: &'static str| {
@@ -275,7 +377,7 @@ pub fn lock_project(target_dir: &Path, command: &str) -> Result<MeasureLock, Err
             source,
         }
     };
-    fs_err::create_dir_all(target_dir).map_err(|e| Error::Failed(e.to_string()))?;
+    fs_err::create_dir_all(target_dir)?;
     refuse_link(&path)?;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -290,15 +392,16 @@ pub fn lock_project(target_dir: &Path, command: &str) -> Result<MeasureLock, Err
             let mut holder = String::new();
             let _ = (&file).take(256).read_to_string(&mut holder);
             let holder = holder.trim();
-            return Err(Error::Failed(format!(
-                "{} is held by {}: one tune or bench measures a project at a time; wait for it to finish, then run `buildkit {command}` again",
-                path.display(),
-                if holder.is_empty() {
+            return Err(MeasureError::Held {
+                path,
+                holder: if holder.is_empty() {
                     "another buildkit".to_string()
                 } else {
                     crate::encode::Inert(holder).to_string()
-                }
-            )));
+                },
+                command,
+            }
+            .into());
         }
         Err(std::fs::TryLockError::Error(source)) => return Err(file_err("lock")(source)),
     }
@@ -313,16 +416,15 @@ pub fn lock_project(target_dir: &Path, command: &str) -> Result<MeasureLock, Err
 pub fn working_dir(target_dir: &Path, name: &str) -> Result<PathBuf, Error> {
     let dir = target_dir.join(name);
     refuse_link(&dir)?;
-    fs_err::create_dir_all(&dir).map_err(|e| Error::Failed(e.to_string()))?;
+    fs_err::create_dir_all(&dir)?;
     Ok(dir)
 }
 
 fn refuse_link(path: &Path) -> Result<(), Error> {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(Error::Usage(format!(
-            "{} is a symbolic link; buildkit works there only in a directory of its own: remove the link",
-            path.display()
-        ))),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            Err(MeasureError::Link(path.to_path_buf()).into())
+        }
         _ => Ok(()),
     }
 }
@@ -335,7 +437,7 @@ pub fn cargo_build(
     root: &Path,
     bin_dir: &Path,
     target_dir: &Path,
-) -> Result<Command, String> {
+) -> Result<Command, MeasureError> {
     let mut paths = vec![bin_dir.to_path_buf()];
     paths.extend(std::env::split_paths(&env.path));
     let mut cargo = Command::new(&env.cargo);
@@ -345,25 +447,28 @@ pub fn cargo_build(
         .current_dir(root)
         .env(
             crate::env_vars::PATH,
-            std::env::join_paths(paths).map_err(|e| e.to_string())?,
+            std::env::join_paths(paths).map_err(|source| MeasureError::Path {
+                bin_dir: bin_dir.to_path_buf(),
+                source,
+            })?,
         )
         .env("CARGO_TARGET_DIR", target_dir);
     Ok(cargo)
 }
 
 /// Runs a build, timing it: the seconds and what cargo printed.
-pub fn run_timed(cargo: &mut Command) -> Result<(f64, std::process::Output), String> {
+pub fn run_timed(cargo: &mut Command) -> Result<(f64, std::process::Output), MeasureError> {
     let started = std::time::Instant::now();
-    let output = crate::child::output(cargo, crate::child::Limits::build())
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let output =
+        crate::child::output(cargo, crate::child::Limits::build()).map_err(MeasureError::Cargo)?;
     Ok((started.elapsed().as_secs_f64(), output))
 }
 
 /// Why a timed build does not count, if it failed: cargo's first error.
-pub fn failure(output: &std::process::Output) -> Option<String> {
+pub fn failure(output: &std::process::Output) -> Option<TrialError> {
     (!output.status.success()).then(|| {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        format!("the build failed: {}", super::first_error(&stderr))
+        TrialError::BuildFailed(super::first_error(&stderr))
     })
 }
 
@@ -421,6 +526,6 @@ mod edit;
 #[cfg(test)]
 mod tests;
 
-pub use edit::SourceEdit;
 #[cfg(test)]
 use edit::{BOM, EDIT_MARK, marked, unmarked};
+pub use edit::{EditError, SourceEdit};

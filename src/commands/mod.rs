@@ -172,7 +172,7 @@ impl Context {
             None => manifest::discover(&self.cwd),
         };
         if let Some(path) = &found {
-            manifest::check_regular_file(path).map_err(Error::Usage)?;
+            manifest::check_regular_file(path)?;
         }
         Ok(found)
     }

@@ -132,7 +132,8 @@ fn layout_path(
     let Some(path) = value.get_ref().as_str() else {
         return Err(src.at(value, &format!("cache.{key}"), "must be an absolute path"));
     };
-    check_layout_path(path).map_err(|message| src.at(value, &format!("cache.{key}"), message))?;
+    check_layout_path(path)
+        .map_err(|problem| src.at(value, &format!("cache.{key}"), problem.to_string()))?;
     Ok(path.to_string())
 }
 
@@ -204,7 +205,7 @@ fn backend_setting(
         }
     };
     check_cache_setting(backend, key, &text)
-        .map_err(|message| src.at(value, &format!("cache.{key}"), message))?;
+        .map_err(|problem| src.at(value, &format!("cache.{key}"), problem.to_string()))?;
     Ok(text)
 }
 
@@ -212,16 +213,55 @@ pub(super) fn table_offset(offsets: &[usize]) -> usize {
     offsets.iter().copied().min().unwrap_or(0)
 }
 
+/// Why a `[cache]` value is not one sccache (or every environment) reads the same way; shown
+/// after the key and line it was found at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ValueProblem {
+    #[error("`{0}` is not an absolute path")]
+    NotAbsolute(String),
+    #[error(
+        "`{0}`: give a plain absolute path (no `~`, `$`, `..`, comma, quote or backslash): it must mean the same in every environment"
+    )]
+    NotPlain(String),
+    #[error(
+        "`{0}` is not expanded the same way in every environment (a shell, the devcontainer, CI): give an absolute path, or leave `dir` out for sccache's default (~/.cache/sccache)"
+    )]
+    HomeRelative(String),
+    #[error(
+        "`{0}` is relative; sccache would resolve it against each compiler call's directory: give an absolute path"
+    )]
+    Relative(String),
+    #[error(
+        "`{0}` is not a size sccache reads: digits with an optional K, M, G or T (e.g. \"10G\")"
+    )]
+    Size(String),
+    /// An endpoint that is not a URL of the backend's schemes (`expected` says which).
+    #[error("`{value}` is not {expected}")]
+    Url {
+        value: String,
+        expected: &'static str,
+    },
+    #[error("`{0}` is not a number of seconds")]
+    Seconds(String),
+    #[error("`{0}` is not true or false")]
+    Bool(String),
+    #[error("must be a non-empty single line")]
+    NotOneLine,
+    /// An endpoint holding a secret (`what`), which a committed file must not.
+    #[error(
+        "holds {0}; buildkit.toml is committed: give them to sccache through each machine's environment instead (SCCACHE_REDIS_PASSWORD, SCCACHE_WEBDAV_PASSWORD, AWS_ACCESS_KEY_ID, …)"
+    )]
+    CommittedSecret(String),
+}
+
 /// A layout path: absolute, plain (no `~`, variable, `..`, or a comma, which would end the
 /// devcontainer's mount option), the same text in every environment.
-fn check_layout_path(path: &str) -> Result<(), String> {
+fn check_layout_path(path: &str) -> Result<(), ValueProblem> {
     if !path.starts_with('/') {
-        return Err(format!("`{path}` is not an absolute path"));
+        return Err(ValueProblem::NotAbsolute(path.to_string()));
     }
     if path.contains(['$', '~', ',', '"', '\\']) || path.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "`{path}`: give a plain absolute path (no `~`, `$`, `..`, comma, quote or backslash): it must mean the same in every environment"
-        ));
+        return Err(ValueProblem::NotPlain(path.to_string()));
     }
     Ok(())
 }
@@ -231,86 +271,88 @@ pub(super) fn check_cache_setting(
     backend: CacheBackend,
     key: &str,
     value: &str,
-) -> Result<(), String> {
-    let is_url = |schemes: &[&str]| {
-        schemes.iter().any(|s| value.starts_with(s))
-            && !value.contains(char::is_whitespace)
-            && value.len() > value.find("://").map_or(0, |i| i + 3)
+) -> Result<(), ValueProblem> {
+    if key == "endpoint" {
+        check_no_secret(value)?;
+    }
+    let owned = || value.to_string();
+    let url = |schemes: &[&str], expected: &'static str| {
+        if is_url(value, schemes) {
+            Ok(())
+        } else {
+            Err(ValueProblem::Url {
+                value: owned(),
+                expected,
+            })
+        }
     };
-    if key == "endpoint" && has_credentials(value) {
-        return Err(committed_secret("credentials (`user:password@`)"));
-    }
-    if key == "endpoint"
-        && let Some(name) = secret_query_parameter(value)
-    {
-        return Err(committed_secret(&format!(
-            "a secret in its query (`{name}=`)"
-        )));
-    }
     match (backend, key) {
-        (CacheBackend::Local, "dir") => {
-            if value.starts_with('~') || value.starts_with("$HOME") || value.starts_with("${HOME}")
-            {
-                return Err(format!(
-                    "`{value}` is not expanded the same way in every environment (a shell, the devcontainer, CI): give an absolute path, or leave `dir` out for sccache's default (~/.cache/sccache)"
-                ));
-            }
-            if !value.starts_with('/') {
-                return Err(format!(
-                    "`{value}` is relative; sccache would resolve it against each compiler call's directory: give an absolute path"
-                ));
-            }
-        }
-        (CacheBackend::Local, "size") => {
-            let digits = value.trim_end_matches(['K', 'M', 'G', 'T']);
-            if digits.is_empty()
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-                || value.len() - digits.len() > 1
-            {
-                return Err(format!(
-                    "`{value}` is not a size sccache reads: digits with an optional K, M, G or T (e.g. \"10G\")"
-                ));
-            }
-        }
-        (CacheBackend::Redis, "endpoint") => {
-            if !is_url(&["redis://", "rediss://", "redis+unix://", "unix://"]) {
-                return Err(format!(
-                    "`{value}` is not a redis URL (redis://HOST:PORT, rediss://…, or unix://PATH)"
-                ));
-            }
-        }
+        (CacheBackend::Local, "dir") => check_local_dir(value),
+        (CacheBackend::Local, "size") => check_size(value),
+        (CacheBackend::Redis, "endpoint") => url(
+            &["redis://", "rediss://", "redis+unix://", "unix://"],
+            "a redis URL (redis://HOST:PORT, rediss://…, or unix://PATH)",
+        ),
         (CacheBackend::Memcached, "endpoint") => {
-            if !is_url(&["tcp://"]) {
-                return Err(format!(
-                    "`{value}` is not a memcached URL (tcp://HOST:PORT)"
-                ));
+            url(&["tcp://"], "a memcached URL (tcp://HOST:PORT)")
+        }
+        (CacheBackend::Webdav, "endpoint") => url(&["https://", "http://"], "an http(s):// URL"),
+        (CacheBackend::Memcached, "expiration") | (CacheBackend::Redis, "ttl") => {
+            match value.parse::<u64>() {
+                Ok(_) => Ok(()),
+                Err(_) => Err(ValueProblem::Seconds(owned())),
             }
         }
-        (CacheBackend::Memcached, "expiration") => {
-            if value.parse::<u64>().is_err() {
-                return Err(format!("`{value}` is not a number of seconds"));
-            }
-        }
-        (CacheBackend::Redis, "ttl") => {
-            if value.parse::<u64>().is_err() {
-                return Err(format!("`{value}` is not a number of seconds"));
-            }
-        }
-        (CacheBackend::Webdav, "endpoint") => {
-            if !is_url(&["https://", "http://"]) {
-                return Err(format!("`{value}` is not an http(s):// URL"));
-            }
-        }
-        (CacheBackend::S3, "use_ssl" | "virtual_host_style") => {
-            if value != "true" && value != "false" {
-                return Err(format!("`{value}` is not true or false"));
-            }
-        }
-        _ => {
-            if value.is_empty() || value.contains(['\n', '\r']) {
-                return Err("must be a non-empty single line".into());
-            }
-        }
+        (CacheBackend::S3, "use_ssl" | "virtual_host_style") => match value {
+            "true" | "false" => Ok(()),
+            _ => Err(ValueProblem::Bool(owned())),
+        },
+        _ if value.is_empty() || value.contains(['\n', '\r']) => Err(ValueProblem::NotOneLine),
+        _ => Ok(()),
+    }
+}
+
+/// A scheme of `schemes`, something after it, and no whitespace.
+fn is_url(value: &str, schemes: &[&str]) -> bool {
+    schemes.iter().any(|s| value.starts_with(s))
+        && !value.contains(char::is_whitespace)
+        && value.len() > value.find("://").map_or(0, |i| i + 3)
+}
+
+/// A cache endpoint holds no secret: sccache takes it from each machine's environment.
+fn check_no_secret(endpoint: &str) -> Result<(), ValueProblem> {
+    if has_credentials(endpoint) {
+        return Err(ValueProblem::CommittedSecret(
+            "credentials (`user:password@`)".into(),
+        ));
+    }
+    match secret_query_parameter(endpoint) {
+        Some(name) => Err(ValueProblem::CommittedSecret(format!(
+            "a secret in its query (`{name}=`)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The local backend's `dir`: absolute, not relative to a home that differs by environment.
+fn check_local_dir(value: &str) -> Result<(), ValueProblem> {
+    if value.starts_with('~') || value.starts_with("$HOME") || value.starts_with("${HOME}") {
+        return Err(ValueProblem::HomeRelative(value.to_string()));
+    }
+    if !value.starts_with('/') {
+        return Err(ValueProblem::Relative(value.to_string()));
+    }
+    Ok(())
+}
+
+/// The local backend's `size`: digits with at most one unit letter.
+fn check_size(value: &str) -> Result<(), ValueProblem> {
+    let digits = value.trim_end_matches(['K', 'M', 'G', 'T']);
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || value.len() - digits.len() > 1
+    {
+        return Err(ValueProblem::Size(value.to_string()));
     }
     Ok(())
 }
@@ -341,12 +383,4 @@ fn credential_names(
             None => Err(refuse("must be a list of variable names".into())),
         })
         .collect()
-}
-
-/// A cache endpoint holds no secret: sccache takes it from each machine's environment.
-/// Why an endpoint holding `what` (a secret) is refused.
-fn committed_secret(what: &str) -> String {
-    format!(
-        "holds {what}; buildkit.toml is committed: give them to sccache through each machine's environment instead (SCCACHE_REDIS_PASSWORD, SCCACHE_WEBDAV_PASSWORD, AWS_ACCESS_KEY_ID, …)"
-    )
 }

@@ -52,6 +52,66 @@ pub enum ManifestError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} is {kind}; buildkit reads its manifest from there")]
+    NotAFile { path: PathBuf, kind: NotAFile },
+    /// An edit in place (`lock --upgrade`, `tune --apply`) that the file's text does not allow.
+    #[error("{path}: {problem}")]
+    Edit { path: PathBuf, problem: EditError },
+}
+
+/// Why buildkit.toml could not be edited in place.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// Not TOML (the parser's message).
+    #[error("{0}")]
+    Syntax(String),
+    /// A dotted path that holds a value where the edit needs a table.
+    #[error("`{0}` is not a table")]
+    NotATable(String),
+    #[error("has no [tools.{0}] table to upgrade")]
+    NoToolTable(crate::tool::Tool),
+    #[error("a size of {0} bytes is past what TOML holds")]
+    SizeTooLarge(u64),
+    /// GNU ld, which tune measures as a baseline but never writes.
+    #[error("GNU ld is a baseline, not a configuration")]
+    BaselineLinker,
+}
+
+impl EditError {
+    /// Whether the file's text is the cause (exit 2), rather than what buildkit asked of it.
+    pub fn is_in_the_file(&self) -> bool {
+        matches!(
+            self,
+            EditError::Syntax(_) | EditError::NotATable(_) | EditError::NoToolTable(_)
+        )
+    }
+
+    pub fn at(self, path: &Path) -> ManifestError {
+        ManifestError::Edit {
+            path: path.to_path_buf(),
+            problem: self,
+        }
+    }
+}
+
+/// What stands where buildkit.toml should be a regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAFile {
+    Directory,
+    /// A FIFO, socket or device: reading it could block or never end.
+    Special,
+    /// A symlink whose target does not exist.
+    Dangling,
+}
+
+impl fmt::Display for NotAFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NotAFile::Directory => "a directory",
+            NotAFile::Special => "not a regular file (a FIFO, socket or device)",
+            NotAFile::Dangling => "a symlink to nothing",
+        })
+    }
 }
 
 /// Also the values of `init --linker` (one type for the manifest and the command line).
@@ -386,25 +446,20 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 
 /// A manifest must be a regular file (through links): never read a FIFO (it would block) or
 /// a device, never mistake a directory for "no manifest".
-pub fn check_regular_file(path: &Path) -> Result<(), String> {
+pub fn check_regular_file(path: &Path) -> Result<(), ManifestError> {
+    let not_a_file = |kind| ManifestError::NotAFile {
+        path: path.to_path_buf(),
+        kind,
+    };
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(()),
-        Ok(meta) => {
-            let what = if meta.is_dir() {
-                "a directory"
-            } else {
-                "not a regular file (a FIFO, socket or device)"
-            };
-            Err(format!(
-                "{} is {what}; buildkit reads its manifest from there",
-                path.display()
-            ))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-            "{} is a symlink to nothing; buildkit reads its manifest from there",
-            path.display()
-        )),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Ok(meta) if meta.is_dir() => Err(not_a_file(NotAFile::Directory)),
+        Ok(_) => Err(not_a_file(NotAFile::Special)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_a_file(NotAFile::Dangling)),
+        Err(source) => Err(ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

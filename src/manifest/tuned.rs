@@ -10,6 +10,7 @@
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
+use super::EditError;
 use crate::tune::{DebugLevel, Lever, Settings};
 
 /// How the record's lines start, so that the next `--apply` replaces them.
@@ -24,13 +25,13 @@ pub fn apply_tuned(
     measured: &[Lever],
     pins: &[(&str, &str)],
     record: &[String],
-) -> Result<String, String> {
+) -> Result<String, EditError> {
     let mut doc = super::upgrade::parse(text)?;
     add_pins(&mut doc, pins)?;
     let measured = |lever: Lever| measured.contains(&lever);
 
     let kind = super::LinkerKind::of(settings.linker)
-        .ok_or("GNU ld is a baseline, not a configuration")?
+        .ok_or(EditError::BaselineLinker)?
         .as_str();
     let linker = table(&mut doc, &["linker"])?;
     if measured(Lever::Linker) {
@@ -64,7 +65,7 @@ pub fn apply_tuned(
                 }
             }
         }
-        Ok::<(), String>(())
+        Ok::<(), EditError>(())
     };
     let debug_value = |level: DebugLevel| -> Value {
         match level {
@@ -122,13 +123,13 @@ pub fn apply_tuned(
 
 /// The text of buildkit.toml with `[tools.NAME] version = VERSION` added for each of `pins`
 /// not pinned yet (tune installs them from such a copy to measure them).
-pub fn pin_tools(text: &str, pins: &[(&str, &str)]) -> Result<String, String> {
+pub fn pin_tools(text: &str, pins: &[(&str, &str)]) -> Result<String, EditError> {
     let mut doc = super::upgrade::parse(text)?;
     add_pins(&mut doc, pins)?;
     Ok(doc.to_string())
 }
 
-fn add_pins(doc: &mut DocumentMut, pins: &[(&str, &str)]) -> Result<(), String> {
+fn add_pins(doc: &mut DocumentMut, pins: &[(&str, &str)]) -> Result<(), EditError> {
     for (name, version) in pins {
         let tools = table(doc, &["tools"])?;
         tools.set_implicit(true);
@@ -142,7 +143,7 @@ fn add_pins(doc: &mut DocumentMut, pins: &[(&str, &str)]) -> Result<(), String> 
 }
 
 /// The table at `path`, created (as a dotted-parent table) where missing.
-fn table<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Result<&'a mut Table, String> {
+fn table<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Result<&'a mut Table, EditError> {
     let mut current = doc.as_table_mut();
     for (depth, key) in path.iter().enumerate() {
         let item = current.entry(key).or_insert_with(|| {
@@ -153,7 +154,7 @@ fn table<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Result<&'a mut Table, S
         });
         current = item
             .as_table_mut()
-            .ok_or_else(|| format!("`{}` is not a table", path[..=depth].join(".")))?;
+            .ok_or_else(|| EditError::NotATable(path[..=depth].join(".")))?;
     }
     Ok(current)
 }

@@ -2,14 +2,14 @@
 //! Offline the pins move to the newest release the embedded registry knows; online to the
 //! newest upstream release, with the digest upstream published for it.
 
-use super::{ExplicitSource, Trust};
+use super::{EditError, ExplicitSource, Trust};
 use crate::registry::Registry;
 
 /// A pin to write: the version, and (for a release the embedded registry does not know, or
 /// one downloaded from elsewhere) the archive's own url, sha256, size and trust.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinMove {
-    pub tool: String,
+    pub tool: crate::tool::Tool,
     pub version: String,
     pub source: Option<ExplicitSource>,
 }
@@ -20,7 +20,7 @@ const PIN_FIELDS: [&str; 4] = ["url", "sha256", "size", "trust"];
 /// Moves every registry-pinned tool version (of `only`, where it names any) to the newest the
 /// registry knows, keeping the file's comments and layout. Tools with their own `url` are left
 /// alone.
-pub fn upgrade_pins(text: &str, registry: &Registry, only: &[String]) -> Result<String, String> {
+pub fn upgrade_pins(text: &str, registry: &Registry, only: &[String]) -> Result<String, EditError> {
     let mut doc = parse(text)?;
     if let Some(tools) = doc.get_mut("tools").and_then(|t| t.as_table_like_mut()) {
         for (name, table) in tools.iter_mut() {
@@ -49,15 +49,15 @@ pub fn upgrade_pins(text: &str, registry: &Registry, only: &[String]) -> Result<
 
 /// Writes each move into its `[tools.<name>]` table: the version, then the archive's own
 /// fields, or none of them where the registry pins that version itself.
-pub fn move_pins(text: &str, moves: &[PinMove]) -> Result<String, String> {
+pub fn move_pins(text: &str, moves: &[PinMove]) -> Result<String, EditError> {
     let mut doc = parse(text)?;
     for pin in moves {
         let table = doc
             .get_mut("tools")
             .and_then(|t| t.as_table_like_mut())
-            .and_then(|tools| tools.get_mut(&pin.tool))
+            .and_then(|tools| tools.get_mut(pin.tool.name()))
             .and_then(|t| t.as_table_like_mut())
-            .ok_or_else(|| format!("has no [tools.{}] table to upgrade", pin.tool))?;
+            .ok_or(EditError::NoToolTable(pin.tool))?;
         set_value(table, "version", pin.version.as_str().into());
         for field in PIN_FIELDS {
             table.remove(field);
@@ -66,7 +66,7 @@ pub fn move_pins(text: &str, moves: &[PinMove]) -> Result<String, String> {
             set_value(table, "url", source.url.as_str().into());
             set_value(table, "sha256", source.sha256.as_str().into());
             if let Some(size) = source.size {
-                let size = i64::try_from(size).map_err(|_| "a size past i64".to_string())?;
+                let size = i64::try_from(size).map_err(|_| EditError::SizeTooLarge(size))?;
                 set_value(table, "size", size.into());
             }
             if source.trust == Trust::FirstDownload {
@@ -78,9 +78,9 @@ pub fn move_pins(text: &str, moves: &[PinMove]) -> Result<String, String> {
 }
 
 /// buildkit.toml as an editable document (comments and layout kept), or the parser's message.
-pub(super) fn parse(text: &str) -> Result<toml_edit::DocumentMut, String> {
+pub(super) fn parse(text: &str) -> Result<toml_edit::DocumentMut, EditError> {
     text.parse()
-        .map_err(|e: toml_edit::TomlError| e.message().to_string())
+        .map_err(|e: toml_edit::TomlError| EditError::Syntax(e.message().to_string()))
 }
 
 /// Sets `key`, keeping the comment and spacing around an existing value (`insert` would drop
@@ -110,7 +110,7 @@ mod tests {
             text,
             &[
                 PinMove {
-                    tool: "sccache".into(),
+                    tool: crate::tool::Tool::Sccache,
                     version: "0.19.0".into(),
                     source: Some(ExplicitSource {
                         url: "https://x/sccache-0.19.0.tar.gz".into(),
@@ -120,7 +120,7 @@ mod tests {
                     }),
                 },
                 PinMove {
-                    tool: "mold".into(),
+                    tool: crate::tool::Tool::Mold,
                     version: "2.42.0".into(),
                     source: None,
                 },
@@ -137,7 +137,7 @@ mod tests {
             move_pins(
                 "[tools]\n",
                 &[PinMove {
-                    tool: "mold".into(),
+                    tool: crate::tool::Tool::Mold,
                     version: "1".into(),
                     source: None
                 }]

@@ -169,7 +169,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     measure(&runner, &configs, &mut rows, runs);
     let restored = runner.edit.borrow_mut().restore();
     runner.progress.done();
-    restored.map_err(Error::Failed)?;
+    restored.map_err(crate::commands::measure::TrialError::from)?;
     if !options.keep {
         let _ = fs_err::remove_dir_all(&bench_dir);
     }
@@ -361,7 +361,7 @@ fn warm_up(runner: &Runner<'_>, configs: &[Config], choice: ScenarioChoice) -> V
                 });
                 (seen, invalid)
             }
-            Err(why) => (None, Some(why)),
+            Err(why) => (None, Some(why.to_string())),
         };
         runner
             .timings
@@ -482,7 +482,7 @@ fn measure(runner: &Runner<'_>, configs: &[Config], rows: &mut [Measured], runs:
                     config.name,
                 ));
             }
-            Err(why) => row.invalid = Some(why),
+            Err(why) => row.invalid = Some(why.to_string()),
         }
     }
 }

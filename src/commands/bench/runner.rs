@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Build;
 use crate::bench::{Config, Linker, Timings};
-use crate::commands::measure::{MainBinary, Progress};
+use crate::commands::measure::{MainBinary, Progress, TrialError};
 
 pub(super) struct Runner<'a> {
     pub(super) env: &'a crate::env_vars::BuildEnv,
@@ -47,12 +47,17 @@ impl Runner<'_> {
     }
 
     /// Prepares, then times one `cargo build`; the seconds, or why it failed.
-    pub(super) fn build(&self, config: &Config, build: Build, run: usize) -> Result<f64, String> {
+    pub(super) fn build(
+        &self,
+        config: &Config,
+        build: Build,
+        run: usize,
+    ) -> Result<f64, TrialError> {
         let target_dir = self.target_dir(config);
         match build {
             Build::Clean | Build::CleanColdCache | Build::CleanWarmCache => {
                 if target_dir.exists() {
-                    fs_err::remove_dir_all(&target_dir).map_err(|e| e.to_string())?;
+                    fs_err::remove_dir_all(&target_dir)?;
                 }
             }
             Build::Edit => self.edit.borrow_mut().change_for(&config.name)?,

@@ -7,6 +7,48 @@ use std::path::{Path, PathBuf};
 
 use super::MainBinary;
 
+/// Why the edit-loop edit could not begin, be made or be undone. Each names the file; a
+/// failure once the file holds the mark says so, and how it goes away.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// The file (or the project's root) cannot be resolved, or is not a file buildkit reads.
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{file} is outside the project at {root}: {command} edits the project's own files only"
+    )]
+    Outside {
+        file: PathBuf,
+        root: PathBuf,
+        command: &'static str,
+    },
+    #[error(
+        "{file} was changed while {command} was editing it: {command} left it as it is now{}",
+        if *.marked { format!(" (remove its first line, `{}`)", EDIT_MARK.trim_end()) } else { String::new() }
+    )]
+    ChangedMeanwhile {
+        file: PathBuf,
+        command: &'static str,
+        marked: bool,
+    },
+    #[error(
+        "cannot edit {file}: {source}{}",
+        if *.marked {
+            format!("; its first line is still `{}`: the next tune or bench removes it, or remove it yourself", EDIT_MARK.trim_end())
+        } else {
+            "; it is as it was".to_string()
+        }
+    )]
+    Write {
+        file: PathBuf,
+        source: std::io::Error,
+        marked: bool,
+    },
+}
+
 /// The line a measured edit inserts at the top of the edited file, and the next edit removes.
 pub(super) const EDIT_MARK: &str =
     "// buildkit tune: a measured edit; tune removes this line when it ends\n";
@@ -70,19 +112,22 @@ impl SourceEdit {
         file: &Path,
         root: &Path,
         command: &'static str,
-    ) -> Result<(SourceEdit, Option<String>), String> {
+    ) -> Result<(SourceEdit, Option<String>), EditError> {
+        let read = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| EditError::Read { path, source }
+        };
         // The file itself, not a link to it: the edit renames a new file over it.
-        let real = fs_err::canonicalize(file).map_err(|e| e.to_string())?;
-        let real_root = fs_err::canonicalize(root).map_err(|e| e.to_string())?;
+        let real = std::fs::canonicalize(file).map_err(read(file))?;
+        let real_root = std::fs::canonicalize(root).map_err(read(root))?;
         if !real.starts_with(&real_root) {
-            return Err(format!(
-                "{} is outside the project at {}: {command} edits the project's own files only",
-                file.display(),
-                root.display()
-            ));
+            return Err(EditError::Outside {
+                file: file.to_path_buf(),
+                root: root.to_path_buf(),
+                command,
+            });
         }
-        let text = crate::fsutil::read_bounded(&real, MAX_SOURCE_BYTES)
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let text = crate::fsutil::read_bounded(&real, MAX_SOURCE_BYTES).map_err(read(file))?;
         let (original, leftover) = match unmarked(&text) {
             Some(original) => (original, true),
             None => (text, false),
@@ -116,10 +161,10 @@ impl SourceEdit {
         command: &'static str,
     ) -> Result<(SourceEdit, Option<String>), crate::Error> {
         let file = given.map_or_else(|| main.src.clone(), |file| cwd.join(file));
-        SourceEdit::begin(&file, root, command).map_err(|e| {
-            crate::Error::Usage(match given {
-                Some(_) => format!("--edit {e}"),
-                None => e,
+        SourceEdit::begin(&file, root, command).map_err(|problem| {
+            crate::Error::from(super::MeasureError::Edit {
+                option: given.is_some(),
+                problem,
             })
         })
     }
@@ -131,7 +176,7 @@ impl SourceEdit {
 
     /// Changes the file before a build whose incremental cache is `cache`: to the state that
     /// cache did not compile last.
-    pub fn change_for(&mut self, cache: &str) -> Result<(), String> {
+    pub fn change_for(&mut self, cache: &str) -> Result<(), EditError> {
         let want = !self.compiled.get(cache).copied().unwrap_or(self.marked);
         self.write(want)?;
         self.compiled.insert(cache.to_string(), want);
@@ -139,7 +184,7 @@ impl SourceEdit {
     }
 
     /// The file as it was before the first edit.
-    pub fn restore(&mut self) -> Result<(), String> {
+    pub fn restore(&mut self) -> Result<(), EditError> {
         if self.marked {
             self.write(false)?;
         }
@@ -155,37 +200,29 @@ impl SourceEdit {
         }
     }
 
-    fn write(&mut self, marked_now: bool) -> Result<(), String> {
+    fn write(&mut self, marked_now: bool) -> Result<(), EditError> {
         let expected = self.content(self.marked);
-        let current = crate::fsutil::read_bounded(&self.file, MAX_SOURCE_BYTES)
-            .map_err(|e| format!("{}: {e}", self.file.display()))?;
+        let current =
+            crate::fsutil::read_bounded(&self.file, MAX_SOURCE_BYTES).map_err(|source| {
+                EditError::Read {
+                    path: self.file.clone(),
+                    source,
+                }
+            })?;
         if current != expected {
-            return Err(format!(
-                "{} was changed while {} was editing it: {} left it as it is now{}",
-                self.file.display(),
-                self.command,
-                self.command,
-                if self.marked {
-                    format!(" (remove its first line, `{}`)", EDIT_MARK.trim_end())
-                } else {
-                    String::new()
-                }
-            ));
+            return Err(EditError::ChangedMeanwhile {
+                file: self.file.clone(),
+                command: self.command,
+                marked: self.marked,
+            });
         }
-        crate::fsutil::write_atomically(&self.file, &self.content(marked_now)).map_err(|e| {
-            format!(
-                "cannot edit {}: {e}{}",
-                self.file.display(),
-                if self.marked {
-                    format!(
-                        "; its first line is still `{}`: the next tune or bench removes it, or remove it yourself",
-                        EDIT_MARK.trim_end()
-                    )
-                } else {
-                    "; it is as it was".to_string()
-                }
-            )
-        })?;
+        crate::fsutil::write_atomically(&self.file, &self.content(marked_now)).map_err(
+            |source| EditError::Write {
+                file: self.file.clone(),
+                source,
+                marked: self.marked,
+            },
+        )?;
         self.marked = marked_now;
         Ok(())
     }

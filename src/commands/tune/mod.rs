@@ -296,7 +296,7 @@ fn measure(
     if !options.keep {
         let _ = fs_err::remove_dir_all(place.tune_dir);
     }
-    restored.map_err(Error::Failed)?;
+    restored.map_err(crate::commands::measure::TrialError::from)?;
     outcome
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::commands::measure::MainBinary;
+use crate::commands::measure::{MainBinary, MeasureError, TrialError};
 use crate::tune::{Scenario, Settings};
 
 pub(super) struct Runner<'a> {
@@ -44,12 +44,12 @@ impl Runner<'_> {
         settings: &Settings,
         scenario: Scenario,
         timed: bool,
-    ) -> Result<f64, String> {
+    ) -> Result<f64, TrialError> {
         let target_dir = self.target_dir(scenario);
         match scenario {
             Scenario::Clean => {
                 if target_dir.exists() {
-                    fs_err::remove_dir_all(target_dir).map_err(|e| e.to_string())?;
+                    fs_err::remove_dir_all(target_dir)?;
                 }
             }
             Scenario::Edit if timed => {
@@ -74,7 +74,7 @@ impl Runner<'_> {
         &self,
         settings: &Settings,
         scenario: Scenario,
-    ) -> Result<Command, String> {
+    ) -> Result<Command, MeasureError> {
         let target_dir = self.target_dir(scenario);
         let mut cargo =
             crate::commands::measure::cargo_build(self.env, self.root, self.bin_dir, target_dir)?;
@@ -125,7 +125,7 @@ impl Runner<'_> {
                     }
                 }
             }
-            (None, true) => return Err("sccache is not installed".into()),
+            (None, true) => return Err(MeasureError::NotInstalled(crate::tool::Tool::Sccache)),
             (_, false) => {
                 cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
             }
@@ -258,7 +258,11 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            runner.command(&cached, Scenario::Clean).err().as_deref(),
+            runner
+                .command(&cached, Scenario::Clean)
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
             Some("sccache is not installed")
         );
         runner.edit.borrow_mut().restore().unwrap();

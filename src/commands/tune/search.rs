@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::ConfirmationRound;
 use super::{Round, Runner};
 use crate::Error;
-use crate::commands::measure::Progress;
+use crate::commands::measure::{MeasureError, Progress};
 use crate::linker::Linker;
 use crate::tune::{self, Lever, Scenario, Settings, Trial};
 
@@ -100,11 +100,9 @@ fn calibrate(
     clock
         .progress
         .say("building the project once with cargo's defaults");
-    let seconds = runner.build(&Settings::default(), Scenario::Edit, false).map_err(|why| {
-        Error::Failed(format!(
-            "the project does not build with cargo's defaults, so there is nothing to tune: {why}"
-        ))
-    })?;
+    let seconds = runner
+        .build(&Settings::default(), Scenario::Edit, false)
+        .map_err(|why| MeasureError::NoBaseline(Box::new(why)))?;
     clock.observe(Scenario::Clean, seconds);
     if scenarios.contains(&Scenario::Edit)
         && let Ok(seconds) = runner.build(&Settings::default(), Scenario::Edit, true)
@@ -187,7 +185,7 @@ pub(super) fn measure_round(
                 trial.warm_up_s = Some(seconds);
                 trial.invalid = runner.wrong_linker(&trial.settings, scenario);
             }
-            Err(why) => trial.invalid = Some(why),
+            Err(why) => trial.invalid = Some(why.to_string()),
         }
     }
     let total = runs * scenarios.len() * trials.iter().filter(|t| t.invalid.is_none()).count();
@@ -217,7 +215,7 @@ pub(super) fn measure_round(
                         ));
                         trial.seconds.entry(scenario).or_default().push(seconds);
                     }
-                    Err(why) => trial.invalid = Some(why),
+                    Err(why) => trial.invalid = Some(why.to_string()),
                 }
             }
         }
