@@ -30,9 +30,9 @@ pub enum ChildError {
     #[error("{0}")]
     Run(#[from] io::Error),
     /// It exited unsuccessfully; what it said on stderr, trimmed.
-    #[error("`{program}` exited with an error: {stderr}")]
+    #[error("`{program}` exited with {status}{}{stderr}", if .stderr.is_empty() { "" } else { ": " })]
     Exited {
-        program: &'static str,
+        program: String,
         status: ExitStatus,
         stderr: String,
     },
@@ -219,7 +219,7 @@ pub fn cargo_metadata(
     let out = output(&mut command.cargo_command(), Limits::METADATA)?;
     if !out.status.success() {
         return Err(ChildError::Exited {
-            program: PROGRAM,
+            program: PROGRAM.to_string(),
             status: out.status,
             stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
         });

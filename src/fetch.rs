@@ -23,6 +23,7 @@ use body::MIN_PROGRESS_BYTES;
 use body::{Pace, SizeLimit, copy_bounded};
 pub use cache_files::{CacheFile, cache_file_name, lock_file_name, parse_cache_file_name};
 use cache_files::{DownloadLock, open_cached, remove_killed_partials};
+pub use client::ClientError;
 use client::{backoff, build_client};
 #[cfg(test)]
 use url::redact_url;
@@ -76,7 +77,7 @@ pub enum FetchError {
         source: io::Error,
     },
     #[error("could not set up the HTTP client: {0}")]
-    Client(String),
+    Client(std::sync::Arc<ClientError>),
     #[error(
         "no data from {} for {secs} s; the server or the network stalled (try again, or use --mirror)",
         .url
@@ -135,7 +136,7 @@ pub struct FetchOptions {
 pub struct Fetcher {
     options: FetchOptions,
     /// Built on first use: a no-op `setup` never pays for TLS roots or a runtime thread.
-    client: OnceLock<Result<reqwest::blocking::Client, String>>,
+    client: OnceLock<Result<reqwest::blocking::Client, std::sync::Arc<ClientError>>>,
 }
 
 /// An archive in the download cache, open.
@@ -200,9 +201,12 @@ impl Fetcher {
 
     fn client(&self) -> Result<&reqwest::blocking::Client, FetchError> {
         self.client
-            .get_or_init(|| build_client(self.options.stall, self.options.extra_roots.as_deref()))
+            .get_or_init(|| {
+                build_client(self.options.stall, self.options.extra_roots.as_deref())
+                    .map_err(std::sync::Arc::new)
+            })
             .as_ref()
-            .map_err(|message| FetchError::Client(message.clone()))
+            .map_err(|e| FetchError::Client(e.clone()))
     }
 
     /// Makes sure the verified archive is in the cache and says where, and whether this call

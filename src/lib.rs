@@ -70,6 +70,8 @@ pub enum Error {
     Trial(#[from] commands::measure::TrialError),
     #[error(transparent)]
     Upgrade(#[from] commands::lock::UpgradeError),
+    #[error(transparent)]
+    Init(#[from] commands::init::InitError),
     /// An I/O error from fs-err, whose message names the path.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -81,12 +83,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Bad usage or a bad manifest/lock: exit 2.
-    #[error("{0}")]
-    Usage(String),
-    /// The work or a check failed; details were already printed: exit 1.
-    #[error("{0}")]
-    Failed(String),
+    /// A command's own refusal or failure; its variant says which (exit 2 or 1).
+    #[error(transparent)]
+    Command(#[from] commands::CommandError),
     /// Several independent failures (parallel installs), one line each.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Several(Vec<Error>),
@@ -107,7 +106,7 @@ impl Error {
                 1
             }
             Error::Manifest(_)
-            | Error::Usage(_)
+            | Error::Init(_)
             | Error::Github(_)
             | Error::Lock(lock::LockError::Malformed { .. })
             // A buildkit.toml without the Rust version it must pin is a bad manifest.
@@ -116,6 +115,7 @@ impl Error {
                 | render::RenderError::NoBuildkitSource { .. },
             ) => 2,
             Error::Measure(err) if err.is_usage() => 2,
+            Error::Command(err) => err.exit_code(),
             Error::Upgrade(commands::lock::UpgradeError::NotPinned { .. }) => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(1),
             _ => 1,

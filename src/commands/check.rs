@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::plan::plan;
 use super::{Context, LockState};
 use crate::Error;
+use crate::commands::CommandError;
 
 use crate::render::Ownership;
 
@@ -26,7 +27,16 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
 
     let files = match plan(&project, false) {
         Ok(files) => files,
-        Err(err @ (Error::Usage(_) | Error::Render(_))) => {
+        // What generate would refuse is drift too: said with the rest.
+        Err(
+            err @ (Error::Render(_)
+            | Error::Command(
+                CommandError::NotGenerated(_)
+                | CommandError::NoBuildkitTree { .. }
+                | CommandError::LegacyCargoConfig(_)
+                | CommandError::LinkInProject(_),
+            )),
+        ) => {
             problems.push(err.to_string());
             Vec::new()
         }
@@ -70,7 +80,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
 
     let tool_problems = crate::install::verify_tools(&ctx.home, &lock, Some(&ctx.cache_dir));
     let checked_tools = lock.tools.len();
-    problems.extend(tool_problems);
+    problems.extend(tool_problems.iter().map(ToString::to_string));
 
     if problems.is_empty() {
         eprintln!(
@@ -81,10 +91,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
     for problem in &problems {
         eprintln!("drift: {problem}");
     }
-    Err(Error::Failed(format!(
-        "{} thing(s) drifted from buildkit.toml",
-        problems.len()
-    )))
+    Err(CommandError::Drifted(problems.len()).into())
 }
 
 /// One line for a drifted file: where it first differs, and what to do. A file buildkit owns

@@ -127,7 +127,7 @@ fn shared_cache_vars(
 
 /// The variables in `shell`'s syntax, PATH first (GitHub's lines leave PATH to `setup --ci`).
 fn print(shell: Shell, bin: &str, vars: &[(String, String)]) -> Result<(), Error> {
-    let encode_err = |e: crate::encode::EncodeError| Error::Failed(format!("buildkit env: {e}"));
+    let encode_err = super::CommandError::Encode;
     match shell {
         Shell::Sh => {
             crate::outln!("export PATH={}:\"$PATH\"", encode::sh_word(bin));
@@ -173,12 +173,8 @@ fn print(shell: Shell, bin: &str, vars: &[(String, String)]) -> Result<(), Error
 /// A directory that goes into PATH as text: a name that is not UTF-8 cannot be written in the
 /// formats buildkit prints (and would silently become another directory if replaced).
 pub fn utf8_path(path: &std::path::Path) -> Result<&str, Error> {
-    path.to_str().ok_or_else(|| {
-        Error::Usage(format!(
-            "{} is not valid UTF-8; set BUILDKIT_HOME to a directory whose name is",
-            path.display()
-        ))
-    })
+    path.to_str()
+        .ok_or_else(|| super::CommandError::NotUtf8(path.to_path_buf()).into())
 }
 
 /// Why this environment cannot use the remote cache buildkit.toml configures, if it cannot: a
@@ -209,8 +205,30 @@ pub(super) fn unusable_remote(
     })
 }
 
+/// Why sccache's server did not start, or a remote cache cannot be reached.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Unreachable {
+    #[error("cannot run {}: {source}", .sccache.display())]
+    NotRun {
+        sccache: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// sccache's own error line (its `sccache: error: ` prefix dropped).
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Connect(std::io::Error),
+    #[error("no address")]
+    NoAddress,
+}
+
 /// Starts sccache's server with `vars` (it checks its storage first); why it did not start.
-fn start_sccache(sccache: &std::path::Path, vars: &[(String, String)]) -> Result<(), String> {
+fn start_sccache(sccache: &std::path::Path, vars: &[(String, String)]) -> Result<(), Unreachable> {
     // No memory bound: the server it starts inherits it, and runs every compile of the build.
     let limits = crate::child::Limits {
         memory: None,
@@ -223,32 +241,40 @@ fn start_sccache(sccache: &std::path::Path, vars: &[(String, String)]) -> Result
             .env_remove(crate::env_vars::RUSTC_WRAPPER),
         limits,
     )
-    .map_err(|e| format!("cannot run {}: {e}", sccache.display()))?;
+    .map_err(|source| Unreachable::NotRun {
+        sccache: sccache.to_path_buf(),
+        source,
+    })?;
     if output.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(stderr
-        .lines()
-        .map(str::trim)
-        .rfind(|l| l.contains("error"))
-        .or_else(|| stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
-        .unwrap_or("it exited without saying why")
-        .trim_start_matches("sccache: error: ")
-        .to_string())
+    Err(Unreachable::Refused(
+        stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| l.contains("error"))
+            .or_else(|| stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
+            .unwrap_or("it exited without saying why")
+            .trim_start_matches("sccache: error: ")
+            .to_string(),
+    ))
 }
 
 /// Whether a TCP connection to `host:port` opens within two seconds.
-pub(super) fn reach(host: &str, port: u16) -> Result<(), String> {
+pub(super) fn reach(host: &str, port: u16) -> Result<(), Unreachable> {
     use std::net::ToSocketAddrs as _;
     let addresses = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    let mut last = String::from("no address");
+        .map_err(|source| Unreachable::Resolve {
+            host: host.to_string(),
+            source,
+        })?;
+    let mut last = Unreachable::NoAddress;
     for address in addresses {
         match std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2)) {
             Ok(_) => return Ok(()),
-            Err(e) => last = e.to_string(),
+            Err(e) => last = Unreachable::Connect(e),
         }
     }
     Err(last)

@@ -67,9 +67,7 @@ fn known_locks(ctx: &Context, here: (Lockfile, String)) -> Result<Vec<(Lockfile,
             Ok(Some(lock)) => locks.push((lock, path.display().to_string())),
             Ok(None) => eprintln!("forgot {} (it no longer exists)", path.display()),
             Err(e) => {
-                return Err(Error::Failed(format!(
-                    "{e}; gc removes nothing while a project's lock cannot be read"
-                )));
+                return Err(super::CommandError::GcLockUnreadable(e).into());
             }
         }
     }

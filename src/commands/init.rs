@@ -9,7 +9,43 @@ use crate::lock::{LOCK_FILE, Lockfile};
 use crate::manifest::{BuildkitSource, LinkerKind, MANIFEST_FILE, Manifest};
 use crate::render::{InitTemplate, render_init};
 use crate::tool::Tool;
-use crate::toolchain::RustVersion;
+use crate::toolchain::{RustVersion, ToolchainError};
+
+/// Why `init` writes nothing (exit 2: the user's to change).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{} already exists; edit it, or re-run with --force to start over", .0.display())]
+    Exists(std::path::PathBuf),
+    /// rustc was not started: a file of the project it reads is not one.
+    #[error(transparent)]
+    ProjectFile(ToolchainError),
+    #[error(
+        "package `{package}` needs rust-version {minimum}, but the newest stable Rust installed here is {stable}: install one (`rustup toolchain install {minimum}`), then run `buildkit init` again"
+    )]
+    RustTooOld {
+        package: String,
+        minimum: RustVersion,
+        stable: RustVersion,
+    },
+}
+
+/// Why no Rust version could be chosen: init writes the manifest without one, and says this.
+#[derive(Debug, thiserror::Error)]
+enum NoRust {
+    #[error(transparent)]
+    Rustc(ToolchainError),
+    #[error("`rustc -vV` says release {0}, which names no stable Rust")]
+    NotStable(String),
+    /// The project's rust-toolchain file names a channel that cannot be kept, and rustc does
+    /// not answer (`cause`).
+    #[error("{} names Rust {channel}, {why}, and {cause}", .file.display())]
+    FileChannel {
+        file: std::path::PathBuf,
+        channel: RustVersion,
+        why: String,
+        cause: Box<NoRust>,
+    },
+}
 
 /// `buildkit init`'s options, as the command line gives them.
 #[derive(Debug, clap::Args)]
@@ -43,10 +79,7 @@ pub fn run(ctx: &Context, options: &InitOptions) -> Result<ExitCode, Error> {
         .clone()
         .unwrap_or_else(|| ctx.cwd.join(MANIFEST_FILE));
     if path.exists() && !force {
-        return Err(Error::Usage(format!(
-            "{} already exists; edit it, or re-run with --force to start over",
-            path.display()
-        )));
+        return Err(InitError::Exists(path).into());
     }
     let newest = |tool: Tool| Some(ctx.registry.tool(tool).newest().version.clone());
     super::warn_without_cargo_toml(&ctx.cwd);
@@ -120,7 +153,7 @@ struct RustChoice {
 /// it is below a member's `rust-version`, then the newest installed toolchain that is not.
 /// Why not, when rustc does not answer (rustup's own words); an error naming the package when
 /// nothing installed is new enough, or the project file rustc would read when it is not one.
-fn choose_rust(ctx: &Context) -> Result<Result<RustChoice, String>, Error> {
+fn choose_rust(ctx: &Context) -> Result<Result<RustChoice, NoRust>, Error> {
     let pinned = project_channel(&ctx.cwd);
     // `cargo metadata`, once for both choices.
     let minimum = crate::workspace::required_rust(&ctx.cwd, &ctx.env.cargo);
@@ -172,10 +205,12 @@ fn choose_rust(ctx: &Context) -> Result<Result<RustChoice, String>, Error> {
                         file.display()
                     )),
                 }),
-                None => Err(format!(
-                    "{} names Rust {channel}, {why}, and {e}",
-                    file.display()
-                )),
+                None => Err(NoRust::FileChannel {
+                    file,
+                    channel,
+                    why,
+                    cause: Box::new(e),
+                }),
             }
         }
     })
@@ -210,17 +245,14 @@ fn project_channel(dir: &std::path::Path) -> Option<(std::path::PathBuf, RustVer
 fn choose_active_rust(
     ctx: &Context,
     required: Option<(String, RustVersion)>,
-) -> Result<Result<RustChoice, String>, Error> {
+) -> Result<Result<RustChoice, NoRust>, Error> {
     let active = match crate::toolchain::active_rustc(&ctx.cwd, &ctx.env.rustc) {
         Ok(active) => active,
-        Err(e) if e.is_project_file() => return Err(Error::Usage(e.to_string())),
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) if e.is_project_file() => return Err(InitError::ProjectFile(e).into()),
+        Err(e) => return Ok(Err(NoRust::Rustc(e))),
     };
     let Some((stable, from_prerelease)) = crate::toolchain::stable_for(&active.release) else {
-        return Ok(Err(format!(
-            "`rustc -vV` says release {}, which names no stable Rust",
-            active.release
-        )));
+        return Ok(Err(NoRust::NotStable(active.release.to_string())));
     };
     let Some((package, minimum)) = required.filter(|(_, min)| stable < *min) else {
         let note = from_prerelease.then(|| {
@@ -243,9 +275,12 @@ fn choose_active_rust(
                 active.release
             )),
         })),
-        None => Err(Error::Usage(format!(
-            "package `{package}` needs rust-version {minimum}, but the newest stable Rust installed here is {stable}: install one (`rustup toolchain install {minimum}`), then run `buildkit init` again"
-        ))),
+        None => Err(InitError::RustTooOld {
+            package,
+            minimum,
+            stable,
+        }
+        .into()),
     }
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod check;
 pub(crate) mod doctor;
 pub(crate) mod env;
+pub(crate) mod error;
 pub(crate) mod gc;
 pub(crate) mod generate;
 pub(crate) mod init;
@@ -25,6 +26,7 @@ use crate::install::Home;
 use crate::lock::{LOCK_FILE, Lockfile};
 use crate::manifest::{self, Manifest};
 use crate::registry::Registry;
+pub use error::CommandError;
 
 /// What every command needs to know about where it runs.
 pub struct Context {
@@ -119,21 +121,16 @@ impl Context {
         home: Option<PathBuf>,
         cache_dir: Option<PathBuf>,
     ) -> Result<Context, Error> {
-        let cwd = std::env::current_dir()
-            .map_err(|e| Error::Failed(format!("cannot read the current directory: {e}")))?;
+        let cwd = std::env::current_dir().map_err(CommandError::CurrentDir)?;
         let dirs = directories::ProjectDirs::from("", "", "buildkit");
         let pick = |given: Option<PathBuf>,
-                    var: &str,
+                    var: &'static str,
                     default: Option<PathBuf>,
-                    what: &str|
-         -> Result<PathBuf, Error> {
+                    what: &'static str|
+         -> Result<PathBuf, CommandError> {
             match given.filter(|v| !v.as_os_str().is_empty()) {
                 Some(value) => Ok(cwd.join(value)),
-                None => default.ok_or_else(|| {
-                    Error::Usage(format!(
-                        "cannot find a {what} directory (no HOME?); set {var}"
-                    ))
-                }),
+                None => default.ok_or(CommandError::NoDirectory { what, var }),
             }
         };
         let home = pick(
@@ -163,10 +160,7 @@ impl Context {
     pub fn manifest_path(&self) -> Result<Option<PathBuf>, Error> {
         let found = match &self.config {
             Some(path) if path.symlink_metadata().is_err() => {
-                return Err(Error::Usage(format!(
-                    "{} does not exist (given with --config)",
-                    path.display()
-                )));
+                return Err(CommandError::ConfigMissing(path.clone()).into());
             }
             Some(path) => Some(path.clone()),
             None => manifest::discover(&self.cwd),
@@ -179,12 +173,8 @@ impl Context {
 
     /// The project's manifest, or an error saying how to create one.
     pub fn require_project(&self) -> Result<Project, Error> {
-        self.project()?.ok_or_else(|| {
-            Error::Usage(format!(
-                "no buildkit.toml in {} or its parents; run `buildkit init` to create one",
-                self.cwd.display()
-            ))
-        })
+        self.project()?
+            .ok_or_else(|| CommandError::NoProject(self.cwd.clone()).into())
     }
 
     pub fn project(&self) -> Result<Option<Project>, Error> {

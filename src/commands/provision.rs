@@ -38,7 +38,7 @@ fn stage_missing(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(Error::Failed("an install thread panicked".into())))
+                    .unwrap_or_else(|_| Err(super::CommandError::InstallPanicked.into()))
             })
             .collect()
     });
@@ -151,9 +151,7 @@ pub fn mirror(option: Option<String>) -> Result<Option<String>, Error> {
             .iter()
             .any(|s| mirror.starts_with(s))
     {
-        return Err(Error::Usage(format!(
-            "mirror `{mirror}` must start with http://, https:// or file://"
-        )));
+        return Err(super::CommandError::Mirror(mirror.clone()).into());
     }
     Ok(mirror)
 }

@@ -161,15 +161,11 @@ fn lock_for_setup(
             let lock_path = project.lock_path.as_path();
             match state {
                 LockState::Missing | LockState::Stale if options.locked => {
-                    let what = if state == LockState::Missing {
-                        "is missing"
-                    } else {
-                        "does not match buildkit.toml"
-                    };
-                    return Err(Error::Usage(format!(
-                        "{} {what}, and --locked forbids updating it; run `buildkit lock` and commit the result",
-                        lock_path.display()
-                    )));
+                    return Err(super::CommandError::LockedButStale {
+                        lock: lock_path.to_path_buf(),
+                        missing: state == LockState::Missing,
+                    }
+                    .into());
                 }
                 LockState::Missing | LockState::Stale => {
                     lock.write(lock_path)?;
@@ -212,8 +208,12 @@ fn publish_for_ci(bin: &Path, github_path: Option<&Path>, json: bool) -> Result<
     let bin = super::env::utf8_path(bin)?;
     match github_path {
         Some(path) => {
-            let line = crate::encode::github_path_line(bin)
-                .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
+            let line = crate::encode::github_path_line(bin).map_err(|source| {
+                super::CommandError::GithubPath {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
             let path = path.to_path_buf();
             let mut f = std::fs::OpenOptions::new()
                 .append(true)

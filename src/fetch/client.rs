@@ -6,6 +6,25 @@ use std::time::Duration;
 
 use super::error_chain;
 
+/// Why no HTTP client could be made: a certificate bundle that cannot be read or is not one,
+/// or a TLS set-up that fails. Kept (shared) for every download of the run.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{}: {source}", .path.display())]
+    Bundle {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a PEM certificate bundle ({message})", .path.display())]
+    NotPem {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    /// reqwest's own error chain.
+    #[error("{0}")]
+    Build(String),
+}
+
 pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250 * 2u64.pow(attempt.saturating_sub(1).min(5)))
 }
@@ -21,17 +40,28 @@ pub(super) const SYSTEM_CA_BUNDLES: &[&str] = &[
 
 /// The roots HTTPS downloads trust: the system's bundle plus, for corporate proxies and private
 /// mirrors, the certificates in SSL_CERT_FILE.
-pub(super) fn trusted_roots(extra: Option<&Path>) -> Result<Vec<reqwest::Certificate>, String> {
+pub(super) fn trusted_roots(
+    extra: Option<&Path>,
+) -> Result<Vec<reqwest::Certificate>, ClientError> {
     let mut roots = Vec::new();
     let system = SYSTEM_CA_BUNDLES
         .iter()
         .map(Path::new)
         .find(|p| p.is_file());
     for path in system.into_iter().chain(extra).map(Path::to_path_buf) {
-        let pem = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES * 4)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{}: not a PEM certificate bundle ({e})", path.display()))?;
+        let pem = match crate::fsutil::read_bounded(&path, crate::fsutil::MAX_TEXT_BYTES * 4) {
+            Ok(pem) => pem,
+            Err(source) => return Err(ClientError::Bundle { path, source }),
+        };
+        let certs = match reqwest::Certificate::from_pem_bundle(&pem) {
+            Ok(certs) => certs,
+            Err(e) => {
+                return Err(ClientError::NotPem {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        };
         roots.extend(certs);
     }
     Ok(roots)
@@ -40,7 +70,7 @@ pub(super) fn trusted_roots(extra: Option<&Path>) -> Result<Vec<reqwest::Certifi
 pub(super) fn build_client(
     stall: Duration,
     extra_roots: Option<&Path>,
-) -> Result<reqwest::blocking::Client, String> {
+) -> Result<reqwest::blocking::Client, ClientError> {
     let mut builder = reqwest::blocking::Client::builder()
         .user_agent(concat!("buildkit/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(20))
@@ -63,5 +93,7 @@ pub(super) fn build_client(
     for root in trusted_roots(extra_roots)? {
         builder = builder.add_root_certificate(root);
     }
-    builder.build().map_err(|e| error_chain(&e))
+    builder
+        .build()
+        .map_err(|e| ClientError::Build(error_chain(&e)))
 }

@@ -69,7 +69,7 @@ pub enum InstallError {
     DoesNotRun {
         tool: String,
         path: PathBuf,
-        reason: String,
+        reason: crate::child::ChildError,
     },
     #[error(
         "{tool}: {path} says `{said}`, not version {expected} as buildkit.lock pins; nothing was installed"

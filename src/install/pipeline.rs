@@ -110,12 +110,8 @@ pub(crate) fn archive_outcome(home: &Home, tool: &LockedTool, status: Status) ->
 
 /// The archive a tool comes from (setup stages only archive tools).
 fn archive_of(tool: &LockedTool) -> Result<&Archive, Error> {
-    tool.archive().ok_or_else(|| {
-        Error::Usage(format!(
-            "{} comes from the Rust toolchain: there is no archive to install",
-            tool.name
-        ))
-    })
+    tool.archive()
+        .ok_or_else(|| crate::commands::CommandError::NoArchive(tool.name).into())
 }
 
 /// Downloads (or takes from the cache) and unpacks a tool into a fresh staging directory,

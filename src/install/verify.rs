@@ -6,27 +6,92 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{Home, InstallError};
+use crate::child::ChildError;
+use crate::digest::Sha256;
 use crate::lock::LockedTool;
 
+/// How an installed tool differs from what the lock pins, each with what mends it.
+#[derive(Debug, thiserror::Error)]
+pub enum Drift {
+    #[error("{label}: {}/{link} points at {}, which is gone: run `buildkit setup`", .dir.display(), .target.display())]
+    LinkGone {
+        label: String,
+        dir: PathBuf,
+        link: String,
+        target: PathBuf,
+    },
+    #[error("{label}: {}/{link} is missing: run `buildkit setup`", .dir.display())]
+    LinkMissing {
+        label: String,
+        dir: PathBuf,
+        link: String,
+    },
+    #[error("{label}: {}/{link} does not point at it: run `buildkit setup`", .dir.display())]
+    LinkElsewhere {
+        label: String,
+        dir: PathBuf,
+        link: String,
+    },
+    #[error("{label} is not installed: run `buildkit setup`")]
+    NotInstalled { label: String },
+    #[error(
+        "{label} is installed from sha256 {installed}, but buildkit.lock pins {pinned}: run `buildkit setup`"
+    )]
+    OtherArchive {
+        label: String,
+        installed: Sha256,
+        pinned: Sha256,
+    },
+    /// A binary whose digest is not its receipt's.
+    #[error(
+        "{label}: {} changed since it was installed (sha256 {actual}, receipt says {receipt}): run `buildkit setup` after removing {}",
+        .file.display(),
+        .tool_dir.display()
+    )]
+    Changed {
+        label: String,
+        file: PathBuf,
+        actual: String,
+        receipt: String,
+        tool_dir: PathBuf,
+    },
+    /// A binary that matches a rewritten receipt but not the pinned archive.
+    #[error(
+        "{label}: {} is not the file the pinned archive holds (sha256 {actual}, the archive's {archive}), though its receipt was changed to match: run `buildkit setup` after removing {}",
+        .file.display(),
+        .tool_dir.display()
+    )]
+    NotTheArchives {
+        label: String,
+        file: PathBuf,
+        actual: String,
+        archive: String,
+        tool_dir: PathBuf,
+    },
+    #[error("{label}: cannot read {}: {source}", .file.display())]
+    Unreadable {
+        label: String,
+        file: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Runs `binary --version` and returns its first line of output.
-pub fn version_line(binary: &Path) -> Result<String, String> {
+pub fn version_line(binary: &Path) -> Result<String, ChildError> {
     let output = crate::child::output(
         Command::new(binary)
             .arg("--version")
             .env_remove(crate::env_vars::RUSTC_WRAPPER),
         crate::child::Limits::PROBE.outside_project(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        let detail = stderr.lines().next().unwrap_or("").trim().to_string();
-        return Err(format!(
-            "`--version` exited with {}{}{}",
-            output.status,
-            if detail.is_empty() { "" } else { ": " },
-            detail
-        ));
+        return Err(ChildError::Exited {
+            program: "--version".into(),
+            status: output.status,
+            stderr: stderr.lines().next().unwrap_or("").trim().to_string(),
+        });
     }
     Ok(stdout
         .lines()
@@ -129,7 +194,7 @@ pub fn verify_tools(
     home: &Home,
     lock: &crate::lock::Lockfile,
     cache_dir: Option<&Path>,
-) -> Vec<String> {
+) -> Vec<Drift> {
     let mut problems = Vec::new();
     let dir = home.lock_bin_dir(&lock.id());
     let links = home.links(&dir);
@@ -152,7 +217,7 @@ const MAX_REDERIVED_ARCHIVE: u64 = 256 * 1024 * 1024;
 /// binary, but the archive is named by the digest the committed lock pins, and is hashed here
 /// before it is trusted. Without the archive (or past [`MAX_REDERIVED_ARCHIVE`]) the receipt's
 /// digests are all there is.
-fn check_against_archive(home: &Home, tool: &LockedTool, cache_dir: &Path) -> Result<(), String> {
+fn check_against_archive(home: &Home, tool: &LockedTool, cache_dir: &Path) -> Result<(), Drift> {
     let Some(archive) = tool.archive() else {
         return Ok(());
     };
@@ -192,19 +257,20 @@ fn check_against_archive(home: &Home, tool: &LockedTool, cache_dir: &Path) -> Re
         match crate::digest::sha256_file(&installed) {
             Ok(actual) if actual == expected => {}
             Ok(actual) => {
-                return Err(format!(
-                    "{}: {} is not the file the pinned archive holds (sha256 {actual}, the archive's {expected}), though its receipt was changed to match: run `buildkit setup` after removing {}",
-                    tool.label(),
-                    installed.display(),
-                    tool_dir.display()
-                ));
+                return Err(Drift::NotTheArchives {
+                    label: tool.label(),
+                    file: installed,
+                    actual,
+                    archive: expected,
+                    tool_dir,
+                });
             }
-            Err(e) => {
-                return Err(format!(
-                    "{}: cannot read {}: {e}",
-                    tool.label(),
-                    installed.display()
-                ));
+            Err(source) => {
+                return Err(Drift::Unreadable {
+                    label: tool.label(),
+                    file: installed,
+                    source,
+                });
             }
         }
     }
@@ -216,37 +282,40 @@ fn check_tool(
     tool: &LockedTool,
     dir: &std::path::Path,
     links: &std::collections::BTreeMap<String, std::path::PathBuf>,
-) -> Result<(), String> {
+) -> Result<(), Drift> {
     let label = tool.label();
     let Some(archive) = tool.archive() else {
         for link in tool.binaries.keys() {
             match links.get(link) {
                 Some(target) if target.is_file() => {}
                 Some(target) => {
-                    return Err(format!(
-                        "{label}: {}/{link} points at {}, which is gone: run `buildkit setup`",
-                        dir.display(),
-                        target.display()
-                    ));
+                    return Err(Drift::LinkGone {
+                        label,
+                        dir: dir.to_path_buf(),
+                        link: link.clone(),
+                        target: target.clone(),
+                    });
                 }
                 None => {
-                    return Err(format!(
-                        "{label}: {}/{link} is missing: run `buildkit setup`",
-                        dir.display()
-                    ));
+                    return Err(Drift::LinkMissing {
+                        label,
+                        dir: dir.to_path_buf(),
+                        link: link.clone(),
+                    });
                 }
             }
         }
         return Ok(());
     };
     let Some(receipt) = home.read_receipt(tool.name.name(), &tool.version) else {
-        return Err(format!("{label} is not installed: run `buildkit setup`"));
+        return Err(Drift::NotInstalled { label });
     };
     if receipt.sha256 != archive.sha256 {
-        return Err(format!(
-            "{label} is installed from sha256 {}, but buildkit.lock pins {}: run `buildkit setup`",
-            receipt.sha256, archive.sha256
-        ));
+        return Err(Drift::OtherArchive {
+            label,
+            installed: receipt.sha256,
+            pinned: archive.sha256.clone(),
+        });
     }
     let tool_dir = home.tool_dir(tool.name.name(), &tool.version);
     for (path, digest) in &receipt.binaries {
@@ -254,13 +323,21 @@ fn check_tool(
         match crate::digest::sha256_file(&file) {
             Ok(actual) if &actual == digest => {}
             Ok(actual) => {
-                return Err(format!(
-                    "{label}: {} changed since it was installed (sha256 {actual}, receipt says {digest}): run `buildkit setup` after removing {}",
-                    file.display(),
-                    tool_dir.display()
-                ));
+                return Err(Drift::Changed {
+                    label,
+                    file,
+                    actual,
+                    receipt: digest.clone(),
+                    tool_dir,
+                });
             }
-            Err(e) => return Err(format!("{label}: cannot read {}: {e}", file.display())),
+            Err(source) => {
+                return Err(Drift::Unreadable {
+                    label,
+                    file,
+                    source,
+                });
+            }
         }
     }
     for (link, path) in &tool.binaries {
@@ -270,10 +347,11 @@ fn check_tool(
         match links.get(link) {
             Some(target) if target == &expected => {}
             _ => {
-                return Err(format!(
-                    "{label}: {}/{link} does not point at it: run `buildkit setup`",
-                    dir.display()
-                ));
+                return Err(Drift::LinkElsewhere {
+                    label,
+                    dir: dir.to_path_buf(),
+                    link: link.clone(),
+                });
             }
         }
     }

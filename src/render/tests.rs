@@ -121,8 +121,9 @@ fn merge_keeps_user_keys_and_comments_and_drops_keys_no_longer_wanted() {
 fn a_users_conflicting_key_needs_force() {
     let user = "[target.x86_64-unknown-linux-gnu]\nlinker = \"gcc-12\"\n";
     let keys = cargo_config_keys(&manifest(LLD));
-    let err =
-        merge_cargo_config(Some(user), &keys, Path::new(".cargo/config.toml"), false).unwrap_err();
+    let err = merge_cargo_config(Some(user), &keys, Path::new(".cargo/config.toml"), false)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err.to_string(),
         ".cargo/config.toml already sets `target.x86_64-unknown-linux-gnu.linker` = \"gcc-12\", and buildkit.toml wants \"cc\"; re-run with --force to let buildkit own that key"
@@ -153,9 +154,9 @@ fn sccache_and_incremental_settings_depend_on_where_they_run() {
     }
 }
 
-fn merge(existing: &str, manifest_text: &str, force: bool) -> Result<String, String> {
+fn merge(existing: &str, manifest_text: &str, force: bool) -> Result<String, RenderError> {
     let keys = cargo_config_keys(&manifest(manifest_text));
-    merge_cargo_config(Some(existing), &keys, Path::new("c.toml"), force).map_err(|e| e.to_string())
+    merge_cargo_config(Some(existing), &keys, Path::new("c.toml"), force)
 }
 
 const DEFAULT: &str = "[toolchain]\nrust = \"1.95.0\"\n[linker]\nkind = \"default\"\n";
@@ -186,7 +187,7 @@ fn the_users_own_rustflags_stay_beside_buildkits() {
 #[test]
 fn build_rustflags_would_be_ignored_so_they_are_refused_or_moved() {
     let user = "[build]\n# why we need it\nrustflags = [\"--cfg\", \"my_cfg\"]\n";
-    let err = merge(user, LLD, false).unwrap_err();
+    let err = merge(user, LLD, false).unwrap_err().to_string();
     assert_eq!(
         err,
         "c.toml sets build.rustflags = [\"--cfg\", \"my_cfg\"], which cargo ignores once target.x86_64-unknown-linux-gnu.rustflags exists (where buildkit puts the linker flags): move them into [target.x86_64-unknown-linux-gnu] rustflags, where buildkit keeps them beside its own, or re-run with --force to have buildkit move them"
@@ -210,7 +211,7 @@ fn build_rustflags_would_be_ignored_so_they_are_refused_or_moved() {
 #[test]
 fn a_users_linker_flag_conflicts_and_force_drops_only_it() {
     let user = "[target.x86_64-unknown-linux-gnu]\nrustflags = [\"-C\", \"link-arg=-fuse-ld=bfd\", \"--cfg\", \"keep\"]\n";
-    let err = merge(user, LLD, false).unwrap_err();
+    let err = merge(user, LLD, false).unwrap_err().to_string();
     assert!(
             err.starts_with("c.toml already sets `target.x86_64-unknown-linux-gnu.rustflags` = -C link-arg=-fuse-ld=bfd, and buildkit.toml wants -C link-arg=-fuse-ld=lld"),
             "{err}"

@@ -19,6 +19,7 @@ use super::Context;
 use super::measure::Progress;
 use crate::Error;
 use crate::bench::{self, Config, Linker, Measured, Scenario};
+use crate::commands::CommandError;
 use crate::commands::measure::ScenarioChoice;
 
 /// `buildkit bench`'s options, as the command line gives them.
@@ -181,14 +182,10 @@ impl BenchOptions {
     /// What clap cannot say: `--sccache` needs clean builds and a pinned sccache.
     fn check(&self, lock: &crate::lock::Lockfile) -> Result<(), Error> {
         if self.sccache && !self.scenario.clean() {
-            return Err(Error::Usage(
-                "--sccache times clean builds through the cache, which --scenario edit leaves out: use --scenario clean or both".into(),
-            ));
+            return Err(CommandError::SccacheWithoutCleanBuilds.into());
         }
         if self.sccache && lock.tool(crate::tool::Tool::Sccache).is_none() {
-            return Err(Error::Usage(
-                "--sccache needs [tools.sccache] in buildkit.toml (and `buildkit setup`)".into(),
-            ));
+            return Err(CommandError::SccacheNotPinned.into());
         }
         Ok(())
     }
@@ -213,9 +210,7 @@ fn pinned_linkers(
             continue;
         }
         if linkers_given {
-            return Err(Error::Usage(format!(
-                "--linkers {tool}: buildkit.lock pins no {tool}; add [tools.{tool}] to buildkit.toml and run `buildkit setup`, then bench measures that version (never one found on PATH)"
-            )));
+            return Err(CommandError::LinkerNotPinned(tool).into());
         }
         options_linkers.retain(|l| *l != linker);
         note(format!("{tool} left out (buildkit.lock pins none)"));
@@ -257,10 +252,7 @@ fn report(
     }
     let mut names = unmeasured;
     names.dedup();
-    Err(Error::Failed(format!(
-        "{} could not be measured (see `invalid` above)",
-        names.join(", ")
-    )))
+    Err(CommandError::Unmeasured(names.into_iter().map(str::to_string).collect()).into())
 }
 
 /// The configurations to measure: each linker asked for with buildkit.toml's profile settings

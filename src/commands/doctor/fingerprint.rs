@@ -17,7 +17,7 @@ pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
     let root = project.root();
     let rustc = crate::toolchain::active_rustc(root, &ctx.env.rustc)
-        .map_err(|e| Error::Failed(format!("fingerprint: {e}")))?;
+        .map_err(crate::commands::CommandError::FingerprintRustc)?;
     let (lock_text, lock) = lock_as_built(ctx, &project)?;
     let inputs = crate::fingerprint::Inputs {
         rustc: rustc.verbose,
@@ -84,7 +84,10 @@ pub(super) fn linker_settings(
     let mut settings = BTreeMap::new();
     if let Ok(text) = crate::fsutil::read_text(config, crate::fsutil::MAX_TEXT_BYTES) {
         let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-            Error::Failed(format!("{}: {}", config.display(), e.message().trim()))
+            crate::commands::CommandError::CargoConfig {
+                path: config.to_path_buf(),
+                message: e.message().trim().to_string(),
+            }
         })?;
         let target = "x86_64-unknown-linux-gnu";
         for path in [

@@ -93,7 +93,11 @@ pub fn run(ctx: &Context, options: DoctorOptions) -> Result<ExitCode, Error> {
         if tool_problems.is_empty() {
             format!("{} installed as locked", lock.tools.len())
         } else {
-            tool_problems.join("; ")
+            tool_problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         },
     );
     // What `buildkit env` puts on PATH here: the project's lock's directory, or `bin/` outside

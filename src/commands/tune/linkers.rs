@@ -39,8 +39,8 @@ pub(super) fn linker_tools(
     let pins = unpinned_linkers(&lock, &ctx.registry);
     let (manifest_path, text) = project.manifest_text()?;
     let pin_refs: Vec<(&str, &str)> = pins.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    let tune_text = crate::manifest::pin_tools(&text, &pin_refs)
-        .map_err(|e| Error::Failed(format!("{}: {e}", manifest_path.display())))?;
+    let tune_text =
+        crate::manifest::pin_tools(&text, &pin_refs).map_err(|e| e.at(&manifest_path))?;
     let tune_manifest = tune_dir.join(crate::manifest::MANIFEST_FILE);
     crate::fsutil::write_atomically(&tune_manifest, tune_text.as_bytes()).map_err(|source| {
         Error::File {

@@ -79,11 +79,11 @@ impl TuneOptions {
     /// What clap cannot say: enough runs for a confidence interval.
     fn check(&self) -> Result<(), Error> {
         if self.runs < crate::bench::MIN_RUNS_FOR_CONFIDENCE {
-            return Err(Error::Usage(format!(
-                "--runs {}: tune needs {} runs or more to tell a difference from noise",
-                self.runs,
-                crate::bench::MIN_RUNS_FOR_CONFIDENCE
-            )));
+            return Err(crate::commands::CommandError::TooFewRuns {
+                runs: self.runs,
+                minimum: crate::bench::MIN_RUNS_FOR_CONFIDENCE,
+            }
+            .into());
         }
         Ok(())
     }
@@ -402,7 +402,7 @@ fn apply(
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let new_text = crate::manifest::apply_tuned(&text, adopted, measured, &pins, record)
-        .map_err(|e| Error::Failed(format!("{}: {e}", path.display())))?;
+        .map_err(|e| e.at(&path))?;
     project.write_edited(ctx, &path, new_text)
 }
 

@@ -34,7 +34,7 @@ pub(super) fn search(
             match plan_round(lever, &best, linkers, scenarios, sccache_installed) {
                 Ok(planned) => planned,
                 Err(why) => {
-                    rounds.push(Round::skipped(lever, why));
+                    rounds.push(Round::skipped(lever, why.to_string()));
                     continue;
                 }
             };
@@ -42,7 +42,7 @@ pub(super) fn search(
         // Room for the confirmation round stays.
         let reserve = clock.round_cost(2, scenarios, runs);
         if let Some(why) = clock.over_budget(cost + reserve) {
-            rounds.push(Round::skipped(lever, why));
+            rounds.push(Round::skipped(lever, why.to_string()));
             continue;
         }
         let planned_after: Duration = levers
@@ -112,6 +112,25 @@ fn calibrate(
     Ok(())
 }
 
+/// Why a lever gets no round, said in the report beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum LeftOut {
+    #[error("buildkit.toml pins no sccache (or it is not installed)")]
+    NoSccache,
+    #[error("measured in clean builds only (--scenario clean or both)")]
+    CleanBuildsOnly,
+    #[error(
+        "optimised build scripts make clean builds (CI's) slower, which an edit-loop run does not measure: `--scenario both` weighs the two"
+    )]
+    CostsCleanBuilds,
+    #[error("no linker but rustc's own could be measured")]
+    NoLinker,
+    #[error("no debug information left to split")]
+    NoDebugInfo,
+    #[error("nothing to try")]
+    NothingToTry,
+}
+
 /// A lever's round before anything is timed: the best so far and the lever's alternatives, and
 /// the scenarios they are timed in; or why the lever is left out.
 fn plan_round<'s>(
@@ -120,28 +139,26 @@ fn plan_round<'s>(
     linkers: &[Linker],
     scenarios: &'s [Scenario],
     sccache_installed: bool,
-) -> Result<(Vec<Settings>, &'s [Scenario]), String> {
+) -> Result<(Vec<Settings>, &'s [Scenario]), LeftOut> {
     let round_scenarios: &[Scenario] = match lever {
-        Lever::Sccache if !sccache_installed => {
-            return Err("buildkit.toml pins no sccache (or it is not installed)".into());
-        }
+        Lever::Sccache if !sccache_installed => return Err(LeftOut::NoSccache),
         Lever::Sccache if !scenarios.contains(&Scenario::Clean) => {
-            return Err("measured in clean builds only (--scenario clean or both)".into());
+            return Err(LeftOut::CleanBuildsOnly);
         }
         Lever::Sccache => &[Scenario::Clean],
         // What it saves in an edit loop it can cost many times over in every clean build,
         // CI's included (2.6x slower on the seed workspace), where the same profile applies.
         Lever::BuildOverride if !scenarios.contains(&Scenario::Clean) => {
-            return Err("optimised build scripts make clean builds (CI's) slower, which an edit-loop run does not measure: `--scenario both` weighs the two".into());
+            return Err(LeftOut::CostsCleanBuilds);
         }
         _ => scenarios,
     };
     let candidates = tune::candidates(lever, best, linkers);
     if candidates.is_empty() {
         return Err(match lever {
-            Lever::Linker => "no linker but rustc's own could be measured".into(),
-            Lever::SplitDebuginfo => "no debug information left to split".into(),
-            _ => "nothing to try".into(),
+            Lever::Linker => LeftOut::NoLinker,
+            Lever::SplitDebuginfo => LeftOut::NoDebugInfo,
+            _ => LeftOut::NothingToTry,
         });
     }
     let configs = std::iter::once(*best).chain(candidates).collect();
@@ -304,7 +321,9 @@ mod tests {
         let both = [Scenario::Edit, Scenario::Clean];
         let best = Settings::default();
         let why = |lever, scenarios: &[Scenario], sccache| {
-            plan_round(lever, &best, &[], scenarios, sccache).err()
+            plan_round(lever, &best, &[], scenarios, sccache)
+                .err()
+                .map(|e| e.to_string())
         };
         assert_eq!(
             why(Lever::Sccache, &both, false).as_deref(),
