@@ -37,6 +37,7 @@ pub(crate) mod tool;
 pub(crate) mod toolchain;
 pub(crate) mod tune;
 pub(crate) mod upstream;
+pub(crate) mod version;
 pub(crate) mod workflows;
 pub(crate) mod workspace;
 

@@ -395,54 +395,65 @@ pub fn judge(trials: &[Trial]) -> Vec<Judged> {
     let Some(base) = trials.first() else {
         return Vec::new();
     };
-    let medians = |trial: &Trial| -> BTreeMap<Scenario, f64> {
-        trial
-            .seconds
-            .iter()
-            .filter_map(|(s, v)| median(v).map(|m| (*s, m)))
-            .collect()
-    };
     let mut judged: Vec<Judged> = trials
         .iter()
         .enumerate()
-        .map(|(i, trial)| {
-            let against_base: BTreeMap<Scenario, Comparison> = if i == 0 || trial.invalid.is_some()
-            {
-                BTreeMap::new()
-            } else {
-                trial
-                    .seconds
-                    .iter()
-                    .filter_map(|(scenario, seconds)| {
-                        let base = base.seconds.get(scenario)?;
-                        Some((*scenario, compare(seconds, base)))
-                    })
-                    .collect()
-            };
-            let verdict = if trial.invalid.is_some() {
-                Verdict::Invalid
-            } else if i == 0 {
-                Verdict::NoDifference
-            } else {
-                verdict(&against_base)
-            };
-            Judged {
-                settings: trial.settings,
-                label: trial.settings.label(),
-                median_s: medians(trial),
-                warm_up_s: trial.warm_up_s,
-                against_base,
-                verdict,
-                adopted: false,
-                invalid: trial.invalid.clone(),
-            }
-        })
+        .map(|(i, trial)| judged_against(trial, (i > 0).then_some(base)))
         .collect();
     if base.invalid.is_some() {
         return judged;
     }
-    // Candidates come cheapest first (see `candidates`): a costlier one replaces the pick only
-    // when it is faster than the pick itself, with confidence, in the same runs.
+    if let Some(i) = winner(trials, &judged) {
+        judged[i].adopted = true;
+    }
+    judged
+}
+
+/// A trial's medians, its comparison with `base` (none for the base itself or an invalid
+/// trial) and its verdict.
+fn judged_against(trial: &Trial, base: Option<&Trial>) -> Judged {
+    let against_base: BTreeMap<Scenario, Comparison> = match base {
+        Some(base) if trial.invalid.is_none() => compare_runs(trial, base),
+        _ => BTreeMap::new(),
+    };
+    let verdict = if trial.invalid.is_some() {
+        Verdict::Invalid
+    } else if base.is_none() {
+        Verdict::NoDifference
+    } else {
+        verdict(&against_base)
+    };
+    Judged {
+        settings: trial.settings,
+        label: trial.settings.label(),
+        median_s: trial
+            .seconds
+            .iter()
+            .filter_map(|(s, v)| median(v).map(|m| (*s, m)))
+            .collect(),
+        warm_up_s: trial.warm_up_s,
+        against_base,
+        verdict,
+        adopted: false,
+        invalid: trial.invalid.clone(),
+    }
+}
+
+/// `trial` against `other` in each scenario both were timed in.
+fn compare_runs(trial: &Trial, other: &Trial) -> BTreeMap<Scenario, Comparison> {
+    trial
+        .seconds
+        .iter()
+        .filter_map(|(scenario, seconds)| {
+            Some((*scenario, compare(seconds, other.seconds.get(scenario)?)))
+        })
+        .collect()
+}
+
+/// Candidates come cheapest first (see `candidates`): the first judged faster, replaced by a
+/// costlier one only when that is faster than the pick itself, with confidence, in the same
+/// runs.
+fn winner(trials: &[Trial], judged: &[Judged]) -> Option<usize> {
     let mut winner: Option<usize> = None;
     for i in 1..judged.len() {
         if judged[i].verdict != Verdict::Faster {
@@ -450,29 +461,13 @@ pub fn judge(trials: &[Trial]) -> Vec<Judged> {
         }
         winner = match winner {
             None => Some(i),
-            Some(pick) => {
-                let against_pick: BTreeMap<Scenario, Comparison> = trials[i]
-                    .seconds
-                    .iter()
-                    .filter_map(|(scenario, seconds)| {
-                        Some((
-                            *scenario,
-                            compare(seconds, trials[pick].seconds.get(scenario)?),
-                        ))
-                    })
-                    .collect();
-                Some(if verdict(&against_pick) == Verdict::Faster {
-                    i
-                } else {
-                    pick
-                })
+            Some(pick) if verdict(&compare_runs(&trials[i], &trials[pick])) == Verdict::Faster => {
+                Some(i)
             }
+            Some(pick) => Some(pick),
         };
     }
-    if let Some(i) = winner {
-        judged[i].adopted = true;
-    }
-    judged
+    winner
 }
 
 /// The machine and toolchain a result was measured on (recorded with it).

@@ -8,6 +8,7 @@
 use serde::Deserialize;
 
 use crate::digest::Sha256;
+use crate::version::ReleaseVersion;
 
 /// Why a new pin cannot be made from what upstream published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,31 +94,6 @@ impl ReleaseSource {
         let (prefix, suffix) = self.tag.split_once("{version}")?;
         let version = tag.strip_prefix(prefix)?.strip_suffix(suffix)?;
         (!version.is_empty()).then_some(version)
-    }
-}
-
-/// A release version as numbers (`2.42.0`, `22.1.8`): what "newer" compares. Exactly three
-/// parts, as every tool buildkit installs numbers its releases, each without a leading zero
-/// (`v02.043.0` is not `2.43.0`: a tag that would pin a version upstream never named). A
-/// version with anything else in it (`0.11.0-rc.1`, `2.43`) is not a release buildkit
-/// upgrades to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ReleaseVersion(Vec<u64>);
-
-impl ReleaseVersion {
-    pub fn parse(text: &str) -> Option<ReleaseVersion> {
-        let parts: Option<Vec<u64>> = text
-            .split('.')
-            .map(|p| {
-                (!p.is_empty()
-                    && p.len() <= 9
-                    && p.bytes().all(|b| b.is_ascii_digit())
-                    && (p == "0" || !p.starts_with('0')))
-                .then(|| p.parse().ok())
-                .flatten()
-            })
-            .collect();
-        parts.filter(|p| p.len() == 3).map(ReleaseVersion)
     }
 }
 

@@ -7,7 +7,6 @@ use super::plan::plan;
 use super::{Context, LockState};
 use crate::Error;
 use crate::commands::CommandError;
-
 use crate::render::Ownership;
 
 pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
@@ -25,7 +24,34 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
         LockState::Fresh => {}
     }
 
-    let files = match plan(&project, false) {
+    let checked_files = check_files(&project, &mut problems)?;
+
+    match project.rust_check(&ctx.env) {
+        Some(super::RustCheck::Differs(problem)) => problems.push(problem),
+        Some(super::RustCheck::Overridden(note)) => eprintln!("note: {note}"),
+        None => {}
+    }
+
+    let tool_problems = crate::install::verify_tools(&ctx.home, &lock, Some(&ctx.cache_dir));
+    let checked_tools = lock.tools.len();
+    problems.extend(tool_problems.iter().map(ToString::to_string));
+
+    if problems.is_empty() {
+        eprintln!(
+            "ok: {checked_files} generated files and {checked_tools} tools match buildkit.toml and buildkit.lock"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &problems {
+        eprintln!("drift: {problem}");
+    }
+    Err(CommandError::Drifted(problems.len()).into())
+}
+
+/// Each file generate writes against what buildkit.toml renders (printing a diff for each
+/// that differs), with a line in `problems` for each drift; how many files were checked.
+fn check_files(project: &super::Project, problems: &mut Vec<String>) -> Result<usize, Error> {
+    let files = match plan(project, false) {
         Ok(files) => files,
         // What generate would refuse is drift too: said with the rest.
         Err(
@@ -71,27 +97,7 @@ pub fn run(ctx: &Context) -> Result<ExitCode, Error> {
             Some(_) => {}
         }
     }
-
-    match project.rust_check(&ctx.env) {
-        Some(super::RustCheck::Differs(problem)) => problems.push(problem),
-        Some(super::RustCheck::Overridden(note)) => eprintln!("note: {note}"),
-        None => {}
-    }
-
-    let tool_problems = crate::install::verify_tools(&ctx.home, &lock, Some(&ctx.cache_dir));
-    let checked_tools = lock.tools.len();
-    problems.extend(tool_problems.iter().map(ToString::to_string));
-
-    if problems.is_empty() {
-        eprintln!(
-            "ok: {checked_files} generated files and {checked_tools} tools match buildkit.toml and buildkit.lock"
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    for problem in &problems {
-        eprintln!("drift: {problem}");
-    }
-    Err(CommandError::Drifted(problems.len()).into())
+    Ok(checked_files)
 }
 
 /// One line for a drifted file: where it first differs, and what to do. A file buildkit owns

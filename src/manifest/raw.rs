@@ -150,30 +150,7 @@ pub(super) fn tool_spec(
         return Err(src.at(url, &key("url"), NO_CREDENTIALS));
     }
     let source = match (url, sha256) {
-        (Some(url), Some(sha256)) => {
-            let scheme_ok = ["https://", "http://", "file://"]
-                .iter()
-                .any(|s| url.get_ref().starts_with(s));
-            if !scheme_ok {
-                return Err(src.at(
-                    &url,
-                    &key("url"),
-                    "must start with https://, http:// or file://",
-                ));
-            }
-            if archive_format(url.get_ref()).is_none() {
-                return Err(src.at(&url, &key("url"), "must name a .tar.gz or .tar.xz archive"));
-            }
-            let Ok(digest) = sha256.get_ref().parse() else {
-                return Err(src.at(&sha256, &key("sha256"), "must be 64 hexadecimal digits"));
-            };
-            Some(ExplicitSource {
-                url: url.into_inner(),
-                sha256: digest,
-                size: size.map(Spanned::into_inner),
-                trust: trust.map_or(Trust::Published, Spanned::into_inner),
-            })
-        }
+        (Some(url), Some(sha256)) => Some(explicit_source(src, &key, url, sha256, size, trust)?),
         (Some(url), None) => {
             return Err(src.at(
                 &url,
@@ -207,6 +184,39 @@ pub(super) fn tool_spec(
     Ok(ToolSpec {
         version: version.into_inner(),
         source,
+    })
+}
+
+/// A pin's own archive: a url buildkit fetches, naming an archive it unpacks, and its digest.
+fn explicit_source(
+    src: &Source<'_>,
+    key: &dyn Fn(&str) -> String,
+    url: Spanned<String>,
+    sha256: Spanned<String>,
+    size: Option<Spanned<u64>>,
+    trust: Option<Spanned<Trust>>,
+) -> Result<ExplicitSource, ManifestError> {
+    let scheme_ok = ["https://", "http://", "file://"]
+        .iter()
+        .any(|s| url.get_ref().starts_with(s));
+    if !scheme_ok {
+        return Err(src.at(
+            &url,
+            &key("url"),
+            "must start with https://, http:// or file://",
+        ));
+    }
+    if archive_format(url.get_ref()).is_none() {
+        return Err(src.at(&url, &key("url"), "must name a .tar.gz or .tar.xz archive"));
+    }
+    let Ok(digest) = sha256.get_ref().parse() else {
+        return Err(src.at(&sha256, &key("sha256"), "must be 64 hexadecimal digits"));
+    };
+    Ok(ExplicitSource {
+        url: url.into_inner(),
+        sha256: digest,
+        size: size.map(Spanned::into_inner),
+        trust: trust.map_or(Trust::Published, Spanned::into_inner),
     })
 }
 

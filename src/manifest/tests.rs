@@ -264,6 +264,12 @@ fn each_buildkit_source_is_a_pin_and_only_one_is_given() {
             sha256: digest.parse().unwrap()
         })
     );
+}
+
+#[test]
+fn a_buildkit_source_that_is_no_pin_is_refused_at_its_key() {
+    let source =
+        |body: &str| parse(&format!("[buildkit]\n{body}")).map(|m| m.buildkit.expect("a source"));
     let refused = [
         (
             "git = \"https://g.example/b\"\nrev = \"main\"\n",

@@ -37,22 +37,20 @@ pub fn apply_tuned(
     if measured(Lever::Linker) {
         super::upgrade::set_value(linker, "kind", Value::from(kind));
     }
-    let decor = linker.decor_mut();
-    // A new table's default decor is a blank line before it.
-    let kept: String = decor
-        .prefix()
-        .map_or(Some("\n"), |p| p.as_str())
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| !line.starts_with(RECORD_PREFIX))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    let recorded: String = record
-        .iter()
-        .map(|line| format!("{RECORD_PREFIX}{line}\n"))
-        .collect();
-    decor.set_prefix(format!("{kept}{recorded}"));
+    record_above(linker, record);
 
+    set_profile(&mut doc, settings, &measured)?;
+    remove_emptied_tables(&mut doc);
+    Ok(doc.to_string())
+}
+
+/// The measured levers' `[profile.dev]` keys: set where the best is not cargo's default,
+/// removed where it is.
+fn set_profile(
+    doc: &mut DocumentMut,
+    settings: &Settings,
+    measured: &dyn Fn(Lever) -> bool,
+) -> Result<(), EditError> {
     let set_or_remove = |doc: &mut DocumentMut, path: &[&str], key: &str, value: Option<Value>| {
         match value {
             Some(value) => {
@@ -76,13 +74,13 @@ pub fn apply_tuned(
     };
     if measured(Lever::DebugInfo) {
         set_or_remove(
-            &mut doc,
+            doc,
             &["profile", "dev"],
             "debug",
             (settings.debug != DebugLevel::Full).then(|| debug_value(settings.debug)),
         )?;
         set_or_remove(
-            &mut doc,
+            doc,
             &["profile", "dev", "package", "*"],
             "debug",
             settings.dependencies_debug.map(debug_value),
@@ -90,7 +88,7 @@ pub fn apply_tuned(
     }
     if measured(Lever::SplitDebuginfo) {
         set_or_remove(
-            &mut doc,
+            doc,
             &["profile", "dev"],
             "split-debuginfo",
             settings.split_debuginfo.then(|| Value::from("unpacked")),
@@ -98,13 +96,17 @@ pub fn apply_tuned(
     }
     if measured(Lever::BuildOverride) {
         set_or_remove(
-            &mut doc,
+            doc,
             &["profile", "dev", "build-override"],
             "opt-level",
             settings.optimized_build_scripts.then(|| Value::from(3)),
         )?;
     }
-    // Tables tune emptied go, innermost first.
+    Ok(())
+}
+
+/// Tables tune emptied go, innermost first.
+fn remove_emptied_tables(doc: &mut DocumentMut) {
     for path in [
         &["profile", "dev", "package", "*"][..],
         &["profile", "dev", "package"],
@@ -113,12 +115,30 @@ pub fn apply_tuned(
         &["profile"],
     ] {
         let (last, parent) = path.split_last().expect("a path");
-        let empty = existing(&mut doc, path).is_some_and(|t| t.is_empty());
-        if empty && let Some(parent) = existing(&mut doc, parent) {
+        let empty = existing(doc, path).is_some_and(|t| t.is_empty());
+        if empty && let Some(parent) = existing(doc, parent) {
             parent.remove(last);
         }
     }
-    Ok(doc.to_string())
+}
+
+/// `record` as the comment above `[linker]`, replacing the last one.
+fn record_above(linker: &mut Table, record: &[String]) {
+    let decor = linker.decor_mut();
+    // A new table's default decor is a blank line before it.
+    let kept: String = decor
+        .prefix()
+        .map_or(Some("\n"), |p| p.as_str())
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.starts_with(RECORD_PREFIX))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let recorded: String = record
+        .iter()
+        .map(|line| format!("{RECORD_PREFIX}{line}\n"))
+        .collect();
+    decor.set_prefix(format!("{kept}{recorded}"));
 }
 
 /// The text of buildkit.toml with `[tools.NAME] version = VERSION` added for each of `pins`

@@ -30,18 +30,20 @@ pub fn upgrade_pins(text: &str, registry: &Registry, only: &[String]) -> Result<
             if !only.is_empty() && !only.iter().any(|o| o == name.get()) {
                 continue;
             }
+            let Some(tool) = crate::tool::Tool::parse(name.get()) else {
+                continue;
+            };
             let has_url = table.contains_key("url");
-            let is_rust_lld = table
-                .get("source")
-                .and_then(|s| s.as_str())
-                .is_none_or(|s| s == "rust")
-                && name.get() == "lld";
+            let is_rust_lld = tool == crate::tool::Tool::Lld
+                && table
+                    .get("source")
+                    .and_then(|s| s.as_str())
+                    .is_none_or(|s| s == "rust");
             if has_url || is_rust_lld {
                 continue;
             }
-            if let Some(releases) = crate::tool::Tool::parse(name.get()).map(|t| registry.tool(t)) {
-                set_value(table, "version", releases.newest().version.as_str().into());
-            }
+            let newest = registry.tool(tool).newest();
+            set_value(table, "version", newest.version.as_str().into());
         }
     }
     Ok(doc.to_string())

@@ -310,7 +310,7 @@ pub fn bootstrap(manifest: &Manifest) -> Result<Bootstrap, RenderError> {
         .unwrap_or_else(|| format!("rust:{rust}-bookworm"));
     let mut tools = vec![manifest.linker.as_str().to_string()];
     if manifest.sccache.is_some() {
-        tools.push("sccache".into());
+        tools.push(crate::tool::Tool::Sccache.name().into());
     }
     let packages = match manifest.driver {
         LinkerDriver::Clang => vec!["clang"],

@@ -242,6 +242,73 @@ fn linker_choosing(flags: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The user's rustflags without a flag that chooses the linker buildkit sets: a conflict, or
+/// with `force` dropped (a flag and its value).
+fn without_linker_choice(
+    mut user: Vec<String>,
+    wanted: &[String],
+    file: &Path,
+    path: &[String],
+    force: bool,
+) -> Result<Vec<String>, RenderError> {
+    let fighting = linker_choosing(&user);
+    if fighting.is_empty() {
+        return Ok(user);
+    }
+    if !force {
+        return Err(RenderError::CargoConfigConflict {
+            path: file.to_path_buf(),
+            key: dotted(path),
+            current: fighting.join(" "),
+            wanted: wanted.join(" "),
+            other_way: "",
+        });
+    }
+    let drop: Vec<String> = fighting
+        .iter()
+        .flat_map(|f| match f.split_once(' ') {
+            Some((c, v)) => vec![c.to_string(), v.to_string()],
+            None => vec![f.clone()],
+        })
+        .collect();
+    user = without_pairs(&user, &drop);
+    user.retain(|f| !fighting.contains(f));
+    Ok(user)
+}
+
+/// A user's `build.rustflags`, which the target's rustflags would silently replace: refused,
+/// or with `force` moved to the front of `user`; the comment above it, to move with them.
+fn move_build_rustflags(
+    doc: &mut DocumentMut,
+    user: &mut Vec<String>,
+    file: &Path,
+    force: bool,
+) -> Result<Option<String>, RenderError> {
+    let build_path = vec!["build".to_string(), "rustflags".to_string()];
+    let comment = doc
+        .get("build")
+        .and_then(Item::as_table_like)
+        .and_then(|build| build.key("rustflags"))
+        .and_then(|key| key.leaf_decor().prefix())
+        .and_then(|prefix| prefix.as_str())
+        .filter(|prefix| prefix.contains('#'))
+        .map(str::to_string);
+    if let Some(item) = get_value(doc.as_table(), &build_path) {
+        let flags = item.as_value().and_then(string_array).unwrap_or_default();
+        if !flags.is_empty() {
+            if !force {
+                return Err(RenderError::BuildRustflagsIgnored {
+                    path: file.to_path_buf(),
+                    flags: item.to_string().trim().to_string(),
+                });
+            }
+            user.splice(0..0, flags);
+            remove_value(doc.as_table_mut(), &build_path);
+        }
+    }
+    Ok(comment)
+}
+
 /// The target's `rustflags` after the merge: the user's entries kept in place, buildkit's own
 /// appended. cargo uses the target's rustflags *instead of* `build.rustflags`, so a user's
 /// `build.rustflags` would silently stop applying: refused, or with `force` moved here.
@@ -273,50 +340,8 @@ fn merge_rustflags(
     // An entry equal to one of buildkit's (a hand-edited header, a copied flag) is buildkit's.
     user = without_pairs(&user, wanted);
     if !wanted.is_empty() {
-        let fighting = linker_choosing(&user);
-        if !fighting.is_empty() {
-            if !force {
-                return Err(RenderError::CargoConfigConflict {
-                    path: file.to_path_buf(),
-                    key: dotted(&path),
-                    current: fighting.join(" "),
-                    wanted: wanted.join(" "),
-                    other_way: "",
-                });
-            }
-            let drop: Vec<String> = fighting
-                .iter()
-                .flat_map(|f| match f.split_once(' ') {
-                    Some((c, v)) => vec![c.to_string(), v.to_string()],
-                    None => vec![f.clone()],
-                })
-                .collect();
-            user = without_pairs(&user, &drop);
-            user.retain(|f| !fighting.contains(f));
-        }
-        let build_path = vec!["build".to_string(), "rustflags".to_string()];
-        // The comment above `build.rustflags` moves with them.
-        moved_comment = doc
-            .get("build")
-            .and_then(Item::as_table_like)
-            .and_then(|build| build.key("rustflags"))
-            .and_then(|key| key.leaf_decor().prefix())
-            .and_then(|prefix| prefix.as_str())
-            .filter(|prefix| prefix.contains('#'))
-            .map(str::to_string);
-        if let Some(item) = get_value(doc.as_table(), &build_path) {
-            let flags = item.as_value().and_then(string_array).unwrap_or_default();
-            if !flags.is_empty() {
-                if !force {
-                    return Err(RenderError::BuildRustflagsIgnored {
-                        path: file.to_path_buf(),
-                        flags: item.to_string().trim().to_string(),
-                    });
-                }
-                user.splice(0..0, flags);
-                remove_value(doc.as_table_mut(), &build_path);
-            }
-        }
+        user = without_linker_choice(user, wanted, file, &path, force)?;
+        moved_comment = move_build_rustflags(doc, &mut user, file, force)?;
     }
     let merged: Vec<String> = user.into_iter().chain(wanted.iter().cloned()).collect();
     if merged.is_empty() {

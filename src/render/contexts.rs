@@ -60,8 +60,7 @@ fn github_run(code: &ShellCode) -> Value {
 pub fn linker_script(manifest: &crate::manifest::Manifest) -> Option<Value> {
     use crate::manifest::{LinkerKind, LldSpec};
     let label = match (manifest.linker, &manifest.lld) {
-        (LinkerKind::Mold, _) => "mold",
-        (LinkerKind::Wild, _) => "wild",
+        (LinkerKind::Mold | LinkerKind::Wild, _) => manifest.linker.as_str(),
         (LinkerKind::Lld, Some(LldSpec::Llvm(_))) => "LLVM's lld",
         _ => return None,
     };
@@ -240,6 +239,22 @@ fn github_env_run(b: &Bootstrap) -> Result<ShellCode, encode::EncodeError> {
     Ok(env_run)
 }
 
+/// The github-script step that hands the runner's cache service to sccache's gha backend:
+/// the runner's own variables, then `vars`, as a YAML block of JavaScript.
+fn gha_export_script(vars: &[(String, String)]) -> String {
+    let mut script = String::from(
+        "for (const name of ['ACTIONS_RESULTS_URL', 'ACTIONS_RUNTIME_TOKEN', 'ACTIONS_CACHE_URL', 'ACTIONS_CACHE_SERVICE_V2']) {\n  if (process.env[name]) core.exportVariable(name, process.env[name]);\n}",
+    );
+    for (name, value) in vars {
+        script.push_str(&format!(
+            "\ncore.exportVariable({}, {});",
+            encode::json_string(name),
+            encode::json_string(value)
+        ));
+    }
+    encode::yaml_block(&encode::github_literal(&script), 10)
+}
+
 pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
     let encode_err = |source| RenderError::Encode {
         file: super::GITHUB_ACTION,
@@ -259,19 +274,7 @@ pub fn github_action(b: &Bootstrap) -> Result<Value, RenderError> {
         b.buildkit.github_verify
     );
     let env_run = github_env_run(b).map_err(encode_err)?;
-    let gha_script = (!b.gha_env.is_empty()).then(|| {
-        let mut script = String::from(
-            "for (const name of ['ACTIONS_RESULTS_URL', 'ACTIONS_RUNTIME_TOKEN', 'ACTIONS_CACHE_URL', 'ACTIONS_CACHE_SERVICE_V2']) {\n  if (process.env[name]) core.exportVariable(name, process.env[name]);\n}",
-        );
-        for (name, value) in &b.gha_env {
-            script.push_str(&format!(
-                "\ncore.exportVariable({}, {});",
-                encode::json_string(name),
-                encode::json_string(value)
-            ));
-        }
-        encode::yaml_block(&encode::github_literal(&script), 10)
-    });
+    let gha_script = (!b.gha_env.is_empty()).then(|| gha_export_script(&b.gha_env));
     // The sccache directory: the default is buildkit's; one from buildkit.toml reaches the
     // cache action through the environment `buildkit env` set, never as text in this file.
     let sccache_path = b.sccache_dir.as_ref().map(|dir| match dir {

@@ -169,7 +169,10 @@ pub fn environment(manifest: &Manifest, place: Place) -> Vec<(String, String)> {
             // carry the reader's settings and CI adds nothing here.
             vars.extend(cache.env_vars_at(BuildPlace::Local));
         }
-        vars.push((env_vars::RUSTC_WRAPPER.into(), "sccache".into()));
+        vars.push((
+            env_vars::RUSTC_WRAPPER.into(),
+            crate::tool::Tool::Sccache.name().into(),
+        ));
         if place == Place::Ci {
             // sccache cannot cache incremental compilation, and CI builds from scratch anyway;
             // on a laptop incremental builds are the faster edit loop, so it stays on there.

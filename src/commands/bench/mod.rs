@@ -404,35 +404,11 @@ fn measure(runner: &Runner<'_>, configs: &[Config], rows: &mut [Measured], runs:
         })
         .collect();
     let mut stopped: BTreeSet<Scenario> = BTreeSet::new();
-    let measurable =
-        |rows: &[Measured], stopped: &BTreeSet<Scenario>, scenario, config: &Config| {
-            !stopped.contains(&scenario)
-                && rows.iter().any(|r| {
-                    r.config == config.name && r.scenario == scenario && r.invalid.is_none()
-                })
-        };
     let mut done = 0;
     for (at, &(run, scenario, config)) in planned.iter().enumerate() {
         let starts_pass = at == 0 || planned[at - 1].1 != scenario;
-        if starts_pass && let Some(left) = runner.left() {
-            let pass: Vec<(&str, Scenario)> = configs
-                .iter()
-                .filter(|c| measurable(rows, &stopped, scenario, c))
-                .map(|c| (c.name.as_str(), scenario))
-                .collect();
-            let needed = runner.timings.borrow().cost(pass.iter().copied());
-            if !pass.is_empty() && needed > left {
-                runner.note(format!(
-                    "{scenario} builds stop after {run} of {runs} runs: a pass takes about {}, {} is left of --budget",
-                    bench::minutes(needed),
-                    bench::minutes(left)
-                ));
-                stopped.insert(scenario);
-                if scenario == Scenario::CleanSccacheCold {
-                    // A warm cache is the one this run's cold build filled.
-                    stopped.insert(Scenario::CleanSccacheWarm);
-                }
-            }
+        if starts_pass {
+            stop_past_budget(runner, configs, rows, &mut stopped, scenario, (run, runs));
         }
         if !measurable(rows, &stopped, scenario, config) {
             continue;
@@ -461,22 +437,86 @@ fn measure(runner: &Runner<'_>, configs: &[Config], rows: &mut [Measured], runs:
                     .filter(|(_, s, c)| measurable(rows, &stopped, *s, c))
                     .map(|(_, s, c)| (c.name.as_str(), *s))
                     .collect();
-                let time_left = runner.timings.borrow().cost(rest.iter().copied());
-                let time_left = runner.left().map_or(time_left, |left| time_left.min(left));
-                let time_left = if rest.is_empty() {
-                    String::new()
-                } else {
-                    format!(", about {} left", bench::minutes(time_left))
-                };
-                runner.progress.say(&format!(
-                    "[{done}/{}] {} {scenario}: {seconds:.2} s{time_left}",
-                    done + rest.len(),
-                    config.name,
-                ));
+                say_done(
+                    runner,
+                    (done, done + rest.len()),
+                    config,
+                    scenario,
+                    seconds,
+                    &rest,
+                );
             }
             Err(why) => row.invalid = Some(why.to_string()),
         }
     }
+}
+
+/// Whether `config`'s `scenario` builds still run: not stopped by the budget, and not invalid.
+fn measurable(
+    rows: &[Measured],
+    stopped: &BTreeSet<Scenario>,
+    scenario: Scenario,
+    config: &Config,
+) -> bool {
+    !stopped.contains(&scenario)
+        && rows
+            .iter()
+            .any(|r| r.config == config.name && r.scenario == scenario && r.invalid.is_none())
+}
+
+/// At the start of a scenario's pass: stops the scenario (and a warm cache's after a cold one)
+/// when the pass does not fit what is left of `--budget`, said in a note. `run` of `runs`.
+fn stop_past_budget(
+    runner: &Runner<'_>,
+    configs: &[Config],
+    rows: &[Measured],
+    stopped: &mut BTreeSet<Scenario>,
+    scenario: Scenario,
+    (run, runs): (usize, usize),
+) {
+    let Some(left) = runner.left() else {
+        return;
+    };
+    let pass: Vec<(&str, Scenario)> = configs
+        .iter()
+        .filter(|c| measurable(rows, stopped, scenario, c))
+        .map(|c| (c.name.as_str(), scenario))
+        .collect();
+    let needed = runner.timings.borrow().cost(pass.iter().copied());
+    if !pass.is_empty() && needed > left {
+        runner.note(format!(
+            "{scenario} builds stop after {run} of {runs} runs: a pass takes about {}, {} is left of --budget",
+            bench::minutes(needed),
+            bench::minutes(left)
+        ));
+        stopped.insert(scenario);
+        if scenario == Scenario::CleanSccacheCold {
+            // A warm cache is the one this run's cold build filled.
+            stopped.insert(Scenario::CleanSccacheWarm);
+        }
+    }
+}
+
+/// The progress line after a build: `[done/planned]`, its time and about how long is left.
+fn say_done(
+    runner: &Runner<'_>,
+    (done, planned): (usize, usize),
+    config: &Config,
+    scenario: Scenario,
+    seconds: f64,
+    rest: &[(&str, Scenario)],
+) {
+    let time_left = runner.timings.borrow().cost(rest.iter().copied());
+    let time_left = runner.left().map_or(time_left, |left| time_left.min(left));
+    let time_left = if rest.is_empty() {
+        String::new()
+    } else {
+        format!(", about {} left", bench::minutes(time_left))
+    };
+    runner.progress.say(&format!(
+        "[{done}/{planned}] {} {scenario}: {seconds:.2} s{time_left}",
+        config.name,
+    ));
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -186,24 +186,7 @@ pub(super) fn measure_round(
         })
         .collect();
     for trial in &mut trials {
-        clock
-            .progress
-            .say(&format!("{name}: warm-up: {}", trial.settings.label()));
-        // An edit-loop build (after an edit, so that even a configuration differing only in its
-        // linker links again), whose binary shows which linker made it.
-        // sccache's warm-up is a clean build, which fills its cache.
-        let scenario = if trial.settings.sccache {
-            Scenario::Clean
-        } else {
-            Scenario::Edit
-        };
-        match runner.build(&trial.settings, scenario, true) {
-            Ok(seconds) => {
-                trial.warm_up_s = Some(seconds);
-                trial.invalid = runner.wrong_linker(&trial.settings, scenario);
-            }
-            Err(why) => trial.invalid = Some(why.to_string()),
-        }
+        warm_up(runner, clock, name, trial);
     }
     let total = runs * scenarios.len() * trials.iter().filter(|t| t.invalid.is_none()).count();
     let mut done = 0;
@@ -237,19 +220,46 @@ pub(super) fn measure_round(
             }
         }
     }
-    // Pairs need the same number of runs on both sides.
+    same_run_counts(&mut trials);
+    trials
+}
+
+/// A configuration's warm-up: an edit-loop build (after an edit, so that even a
+/// configuration differing only in its linker links again), whose binary shows which linker
+/// made it; sccache's is a clean build, which fills its cache. Failed or signed by another
+/// linker, the trial is invalid.
+fn warm_up(runner: &Runner<'_>, clock: &Clock<'_>, name: &str, trial: &mut Trial) {
+    clock
+        .progress
+        .say(&format!("{name}: warm-up: {}", trial.settings.label()));
+    let scenario = if trial.settings.sccache {
+        Scenario::Clean
+    } else {
+        Scenario::Edit
+    };
+    match runner.build(&trial.settings, scenario, true) {
+        Ok(seconds) => {
+            trial.warm_up_s = Some(seconds);
+            trial.invalid = runner.wrong_linker(&trial.settings, scenario);
+        }
+        Err(why) => trial.invalid = Some(why.to_string()),
+    }
+}
+
+/// Pairs need the same number of runs on both sides: every valid trial's runs cut to the
+/// fewest any has.
+fn same_run_counts(trials: &mut [Trial]) {
     let shortest = trials
         .iter()
         .filter(|t| t.invalid.is_none())
         .flat_map(|t| t.seconds.values().map(Vec::len))
         .min()
         .unwrap_or(0);
-    for trial in &mut trials {
+    for trial in trials {
         for seconds in trial.seconds.values_mut() {
             seconds.truncate(shortest);
         }
     }
-    trials
 }
 
 /// Time spent, the budget, and what builds have taken so far (for estimates).
