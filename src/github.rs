@@ -73,7 +73,7 @@ pub enum GithubError {
 /// The newest release upstream has of one tool.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    pub version: String,
+    pub version: crate::version::Version,
     /// The asset's file name.
     pub asset: String,
     /// Where the asset downloads from, as the API says.

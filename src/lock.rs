@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::{LldSpec, Manifest, ToolSpec, Trust};
 use crate::registry::{ArchiveFormat, Registry, archive_format};
 use crate::tool::Tool;
+use crate::version::Version;
 
 pub const LOCK_FILE: &str = "buildkit.lock";
 const LOCK_HEADER: &str =
@@ -67,7 +68,6 @@ pub enum LockProblem {
 #[serde(into = "RawLockedTool")]
 pub struct LockedTool {
     pub name: Tool,
-    pub version: String,
     pub source: ToolSource,
     /// Name in a bin directory -> path inside the tool's directory (or the sysroot).
     pub binaries: BTreeMap<String, String>,
@@ -82,9 +82,11 @@ pub enum ToolSource {
     RustToolchain,
 }
 
-/// An archive to download from `url` and verify against `sha256`.
+/// A release's archive to download from `url` and verify against `sha256`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Archive {
+    /// The release it holds: names the tool's directory in BUILDKIT_HOME.
+    pub version: Version,
     pub url: String,
     pub sha256: crate::digest::Sha256,
     /// What the registry records it weighs (downloads stop there).
@@ -99,6 +101,12 @@ pub struct Archive {
 }
 
 impl LockedTool {
+    /// The release installed from an archive; none for rust-lld, whose version is the
+    /// toolchain's.
+    pub fn version(&self) -> Option<&Version> {
+        self.archive().map(|archive| &archive.version)
+    }
+
     pub fn archive(&self) -> Option<&Archive> {
         match &self.source {
             ToolSource::Archive(archive) => Some(archive),
@@ -131,6 +139,9 @@ struct RawLockedTool {
     binaries: BTreeMap<String, String>,
 }
 
+/// What buildkit.lock writes as the version of a tool the Rust toolchain provides.
+pub const TOOLCHAIN_VERSION: &str = "rust";
+
 fn is_published(trust: &Trust) -> bool {
     *trust == Trust::Published
 }
@@ -146,7 +157,7 @@ impl From<LockedTool> for RawLockedTool {
     fn from(tool: LockedTool) -> RawLockedTool {
         let mut raw = RawLockedTool {
             name: tool.name.name().to_string(),
-            version: tool.version,
+            version: TOOLCHAIN_VERSION.to_string(),
             source: RawSource::RustToolchain,
             url: None,
             sha256: None,
@@ -159,6 +170,7 @@ impl From<LockedTool> for RawLockedTool {
         };
         if let ToolSource::Archive(archive) = tool.source {
             raw.source = RawSource::Archive;
+            raw.version = archive.version.into();
             raw.url = Some(archive.url);
             raw.sha256 = Some(archive.sha256);
             raw.size = archive.size;
@@ -199,14 +211,15 @@ impl RawLockedTool {
         let source = match self.source {
             RawSource::RustToolchain => ToolSource::RustToolchain,
             RawSource::Archive => {
-                if !crate::manifest::is_valid_version(&self.version) {
+                let Ok(version) = self.version.parse::<Version>() else {
                     return Err(LockProblem::Version {
                         tool: name,
                         version: self.version,
                     });
-                }
+                };
                 match (self.url, self.sha256, self.format) {
                     (Some(url), Some(sha256), Some(format)) => ToolSource::Archive(Archive {
+                        version,
                         url,
                         sha256,
                         size: self.size,
@@ -223,7 +236,6 @@ impl RawLockedTool {
         };
         Ok(LockedTool {
             name,
-            version: self.version,
             source,
             binaries: self.binaries,
         })
@@ -248,7 +260,10 @@ struct RawLockfile {
 impl LockedTool {
     /// `name version`, as messages say it.
     pub fn label(&self) -> String {
-        format!("{} {}", self.name, self.version)
+        match self.version() {
+            Some(version) => format!("{} {version}", self.name),
+            None => format!("{} {TOOLCHAIN_VERSION}", self.name),
+        }
     }
 }
 
@@ -268,7 +283,6 @@ impl Lockfile {
         match &manifest.lld {
             Some(LldSpec::Rust) => tools.push(LockedTool {
                 name: Tool::Lld,
-                version: "rust".into(),
                 source: ToolSource::RustToolchain,
                 binaries: BTreeMap::from([("ld.lld".into(), RUST_LLD_IN_SYSROOT.into())]),
             }),
@@ -371,8 +385,8 @@ fn archive_tool(name: Tool, spec: &ToolSpec, registry: &Registry) -> LockedTool 
     };
     LockedTool {
         name,
-        version: spec.version.clone(),
         source: ToolSource::Archive(Archive {
+            version: spec.version.clone(),
             format: archive_format(&url)
                 .expect("the manifest accepts .tar.gz and .tar.xz urls only"),
             url,

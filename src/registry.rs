@@ -51,7 +51,7 @@ pub struct ToolReleases {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Release {
-    pub version: String,
+    pub version: crate::version::Version,
     pub sha256: crate::digest::Sha256,
     #[serde(default)]
     pub size: Option<u64>,

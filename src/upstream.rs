@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use crate::digest::Sha256;
-use crate::version::ReleaseVersion;
+use crate::version::{ReleaseVersion, Version};
 
 /// Why a new pin cannot be made from what upstream published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,7 +122,7 @@ pub struct ApiAsset {
 /// The newest release that has buildkit's asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Newest<'a> {
-    pub version: String,
+    pub version: crate::version::Version,
     pub asset: &'a ApiAsset,
     /// The checksum file published beside the asset, where the tool has one.
     pub checksum_asset: Option<&'a ApiAsset>,
@@ -143,6 +143,7 @@ pub fn newest<'a>(
         .filter_map(|release| {
             let version = source.version_of_tag(&release.tag_name)?;
             let number = ReleaseVersion::parse(version)?;
+            let tag_version = version.parse().ok()?;
             let name = source.asset_name(version);
             let asset = release.assets.iter().find(|a| a.name == name)?;
             let checksum_asset = checksum_template.and_then(|template| {
@@ -152,7 +153,7 @@ pub fn newest<'a>(
             Some((
                 number,
                 Newest {
-                    version: version.to_string(),
+                    version: tag_version,
                     asset,
                     checksum_asset,
                 },
@@ -295,26 +296,14 @@ pub struct Outdated {
 }
 
 impl Outdated {
-    pub fn compare(tool: &str, locked: &str, newest: &str) -> Outdated {
+    pub fn compare(tool: &str, locked: &Version, newest: &Version) -> Outdated {
         Outdated {
             tool: tool.into(),
-            locked: locked.into(),
-            newest: Some(newest.into()),
-            behind: is_newer(locked, newest),
+            locked: locked.to_string(),
+            newest: Some(newest.to_string()),
+            behind: locked.is_older_than(newest),
             note: None,
         }
-    }
-}
-
-/// Whether upstream's `newest` is a newer release than the pinned `current`: compared as
-/// numbers where both are plain versions, otherwise any difference counts.
-pub fn is_newer(current: &str, newest: &str) -> bool {
-    match (
-        ReleaseVersion::parse(current),
-        ReleaseVersion::parse(newest),
-    ) {
-        (Some(current), Some(newest)) => newest > current,
-        _ => current != newest,
     }
 }
 
@@ -353,6 +342,10 @@ pub fn outdated_table(rows: &[Outdated]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v(text: &str) -> Version {
+        text.parse().unwrap()
+    }
 
     fn mold() -> ReleaseSource {
         ReleaseSource::from_url_template(
@@ -553,13 +546,13 @@ mod tests {
 
     #[test]
     fn outdated_rows() {
-        assert!(Outdated::compare("mold", "2.41.0", "2.42.0").behind);
-        assert!(!Outdated::compare("mold", "2.42.0", "2.42.0").behind);
+        assert!(Outdated::compare("mold", &v("2.41.0"), &v("2.42.0")).behind);
+        assert!(!Outdated::compare("mold", &v("2.42.0"), &v("2.42.0")).behind);
         // A lock ahead of upstream's newest (a release pulled back) is not behind.
-        assert!(!Outdated::compare("mold", "2.43.0", "2.42.0").behind);
+        assert!(!Outdated::compare("mold", &v("2.43.0"), &v("2.42.0")).behind);
         let table = outdated_table(&[
-            Outdated::compare("mold", "2.41.0", "2.42.0"),
-            Outdated::compare("sccache", "0.19.0", "0.19.0"),
+            Outdated::compare("mold", &v("2.41.0"), &v("2.42.0")),
+            Outdated::compare("sccache", &v("0.19.0"), &v("0.19.0")),
         ]);
         assert_eq!(
             table,

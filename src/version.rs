@@ -170,6 +170,7 @@ mod tests {
     fn a_version_line_names_it_as_a_whole_word() {
         assert!(v("2.41.0").is_said_by("mold 2.41.0 (compatible with GNU ld)"));
         assert!(v("0.17.0").is_said_by("sccache v0.17.0"));
+        assert!(v("22.1.8").is_said_by("LLD 22.1.8 (compatible with GNU linkers)"));
         assert!(!v("2.41.0").is_said_by("mold 2.41.01"));
         assert!(!v("0.17.0").is_said_by("sccache 0.16.0"));
     }

@@ -33,7 +33,8 @@ pub fn run(ctx: &Context, shell: Shell) -> Result<ExitCode, Error> {
             // never talks to a server another project's sccache started.
             socket = lock
                 .tool(crate::tool::Tool::Sccache)
-                .and_then(|sccache| ctx.home.sccache_socket(&sccache.version));
+                .and_then(|sccache| sccache.version())
+                .and_then(|version| ctx.home.sccache_socket(version));
             if let Some(socket) = &socket {
                 vars.push((
                     crate::env_vars::SCCACHE_SERVER_UDS.into(),

@@ -145,9 +145,10 @@ impl Sweep {
             let users: Vec<&str> = locks
                 .iter()
                 .filter(|(lock, _)| {
-                    lock.tools
-                        .iter()
-                        .any(|t| t.name.name() == receipt.name && t.version == receipt.version)
+                    lock.tools.iter().any(|t| {
+                        t.name.name() == receipt.name
+                            && t.version().is_some_and(|v| *v == *receipt.version)
+                    })
                 })
                 .map(|(_, who)| who.as_str())
                 .collect();

@@ -81,7 +81,7 @@ pub fn run(ctx: &Context, options: &InitOptions) -> Result<ExitCode, Error> {
     if path.exists() && !force {
         return Err(InitError::Exists(path).into());
     }
-    let newest = |tool: Tool| Some(ctx.registry.tool(tool).newest().version.clone());
+    let newest = |tool: Tool| Some(ctx.registry.tool(tool).newest().version.to_string());
     super::warn_without_cargo_toml(&ctx.cwd);
     let rust = choose_rust(ctx)?;
     let (buildkit, buildkit_note) = buildkit_source(ctx);

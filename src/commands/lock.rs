@@ -204,7 +204,7 @@ fn upgrade_from_upstream(
             continue;
         }
         let newest = api.newest(name, releases)?;
-        if !crate::upstream::is_newer(&spec.version, &newest.version) {
+        if !spec.version.is_older_than(&newest.version) {
             lines.push(format!("{name} {} is the newest release", spec.version));
             continue;
         }
@@ -346,7 +346,7 @@ fn describe(tool: &crate::lock::LockedTool) -> String {
         Some(archive) => format!(
             "{} {} sha256:{}{}",
             tool.name,
-            tool.version,
+            archive.version,
             &archive.sha256[..12],
             if archive.trust == Trust::FirstDownload {
                 " (trust: first download, published by nobody)"

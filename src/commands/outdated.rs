@@ -32,15 +32,15 @@ pub fn run(ctx: &Context, options: OutdatedOptions) -> Result<ExitCode, Error> {
         let row = match &tool.source {
             ToolSource::RustToolchain => Outdated {
                 tool: tool.name.to_string(),
-                locked: tool.version.clone(),
+                locked: tool.label(),
                 newest: None,
                 behind: false,
                 note: Some("comes with the Rust toolchain (rust-toolchain.toml pins it)".into()),
             },
-            ToolSource::Archive(_) => {
+            ToolSource::Archive(archive) => {
                 let releases = ctx.registry.tool(tool.name);
                 let newest = api.newest(tool.name.name(), releases)?;
-                Outdated::compare(tool.name.name(), &tool.version, &newest.version)
+                Outdated::compare(tool.name.name(), &archive.version, &newest.version)
             }
         };
         rows.push(row);

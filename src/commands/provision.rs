@@ -72,9 +72,12 @@ fn commit_all(
         let outcome = match (&tool.source, staged.remove(&tool.name)) {
             (ToolSource::RustToolchain, _) => link_rust_lld(tool, &ctx.env.rustc),
             (ToolSource::Archive(_), Some(staging)) => commit_archive(&ctx.home, tool, staging),
-            (ToolSource::Archive(_), None) => {
-                Ok(archive_outcome(&ctx.home, tool, Status::AlreadyInstalled))
-            }
+            (ToolSource::Archive(archive), None) => Ok(archive_outcome(
+                &ctx.home,
+                tool,
+                archive,
+                Status::AlreadyInstalled,
+            )),
         };
         match outcome {
             Ok(outcome) => outcomes.push(outcome),

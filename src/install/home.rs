@@ -163,8 +163,10 @@ impl Home {
     /// identity; a url moved to another host serves the same bytes). Reads one small file: no
     /// archive is re-hashed.
     pub fn is_installed(&self, tool: &LockedTool) -> bool {
-        self.read_receipt(tool.name.name(), &tool.version)
-            .is_some_and(|r| tool.archive().is_some_and(|a| r.sha256 == a.sha256))
+        tool.archive().is_some_and(|archive| {
+            self.read_receipt(tool.name.name(), &archive.version)
+                .is_some_and(|r| r.sha256 == archive.sha256)
+        })
     }
 
     /// Every installed tool version with its receipt, sorted.

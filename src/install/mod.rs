@@ -10,9 +10,7 @@ mod verify;
 
 pub use home::Home;
 use home::is_read_only_error;
-pub use verify::{
-    hash_binaries, run_binaries, rust_sysroot, says_version, verify_tools, version_line,
-};
+pub use verify::{hash_binaries, run_binaries, rust_sysroot, verify_tools, version_line};
 
 use std::collections::BTreeMap;
 use std::io;

@@ -79,7 +79,7 @@ pub(crate) fn link_rust_lld(
     }
     Ok(ToolOutcome {
         name: tool.name.to_string(),
-        version: tool.version.clone(),
+        version: crate::lock::TOOLCHAIN_VERSION.to_string(),
         status: Status::LinkedFromToolchain,
         sha256: None,
         path: sysroot,
@@ -87,23 +87,28 @@ pub(crate) fn link_rust_lld(
     })
 }
 
-pub(crate) fn archive_outcome(home: &Home, tool: &LockedTool, status: Status) -> ToolOutcome {
+pub(crate) fn archive_outcome(
+    home: &Home,
+    tool: &LockedTool,
+    archive: &Archive,
+    status: Status,
+) -> ToolOutcome {
     let links = tool
         .binaries
         .iter()
         .map(|(link, path)| {
             (
                 link.clone(),
-                Home::link_target(tool.name.name(), &tool.version, path),
+                Home::link_target(tool.name.name(), &archive.version, path),
             )
         })
         .collect();
     ToolOutcome {
         name: tool.name.to_string(),
-        version: tool.version.clone(),
+        version: archive.version.to_string(),
         status,
-        sha256: tool.archive().map(|a| a.sha256.clone()),
-        path: home.tool_dir(tool.name.name(), &tool.version),
+        sha256: Some(archive.sha256.clone()),
+        path: home.tool_dir(tool.name.name(), &archive.version),
         links,
     }
 }
@@ -201,10 +206,10 @@ pub(crate) fn commit_archive(
         dir: staging,
         digests,
     } = staged;
-    super::run_binaries(tool, staging.path(), digests.keys())?;
+    super::run_binaries(tool, &archive.version, staging.path(), digests.keys())?;
     let receipt = Receipt {
         name: tool.name.to_string(),
-        version: tool.version.clone(),
+        version: archive.version.to_string(),
         url: url.clone(),
         sha256: sha256.clone(),
         installed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
@@ -222,6 +227,6 @@ pub(crate) fn commit_archive(
         path: receipt_path,
         source,
     })?;
-    home.commit(staging, tool.name.name(), &tool.version)?;
-    Ok(archive_outcome(home, tool, Status::Installed))
+    home.commit(staging, tool.name.name(), &archive.version)?;
+    Ok(archive_outcome(home, tool, archive, Status::Installed))
 }

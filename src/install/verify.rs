@@ -102,12 +102,6 @@ pub fn version_line(binary: &Path) -> Result<String, ChildError> {
         .to_string())
 }
 
-/// Whether a `--version` line names `version` as a whole word.
-pub fn says_version(line: &str, version: &str) -> bool {
-    line.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
-        .any(|word| word == version || word.strip_prefix('v') == Some(version))
-}
-
 /// The digest of each distinct binary of an unpacked tool, for the receipt (and `check`).
 /// Fails when the archive lacks one of them.
 pub fn hash_binaries(
@@ -144,6 +138,7 @@ pub fn hash_binaries(
 /// that cannot run on this machine is reported, not left to fail later.
 pub fn run_binaries(
     tool: &LockedTool,
+    version: &crate::version::Version,
     root: &Path,
     binaries: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> Result<(), InstallError> {
@@ -154,12 +149,12 @@ pub fn run_binaries(
             path: path.clone(),
             reason,
         })?;
-        if !says_version(&line, &tool.version) {
+        if !version.is_said_by(&line) {
             return Err(InstallError::WrongVersion {
                 tool: tool.name.to_string(),
                 path,
                 said: line,
-                expected: tool.version.clone(),
+                expected: version.to_string(),
             });
         }
     }
@@ -251,7 +246,7 @@ fn check_against_archive(home: &Home, tool: &LockedTool, cache_dir: &Path) -> Re
     ) else {
         return Ok(());
     };
-    let tool_dir = home.tool_dir(tool.name.name(), &tool.version);
+    let tool_dir = home.tool_dir(tool.name.name(), &archive.version);
     for (rel, expected) in pinned {
         let installed = tool_dir.join(&rel);
         match crate::digest::sha256_file(&installed) {
@@ -307,7 +302,7 @@ fn check_tool(
         }
         return Ok(());
     };
-    let Some(receipt) = home.read_receipt(tool.name.name(), &tool.version) else {
+    let Some(receipt) = home.read_receipt(tool.name.name(), &archive.version) else {
         return Err(Drift::NotInstalled { label });
     };
     if receipt.sha256 != archive.sha256 {
@@ -317,7 +312,7 @@ fn check_tool(
             pinned: archive.sha256.clone(),
         });
     }
-    let tool_dir = home.tool_dir(tool.name.name(), &tool.version);
+    let tool_dir = home.tool_dir(tool.name.name(), &archive.version);
     for (path, digest) in &receipt.binaries {
         let file = tool_dir.join(path);
         match crate::digest::sha256_file(&file) {
@@ -341,9 +336,9 @@ fn check_tool(
         }
     }
     for (link, path) in &tool.binaries {
-        let expected = home
-            .root()
-            .join(Home::link_target(tool.name.name(), &tool.version, path));
+        let expected =
+            home.root()
+                .join(Home::link_target(tool.name.name(), &archive.version, path));
         match links.get(link) {
             Some(target) if target == &expected => {}
             _ => {

@@ -224,7 +224,7 @@ pub enum CiProvider {
 /// A tool to download: a registry version, or any version from an explicit url + sha256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolSpec {
-    pub version: String,
+    pub version: crate::version::Version,
     /// Overrides the registry; always together with `sha256`.
     pub source: Option<ExplicitSource>,
 }
@@ -282,17 +282,6 @@ pub struct Manifest {
     /// How CI and the devcontainer install buildkit; `None` until buildkit.toml says (there is
     /// no default: a crates.io version that was never published would fail the first push).
     pub buildkit: Option<BuildkitSource>,
-}
-
-/// Whether `version` is safe as a directory name and looks like a version: `1.2.3`, `0.17.0-rc1`.
-pub fn is_valid_version(version: &str) -> bool {
-    let mut chars = version.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_digit())
-        && version.len() <= 64
-        && version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'))
-        && !version.contains("..")
 }
 
 impl Manifest {

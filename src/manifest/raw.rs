@@ -11,7 +11,7 @@ use super::source::{NO_CREDENTIALS, RawBuildkit, has_credentials};
 use super::spans::Source;
 use super::{
     CiProvider, ExplicitSource, LinkerDriver, LinkerKind, LldSource, LldSpec, ManifestError,
-    ToolSpec, ToolchainExtras, ToolchainProfile, Trust, is_valid_version,
+    ToolSpec, ToolchainExtras, ToolchainProfile, Trust,
 };
 use crate::registry::{Registry, archive_format};
 
@@ -137,13 +137,10 @@ pub(super) fn tool_spec(
             ));
         }
     }
-    if !is_valid_version(version.get_ref()) {
-        return Err(src.at(
-            &version,
-            &key("version"),
-            format!("`{}` is not a version like 1.2.3", version.get_ref()),
-        ));
-    }
+    let parsed: crate::version::Version = match version.get_ref().parse() {
+        Ok(parsed) => parsed,
+        Err(problem) => return Err(src.at(&version, &key("version"), problem.to_string())),
+    };
     if let Some(url) = &url
         && has_credentials(url.get_ref())
     {
@@ -182,7 +179,7 @@ pub(super) fn tool_spec(
         }
     };
     Ok(ToolSpec {
-        version: version.into_inner(),
+        version: parsed,
         source,
     })
 }

@@ -5,8 +5,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::ManifestError;
 use super::spans::Source;
-use super::{ManifestError, is_valid_version};
 
 /// The crates.io package buildkit is published under (the binary is `buildkit`; crates.io's
 /// `buildkit` is an unrelated project, so generated files must never name it).
@@ -203,7 +203,12 @@ pub(super) fn crates_io_source(
     src: &Source<'_>,
     version: Spanned<String>,
 ) -> Result<BuildkitSource, ManifestError> {
-    if !is_valid_version(version.get_ref()) || version.get_ref().contains('_') {
+    if version
+        .get_ref()
+        .parse::<crate::version::Version>()
+        .is_err()
+        || version.get_ref().contains('_')
+    {
         return Err(src.at(
             &version,
             "buildkit.version",

@@ -10,7 +10,7 @@ use crate::registry::Registry;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinMove {
     pub tool: crate::tool::Tool,
-    pub version: String,
+    pub version: crate::version::Version,
     pub source: Option<ExplicitSource>,
 }
 
@@ -113,7 +113,7 @@ mod tests {
             &[
                 PinMove {
                     tool: crate::tool::Tool::Sccache,
-                    version: "0.19.0".into(),
+                    version: "0.19.0".parse().unwrap(),
                     source: Some(ExplicitSource {
                         url: "https://x/sccache-0.19.0.tar.gz".into(),
                         sha256: digest.clone(),
@@ -123,7 +123,7 @@ mod tests {
                 },
                 PinMove {
                     tool: crate::tool::Tool::Mold,
-                    version: "2.42.0".into(),
+                    version: "2.42.0".parse().unwrap(),
                     source: None,
                 },
             ],
@@ -140,7 +140,7 @@ mod tests {
                 "[tools]\n",
                 &[PinMove {
                     tool: crate::tool::Tool::Mold,
-                    version: "1".into(),
+                    version: "1".parse().unwrap(),
                     source: None
                 }]
             )

@@ -32,7 +32,8 @@ pub(super) fn cache_policy_findings(
     // The user's own sccache server (the one `buildkit env` selects), if it is running.
     let Some(socket) = lock
         .tool(crate::tool::Tool::Sccache)
-        .and_then(|t| ctx.home.sccache_socket(&t.version))
+        .and_then(|t| t.version())
+        .and_then(|version| ctx.home.sccache_socket(version))
         .filter(|s| s.exists())
     else {
         return;

@@ -147,8 +147,8 @@ pub(super) fn linker_finding(
         .linker()
         .tool()
         .and_then(|tool| lock.tool(tool))
-        .map(|t| t.version.as_str())
-        .filter(|v| *v != "rust");
+        .and_then(|t| t.version())
+        .map(|v| v.as_str());
     match locked {
         Some(version) if version != seen_version => findings.add(
             "build",

@@ -111,7 +111,7 @@ fn sccache_version_finding(ctx: &Context, lock: &Lockfile, findings: &mut Findin
     if let Some(tool) = lock.tool(crate::tool::Tool::Sccache) {
         let bin = ctx.home.lock_bin_dir(&lock.id()).join("sccache");
         match crate::install::version_line(&bin) {
-            Ok(line) if crate::install::says_version(&line, &tool.version) => {
+            Ok(line) if tool.version().is_some_and(|v| v.is_said_by(&line)) => {
                 findings.add("sccache version", Status::Ok, line)
             }
             Ok(line) => findings.add(
@@ -120,7 +120,7 @@ fn sccache_version_finding(ctx: &Context, lock: &Lockfile, findings: &mut Findin
                 format!(
                     "{} says `{line}`, but buildkit.lock pins {}: run `buildkit setup`",
                     bin.display(),
-                    tool.version
+                    tool.label()
                 ),
             ),
             Err(e) => findings.add(

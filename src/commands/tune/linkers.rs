@@ -123,7 +123,7 @@ fn unpinned_linkers(
         .filter(|tool| lock.tool(*tool).is_none())
         .map(|tool| {
             let newest = &registry.tool(tool).newest().version;
-            (tool.name().to_string(), newest.clone())
+            (tool.name().to_string(), newest.to_string())
         })
         .collect()
 }
@@ -141,7 +141,7 @@ mod tests {
     fn tune_pins_what_the_lock_lacks_and_measures_what_is_installed() {
         let registry = Registry::embedded();
         let mold = "[linker]\nkind = \"mold\"\n[tools.mold]\nversion = \"2.41.0\"\n[tools.lld]\nsource = \"rust\"\n";
-        let newest_wild = registry.tool(Tool::Wild).newest().version.clone();
+        let newest_wild = registry.tool(Tool::Wild).newest().version.to_string();
         assert_eq!(
             unpinned_linkers(&lock(mold), &registry),
             [("wild".to_string(), newest_wild)]
