@@ -98,7 +98,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
             commands::tune::run(
                 &ctx,
-                &commands::tune::TuneOptions::after_init(options.offline, options.mirror),
+                &commands::tune::TuneOptions::after_init(options.download),
             )
         }
         Command::Tune(options) => commands::tune::run(&ctx, &options),

@@ -26,6 +26,7 @@ pub(crate) mod github;
 pub(crate) mod install;
 pub(crate) mod linker;
 pub(crate) mod lock;
+pub(crate) mod machine;
 pub(crate) mod manifest;
 pub(crate) mod output;
 pub(crate) mod provenance;

@@ -331,35 +331,6 @@ impl Lockfile {
             tools,
         })
     }
-
-    /// Reads the lock at `path`; `Ok(None)` when there is none.
-    pub fn read(path: &Path) -> Result<Option<Lockfile>, LockError> {
-        Lockfile::read_text(path)?
-            .map(|text| Lockfile::parse(&text, path))
-            .transpose()
-    }
-
-    /// The lock file's text as it is on disk, or `None` when there is none.
-    pub fn read_text(path: &Path) -> Result<Option<String>, LockError> {
-        match crate::fsutil::read_text(path, crate::fsutil::MAX_TEXT_BYTES) {
-            Ok(text) => Ok(Some(text)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(LockError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    }
-
-    /// Writes atomically (temp file + rename), so a reader never sees half a lock.
-    pub fn write(&self, path: &Path) -> Result<(), LockError> {
-        crate::fsutil::write_atomically(path, self.to_toml().as_bytes()).map_err(|source| {
-            LockError::Write {
-                path: path.to_path_buf(),
-                source,
-            }
-        })
-    }
 }
 
 fn archive_tool(name: Tool, spec: &ToolSpec, registry: &Registry) -> LockedTool {

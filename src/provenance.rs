@@ -4,7 +4,7 @@
 //! source for CI and the devcontainer, so that what they install is what the user runs, and
 //! never a crates.io version that does not exist.
 //!
-//! The parse is pure; [`of_running_buildkit`] is the I/O at the edge.
+//! Pure: the file's text comes in as a value ([`crate::machine::running_buildkit`] reads it).
 
 use std::path::{Path, PathBuf};
 
@@ -63,16 +63,6 @@ fn parse_package_id(id: &str) -> Option<InstalledFrom> {
         }),
         _ => None,
     }
-}
-
-/// Where the running buildkit came from: the `.crates2.json` of the install root it runs from
-/// (`ROOT/bin/buildkit`); `None` for a binary cargo did not install (a `target/` build, a copy).
-pub fn of_running_buildkit() -> Option<InstalledFrom> {
-    let exe = std::env::current_exe().ok()?;
-    let root = exe.parent()?.parent()?;
-    let text = crate::fsutil::read_text(&root.join(".crates2.json"), crate::fsutil::MAX_TEXT_BYTES)
-        .ok()?;
-    parse_crates2(&text, "buildkit")
 }
 
 /// A path install as a `[buildkit] path` of the project at `root`: relative, inside it.

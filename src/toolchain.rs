@@ -4,11 +4,9 @@
 //! rust-toolchain.toml selects the pinned one), so `check` and `doctor` ask rustc itself. Stable
 //! releases follow a fixed six-week train from 1.0.0 (2015-05-15), which lets buildkit tell a
 //! version that cannot exist yet from one it merely has not seen, without any network.
-
-use std::path::Path;
-use std::process::Command;
-
-use std::ffi::OsStr;
+//!
+//! Pure: rustc's and rustup's output and today's date come in as values ([`crate::machine`]
+//! asks the machine for them).
 
 /// A stable Rust release as a project pins it: `1.95.0`, or `1.95` for any patch of 1.95.
 /// Parsed once, from buildkit.toml or rustc's own `release:`; digits and dots only, so it is
@@ -83,6 +81,18 @@ pub struct ActiveRustc {
 }
 
 impl ActiveRustc {
+    /// What `rustc -vV` printed (`verbose`), read; `rustc` names it in the error.
+    pub fn parse(rustc: &str, verbose: String) -> Result<ActiveRustc, ToolchainError> {
+        let release = verbose
+            .lines()
+            .find_map(|l| l.strip_prefix("release: "))
+            .map(|r| r.trim().to_string())
+            .ok_or_else(|| ToolchainError::NoRelease {
+                rustc: rustc.to_string(),
+            })?;
+        Ok(ActiveRustc { release, verbose })
+    }
+
     /// `host:`, the triple this rustc builds for by default.
     pub fn host(&self) -> Option<&str> {
         self.verbose
@@ -114,33 +124,6 @@ impl ToolchainError {
     }
 }
 
-/// The rustc that cargo would use in `dir` (rustup resolves rust-toolchain.toml from there).
-pub fn active_rustc(dir: &Path, rustc: &OsStr) -> Result<ActiveRustc, ToolchainError> {
-    let rustc = rustc.to_string_lossy().into_owned();
-    let output = crate::child::output(
-        Command::new(&rustc).arg("-vV").current_dir(dir),
-        crate::child::Limits::PROBE,
-    )
-    .map_err(|source| ToolchainError::Spawn {
-        rustc: rustc.clone(),
-        source,
-    })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(ToolchainError::Failed {
-            rustc,
-            stderr: stderr.lines().next().unwrap_or("").trim().to_string(),
-        });
-    }
-    let verbose = String::from_utf8_lossy(&output.stdout).into_owned();
-    let release = verbose
-        .lines()
-        .find_map(|l| l.strip_prefix("release: "))
-        .map(|r| r.trim().to_string())
-        .ok_or(ToolchainError::NoRelease { rustc })?;
-    Ok(ActiveRustc { release, verbose })
-}
-
 /// Days since 1970-01-01 of the day stable 1.`minor`.0 is released.
 fn release_day(minor: u64) -> i64 {
     const RUST_1_0: i64 = 16_570; // 2015-05-15
@@ -150,14 +133,6 @@ fn release_day(minor: u64) -> i64 {
 /// A fixed "today" for tests of pure code (2026-11-30), so that they do not read the clock.
 #[cfg(test)]
 pub const TEST_DAY: i64 = 20_787;
-
-/// Today, in days since 1970-01-01 (UTC).
-pub fn today() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    (secs / 86_400) as i64
-}
 
 /// `YYYY-MM-DD` of a day count (proleptic Gregorian; Howard Hinnant's civil_from_days).
 pub fn date(days: i64) -> String {
@@ -244,39 +219,21 @@ fn unreleased_patch(minor: u64, patch: u64) -> Option<String> {
     (patch > last).then(|| format!("the last patch release of 1.{minor} is 1.{minor}.{last}"))
 }
 
-/// The stable toolchains rustup has installed, by version (`rustup toolchain list`: `1.95.0-…`
-/// by name, `stable-…` by what its rustc says). Empty without rustup.
-pub fn installed_stables(dir: &Path) -> Vec<RustVersion> {
-    let Ok(output) = crate::child::output(
-        Command::new("rustup")
-            .args(["toolchain", "list"])
-            .current_dir(dir),
-        crate::child::Limits::PROBE,
-    ) else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or_default();
-        let channel = name.split('-').next().unwrap_or_default();
-        if let Ok(version) = channel.parse::<RustVersion>() {
-            found.push(version);
-        } else if channel == "stable"
-            && let Ok(out) = crate::child::output(
-                Command::new("rustc")
-                    .args([&format!("+{name}"), "--version"])
-                    .current_dir(dir),
-                crate::child::Limits::PROBE,
-            )
-            && let Some(version) = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<RustVersion>().ok())
-        {
-            found.push(version);
-        }
+/// A toolchain name `rustup toolchain list` prints, as the stable it is by name: `1.95.0-…`
+/// is; `stable-…` is whatever its rustc says (`Err` with that name, for the caller to ask).
+pub fn listed_stable(line: &str) -> Result<RustVersion, Option<&str>> {
+    let name = line.split_whitespace().next().unwrap_or_default();
+    let channel = name.split('-').next().unwrap_or_default();
+    match channel.parse::<RustVersion>() {
+        Ok(version) => Ok(version),
+        Err(_) if channel == "stable" => Err(Some(name)),
+        Err(_) => Err(None),
     }
-    found
+}
+
+/// The version `rustc --version` names (`rustc 1.95.0 (…)`).
+pub fn version_of(line: &str) -> Option<RustVersion> {
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The stable release to pin for an active rustc: itself when it is stable, else the newest

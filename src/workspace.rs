@@ -3,7 +3,8 @@
 //! directly that `[workspace.dependencies]` already pins (the way duplicates creep in).
 //!
 //! Read from `cargo metadata` (the resolved graph, offline) and the manifests (through the
-//! `toml` crate), never by parsing Cargo.lock by hand.
+//! `toml` crate), never by parsing Cargo.lock by hand. Pure: the metadata and the manifests'
+//! text come in as values ([`crate::machine`] runs `cargo metadata`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
@@ -28,19 +29,6 @@ pub fn highest_rust_version(metadata: &Metadata) -> Option<(String, RustVersion)
             Some((p.name.to_string(), version))
         })
         .max_by(|a, b| a.1.cmp(&b.1))
-}
-
-/// [`highest_rust_version`] of the workspace at `dir` (`cargo metadata --no-deps`: no
-/// network); `None` where there is no workspace or no member declares one.
-pub fn required_rust(dir: &Path, cargo: &std::ffi::OsStr) -> Option<(String, RustVersion)> {
-    let metadata = crate::child::cargo_metadata(
-        cargo_metadata::MetadataCommand::new()
-            .cargo_path(cargo)
-            .current_dir(dir)
-            .no_deps(),
-    )
-    .ok()?;
-    highest_rust_version(&metadata)
 }
 
 /// A crate resolved in several versions, each with the chain that pulls it in.

@@ -63,7 +63,7 @@ fn known_locks(ctx: &Context, here: (Lockfile, String)) -> Result<Vec<(Lockfile,
         {
             continue;
         }
-        match Lockfile::read(&path) {
+        match super::project::read_lock(&path) {
             Ok(Some(lock)) => locks.push((lock, path.display().to_string())),
             Ok(None) => eprintln!("forgot {} (it no longer exists)", path.display()),
             Err(e) => {
@@ -84,7 +84,7 @@ fn pinned_by_other_homes(ctx: &Context) -> Option<BTreeSet<crate::digest::Sha256
             continue;
         }
         for lock_path in crate::install::Home::new(root).projects() {
-            match Lockfile::read(&lock_path) {
+            match super::project::read_lock(&lock_path) {
                 Ok(Some(lock)) => digests.extend(
                     lock.tools
                         .iter()

@@ -64,12 +64,9 @@ pub struct InitOptions {
     /// is faster.
     #[arg(long)]
     pub tune: bool,
-    /// With --tune: no network (measure only linkers already downloaded).
-    #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
-    pub offline: bool,
-    /// With --tune: fetch https://HOST/PATH as MIRROR/HOST/PATH.
-    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
-    pub mirror: Option<String>,
+    /// With --tune: where the linkers it measures are downloaded from.
+    #[command(flatten)]
+    pub download: super::provision::DownloadOptions,
 }
 
 pub fn run(ctx: &Context, options: &InitOptions) -> Result<ExitCode, Error> {
@@ -100,14 +97,14 @@ pub fn run(ctx: &Context, options: &InitOptions) -> Result<ExitCode, Error> {
     };
     let text = render_init(&input)?;
     // What init writes must be what buildkit accepts.
-    let manifest = Manifest::parse(&text, &path, &ctx.registry, crate::toolchain::today())?;
+    let manifest = Manifest::parse(&text, &path, &ctx.registry, crate::machine::today())?;
     crate::fsutil::write_atomically(&path, text.as_bytes()).map_err(|source| Error::File {
         action: "write",
         path: path.clone(),
         source,
     })?;
     let lock_path = path.with_file_name(LOCK_FILE);
-    Lockfile::resolve(&manifest, &ctx.registry).write(&lock_path)?;
+    super::project::write_lock(&Lockfile::resolve(&manifest, &ctx.registry), &lock_path)?;
     eprintln!("wrote {} and {}", path.display(), lock_path.display());
     match &rust {
         Err(why) => eprintln!(
@@ -156,13 +153,13 @@ struct RustChoice {
 fn choose_rust(ctx: &Context) -> Result<Result<RustChoice, NoRust>, Error> {
     let pinned = project_channel(&ctx.cwd);
     // `cargo metadata`, once for both choices.
-    let minimum = crate::workspace::required_rust(&ctx.cwd, &ctx.env.cargo);
+    let minimum = crate::machine::required_rust(&ctx.cwd, &ctx.env.cargo);
     let choice = choose_active_rust(ctx, minimum.clone())?;
     let Some((file, channel)) = pinned else {
         return Ok(choice);
     };
     // The project's own pin, where it can be kept: what its contributors build with today.
-    let installed = crate::toolchain::installed_stables(&ctx.cwd);
+    let installed = crate::machine::installed_stables(&ctx.cwd);
     let why_not = if let Some((package, min)) = minimum.as_ref().filter(|(_, min)| channel < *min) {
         Some(format!("below package `{package}`'s rust-version {min}"))
     } else if !installed.contains(&channel) {
@@ -246,7 +243,7 @@ fn choose_active_rust(
     ctx: &Context,
     required: Option<(String, RustVersion)>,
 ) -> Result<Result<RustChoice, NoRust>, Error> {
-    let active = match crate::toolchain::active_rustc(&ctx.cwd, &ctx.env.rustc) {
+    let active = match crate::machine::active_rustc(&ctx.cwd, &ctx.env.rustc) {
         Ok(active) => active,
         Err(e) if e.is_project_file() => return Err(InitError::ProjectFile(e).into()),
         Err(e) => return Ok(Err(NoRust::Rustc(e))),
@@ -266,7 +263,7 @@ fn choose_active_rust(
             note,
         }));
     };
-    let installed = crate::toolchain::installed_stables(&ctx.cwd);
+    let installed = crate::machine::installed_stables(&ctx.cwd);
     match installed.into_iter().filter(|v| *v >= minimum).max() {
         Some(version) => Ok(Ok(RustChoice {
             version,
@@ -288,7 +285,7 @@ fn choose_active_rust(
 /// there too; otherwise none, and a note saying why.
 fn buildkit_source(ctx: &Context) -> (Option<BuildkitSource>, Option<String>) {
     use crate::provenance::InstalledFrom;
-    match crate::provenance::of_running_buildkit() {
+    match crate::machine::running_buildkit() {
         Some(InstalledFrom::CratesIo { version }) => (Some(BuildkitSource::CratesIo { version }), None),
         Some(InstalledFrom::Git { url, rev }) => (Some(BuildkitSource::Git { url, rev }), None),
         Some(InstalledFrom::Path { dir }) => match crate::provenance::inside(&dir, &ctx.cwd) {

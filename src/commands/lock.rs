@@ -95,7 +95,7 @@ pub fn run(ctx: &Context, options: &LockOptions) -> Result<ExitCode, Error> {
     } else if state == LockState::Fresh {
         eprintln!("{} is up to date", path.display());
     } else {
-        lock.write(path)?;
+        super::project::write_lock(&lock, path)?;
         eprintln!("wrote {}", path.display());
     }
     for tool in &lock.tools {
@@ -154,7 +154,7 @@ fn upgrade_offline(ctx: &Context, project: &mut Project, only: &[String]) -> Res
         })?;
         eprintln!("upgraded pinned versions in {MANIFEST_FILE} to the newest buildkit knows");
     }
-    project.manifest = Manifest::load(&path, &ctx.registry)?;
+    project.manifest = super::project::load_manifest(&path, &ctx.registry)?;
     Ok(())
 }
 

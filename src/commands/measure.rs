@@ -306,7 +306,7 @@ pub fn project_rustflags(
     use crate::env_vars::{
         CARGO_BUILD_RUSTFLAGS, CARGO_ENCODED_RUSTFLAGS, RUSTFLAGS, TARGET_RUSTFLAGS,
     };
-    let active = crate::toolchain::active_rustc(root, &env.rustc).map_err(MeasureError::Rustc)?;
+    let active = crate::machine::active_rustc(root, &env.rustc).map_err(MeasureError::Rustc)?;
     let host = active
         .host()
         .unwrap_or(crate::rustflags::DEFAULT_HOST)

@@ -14,6 +14,7 @@ pub(crate) mod lock;
 pub(crate) mod measure;
 pub(crate) mod outdated;
 pub(crate) mod plan;
+pub(crate) mod project;
 pub(crate) mod provision;
 pub(crate) mod setup;
 pub(crate) mod tune;
@@ -24,9 +25,10 @@ use crate::Error;
 use crate::env_vars;
 use crate::install::Home;
 use crate::lock::{LOCK_FILE, Lockfile};
-use crate::manifest::{self, Manifest};
+use crate::manifest::Manifest;
 use crate::registry::Registry;
 pub use error::CommandError;
+pub use project::{LockState, Project, RustCheck};
 
 /// What every command needs to know about where it runs.
 pub struct Context {
@@ -40,79 +42,6 @@ pub struct Context {
     /// How long a download or an API response may go without progress
     /// (BUILDKIT_STALL_SECONDS); every network read's deadline follows from it.
     pub stall: std::time::Duration,
-}
-
-/// A buildkit.toml read from a file, and where its lock lives. (The embedded default set that
-/// `setup` installs where there is none is not a project: it has no root and no lock file.)
-pub struct Project {
-    pub manifest: Manifest,
-    root: PathBuf,
-    pub lock_path: PathBuf,
-}
-
-impl Project {
-    /// buildkit.toml's path and text, as on disk (for edits in place, comments and all).
-    pub fn manifest_text(&self) -> Result<(PathBuf, String), Error> {
-        let path = self
-            .manifest
-            .path
-            .clone()
-            .unwrap_or_else(|| self.root.join(manifest::MANIFEST_FILE));
-        let text = crate::fsutil::read_text_named(&path, manifest::MAX_MANIFEST_BYTES)?;
-        Ok((path, text))
-    }
-
-    /// Writes an edited buildkit.toml (validated like any other) and the lock it resolves
-    /// to: both, or neither.
-    pub fn write_edited(&self, ctx: &Context, path: &Path, new_text: String) -> Result<(), Error> {
-        let manifest = Manifest::parse(&new_text, path, &ctx.registry, crate::toolchain::today())?;
-        let lock = Lockfile::resolve(&manifest, &ctx.registry);
-        let mut files = crate::fsutil::FileSet::default();
-        files.write(path.to_path_buf(), new_text, false);
-        files.write(self.lock_path.clone(), lock.to_toml(), false);
-        files.commit().map_err(|(path, source)| Error::File {
-            action: "write",
-            path,
-            source,
-        })
-    }
-
-    /// The directory holding buildkit.toml.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The Rust the project pins against the rustc that runs here (rustup honours
-    /// rust-toolchain.toml in the project, so this is what `cargo build` would use).
-    /// How it stands against the pin: `None` when it matches (or nothing is
-    /// pinned); overridden when it differs because RUSTUP_TOOLCHAIN chose another (a CI matrix
-    /// job building with beta or its MSRV), which is the job's choice, not drift.
-    pub fn rust_check(&self, env: &crate::env_vars::BuildEnv) -> Option<RustCheck> {
-        let pinned = self.manifest.rust?;
-        let root = self.root();
-        let overridden = env
-            .var(crate::env_vars::RUSTUP_TOOLCHAIN)
-            .filter(|v| !v.is_empty())
-            .map(|v| v.to_string_lossy().into_owned());
-        match crate::toolchain::active_rustc(root, &env.rustc) {
-            Ok(active) if pinned.is_satisfied_by(&active.release) => None,
-            Ok(active) => Some(match overridden {
-                Some(toolchain) => RustCheck::Overridden(format!(
-                    "RUSTUP_TOOLCHAIN={toolchain} chooses rustc {}, not toolchain.rust = \"{pinned}\" (a CI matrix job's choice; elsewhere unset it)",
-                    active.release
-                )),
-                None => RustCheck::Differs(format!(
-                    "rustc {} is active in {}, but buildkit.toml pins toolchain.rust = \"{pinned}\": run `rustup toolchain install {pinned}` (rust-toolchain.toml selects it)",
-                    active.release,
-                    root.display()
-                )),
-            }),
-            Err(e) => Some(RustCheck::Differs(format!(
-                "cannot run rustc in {} to compare with toolchain.rust = \"{pinned}\": {e}",
-                root.display()
-            ))),
-        }
-    }
 }
 
 impl Context {
@@ -163,10 +92,10 @@ impl Context {
                 return Err(CommandError::ConfigMissing(path.clone()).into());
             }
             Some(path) => Some(path.clone()),
-            None => manifest::discover(&self.cwd),
+            None => project::discover(&self.cwd),
         };
         if let Some(path) = &found {
-            manifest::check_regular_file(path)?;
+            project::check_regular_file(path)?;
         }
         Ok(found)
     }
@@ -181,7 +110,7 @@ impl Context {
         let Some(path) = self.manifest_path()? else {
             return Ok(None);
         };
-        let manifest = Manifest::load(&path, &self.registry)?;
+        let manifest = project::load_manifest(&path, &self.registry)?;
         let root = path
             .parent()
             .map_or_else(|| self.cwd.clone(), Path::to_path_buf);
@@ -195,7 +124,7 @@ impl Context {
     /// The lock that should be in effect, and whether the file on disk differs from it.
     pub fn resolve_lock(&self, project: &Project) -> Result<(Lockfile, LockState), Error> {
         let resolved = Lockfile::resolve(&project.manifest, &self.registry);
-        let state = match Lockfile::read(&project.lock_path)? {
+        let state = match project::read_lock(&project.lock_path)? {
             None => LockState::Missing,
             Some(existing) if existing == resolved => LockState::Fresh,
             Some(_) => LockState::Stale,
@@ -265,19 +194,4 @@ fn first_error(stderr: &str) -> String {
         .copied()
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The active rustc against the pinned Rust, when they differ.
-pub enum RustCheck {
-    /// Drift: `check` and `doctor` fail.
-    Differs(String),
-    /// RUSTUP_TOOLCHAIN chose another Rust on purpose: said, not failed.
-    Overridden(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LockState {
-    Missing,
-    Stale,
-    Fresh,
 }

@@ -127,6 +127,34 @@ fn several(mut errors: Vec<Error>) -> Error {
     }
 }
 
+/// Where downloads come from, as `setup`, `tune` and `init --tune` take it from the command
+/// line (or BUILDKIT_OFFLINE and BUILDKIT_MIRROR).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DownloadOptions {
+    /// No network: install only what the download cache holds.
+    #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub offline: bool,
+    /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
+    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
+    pub mirror: Option<String>,
+}
+
+impl DownloadOptions {
+    /// How to provision with these options: the mirror checked.
+    pub fn provision<'a>(
+        &self,
+        attempts: u32,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Provision<'a>, Error> {
+        Ok(Provision {
+            offline: self.offline,
+            mirror: mirror(self.mirror.clone())?,
+            attempts,
+            reporter,
+        })
+    }
+}
+
 /// How to get the tools: from the network (through a mirror) or the download cache only.
 pub struct Provision<'a> {
     pub offline: bool,

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::provision::{Installed, Provision};
+use super::provision::Installed;
 use super::{Context, LockState};
 use crate::Error;
 use crate::install::InstallError;
@@ -26,12 +26,8 @@ pub struct SetupOptions {
     /// Fail if buildkit.lock is missing or does not match buildkit.toml, instead of updating it.
     #[arg(long)]
     pub locked: bool,
-    /// No network: install only from the download cache.
-    #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
-    pub offline: bool,
-    /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
-    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
-    pub mirror: Option<String>,
+    #[command(flatten)]
+    pub download: super::provision::DownloadOptions,
     /// Also put the bin dir on PATH for the CI job ($GITHUB_PATH, or printed exports).
     #[arg(long)]
     pub ci: bool,
@@ -65,7 +61,6 @@ fn lossy_option<S: serde::Serializer>(path: &Option<&Path>, s: S) -> Result<S::O
 }
 
 pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
-    let mirror = super::provision::mirror(options.mirror.clone())?;
     let say = |line: &str| {
         if !options.quiet && !options.json {
             eprintln!("{line}");
@@ -81,12 +76,9 @@ pub fn run(ctx: &Context, options: &SetupOptions) -> Result<ExitCode, Error> {
     } else {
         Box::new(Lines)
     };
-    let how = Provision {
-        offline: options.offline,
-        mirror,
-        attempts: options.download_attempts,
-        reporter: reporter.as_ref(),
-    };
+    let how = options
+        .download
+        .provision(options.download_attempts, reporter.as_ref())?;
     let Installed {
         outcomes,
         bin,
@@ -168,7 +160,7 @@ fn lock_for_setup(
                     .into());
                 }
                 LockState::Missing | LockState::Stale => {
-                    lock.write(lock_path)?;
+                    super::project::write_lock(&lock, lock_path)?;
                     say(&format!("wrote {}", lock_path.display()));
                 }
                 LockState::Fresh => {}

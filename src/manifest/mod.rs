@@ -285,17 +285,6 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Reads and validates the manifest at `path`, as of today.
-    pub fn load(path: &Path, registry: &Registry) -> Result<Manifest, ManifestError> {
-        let text = crate::fsutil::read_text(path, MAX_MANIFEST_BYTES).map_err(|source| {
-            ManifestError::Read {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
-        Manifest::parse(&text, path, registry, crate::toolchain::today())
-    }
-
     /// Parses `text` as if read from `path` on the day `today` (days since 1970-01-01: a Rust
     /// release after it is refused). Pure.
     pub fn parse(
@@ -420,35 +409,6 @@ impl Manifest {
             devcontainer_image: None,
             buildkit: None,
         }
-    }
-}
-
-/// The nearest buildkit.toml in `start` or its parents, as cargo finds Cargo.toml: the first
-/// name that exists at all, so that a directory, a FIFO or a dangling link of that name is
-/// reported (by [`check_regular_file`]) rather than skipped.
-pub fn discover(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .map(|dir| dir.join(MANIFEST_FILE))
-        .find(|candidate| candidate.symlink_metadata().is_ok())
-}
-
-/// A manifest must be a regular file (through links): never read a FIFO (it would block) or
-/// a device, never mistake a directory for "no manifest".
-pub fn check_regular_file(path: &Path) -> Result<(), ManifestError> {
-    let not_a_file = |kind| ManifestError::NotAFile {
-        path: path.to_path_buf(),
-        kind,
-    };
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(()),
-        Ok(meta) if meta.is_dir() => Err(not_a_file(NotAFile::Directory)),
-        Ok(_) => Err(not_a_file(NotAFile::Special)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(not_a_file(NotAFile::Dangling)),
-        Err(source) => Err(ManifestError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
     }
 }
 

@@ -333,13 +333,3 @@ fn rust_versions_must_be_released_stable_ones() {
     assert!(err.contains("is not a stable Rust version"), "{err}");
     assert!(parse("[toolchain]\nrust = \"1.85\"\n").is_ok());
 }
-
-#[test]
-fn discover_walks_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let nested = dir.path().join("a/b");
-    std::fs::create_dir_all(&nested).unwrap();
-    assert_eq!(discover(&nested), None);
-    std::fs::write(dir.path().join(MANIFEST_FILE), "").unwrap();
-    assert_eq!(discover(&nested), Some(dir.path().join(MANIFEST_FILE)));
-}

@@ -832,6 +832,42 @@ pub fn redact_lock_ids(text: &str) -> String {
     out
 }
 
+/// Every leaf of a TOML text as a dotted path (`target.x86_64-unknown-linux-gnu.rustflags`,
+/// `tool.0.sha256` in an array of tables), sorted: asserted whole, a key that should not be there fails as a missing one does, and
+/// the file's wording (comments, spacing) does not matter.
+pub fn toml_keys(text: &str) -> Vec<String> {
+    fn walk(prefix: &str, table: &toml::Table, keys: &mut Vec<String>) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::Table(inner) => walk(&path, inner, keys),
+                // An array of tables (`[[tool]]`): each by its index.
+                toml::Value::Array(items)
+                    if items.iter().all(toml::Value::is_table) && !items.is_empty() =>
+                {
+                    for (i, item) in items.iter().enumerate() {
+                        walk(
+                            &format!("{path}.{i}"),
+                            item.as_table().expect("a table"),
+                            keys,
+                        );
+                    }
+                }
+                _ => keys.push(path),
+            }
+        }
+    }
+    let table: toml::Table = text.parse().expect("TOML");
+    let mut keys = Vec::new();
+    walk("", &table, &mut keys);
+    keys.sort();
+    keys
+}
+
 /// Every path under `dir`, relative, sorted, links shown with their targets.
 pub fn tree(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();

@@ -16,7 +16,7 @@ use crate::render::CARGO_CONFIG;
 pub fn fingerprint(ctx: &Context) -> Result<ExitCode, Error> {
     let project = ctx.require_project()?;
     let root = project.root();
-    let rustc = crate::toolchain::active_rustc(root, &ctx.env.rustc)
+    let rustc = crate::machine::active_rustc(root, &ctx.env.rustc)
         .map_err(crate::commands::CommandError::FingerprintRustc)?;
     let (lock_text, lock) = lock_as_built(ctx, &project)?;
     let inputs = crate::fingerprint::Inputs {
@@ -66,7 +66,7 @@ pub(super) fn cache_settings(
 /// from the manifest when there is none).
 pub(super) fn lock_as_built(ctx: &Context, project: &Project) -> Result<(String, Lockfile), Error> {
     let lock_path = project.lock_path.as_path();
-    let lock_text = Lockfile::read_text(lock_path)?.unwrap_or_default();
+    let lock_text = crate::commands::project::read_lock_text(lock_path)?.unwrap_or_default();
     let lock = if lock_text.is_empty() {
         Lockfile::resolve(&project.manifest, &ctx.registry)
     } else {

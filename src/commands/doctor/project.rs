@@ -34,7 +34,7 @@ pub(super) fn project_findings(
     }
     // The platforms this project builds for: the host rustc answers for, and the targets
     // buildkit.toml names; other targets' crates are never compiled here.
-    let mut platforms: Vec<String> = crate::toolchain::active_rustc(project.root(), &ctx.env.rustc)
+    let mut platforms: Vec<String> = crate::machine::active_rustc(project.root(), &ctx.env.rustc)
         .ok()
         .and_then(|r| r.host().map(str::to_string))
         .into_iter()

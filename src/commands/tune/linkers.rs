@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use super::TuneOptions;
 use crate::Error;
 use crate::commands::Context;
-use crate::commands::provision::{self, Provision};
+use crate::commands::provision;
 use crate::linker::Linker;
 use crate::lock::Lockfile;
-use crate::manifest::Manifest;
 use crate::reporter::Silent;
 use crate::tool::Tool;
 
@@ -52,18 +51,13 @@ pub(super) fn linker_tools(
     // The project's lock with the measured linkers pinned beside it, installed as setup
     // would install it (verified; the project's own buildkit.lock is left alone).
     let tune_lock = Lockfile::resolve(
-        &Manifest::load(&tune_manifest, &ctx.registry)?,
+        &crate::commands::project::load_manifest(&tune_manifest, &ctx.registry)?,
         &ctx.registry,
     );
-    let installed = provision::mirror(options.mirror.clone()).and_then(|mirror| {
-        let how = Provision {
-            offline: options.offline,
-            mirror,
-            attempts: crate::fetch::DEFAULT_ATTEMPTS,
-            reporter: &Silent,
-        };
-        provision::install(ctx, &tune_lock, how, &|_| {})
-    });
+    let installed = options
+        .download
+        .provision(crate::fetch::DEFAULT_ATTEMPTS, &Silent)
+        .and_then(|how| provision::install(ctx, &tune_lock, how, &|_| {}));
     let (lock, pins) = match installed {
         Ok(_) => (tune_lock, pins),
         Err(e) => {
@@ -134,7 +128,10 @@ mod tests {
     use crate::registry::Registry;
 
     fn lock(text: &str) -> Lockfile {
-        Lockfile::resolve(&Manifest::for_test(text), &Registry::embedded())
+        Lockfile::resolve(
+            &crate::manifest::Manifest::for_test(text),
+            &Registry::embedded(),
+        )
     }
 
     #[test]

@@ -67,12 +67,9 @@ pub struct TuneOptions {
     /// main source file).
     #[arg(long, value_name = "FILE", alias = "touch")]
     pub edit: Option<std::path::PathBuf>,
-    /// No network: measure only linkers already in the download cache or installed.
-    #[arg(long, env = crate::env_vars::BUILDKIT_OFFLINE, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
-    pub offline: bool,
-    /// Fetch https://HOST/PATH as MIRROR/HOST/PATH.
-    #[arg(long, value_name = "URL", env = crate::env_vars::BUILDKIT_MIRROR)]
-    pub mirror: Option<String>,
+    /// Where the linkers tune measures are downloaded from.
+    #[command(flatten)]
+    pub download: crate::commands::provision::DownloadOptions,
 }
 
 impl TuneOptions {
@@ -89,7 +86,7 @@ impl TuneOptions {
     }
 
     /// `init --tune`: the edit loop, measured and applied.
-    pub fn after_init(offline: bool, mirror: Option<String>) -> TuneOptions {
+    pub fn after_init(download: crate::commands::provision::DownloadOptions) -> TuneOptions {
         TuneOptions {
             scenario: ScenarioChoice::Edit,
             budget: None,
@@ -99,8 +96,7 @@ impl TuneOptions {
             keep: false,
             bin: None,
             edit: None,
-            offline,
-            mirror,
+            download,
         }
     }
 }
@@ -356,8 +352,8 @@ fn machine(ctx: &Context, root: &Path) -> Machine {
         })
         .map(|kib| kib / (1024.0 * 1024.0));
     Machine {
-        date: crate::toolchain::date(crate::toolchain::today()),
-        rustc: crate::toolchain::active_rustc(root, &ctx.env.rustc)
+        date: crate::toolchain::date(crate::machine::today()),
+        rustc: crate::machine::active_rustc(root, &ctx.env.rustc)
             .map(|r| r.release.to_string())
             .unwrap_or_else(|_| "unknown".into()),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
