@@ -210,6 +210,16 @@ fn refuse_unknown_format(program: &std::ffi::OsStr) -> io::Result<()> {
     }
 }
 
+/// The line of a failed child's stderr that says what went wrong: the first that says
+/// `error` (gcc's collect2, clang and cargo all do), else the last line it printed.
+pub fn error_line(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find(|l| l.contains("error"))
+        .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
+        .map_or("", str::trim)
+}
+
 /// `cargo metadata` as `command` describes it, run within [`Limits::METADATA`]; the error is
 /// cargo's first line, or why it did not run.
 pub fn cargo_metadata(
@@ -467,6 +477,18 @@ fn refused(path: &Path, why: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_error_line_is_the_first_that_says_so_else_the_last() {
+        let collect2 =
+            "/usr/bin/ld: cannot find -lfoo\ncollect2: error: ld returned 1 exit status\nmore\n";
+        assert_eq!(
+            error_line(collect2),
+            "collect2: error: ld returned 1 exit status"
+        );
+        assert_eq!(error_line("warning: a\n  the cause  \n\n"), "the cause");
+        assert_eq!(error_line(""), "");
+    }
 
     #[test]
     fn a_fifo_or_a_device_in_the_project_is_refused_before_the_child_starts() {

@@ -23,10 +23,11 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    /// Reads whatever is left (so the digest covers the whole stream) and returns it, lowercase.
-    pub fn finish(mut self) -> io::Result<(String, u64)> {
+    /// Reads whatever is left (so the digest covers the whole stream) and returns its digest
+    /// and how many bytes passed.
+    pub fn finish(mut self) -> io::Result<(Sha256, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok((hex(&self.hasher.finalize()), self.bytes))
+        Ok((Sha256(hex(&self.hasher.finalize())), self.bytes))
     }
 }
 
@@ -47,8 +48,8 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// The sha256 of a file, lowercase hex.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
+/// The sha256 of a file.
+pub fn sha256_file(path: &Path) -> io::Result<Sha256> {
     let file = crate::fsutil::open_regular(path)?;
     let (digest, _) = HashingReader::new(io::BufReader::with_capacity(1 << 16, file)).finish()?;
     Ok(digest)

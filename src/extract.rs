@@ -82,12 +82,12 @@ pub fn digests_of(
     format: ArchiveFormat,
     top_dir: Option<&str>,
     wanted: &std::collections::BTreeSet<String>,
-) -> io::Result<std::collections::BTreeMap<String, String>> {
+) -> io::Result<std::collections::BTreeMap<String, crate::digest::Sha256>> {
     fn walk(
         reader: impl Read,
         top_dir: Option<&str>,
         wanted: &std::collections::BTreeSet<String>,
-    ) -> io::Result<std::collections::BTreeMap<String, String>> {
+    ) -> io::Result<std::collections::BTreeMap<String, crate::digest::Sha256>> {
         let mut digests = std::collections::BTreeMap::new();
         let mut links = Vec::new();
         let mut archive = tar::Archive::new(reader);

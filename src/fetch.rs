@@ -27,7 +27,7 @@ pub use client::ClientError;
 use client::{backoff, build_client};
 #[cfg(test)]
 use url::redact_url;
-pub use url::{Url, apply_mirror, credentials_end};
+pub use url::{DOWNLOAD_SCHEMES, Url, apply_mirror, credentials_end, is_download_url};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -45,8 +45,8 @@ pub enum FetchError {
     )]
     ChecksumMismatch {
         url: Url,
-        expected: String,
-        actual: String,
+        expected: crate::digest::Sha256,
+        actual: crate::digest::Sha256,
     },
     #[error(
         "download of {} failed: {message} (the server's certificate is not trusted here: add your CA to the bundle SSL_CERT_FILE names)",
@@ -181,7 +181,7 @@ pub const MAX_DOWNLOAD_BYTES: u64 = 4 << 30;
 pub struct Artifact<'a> {
     pub label: &'a str,
     pub url: &'a str,
-    pub sha256: &'a str,
+    pub sha256: &'a crate::digest::Sha256,
     pub size: Option<u64>,
     pub format: ArchiveFormat,
 }
@@ -329,10 +329,10 @@ impl Fetcher {
                 expected,
             });
         }
-        if actual != artifact.sha256 {
+        if actual != *artifact.sha256 {
             return Err(FetchError::ChecksumMismatch {
                 url: url.into(),
-                expected: artifact.sha256.to_string(),
+                expected: artifact.sha256.clone(),
                 actual,
             });
         }

@@ -111,7 +111,7 @@ impl<'a> ReleasesApi<'a> {
         let source = ReleaseSource::from_url_template(&releases.url).ok_or_else(|| {
             GithubError::NotGithub {
                 tool: tool.into(),
-                template: releases.url.clone(),
+                template: releases.url.to_string(),
             }
         })?;
         let first = format!("{}{}", self.base, source.releases_path());

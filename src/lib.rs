@@ -23,6 +23,7 @@ pub(crate) mod fetch;
 pub(crate) mod fingerprint;
 pub(crate) mod fsutil;
 pub(crate) mod github;
+pub(crate) mod host;
 pub(crate) mod install;
 pub(crate) mod linker;
 pub(crate) mod lock;

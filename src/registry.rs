@@ -32,7 +32,7 @@ struct RegistryTools {
 #[serde(deny_unknown_fields)]
 pub struct ToolReleases {
     /// URL template, `{version}` substituted.
-    pub url: String,
+    pub url: UrlTemplate,
     /// The single directory at the archive's root, `{version}` substituted.
     pub top_dir: String,
     /// Name in `BUILDKIT_HOME/bin` -> path inside the unpacked tree.
@@ -89,7 +89,12 @@ impl ToolReleases {
     }
 
     pub fn url_for(&self, version: &str) -> String {
-        self.url.replace("{version}", version)
+        self.url.text.replace("{version}", version)
+    }
+
+    /// How the archives of every version are compressed (read off the url template).
+    pub fn format(&self) -> ArchiveFormat {
+        self.url.format
     }
 
     pub fn top_dir_for(&self, version: &str) -> String {
@@ -102,6 +107,39 @@ impl ToolReleases {
             .map(|r| r.version.as_str())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// A release's download URL with `{version}` in it, naming an archive buildkit unpacks (a
+/// registry entry whose url names none does not load).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct UrlTemplate {
+    text: String,
+    format: ArchiveFormat,
+}
+
+/// A registry url that names no archive buildkit unpacks.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` names no .tar.gz or .tar.xz archive")]
+pub struct NotAnArchive(String);
+
+impl TryFrom<String> for UrlTemplate {
+    type Error = NotAnArchive;
+
+    fn try_from(text: String) -> Result<UrlTemplate, NotAnArchive> {
+        match archive_format(&text) {
+            Some(format) => Ok(UrlTemplate { text, format }),
+            None => Err(NotAnArchive(text)),
+        }
+    }
+}
+
+impl std::ops::Deref for UrlTemplate {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
     }
 }
 

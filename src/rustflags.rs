@@ -9,7 +9,7 @@
 use std::str::FromStr as _;
 
 /// The host buildkit generates for (its .cargo/config.toml tables are this triple's).
-pub const DEFAULT_HOST: &str = "x86_64-unknown-linux-gnu";
+pub const DEFAULT_HOST: &str = crate::host::Host::DEFAULT.triple();
 
 /// A configuration file whose rustflags cargo would not read either.
 #[derive(Debug, thiserror::Error)]

@@ -193,7 +193,7 @@ fn upgrade_from_upstream(
         }
         let releases = ctx.registry.tool(tool);
         // A url of the user's own (a private build, a mirror) is theirs to move, unless named.
-        if let Some(source) = &spec.source
+        if let Some(source) = spec.source.explicit()
             && source.url != releases.url_for(&spec.version)
             && !named
         {
@@ -290,6 +290,7 @@ fn pin_for(
         version: newest.version.clone(),
         source: (!registry_pins_it).then(|| ExplicitSource {
             url: newest.url.clone(),
+            format,
             sha256,
             size: Some(newest.size),
             trust: if origin == DigestOrigin::FirstDownload {
@@ -326,7 +327,7 @@ fn hash_download(fetcher: &Fetcher, url: &str, size: u64) -> Result<crate::diges
     use std::io::Read;
     let (reader, _) = fetcher.open(url)?;
     let hashing = crate::digest::HashingReader::new(reader.take(size.saturating_add(1)));
-    let (hex, got) = hashing.finish().map_err(|source| UpgradeError::Download {
+    let (digest, got) = hashing.finish().map_err(|source| UpgradeError::Download {
         url: crate::fetch::Url::from(url).to_string(),
         source,
     })?;
@@ -338,7 +339,7 @@ fn hash_download(fetcher: &Fetcher, url: &str, size: u64) -> Result<crate::diges
         }
         .into());
     }
-    Ok(hex.parse().expect("a sha256 hex digest"))
+    Ok(digest)
 }
 
 fn describe(tool: &crate::lock::LockedTool) -> String {

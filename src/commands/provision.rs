@@ -178,9 +178,7 @@ pub struct Installed {
 pub fn mirror(option: Option<String>) -> Result<Option<String>, Error> {
     let mirror = option.filter(|m| !m.is_empty());
     if let Some(mirror) = &mirror
-        && !["http://", "https://", "file://"]
-            .iter()
-            .any(|s| mirror.starts_with(s))
+        && !crate::fetch::is_download_url(mirror)
     {
         return Err(super::CommandError::Mirror(mirror.clone()).into());
     }

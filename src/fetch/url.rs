@@ -30,6 +30,17 @@ impl From<&String> for Url {
     }
 }
 
+/// The schemes buildkit downloads from (a pin's url, `[buildkit] url`, `--mirror`): checked
+/// here, once, for all of them.
+pub const DOWNLOAD_SCHEMES: [&str; 3] = ["https://", "http://", "file://"];
+
+/// Whether `url` starts with one of [`DOWNLOAD_SCHEMES`].
+pub fn is_download_url(url: &str) -> bool {
+    DOWNLOAD_SCHEMES
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+}
+
 /// `scheme://user:secret@host/…` -> `scheme://***@host/…`: credentials never reach a message.
 pub(super) fn redact_url(url: &str) -> String {
     match credentials_end(url) {

@@ -98,7 +98,7 @@ pub struct Receipt {
     pub installed_at: String,
     pub installed_by: String,
     /// Path inside the tool directory -> sha256 of the file, for `check`.
-    pub binaries: BTreeMap<String, String>,
+    pub binaries: BTreeMap<String, crate::digest::Sha256>,
 }
 
 impl InstallError {

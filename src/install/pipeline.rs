@@ -158,7 +158,7 @@ pub(crate) fn stage_archive(
         let (actual, _) = HashingReader::new(BufReader::with_capacity(1 << 18, &mut file))
             .finish()
             .map_err(read_err)?;
-        if actual != sha256.as_str() {
+        if actual != *sha256 {
             let _ = fs_err::remove_file(&cached.path);
             return Err(FetchError::ChecksumMismatch {
                 url: format!(
@@ -166,7 +166,7 @@ pub(crate) fn stage_archive(
                     cached.path.display()
                 )
                 .into(),
-                expected: sha256.to_string(),
+                expected: sha256.clone(),
                 actual,
             }
             .into());
@@ -191,7 +191,7 @@ pub(crate) fn stage_archive(
 pub(crate) struct Staged {
     dir: tempfile::TempDir,
     /// Path inside the tool -> sha256, for the receipt.
-    digests: std::collections::BTreeMap<String, String>,
+    digests: std::collections::BTreeMap<String, crate::digest::Sha256>,
 }
 
 /// Runs the staged binaries, writes the receipt, and moves the tree into `tools/`.

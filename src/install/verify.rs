@@ -51,8 +51,8 @@ pub enum Drift {
     Changed {
         label: String,
         file: PathBuf,
-        actual: String,
-        receipt: String,
+        actual: Sha256,
+        receipt: Sha256,
         tool_dir: PathBuf,
     },
     /// A binary that matches a rewritten receipt but not the pinned archive.
@@ -64,8 +64,8 @@ pub enum Drift {
     NotTheArchives {
         label: String,
         file: PathBuf,
-        actual: String,
-        archive: String,
+        actual: Sha256,
+        archive: Sha256,
         tool_dir: PathBuf,
     },
     #[error("{label}: cannot read {}: {source}", .file.display())]
@@ -107,7 +107,7 @@ pub fn version_line(binary: &Path) -> Result<String, ChildError> {
 pub fn hash_binaries(
     tool: &LockedTool,
     root: &Path,
-) -> Result<BTreeMap<String, String>, InstallError> {
+) -> Result<BTreeMap<String, Sha256>, InstallError> {
     let mut digests = BTreeMap::new();
     for path_in_tool in tool.binaries.values() {
         if digests.contains_key(path_in_tool) {
@@ -230,7 +230,7 @@ fn check_against_archive(home: &Home, tool: &LockedTool, cache_dir: &Path) -> Re
         return Ok(());
     }
     let hashed = crate::digest::HashingReader::new(std::io::BufReader::new(&file)).finish();
-    if !hashed.is_ok_and(|(digest, _)| digest == archive.sha256.as_str()) {
+    if !hashed.is_ok_and(|(digest, _)| digest == archive.sha256) {
         // Not the pinned archive (a damaged cache file): setup replaces it; nothing to compare.
         return Ok(());
     }

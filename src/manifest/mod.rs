@@ -225,13 +225,35 @@ pub enum CiProvider {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolSpec {
     pub version: crate::version::Version,
-    /// Overrides the registry; always together with `sha256`.
-    pub source: Option<ExplicitSource>,
+    pub source: PinSource,
+}
+
+/// Where a pinned version's archive and digest come from: buildkit's registry (a release it
+/// knows, looked up when buildkit.toml was read), or the pin's own `url` and `sha256`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinSource {
+    Registry {
+        sha256: crate::digest::Sha256,
+        size: Option<u64>,
+    },
+    Explicit(ExplicitSource),
+}
+
+impl PinSource {
+    /// The pin's own archive, where buildkit.toml gives one.
+    pub fn explicit(&self) -> Option<&ExplicitSource> {
+        match self {
+            PinSource::Explicit(source) => Some(source),
+            PinSource::Registry { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExplicitSource {
     pub url: String,
+    /// Read off the url, which must name a .tar.gz or .tar.xz archive.
+    pub format: crate::registry::ArchiveFormat,
     pub sha256: crate::digest::Sha256,
     /// What the archive weighs, where known (`lock --upgrade` records the API's): a download
     /// stops there.
@@ -385,9 +407,13 @@ impl Manifest {
     /// registry knows, and lld from the Rust toolchain.
     pub fn default_set(registry: &Registry) -> Manifest {
         let newest = |tool: crate::tool::Tool| {
+            let release = registry.tool(tool).newest();
             Some(ToolSpec {
-                version: registry.tool(tool).newest().version.clone(),
-                source: None,
+                version: release.version.clone(),
+                source: PinSource::Registry {
+                    sha256: release.sha256.clone(),
+                    size: release.size,
+                },
             })
         };
         Manifest {

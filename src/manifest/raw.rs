@@ -11,7 +11,7 @@ use super::source::{NO_CREDENTIALS, RawBuildkit, has_credentials};
 use super::spans::Source;
 use super::{
     CiProvider, ExplicitSource, LinkerDriver, LinkerKind, LldSource, LldSpec, ManifestError,
-    ToolSpec, ToolchainExtras, ToolchainProfile, Trust,
+    PinSource, ToolSpec, ToolchainExtras, ToolchainProfile, Trust,
 };
 use crate::registry::{Registry, archive_format};
 
@@ -147,7 +147,9 @@ pub(super) fn tool_spec(
         return Err(src.at(url, &key("url"), NO_CREDENTIALS));
     }
     let source = match (url, sha256) {
-        (Some(url), Some(sha256)) => Some(explicit_source(src, &key, url, sha256, size, trust)?),
+        (Some(url), Some(sha256)) => {
+            PinSource::Explicit(explicit_source(src, &key, url, sha256, size, trust)?)
+        }
         (Some(url), None) => {
             return Err(src.at(
                 &url,
@@ -164,7 +166,7 @@ pub(super) fn tool_spec(
         }
         (None, None) => {
             let releases = registry.tool(name);
-            if releases.release(version.get_ref()).is_none() {
+            let Some(release) = releases.release(version.get_ref()) else {
                 let known = releases.known_versions();
                 return Err(src.at(
                     &version,
@@ -174,8 +176,11 @@ pub(super) fn tool_spec(
                         version.get_ref()
                     ),
                 ));
+            };
+            PinSource::Registry {
+                sha256: release.sha256.clone(),
+                size: release.size,
             }
-            None
         }
     };
     Ok(ToolSpec {
@@ -193,24 +198,22 @@ fn explicit_source(
     size: Option<Spanned<u64>>,
     trust: Option<Spanned<Trust>>,
 ) -> Result<ExplicitSource, ManifestError> {
-    let scheme_ok = ["https://", "http://", "file://"]
-        .iter()
-        .any(|s| url.get_ref().starts_with(s));
-    if !scheme_ok {
+    if !crate::fetch::is_download_url(url.get_ref()) {
         return Err(src.at(
             &url,
             &key("url"),
             "must start with https://, http:// or file://",
         ));
     }
-    if archive_format(url.get_ref()).is_none() {
+    let Some(format) = archive_format(url.get_ref()) else {
         return Err(src.at(&url, &key("url"), "must name a .tar.gz or .tar.xz archive"));
-    }
+    };
     let Ok(digest) = sha256.get_ref().parse() else {
         return Err(src.at(&sha256, &key("sha256"), "must be 64 hexadecimal digits"));
     };
     Ok(ExplicitSource {
         url: url.into_inner(),
+        format,
         sha256: digest,
         size: size.map(Spanned::into_inner),
         trust: trust.map_or(Trust::Published, Spanned::into_inner),

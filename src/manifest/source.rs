@@ -264,7 +264,7 @@ pub(super) fn prebuilt_source(
     url: Spanned<String>,
     sha256: Spanned<String>,
 ) -> Result<BuildkitSource, ManifestError> {
-    if !is_plain_url(url.get_ref(), &["https://", "http://", "file://"]) {
+    if !is_plain_url(url.get_ref(), &crate::fetch::DOWNLOAD_SCHEMES) {
         return Err(src.at(
             &url,
             "buildkit.url",

@@ -53,7 +53,7 @@ fn explicit_source_accepts_any_version() {
             "AB".repeat(32)
         ))
         .unwrap();
-    let source = m.mold.unwrap().source.unwrap();
+    let source = m.mold.unwrap().source.explicit().cloned().unwrap();
     assert_eq!(source.sha256.as_str(), "ab".repeat(32));
 }
 

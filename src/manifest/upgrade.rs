@@ -116,6 +116,7 @@ mod tests {
                     version: "0.19.0".parse().unwrap(),
                     source: Some(ExplicitSource {
                         url: "https://x/sccache-0.19.0.tar.gz".into(),
+                        format: crate::registry::ArchiveFormat::TarGz,
                         sha256: digest.clone(),
                         size: Some(12),
                         trust: Trust::FirstDownload,

@@ -49,7 +49,7 @@ const DOCKERIGNORE_TEXT: &str = "# Written once by `buildkit generate`: the devc
 /// lld): it uses that linker where it is installed, and rustc's default elsewhere.
 pub const LINKER_SCRIPT: &str = ".cargo/buildkit-link";
 
-const TARGET: &str = "x86_64-unknown-linux-gnu";
+const TARGET: &str = crate::host::Host::DEFAULT.triple();
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {

@@ -55,15 +55,14 @@ pub(super) fn linker_driver_finding(manifest: &Manifest, wild_dir: &Path, findin
             // The driver's own words: gcc's collect2 and clang each say `error` on the line
             // that names what is missing.
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let why = stderr
-                .lines()
-                .find(|l| l.contains("error"))
-                .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
-                .unwrap_or("it printed nothing");
+            let why = match crate::child::error_line(&stderr) {
+                "" => "it printed nothing",
+                line => line,
+            };
             findings.add(
                 "linker",
                 Status::Fail,
-                format!("`{driver} -fuse-ld={ld}` fails: {}", why.trim()),
+                format!("`{driver} -fuse-ld={ld}` fails: {why}"),
             );
         }
         Ok(out) => {

@@ -89,7 +89,7 @@ pub(super) fn linker_settings(
                 message: e.message().trim().to_string(),
             }
         })?;
-        let target = "x86_64-unknown-linux-gnu";
+        let target = crate::host::Host::DEFAULT.triple();
         for path in [
             &["target", target, "linker"][..],
             &["target", target, "rustflags"],
@@ -139,7 +139,7 @@ pub(super) fn installed_digests(ctx: &Context, lock: &Lockfile) -> BTreeMap<Stri
             let digest = links
                 .get(link)
                 .and_then(|target| crate::digest::sha256_file(target).ok())
-                .unwrap_or_else(|| "missing".into());
+                .map_or_else(|| "missing".into(), String::from);
             tools.insert(format!("{}/{link}", tool.name), digest);
         }
     }

@@ -82,11 +82,7 @@ pub(super) fn probe_build_in(
         }
         Ok(out) => {
             let err = String::from_utf8_lossy(&out.stderr);
-            let line = err
-                .lines()
-                .find(|l| l.contains("error"))
-                .unwrap_or("")
-                .trim();
+            let line = crate::child::error_line(&err);
             findings.add(
                 "build",
                 Status::Fail,
