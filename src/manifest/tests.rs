@@ -1,13 +1,12 @@
 use super::*;
 
-fn parse(text: &str) -> Result<Manifest, String> {
+fn parse(text: &str) -> Result<Manifest, ManifestError> {
     Manifest::parse(
         text,
         Path::new("buildkit.toml"),
         &Registry::embedded(),
         crate::toolchain::TEST_DAY,
     )
-    .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -31,14 +30,18 @@ fn lld_only_defaults_to_lld() {
 
 #[test]
 fn unknown_key_names_line_and_key() {
-    let err = parse("[tools.mold]\nversion = \"2.41.0\"\ncolour = \"red\"\n").unwrap_err();
+    let err = parse("[tools.mold]\nversion = \"2.41.0\"\ncolour = \"red\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("buildkit.toml:3: `colour`:"), "{err}");
     assert!(err.contains("unknown field"), "{err}");
 }
 
 #[test]
 fn unknown_version_lists_known_ones() {
-    let err = parse("[tools.mold]\nversion = \"9.9.9\"\n").unwrap_err();
+    let err = parse("[tools.mold]\nversion = \"9.9.9\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("buildkit.toml:2: `tools.mold.version`"),
         "{err}"
@@ -61,12 +64,15 @@ fn explicit_source_accepts_any_version() {
 fn bad_digest_and_lonely_url_are_errors() {
     let err =
         parse("[tools.mold]\nversion = \"1.0\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"xyz\"\n")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
     assert!(
         err.starts_with("buildkit.toml:4: `tools.mold.sha256`"),
         "{err}"
     );
-    let err = parse("[tools.mold]\nversion = \"1.0\"\nurl = \"https://x/m.tar.gz\"\n").unwrap_err();
+    let err = parse("[tools.mold]\nversion = \"1.0\"\nurl = \"https://x/m.tar.gz\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("`tools.mold.url`") && err.contains("sha256"),
         "{err}"
@@ -79,12 +85,14 @@ fn credentials_in_a_committed_url_are_refused() {
             "[tools.mold]\nversion = \"1.0\"\nurl = \"https://bot:t0ken@a.example/m.tar.gz\"\nsha256 = \"{}\"\n",
             "ab".repeat(32)
         ))
-        .unwrap_err();
+        .unwrap_err().to_string();
     assert!(
         err.starts_with("buildkit.toml:3: `tools.mold.url`: holds credentials"),
         "{err}"
     );
-    let err = parse("[buildkit]\nurl = \"https://t0ken@a.example/bk\"\n").unwrap_err();
+    let err = parse("[buildkit]\nurl = \"https://t0ken@a.example/bk\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`buildkit.url`: holds credentials"), "{err}");
     // An `@` in the path is not a credential.
     assert!(parse(&format!(
@@ -96,20 +104,25 @@ fn credentials_in_a_committed_url_are_refused() {
 
 #[test]
 fn bad_version_string_is_refused() {
-    let err = parse("[tools.sccache]\nversion = \"../../etc\"\n").unwrap_err();
+    let err = parse("[tools.sccache]\nversion = \"../../etc\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`tools.sccache.version`"), "{err}");
 }
 
 #[test]
 fn syntax_error_names_line() {
-    let err = parse("[tools.mold]\nversion = 2.41.0\n").unwrap_err();
+    let err = parse("[tools.mold]\nversion = 2.41.0\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("buildkit.toml:2:"), "{err}");
 }
 
 #[test]
 fn linker_kind_needs_its_tool() {
-    let err =
-        parse("[linker]\nkind = \"mold\"\n[tools.sccache]\nversion = \"0.17.0\"\n").unwrap_err();
+    let err = parse("[linker]\nkind = \"mold\"\n[tools.sccache]\nversion = \"0.17.0\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("buildkit.toml:2: `linker.kind`"), "{err}");
 }
 
@@ -126,7 +139,8 @@ fn cache_settings_are_checked_per_backend() {
     let err = parse(
         "[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"redis\"\nbucket = \"b\"\n",
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("buildkit.toml:5: `cache.bucket`"), "{err}");
 }
 
@@ -173,7 +187,7 @@ fn cache_settings_are_checked_as_sccache_reads_them() {
             "buildkit.toml:4: `cache.bucket`: is required by the s3 backend",
         ),
     ] {
-        let err = with(cache).unwrap_err();
+        let err = with(cache).unwrap_err().to_string();
         assert!(err.starts_with(expected), "{cache}: {err}");
     }
 }
@@ -183,7 +197,7 @@ fn every_prefix_of_a_manifest_parses_or_errors_without_panicking() {
     let full = "[toolchain]\nrust = \"1.95.0\"\n[linker]\nkind = \"mold\"\ndriver = \"clang\"\n[tools.mold]\nversion = \"1.10.1\"\nurl = \"https://x/m.tar.gz\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n[tools.sccache]\nversion = \"0.17.0\"\n[cache]\nbackend = \"s3\"\nbucket = \"b\"\n[profile.dev]\ndebug = 1\n[ci]\nproviders = [\"gitlab\"]\n[buildkit]\ngit = \"https://g\"\nrev = \"0123456789abcdef0123456789abcdef01234567\"\n";
     assert!(parse(full).is_ok());
     for end in (0..full.len()).filter(|&i| full.is_char_boundary(i)) {
-        if let Err(message) = parse(&full[..end]) {
+        if let Err(message) = parse(&full[..end]).map_err(|e| e.to_string()) {
             assert!(message.starts_with("buildkit.toml:"), "{end}: {message}");
             assert!(!message.contains('\n'), "one line: {message}");
         }
@@ -223,8 +237,11 @@ fn remote_cache_addresses_are_read_from_the_endpoint() {
 
 #[test]
 fn each_buildkit_source_is_a_pin_and_only_one_is_given() {
-    let source =
-        |body: &str| parse(&format!("[buildkit]\n{body}")).map(|m| m.buildkit.expect("a source"));
+    let source = |body: &str| {
+        parse(&format!("[buildkit]\n{body}"))
+            .map(|m| m.buildkit.expect("a source"))
+            .map_err(|e| e.to_string())
+    };
     assert_eq!(
         source("version = \"0.2.0\"\n"),
         Ok(BuildkitSource::CratesIo {
@@ -237,7 +254,9 @@ fn each_buildkit_source_is_a_pin_and_only_one_is_given() {
         "no [buildkit]: no source (there is no default to fall back on)"
     );
     assert_eq!(
-            parse("[buildkit]\n").map(|m| m.buildkit),
+            parse("[buildkit]\n")
+                .map(|m| m.buildkit)
+                .map_err(|e| e.to_string()),
             Err("buildkit.toml:1: `buildkit`: names no source: give one of `version`, `git` + `rev`, `path`, or `url` + `sha256`".into())
         );
     let rev = "0123456789abcdef0123456789abcdef01234567";
@@ -268,8 +287,11 @@ fn each_buildkit_source_is_a_pin_and_only_one_is_given() {
 
 #[test]
 fn a_buildkit_source_that_is_no_pin_is_refused_at_its_key() {
-    let source =
-        |body: &str| parse(&format!("[buildkit]\n{body}")).map(|m| m.buildkit.expect("a source"));
+    let source = |body: &str| {
+        parse(&format!("[buildkit]\n{body}"))
+            .map(|m| m.buildkit.expect("a source"))
+            .map_err(|e| e.to_string())
+    };
     let refused = [
         (
             "git = \"https://g.example/b\"\nrev = \"main\"\n",
@@ -317,19 +339,23 @@ fn a_buildkit_source_that_is_no_pin_is_refused_at_its_key() {
         ),
     ];
     for (body, expected) in refused {
-        let err = source(body).unwrap_err();
+        let err = source(body).unwrap_err().to_string();
         assert!(err.starts_with(expected), "{body}: {err}");
     }
 }
 
 #[test]
 fn rust_versions_must_be_released_stable_ones() {
-    let err = parse("[toolchain]\nrust = \"1.300.0\"\n").unwrap_err();
+    let err = parse("[toolchain]\nrust = \"1.300.0\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("buildkit.toml:2: `toolchain.rust`: Rust 1.300.0 is not released yet"),
         "{err}"
     );
-    let err = parse("[toolchain]\nrust = \"nightly\"\n").unwrap_err();
+    let err = parse("[toolchain]\nrust = \"nightly\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("is not a stable Rust version"), "{err}");
     assert!(parse("[toolchain]\nrust = \"1.85\"\n").is_ok());
 }
