@@ -246,10 +246,12 @@ fn init_tune_measures_what_it_can_and_pins_nothing_unmeasured() {
         "{run}"
     );
     let manifest = sandbox.read("buildkit.toml");
-    assert!(
-        !manifest.contains("[tools.mold]") && !manifest.contains("[tools.wild]"),
-        "{manifest}"
-    );
+    let pinned: Vec<String> = toml_keys(&manifest)
+        .into_iter()
+        .filter(|k| k.starts_with("tools."))
+        .collect();
+    // Nothing pinned: neither linker could be measured (and sccache was declined).
+    assert_eq!(pinned, Vec::<String>::new(), "{manifest}");
 }
 
 /// For CI's clean builds, sccache with a warm cache is measured against the best configuration
