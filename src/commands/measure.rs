@@ -456,8 +456,38 @@ pub fn cargo_build(
     Ok(cargo)
 }
 
+/// What a timed build follows: a clean target directory, an edit of the edit loop's file (for
+/// the incremental cache named `cache`), or nothing (a warm build).
+pub enum Before<'a> {
+    Clean(&'a Path),
+    Edit {
+        edit: &'a std::cell::RefCell<SourceEdit>,
+        cache: &'a str,
+    },
+    Nothing,
+}
+
+/// One timed build, as bench and tune both make it: `before` done, `cargo` run within its
+/// limits and timed, and a failed build said by cargo's first error.
+pub fn time_build(before: Before<'_>, cargo: &mut Command) -> Result<f64, TrialError> {
+    match before {
+        Before::Clean(target_dir) => {
+            if target_dir.exists() {
+                fs_err::remove_dir_all(target_dir)?;
+            }
+        }
+        Before::Edit { edit, cache } => edit.borrow_mut().change_for(cache)?,
+        Before::Nothing => {}
+    }
+    let (seconds, output) = run_timed(cargo)?;
+    match failure(&output) {
+        Some(why) => Err(why),
+        None => Ok(seconds),
+    }
+}
+
 /// Runs a build, timing it: the seconds and what cargo printed.
-pub fn run_timed(cargo: &mut Command) -> Result<(f64, std::process::Output), MeasureError> {
+fn run_timed(cargo: &mut Command) -> Result<(f64, std::process::Output), MeasureError> {
     let started = std::time::Instant::now();
     let output =
         crate::child::output(cargo, crate::child::Limits::build()).map_err(MeasureError::Cargo)?;
@@ -465,7 +495,7 @@ pub fn run_timed(cargo: &mut Command) -> Result<(f64, std::process::Output), Mea
 }
 
 /// Why a timed build does not count, if it failed: cargo's first error.
-pub fn failure(output: &std::process::Output) -> Option<TrialError> {
+fn failure(output: &std::process::Output) -> Option<TrialError> {
     (!output.status.success()).then(|| {
         let stderr = String::from_utf8_lossy(&output.stderr);
         TrialError::BuildFailed(super::first_error(&stderr))

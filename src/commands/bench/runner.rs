@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Build;
 use crate::bench::{Config, Linker, Timings};
-use crate::commands::measure::{MainBinary, Progress, TrialError};
+use crate::commands::measure::{Before, MainBinary, Progress, TrialError, time_build};
 
 pub(super) struct Runner<'a> {
     pub(super) env: &'a crate::env_vars::BuildEnv,
@@ -54,14 +54,15 @@ impl Runner<'_> {
         run: usize,
     ) -> Result<f64, TrialError> {
         let target_dir = self.target_dir(config);
-        match build {
+        let before = match build {
             Build::Clean | Build::CleanColdCache | Build::CleanWarmCache => {
-                if target_dir.exists() {
-                    fs_err::remove_dir_all(&target_dir)?;
-                }
+                Before::Clean(&target_dir)
             }
-            Build::Edit => self.edit.borrow_mut().change_for(&config.name)?,
-        }
+            Build::Edit => Before::Edit {
+                edit: &self.edit,
+                cache: &config.name,
+            },
+        };
         let mut cargo =
             crate::commands::measure::cargo_build(self.env, self.root, self.bin_dir, &target_dir)?;
         cargo
@@ -102,7 +103,7 @@ impl Runner<'_> {
         } else {
             cargo.env(crate::env_vars::RUSTC_WRAPPER, "");
         }
-        let (seconds, output) = crate::commands::measure::run_timed(&mut cargo)?;
+        let timed = time_build(before, &mut cargo);
         if let Some(port) = port {
             let _ = crate::child::output(
                 Command::new(self.bin_dir.join("sccache"))
@@ -112,10 +113,7 @@ impl Runner<'_> {
                 crate::child::Limits::PROBE.outside_project(),
             );
         }
-        if let Some(why) = crate::commands::measure::failure(&output) {
-            return Err(why);
-        }
-        Ok(seconds)
+        timed
     }
 
     pub(super) fn linker_seen(&self, config: &Config) -> Option<String> {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::commands::measure::{MainBinary, MeasureError, TrialError};
+use crate::commands::measure::{Before, MainBinary, MeasureError, TrialError, time_build};
 use crate::tune::{Scenario, Settings};
 
 pub(super) struct Runner<'a> {
@@ -45,26 +45,18 @@ impl Runner<'_> {
         scenario: Scenario,
         timed: bool,
     ) -> Result<f64, TrialError> {
-        let target_dir = self.target_dir(scenario);
-        match scenario {
-            Scenario::Clean => {
-                if target_dir.exists() {
-                    fs_err::remove_dir_all(target_dir)?;
-                }
-            }
-            Scenario::Edit if timed => {
-                // One incremental cache per profile variant; the linker shares it.
-                let cache = settings.cargo_config().join(" ");
-                self.edit.borrow_mut().change_for(&cache)?;
-            }
-            Scenario::Edit => {}
-        }
+        // One incremental cache per profile variant; the linker shares it.
+        let cache = settings.cargo_config().join(" ");
+        let before = match scenario {
+            Scenario::Clean => Before::Clean(self.target_dir(scenario)),
+            Scenario::Edit if timed => Before::Edit {
+                edit: &self.edit,
+                cache: &cache,
+            },
+            Scenario::Edit => Before::Nothing,
+        };
         let mut cargo = self.command(settings, scenario)?;
-        let (seconds, output) = crate::commands::measure::run_timed(&mut cargo)?;
-        if let Some(why) = crate::commands::measure::failure(&output) {
-            return Err(why);
-        }
-        Ok(seconds)
+        time_build(before, &mut cargo)
     }
 
     /// The `cargo build` of `settings` for `scenario`: the lock's bin directory first on PATH,
