@@ -60,8 +60,6 @@ pub enum CommandError {
     LockedButStale { lock: PathBuf, missing: bool },
     #[error("mirror `{0}` must start with http://, https:// or file://")]
     Mirror(String),
-    #[error("{0} comes from the Rust toolchain: there is no archive to install")]
-    NoArchive(Tool),
     #[error(
         "--sccache times clean builds through the cache, which --scenario edit leaves out: use --scenario clean or both"
     )]
@@ -113,7 +111,6 @@ impl CommandError {
             | NotUtf8(_)
             | LockedButStale { .. }
             | Mirror(_)
-            | NoArchive(_)
             | SccacheWithoutCleanBuilds
             | SccacheNotPinned
             | LinkerNotPinned(_)

@@ -82,6 +82,8 @@ pub enum InstallError {
         "lld: cannot find rust-lld: `{rustc} --print sysroot` failed ({reason}); install Rust with rustup, or use [tools.lld] source = \"llvm\""
     )]
     NoSysroot { rustc: String, reason: String },
+    #[error("{0} comes from the Rust toolchain: there is no archive to install")]
+    NoArchive(crate::tool::Tool),
     #[error(
         "lld: {path} does not exist (rust-lld ships in the toolchain's rustc component): reinstall the toolchain with rustup, or use [tools.lld] source = \"llvm\""
     )]

@@ -116,7 +116,7 @@ pub(crate) fn archive_outcome(
 /// The archive a tool comes from (setup stages only archive tools).
 fn archive_of(tool: &LockedTool) -> Result<&Archive, Error> {
     tool.archive()
-        .ok_or_else(|| crate::commands::CommandError::NoArchive(tool.name).into())
+        .ok_or_else(|| InstallError::NoArchive(tool.name).into())
 }
 
 /// Downloads (or takes from the cache) and unpacks a tool into a fresh staging directory,
