@@ -130,6 +130,21 @@ impl ScenarioChoice {
     }
 }
 
+/// Which build `bench` and `tune` time: the binary, and the file each edit-loop build follows
+/// an edit of.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MeasuredBuild {
+    /// The binary whose link is measured (default: the one `cargo build` and `cargo run`
+    /// mean: among `default-members`, the package's `default-run`).
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
+    /// The project's source file the edit loop edits: each build follows a comment line
+    /// inserted at its top or removed again, put back at the end (default: the binary's
+    /// main source file).
+    #[arg(long, value_name = "FILE", alias = "touch")]
+    pub edit: Option<PathBuf>,
+}
+
 /// The binary whose link is measured and its main source file (what the edit loop edits by
 /// default), and why it is the one.
 pub struct MainBinary {

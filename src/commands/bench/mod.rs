@@ -49,14 +49,8 @@ pub struct BenchOptions {
     /// by default they are removed at the end.
     #[arg(long)]
     pub keep: bool,
-    /// The binary whose link is measured (default: the one cargo would build and run: see
-    /// `tune --bin`).
-    #[arg(long, value_name = "NAME")]
-    pub bin: Option<String>,
-    /// The project's source file the edit loop edits (default: the binary's main source
-    /// file); put back as it was at the end.
-    #[arg(long, value_name = "FILE", alias = "touch")]
-    pub edit: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub build: super::measure::MeasuredBuild,
 }
 
 /// What cargo does for a profile key when nothing sets it: the baseline buildkit.toml's
@@ -115,7 +109,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
     let bin_dir = ctx.home.lock_bin_dir(&lock.id());
     let runs = options.runs.max(1);
     options.check(&lock)?;
-    let main = super::measure::main_binary(root, options.bin.as_deref())?;
+    let main = super::measure::main_binary(root, options.build.bin.as_deref())?;
     // The lines that stay, the binary first: on stderr as they come, and in the JSON.
     let progress = Progress::new("bench");
     let mut notes = Vec::new();
@@ -135,7 +129,7 @@ pub fn run(ctx: &Context, options: &BenchOptions) -> Result<ExitCode, Error> {
         source,
     })?;
     let (edit, leftover) = super::measure::SourceEdit::of_option(
-        options.edit.as_deref(),
+        options.build.edit.as_deref(),
         &ctx.cwd,
         &main,
         root,

@@ -58,15 +58,8 @@ pub struct TuneOptions {
     /// Keep the build directories (under the target directory's buildkit-tune/).
     #[arg(long)]
     pub keep: bool,
-    /// The binary whose link is measured (default: the first of the root package, then of
-    /// the other members).
-    #[arg(long, value_name = "NAME")]
-    pub bin: Option<String>,
-    /// The project's source file the edit loop edits: each build follows a comment line
-    /// inserted at its top or removed again, put back at the end (default: the binary's
-    /// main source file).
-    #[arg(long, value_name = "FILE", alias = "touch")]
-    pub edit: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub build: crate::commands::measure::MeasuredBuild,
     /// Where the linkers tune measures are downloaded from.
     #[command(flatten)]
     pub download: crate::commands::provision::DownloadOptions,
@@ -94,8 +87,7 @@ impl TuneOptions {
             apply: true,
             json: false,
             keep: false,
-            bin: None,
-            edit: None,
+            build: Default::default(),
             download,
         }
     }
@@ -145,10 +137,10 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     options.check()?;
     let project = ctx.require_project()?;
     let root = project.root().to_path_buf();
-    let main = super::measure::main_binary(&root, options.bin.as_deref())?;
+    let main = super::measure::main_binary(&root, options.build.bin.as_deref())?;
     let _lock = super::measure::lock_project(&main.target_dir, "tune")?;
     let (edit, leftover) = super::measure::SourceEdit::of_option(
-        options.edit.as_deref(),
+        options.build.edit.as_deref(),
         &ctx.cwd,
         &main,
         &root,
