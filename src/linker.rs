@@ -127,20 +127,30 @@ impl Linker {
         }
     }
 
-    /// The rustflags that select it. With a rustc that links through its own rust-lld (1.90+),
-    /// `linker-features=-lld` turns that off so that `-fuse-ld` decides; `keep_rust_lld` leaves
-    /// it on (lld through the driver is then the same LLD).
-    pub fn rustflags(self, self_contained_lld: bool, keep_rust_lld: bool) -> Vec<String> {
+    /// The rustflags that select it, given what rustc does with its own rust-lld.
+    pub fn rustflags(self, rust_lld: RustLld) -> Vec<String> {
         let Some(fuse_ld) = self.fuse_ld() else {
             return Vec::new();
         };
         let mut flags = Vec::new();
-        if self_contained_lld && !keep_rust_lld {
+        if rust_lld == RustLld::TurnOff {
             flags.extend(["-C".to_string(), "linker-features=-lld".to_string()]);
         }
         flags.extend(["-C".to_string(), format!("link-arg=-fuse-ld={fuse_ld}")]);
         flags
     }
+}
+
+/// What the flags do about the rust-lld rustc links through by default since 1.90 (on
+/// x86_64 Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RustLld {
+    /// An older rustc: it links through the C driver anyway.
+    Unused,
+    /// `linker-features=-lld`, so that `-fuse-ld` decides.
+    TurnOff,
+    /// Left on: lld through the driver is then the same LLD.
+    Keep,
 }
 
 impl std::fmt::Display for Linker {
@@ -161,14 +171,18 @@ mod tests {
             assert_eq!(value.get_name(), linker.name());
         }
         assert_eq!(
-            Linker::Mold.rustflags(true, false),
+            Linker::Mold.rustflags(RustLld::TurnOff),
             ["-C", "linker-features=-lld", "-C", "link-arg=-fuse-ld=mold"]
         );
         assert_eq!(
-            Linker::Lld.rustflags(true, true),
+            Linker::Lld.rustflags(RustLld::Keep),
             ["-C", "link-arg=-fuse-ld=lld"]
         );
-        assert!(Linker::Default.rustflags(true, false).is_empty());
+        assert!(Linker::Default.rustflags(RustLld::TurnOff).is_empty());
+        assert_eq!(
+            Linker::Mold.rustflags(RustLld::Unused),
+            ["-C", "link-arg=-fuse-ld=mold"]
+        );
         assert!(Linker::Mold.signed(Some("mold 2.41.0 (x)")));
         assert!(!Linker::Lld.signed(Some("mold 2.41.0 (x)")));
         assert!(Linker::Bfd.signed(None));

@@ -23,9 +23,7 @@ mod upgrade;
 
 pub use cache::{BuildPlace, CacheBackend, CacheConfig, CacheWriters};
 use cache_table::cache_config;
-use raw::{
-    RawManifest, RawTools, devcontainer_image, linker_kind, lld_spec, tool_table, toolchain_table,
-};
+use raw::{RawManifest, devcontainer_image, linker_kind, lld_spec, tool_table, toolchain_table};
 use source::buildkit_source;
 pub use source::{BuildkitSource, PACKAGE_NAME};
 use spans::{Source, check_strings};
@@ -325,12 +323,7 @@ impl Manifest {
 
         let (rust, toolchain) = toolchain_table(&src, raw.toolchain, today)?;
 
-        let tools = raw.tools.unwrap_or(RawTools {
-            mold: None,
-            wild: None,
-            sccache: None,
-            lld: None,
-        });
+        let tools = raw.tools.unwrap_or_default();
         let wild = tool_table(&src, crate::tool::Tool::Wild, tools.wild, registry)?;
         let mold = tool_table(&src, crate::tool::Tool::Mold, tools.mold, registry)?;
         let sccache = tool_table(&src, crate::tool::Tool::Sccache, tools.sccache, registry)?;
@@ -339,12 +332,15 @@ impl Manifest {
             .map(|raw| lld_spec(&src, raw, registry))
             .transpose()?;
 
+        let pinned = [
+            mold.as_ref().map(|_| crate::tool::Tool::Mold),
+            lld.as_ref().map(|_| crate::tool::Tool::Lld),
+            wild.as_ref().map(|_| crate::tool::Tool::Wild),
+        ];
         let kind = linker_kind(
             &src,
             raw.linker.as_ref().and_then(|l| l.kind.as_ref()),
-            mold.is_some(),
-            lld.is_some(),
-            wild.is_some(),
+            &pinned.into_iter().flatten().collect::<Vec<_>>(),
         )?;
         let driver = raw
             .linker

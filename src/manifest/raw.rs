@@ -45,7 +45,7 @@ pub(super) struct RawLinker {
     pub(super) driver: Option<LinkerDriver>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTools {
     pub(super) mold: Option<RawTool>,
@@ -317,15 +317,17 @@ pub(super) fn rustup_names(
         .collect()
 }
 
-/// `linker.kind` as given, or what the tools imply (mold, else lld, else rustc's default); a
-/// kind needs its tool.
+/// `linker.kind` as given, or what the linker tools buildkit.toml pins imply (mold, else wild,
+/// else lld, else rustc's default); a kind needs its tool.
 pub(super) fn linker_kind(
     src: &Source<'_>,
     given: Option<&Spanned<LinkerKind>>,
-    has_mold: bool,
-    has_lld: bool,
-    has_wild: bool,
+    pinned: &[crate::tool::Tool],
 ) -> Result<LinkerKind, ManifestError> {
+    use crate::tool::Tool;
+    let has_mold = pinned.contains(&Tool::Mold);
+    let has_lld = pinned.contains(&Tool::Lld);
+    let has_wild = pinned.contains(&Tool::Wild);
     let Some(given) = given else {
         return Ok(if has_mold {
             LinkerKind::Mold

@@ -10,6 +10,7 @@ use super::{
     CARGO_HEADER, OWNED_FLAGS_PREFIX, OWNED_PREFIX, RenderError, TARGET, TOOLCHAIN_HEADER,
     is_generated,
 };
+use crate::linker::RustLld;
 use crate::manifest::{LinkerKind, LldSpec, Manifest};
 
 /// Whether the toolchain's rustc links with its own rust-lld by default (Rust 1.90+ on this
@@ -24,17 +25,23 @@ pub fn cargo_config_keys(manifest: &Manifest) -> Vec<(Vec<String>, Value)> {
     let modern = rustc_has_self_contained_lld(manifest.rust);
     // rust-lld: since 1.90 rustc already finds it itself (older ones find ld.lld on PATH), so
     // its own copy stays on; LLVM's lld from BUILDKIT_HOME/bin, or mold, turn it off.
-    let keep_rust_lld = matches!(
+    let rust_lld = if !modern {
+        RustLld::Unused
+    } else if matches!(
         (manifest.linker, &manifest.lld),
         (LinkerKind::Lld, Some(LldSpec::Rust) | None)
-    );
+    ) {
+        RustLld::Keep
+    } else {
+        RustLld::TurnOff
+    };
     // A linker that must be installed is chosen at link time by the generated script (it
     // falls back to rustc's default where the linker is missing); rust-lld needs only flags.
     let script = super::contexts::linker_script(manifest).is_some();
     let rustflags = if script {
         Vec::new()
     } else {
-        manifest.linker.linker().rustflags(modern, keep_rust_lld)
+        manifest.linker.linker().rustflags(rust_lld)
     };
     let mut keys = Vec::new();
     if script {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::Build;
 use crate::bench::{Config, Linker, Timings};
 use crate::commands::measure::{Before, MainBinary, Progress, TrialError, time_build};
+use crate::linker::RustLld;
 
 pub(super) struct Runner<'a> {
     pub(super) env: &'a crate::env_vars::BuildEnv,
@@ -70,7 +71,12 @@ impl Runner<'_> {
             // source of rustflags.
             .env(crate::env_vars::CARGO_ENCODED_RUSTFLAGS, {
                 let mut flags = self.rustflags.clone();
-                flags.extend(config.linker.rustflags(true, config.linker == Linker::Lld));
+                // bench's rustc is 1.90+ (rust-lld on); lld keeps it, the others turn it off.
+                flags.extend(config.linker.rustflags(if config.linker == Linker::Lld {
+                    RustLld::Keep
+                } else {
+                    RustLld::TurnOff
+                }));
                 if config.linker == Linker::Wild {
                     // The directory whose `ld.bfd` is the pinned wild.
                     let dir = crate::install::Home::wild_ld_dir(self.bin_dir);
