@@ -62,6 +62,40 @@ impl fmt::Display for Lever {
     }
 }
 
+/// The cargo profile tune measures and writes: the edit loop's (`dev`) or what ships
+/// (`release`). A setting measured in one is never written into the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    #[default]
+    Dev,
+    Release,
+}
+
+impl Profile {
+    /// Its name in `[profile.NAME]` and `cargo build --profile NAME`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Dev => "dev",
+            Profile::Release => "release",
+        }
+    }
+
+    /// The directory under the target directory its artifacts go to.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Profile::Dev => "debug",
+            Profile::Release => "release",
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// cargo's `debug` levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -90,10 +124,13 @@ impl DebugLevel {
     }
 }
 
-/// One configuration of every lever. `Settings::default()` is cargo's and rustc's own: full
-/// debug information everywhere, nothing split, rustc's linker, build scripts unoptimised.
+/// One configuration of every lever, in one profile. [`Settings::defaults`] is cargo's and
+/// rustc's own: debug information as the profile has it (full in `dev`, none in `release`),
+/// nothing split, rustc's linker, build scripts unoptimised. `Settings::default()` is `dev`'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Settings {
+    /// The profile every other field is a setting of.
+    pub profile: Profile,
     pub linker: Linker,
     /// `[profile.dev] debug`: the workspace's own crates (and, unless `dependencies_debug`
     /// says otherwise, everything else).
@@ -112,30 +149,40 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Settings {
+        Settings::defaults(Profile::Dev)
+    }
+}
+
+impl Settings {
+    /// cargo's and rustc's own configuration of `profile`.
+    pub fn defaults(profile: Profile) -> Settings {
         Settings {
+            profile,
             linker: Linker::Default,
-            debug: DebugLevel::Full,
+            debug: match profile {
+                Profile::Dev => DebugLevel::Full,
+                Profile::Release => DebugLevel::None,
+            },
             dependencies_debug: None,
             split_debuginfo: false,
             optimized_build_scripts: false,
             sccache: false,
         }
     }
-}
 
-impl Settings {
     /// The `--config` arguments that give this configuration, every key explicit (so that a
     /// profile in .cargo/config.toml or Cargo.toml does not leak into a configuration that
     /// means cargo's default).
     pub fn cargo_config(&self) -> Vec<String> {
+        let profile = self.profile.name();
         vec![
-            format!("profile.dev.debug={}", self.debug.toml()),
+            format!("profile.{profile}.debug={}", self.debug.toml()),
             format!(
-                "profile.dev.package.\"*\".debug={}",
+                "profile.{profile}.package.\"*\".debug={}",
                 self.dependencies_debug.unwrap_or(self.debug).toml()
             ),
             format!(
-                "profile.dev.split-debuginfo=\"{}\"",
+                "profile.{profile}.split-debuginfo=\"{}\"",
                 if self.split_debuginfo {
                     "unpacked"
                 } else {
@@ -143,14 +190,14 @@ impl Settings {
                 }
             ),
             format!(
-                "profile.dev.build-override.opt-level={}",
+                "profile.{profile}.build-override.opt-level={}",
                 if self.optimized_build_scripts { 3 } else { 0 }
             ),
         ]
     }
 
     /// Whether any crate still carries debug information (splitting it means nothing without).
-    fn has_debug_info(&self) -> bool {
+    pub fn has_debug_info(&self) -> bool {
         self.debug != DebugLevel::None
             || self
                 .dependencies_debug
@@ -161,7 +208,7 @@ impl Settings {
     /// lever; empty for the defaults.
     pub fn changes(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let default = Settings::default();
+        let default = Settings::defaults(self.profile);
         if (self.debug, self.dependencies_debug) != (default.debug, default.dependencies_debug) {
             out.push(match self.dependencies_debug {
                 None => format!("debug info {}", self.debug.describe()),
@@ -489,8 +536,12 @@ pub fn record(
     let memory = machine
         .memory_gib
         .map_or(String::new(), |gib| format!(", {gib:.0} GiB"));
+    let profile = match adopted.profile {
+        Profile::Dev => String::new(),
+        other => format!(" the {other} profile"),
+    };
     let mut lines = vec![format!(
-        "measured {} with rustc {} on {} cores{memory}: {}",
+        "measured{profile} {} with rustc {} on {} cores{memory}: {}",
         machine.date,
         machine.rustc,
         machine.cores,

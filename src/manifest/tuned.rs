@@ -2,7 +2,8 @@
 //! keeping the file's other keys, comments and layout, with a comment that records what was
 //! measured, when and where.
 //!
-//! tune owns the keys it measures: `[linker] kind`, `[profile.dev]` `debug`, `split-debuginfo`,
+//! tune owns the keys it measures: `[linker] kind`, and in the profile measured (`[profile.dev]`,
+//! or `[profile.release]` with `--profile release`) `debug`, `split-debuginfo`,
 //! `package."*".debug` and `build-override.opt-level`. A key whose measured best is cargo's
 //! default is removed, so the file never keeps a setting that was not measured faster; a key
 //! whose lever was not measured (a pinned linker that is not installed, a round over the
@@ -40,17 +41,19 @@ pub fn apply_tuned(
     record_above(linker, record);
 
     set_profile(&mut doc, settings, &measured)?;
-    remove_emptied_tables(&mut doc);
+    remove_emptied_tables(&mut doc, settings.profile.name());
     Ok(doc.to_string())
 }
 
-/// The measured levers' `[profile.dev]` keys: set where the best is not cargo's default,
-/// removed where it is.
+/// The measured levers' keys of the profile measured (`[profile.dev]` or `[profile.release]`):
+/// set where the best is not cargo's default for that profile, removed where it is.
 fn set_profile(
     doc: &mut DocumentMut,
     settings: &Settings,
     measured: &dyn Fn(Lever) -> bool,
 ) -> Result<(), EditError> {
+    let profile = settings.profile.name();
+    let defaults = crate::tune::Settings::defaults(settings.profile);
     let set_or_remove = |doc: &mut DocumentMut, path: &[&str], key: &str, value: Option<Value>| {
         match value {
             Some(value) => {
@@ -75,13 +78,13 @@ fn set_profile(
     if measured(Lever::DebugInfo) {
         set_or_remove(
             doc,
-            &["profile", "dev"],
+            &["profile", profile],
             "debug",
-            (settings.debug != DebugLevel::Full).then(|| debug_value(settings.debug)),
+            (settings.debug != defaults.debug).then(|| debug_value(settings.debug)),
         )?;
         set_or_remove(
             doc,
-            &["profile", "dev", "package", "*"],
+            &["profile", profile, "package", "*"],
             "debug",
             settings.dependencies_debug.map(debug_value),
         )?;
@@ -89,7 +92,7 @@ fn set_profile(
     if measured(Lever::SplitDebuginfo) {
         set_or_remove(
             doc,
-            &["profile", "dev"],
+            &["profile", profile],
             "split-debuginfo",
             settings.split_debuginfo.then(|| Value::from("unpacked")),
         )?;
@@ -97,7 +100,7 @@ fn set_profile(
     if measured(Lever::BuildOverride) {
         set_or_remove(
             doc,
-            &["profile", "dev", "build-override"],
+            &["profile", profile, "build-override"],
             "opt-level",
             settings.optimized_build_scripts.then(|| Value::from(3)),
         )?;
@@ -106,12 +109,12 @@ fn set_profile(
 }
 
 /// Tables tune emptied go, innermost first.
-fn remove_emptied_tables(doc: &mut DocumentMut) {
+fn remove_emptied_tables(doc: &mut DocumentMut, profile: &str) {
     for path in [
-        &["profile", "dev", "package", "*"][..],
-        &["profile", "dev", "package"],
-        &["profile", "dev", "build-override"],
-        &["profile", "dev"],
+        &["profile", profile, "package", "*"][..],
+        &["profile", profile, "package"],
+        &["profile", profile, "build-override"],
+        &["profile", profile],
         &["profile"],
     ] {
         let (last, parent) = path.split_last().expect("a path");
@@ -268,6 +271,36 @@ mod tests {
         assert_eq!(
             out,
             "# buildkit tune: r\n[linker]\nkind = 'mold' # the team's\n\n[tools.mold]\nversion = \"2.41.0\"\n\n[profile.dev]\ndebug = \"line-tables-only\"\nsplit-debuginfo = \"packed\"\n"
+        );
+    }
+
+    #[test]
+    fn a_release_tune_writes_the_release_profile_only() {
+        // The team's dev settings stay; what was measured in release goes to release.
+        let text = "[linker]\nkind = \"default\"\n\n[tools.mold]\nversion = \"2.41.0\"\n\n[profile.dev]\ndebug = 1\n";
+        let best = Settings {
+            linker: crate::linker::Linker::Mold,
+            optimized_build_scripts: true,
+            ..Settings::defaults(crate::tune::Profile::Release)
+        };
+        let measured = [Lever::Linker, Lever::BuildOverride];
+        let out = apply_tuned(text, &best, &measured, &[], &["r".into()]).unwrap();
+        assert_eq!(
+            out,
+            "# buildkit tune: r\n[linker]\nkind = \"mold\"\n\n[tools.mold]\nversion = \"2.41.0\"\n\n[profile.dev]\ndebug = 1\n\n[profile.release.build-override]\nopt-level = 3\n"
+        );
+        // Measured back to cargo's release defaults: the release keys go, dev's stay.
+        let back = apply_tuned(
+            &out,
+            &Settings::defaults(crate::tune::Profile::Release),
+            &measured,
+            &[],
+            &["r".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            back,
+            "# buildkit tune: r\n[linker]\nkind = \"default\"\n\n[tools.mold]\nversion = \"2.41.0\"\n\n[profile.dev]\ndebug = 1\n"
         );
     }
 }

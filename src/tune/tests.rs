@@ -10,6 +10,29 @@ fn trial(settings: Settings, edit: &[f64]) -> Trial {
 }
 
 #[test]
+fn release_settings_are_the_release_profiles_own() {
+    let release = Settings::defaults(Profile::Release);
+    assert_eq!(
+        release.cargo_config(),
+        [
+            "profile.release.debug=false",
+            "profile.release.package.\"*\".debug=false",
+            "profile.release.split-debuginfo=\"off\"",
+            "profile.release.build-override.opt-level=0",
+        ]
+    );
+    assert_eq!(release.label(), "cargo's defaults");
+    assert!(!release.has_debug_info());
+    let mold = Settings {
+        linker: Linker::Mold,
+        ..release
+    };
+    assert_eq!(mold.changes().len(), 1, "{:?}", mold.changes());
+    assert_eq!(Profile::Release.dir(), "release");
+    assert_eq!(Profile::Dev.dir(), "debug");
+}
+
+#[test]
 fn levers_propose_only_changes_and_the_defaults_are_cargos() {
     let best = Settings::default();
     assert_eq!(

@@ -158,6 +158,85 @@ fn tune_adopts_only_what_it_measured_faster_and_apply_writes_it_for_every_enviro
     assert!(signature.starts_with(expected), "{signature}");
 }
 
+/// `--profile release`: release builds are what is timed (the binary tune checks is the
+/// release one), debug information is left out (release has none by default), and `--apply`
+/// writes the release profile alone: the team's dev settings stay as they were.
+#[test]
+fn tune_release_measures_release_builds_and_writes_only_the_release_profile() {
+    let sandbox = Sandbox::new();
+    let server = Server::start();
+    cargo_project(&sandbox);
+    write_tuned_manifest(
+        &sandbox,
+        &server,
+        "[profile.dev]\ndebug = \"line-tables-only\"\n",
+    );
+    sandbox.run(&["setup", "--quiet"]).success();
+    let run = sandbox
+        .buildkit(&[
+            "tune",
+            "--profile",
+            "release",
+            "--scenario",
+            "clean",
+            "--runs",
+            "3",
+            "--apply",
+            "--json",
+        ])
+        .env("PATH", slow_default_links(&sandbox))
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["profile"], "release");
+    let skipped: Vec<(&str, &str)> = report["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| Some((r["lever"].as_str()?, r["skipped"].as_str()?)))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "debug-info",
+                "the profile carries no debug information to drop (cargo's default for release)"
+            ),
+            ("split-debuginfo", "no debug information left to split"),
+            (
+                "sccache",
+                "buildkit.toml pins no sccache (or it is not installed)"
+            ),
+        ]
+    );
+    // Each release binary was made by the linker its configuration names.
+    assert_eq!(measured_linkers(&report), ["default", "mold", "wild"]);
+    let adopted = report["adopted"]["linker"].as_str().unwrap();
+    assert!(["mold", "wild"].contains(&adopted), "{}", run.stdout);
+    assert_eq!(report["adopted"]["profile"], "release");
+    assert_eq!(report["applied"], true);
+    let after = sandbox.read("buildkit.toml");
+    let profile_keys: Vec<String> = toml_keys(&after)
+        .into_iter()
+        .filter(|k| k.starts_with("profile."))
+        .collect();
+    assert!(
+        profile_keys
+            .iter()
+            .all(|k| k == "profile.dev.debug" || k.starts_with("profile.release.")),
+        "{after}"
+    );
+    assert!(
+        after.contains("[profile.dev]\ndebug = \"line-tables-only\"\n"),
+        "{after}"
+    );
+    assert!(
+        after.contains("# buildkit tune: measured the release profile "),
+        "{after}"
+    );
+    sandbox.run(&["setup", "--locked", "--quiet"]).success();
+}
+
 #[test]
 fn tune_needs_three_runs_and_stays_within_its_budget() {
     let sandbox = Sandbox::new();

@@ -40,6 +40,11 @@ pub struct TuneOptions {
     /// What to make faster: the edit loop (edit a file, rebuild), a clean build, or both.
     #[arg(long, value_enum, default_value_t = ScenarioChoice::Edit)]
     pub scenario: ScenarioChoice,
+    /// The cargo profile to measure and, with --apply, write: `dev` (the edit loop's) or
+    /// `release` (what ships; its builds are timed with `--profile release`). A setting is
+    /// written only into the profile it was measured in.
+    #[arg(long, value_enum, default_value_t = tune::Profile::Dev)]
+    pub profile: tune::Profile,
     /// Stop measuring after this long (`20m`, `1h 30m`); levers that do not fit are left
     /// out and said so.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -82,6 +87,7 @@ impl TuneOptions {
     pub fn after_init(download: crate::commands::provision::DownloadOptions) -> TuneOptions {
         TuneOptions {
             scenario: ScenarioChoice::Edit,
+            profile: tune::Profile::Dev,
             budget: None,
             runs: 5,
             apply: true,
@@ -116,6 +122,8 @@ impl Round {
 #[derive(Debug, Serialize)]
 struct Report {
     machine: Machine,
+    /// The cargo profile measured.
+    profile: tune::Profile,
     scenarios: Vec<Scenario>,
     runs: usize,
     /// The file each edit-loop build follows an edit of.
@@ -174,7 +182,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
     let adopted = if confirmed.is_some() {
         best
     } else {
-        Settings::default()
+        Settings::defaults(options.profile)
     };
     let machine = machine(ctx, &root);
     let applied = match confirmed {
@@ -189,6 +197,7 @@ pub fn run(ctx: &Context, options: &TuneOptions) -> Result<ExitCode, Error> {
 
     let report = Report {
         machine,
+        profile: options.profile,
         scenarios: options.scenario.scenarios(),
         runs,
         edited,
@@ -254,6 +263,7 @@ fn measure(
         port: super::measure::free_port().unwrap_or(super::measure::SCCACHE_DEFAULT_PORT),
     });
     let runner = Runner {
+        profile: options.profile,
         env: &place.ctx.env,
         root: place.project.root(),
         rustflags,

@@ -6,8 +6,12 @@ use crate::tune::{Judged, Verdict};
 
 /// `manifest` is the buildkit.toml `--apply` writes to.
 pub(super) fn text_report(report: &Report, apply: bool, manifest: &std::path::Path) -> String {
+    let profile = match report.profile {
+        crate::tune::Profile::Dev => String::new(),
+        other => format!(", the {other} profile"),
+    };
     let mut out = format!(
-        "measured on {} cores, rustc {}: {} ({} runs each, interleaved; the edit loop edits {})\n",
+        "measured on {} cores, rustc {}{profile}: {} ({} runs each, interleaved; the edit loop edits {})\n",
         report.machine.cores,
         report.machine.rustc,
         report
@@ -182,6 +186,7 @@ mod tests {
         let confirmation =
             crate::tune::judge(&[trial(Linker::Default, &base), trial(Linker::Mold, &faster)]);
         let report = Report {
+            profile: crate::tune::Profile::Dev,
             machine: Machine {
                 date: "2026-12-02".into(),
                 rustc: "1.95.0".into(),

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::commands::measure::{Before, MainBinary, MeasureError, TrialError, time_build};
-use crate::tune::{Scenario, Settings};
+use crate::tune::{Profile, Scenario, Settings};
 
 pub(super) struct Runner<'a> {
+    /// The profile every build is of (`--profile`).
+    pub(super) profile: Profile,
     pub(super) env: &'a crate::env_vars::BuildEnv,
     pub(super) root: &'a Path,
     pub(super) bin_dir: &'a Path,
@@ -30,6 +32,11 @@ pub(super) struct SccacheRun {
 }
 
 impl Runner<'_> {
+    /// cargo's and rustc's own configuration of the profile tune measures.
+    pub(super) fn defaults(&self) -> Settings {
+        Settings::defaults(self.profile)
+    }
+
     pub(super) fn target_dir(&self, scenario: Scenario) -> &Path {
         match scenario {
             Scenario::Edit => &self.shared,
@@ -89,6 +96,9 @@ impl Runner<'_> {
             // A clean build as CI makes it.
             Scenario::Clean => cargo.env(crate::env_vars::CARGO_INCREMENTAL, "0"),
         };
+        if settings.profile != Profile::Dev {
+            cargo.arg("--profile").arg(settings.profile.name());
+        }
         for setting in settings.cargo_config() {
             cargo.arg("--config").arg(setting);
         }
@@ -146,7 +156,7 @@ impl Runner<'_> {
     pub(super) fn wrong_linker(&self, settings: &Settings, scenario: Scenario) -> Option<String> {
         let binary = self
             .target_dir(scenario)
-            .join("debug")
+            .join(settings.profile.dir())
             .join(&self.main.name);
         let seen = crate::fsutil::read_bounded(&binary, crate::elf::MAX_BINARY_BYTES)
             .ok()
@@ -199,6 +209,7 @@ mod tests {
             why: String::new(),
         };
         let runner = Runner {
+            profile: crate::tune::Profile::Dev,
             env: &env,
             root: dir.path(),
             bin_dir: Path::new("/locked/bin"),

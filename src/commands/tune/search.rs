@@ -23,7 +23,7 @@ pub(super) fn search(
     runs: usize,
 ) -> Result<(Vec<Round>, Settings, Option<ConfirmationRound>), Error> {
     let sccache_installed = runner.sccache.is_some();
-    let mut best = Settings::default();
+    let mut best = runner.defaults();
     let mut rounds = Vec::new();
     calibrate(runner, clock, scenarios)?;
 
@@ -74,14 +74,14 @@ pub(super) fn search(
         });
     }
 
-    if best == Settings::default() || clock.left().is_some_and(|left| left.is_zero()) {
+    if best == runner.defaults() || clock.left().is_some_and(|left| left.is_zero()) {
         return Ok((rounds, best, None));
     }
     let trials = measure_round(
         runner,
         clock,
         "confirmation",
-        &[Settings::default(), best],
+        &[runner.defaults(), best],
         scenarios,
         runs,
         Duration::ZERO,
@@ -101,11 +101,11 @@ fn calibrate(
         .progress
         .say("building the project once with cargo's defaults");
     let seconds = runner
-        .build(&Settings::default(), Scenario::Edit, false)
+        .build(&runner.defaults(), Scenario::Edit, false)
         .map_err(|why| MeasureError::NoBaseline(Box::new(why)))?;
     clock.observe(Scenario::Clean, seconds);
     if scenarios.contains(&Scenario::Edit)
-        && let Ok(seconds) = runner.build(&Settings::default(), Scenario::Edit, true)
+        && let Ok(seconds) = runner.build(&runner.defaults(), Scenario::Edit, true)
     {
         clock.observe(Scenario::Edit, seconds);
     }
@@ -127,6 +127,8 @@ pub(super) enum LeftOut {
     NoLinker,
     #[error("no debug information left to split")]
     NoDebugInfo,
+    #[error("the profile carries no debug information to drop (cargo's default for release)")]
+    NoDebugInfoToDrop,
     #[error("nothing to try")]
     NothingToTry,
 }
@@ -141,6 +143,7 @@ fn plan_round<'s>(
     sccache_installed: bool,
 ) -> Result<(Vec<Settings>, &'s [Scenario]), LeftOut> {
     let round_scenarios: &[Scenario] = match lever {
+        Lever::DebugInfo if !best.has_debug_info() => return Err(LeftOut::NoDebugInfoToDrop),
         Lever::Sccache if !sccache_installed => return Err(LeftOut::NoSccache),
         Lever::Sccache if !scenarios.contains(&Scenario::Clean) => {
             return Err(LeftOut::CleanBuildsOnly);
@@ -342,6 +345,15 @@ mod tests {
         assert_eq!(
             why(Lever::Sccache, &edit, true).as_deref(),
             Some("measured in clean builds only (--scenario clean or both)")
+        );
+        // Release builds carry no debug information by default: nothing to drop.
+        let release = Settings::defaults(crate::tune::Profile::Release);
+        assert_eq!(
+            plan_round(Lever::DebugInfo, &release, &[], &both, true)
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("the profile carries no debug information to drop (cargo's default for release)")
         );
         assert!(
             why(Lever::BuildOverride, &edit, true)
