@@ -142,6 +142,11 @@ pub fn devcontainer_json(b: &Bootstrap) -> Value {
     }
 }
 
+/// The name of the Dockerfile's stage that holds the build toolchain (Rust, buildkit, the
+/// locked tools, `buildkit env`'s variables): the devcontainer is built from it, and so can a
+/// production image's builder be (`--target buildkit-toolchain`).
+pub const TOOLCHAIN_STAGE: &str = "buildkit-toolchain";
+
 pub fn dockerfile(b: &Bootstrap) -> Result<Value, RenderError> {
     let env = b
         .env
@@ -176,7 +181,7 @@ pub fn dockerfile(b: &Bootstrap) -> Result<Value, RenderError> {
         .map(|path| encode::docker_exec("COPY", &[path, "/usr/src/buildkit"]));
     Ok(minijinja::context! {
         header => encoded(HEADER),
-        from => encoded(format!("FROM {from}")),
+        from => encoded(format!("FROM {from} AS {TOOLCHAIN_STAGE}")),
         packages_run => encoded_opt(packages_run),
         rustup_run => encoded_opt(rustup_run),
         describe => encoded(encode::comment(&b.buildkit.describe)),

@@ -12,6 +12,9 @@ build one fixture project from one buildkit.toml, and must agree.
    GitLab: the example job (extends the generated `.buildkit`) run twice by gitlab_run.py.
    Devcontainer: `devcontainer build --docker-path podman` on a local stand-in for the
    `rust:<version>-bookworm` image (base-image.sh), then `podman run`: check, cargo build.
+   Production: the Dockerfile's `buildkit-toolchain` stage built as an image, and a service's
+   Dockerfile whose builder starts from it (`cargo build --release --locked`, `buildkit check`)
+   and whose runtime stage holds only the binary.
 4. Every binary is linked by the pinned mold (its .comment), the second CI runs hit the
    sccache cache restored from the first, and `buildkit doctor --fingerprint` prints the same
    line everywhere.
@@ -35,6 +38,7 @@ import sysconfig
 import tarfile
 import tempfile
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 results = []
@@ -321,6 +325,46 @@ def main():
             subprocess.run(f'source "{HERE}/containers-env.sh" && podman rmi -f "{image}" >/dev/null',
                            shell=True, executable="/bin/bash")
         verify_outputs(out, "devcontainer", mold_version, fingerprints)
+
+        # -- the production image: a service's own Dockerfile, its builder on the toolchain stage
+        step("production image: the builder starts from the devcontainer's toolchain stage")
+        toolchain = f"localhost/buildkit-parity-toolchain:{os.getpid()}"
+        production = f"localhost/buildkit-parity-production:{os.getpid()}"
+        # The service's Dockerfile, as docs/src/devcontainer.md describes it: the builder FROM
+        # the toolchain image, `cargo build --release --locked`, a runtime stage with the binary
+        # alone (here the stand-in base again: no other image is reachable offline).
+        write(f"{dc}/Dockerfile.production", f"""FROM {toolchain} AS builder
+WORKDIR /src
+COPY . .
+RUN set -e; export SCCACHE_SERVER_PORT={free_port()}; buildkit check; \\
+    cargo build --release --locked --quiet; \\
+    readelf -p .comment target/release/app > /comment; buildkit doctor --fingerprint > /fingerprint; \\
+    sccache --stop-server >/dev/null 2>&1 || true
+FROM docker.io/library/rust:{rust}-bookworm AS runtime
+COPY --from=builder /src/target/release/app /usr/local/bin/app
+COPY --from=builder /comment /fingerprint /buildkit/
+CMD ["app"]
+""")
+        prod_out = f"{work}/production/out"
+        os.makedirs(prod_out)
+        try:
+            sh(f'source "{HERE}/containers-env.sh" && podman build --pull=never --quiet '
+               f'-f "{dc}/.devcontainer/Dockerfile" --target buildkit-toolchain -t "{toolchain}" "{dc}"',
+               executable="/bin/bash")
+            started = time.monotonic()
+            sh(f'source "{HERE}/containers-env.sh" && podman build --pull=never --quiet '
+               f'-f "{dc}/Dockerfile.production" -t "{production}" "{dc}"', executable="/bin/bash")
+            print(f"  the production image built in {time.monotonic() - started:.1f} s "
+                  "(builder on the toolchain image, release build, runtime stage)", flush=True)
+            sh(f'source "{HERE}/containers-env.sh" && podman run --rm --pull=never -v "{prod_out}:/out" '
+               f'"{production}" sh -c "cp /buildkit/comment /buildkit/fingerprint /out/ && app > /out/output"',
+               executable="/bin/bash")
+        finally:
+            subprocess.run(f'source "{HERE}/containers-env.sh" && podman rmi -f "{production}" "{toolchain}" '
+                           '>/dev/null', shell=True, executable="/bin/bash")
+        # The release binary is mold's, runs in the runtime stage, and its builder's fingerprint
+        # joins the others (all must be one line).
+        verify_outputs(prod_out, "production", mold_version, fingerprints)
 
     step("one fingerprint")
     for label, line in fingerprints.items():
