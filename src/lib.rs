@@ -15,6 +15,7 @@ pub(crate) mod child;
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod digest;
+pub(crate) mod dockerfile;
 pub mod elf;
 pub(crate) mod encode;
 pub(crate) mod env_vars;

@@ -146,6 +146,36 @@ fn an_override_that_changes_the_linker_is_caught_by_the_probe() {
     "#);
 }
 
+/// A production Dockerfile whose builder starts from a `rust:` image builds without what
+/// buildkit.lock pins: doctor names the file, the line and the image; one on the toolchain
+/// stage's image is not flagged.
+#[test]
+fn a_production_image_built_from_a_rust_image_is_named() {
+    let sandbox = good_project();
+    sandbox.write(
+        "Dockerfile",
+        "# the service\nFROM rust:1.95-bookworm AS builder\nCOPY . .\nRUN cargo build --release --locked\nFROM debian:bookworm-slim\nCOPY --from=builder /target/release/app /app\n",
+    );
+    sandbox.write(
+        "Dockerfile.worker",
+        "FROM myapp-toolchain AS builder\nRUN cargo build --release \\\n  --locked\n",
+    );
+    insta::assert_snapshot!(doctor_with(&sandbox, "", &["--probe-only"]), @r#"
+    exit 0
+    --- stdout
+    ok   manifest         [SANDBOX]/project/buildkit.toml
+    ok   lock             matches buildkit.toml
+    ok   tools            1 installed as locked
+    ok   path             ld.lld -> [SANDBOX]/home/envs/[LOCK]/bin/ld.lld
+    ok   linker           `cc -fuse-ld=lld` runs: LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e) (compatible with GNU linkers)
+    ok   rustc            matches toolchain.rust = "1.95.0"
+    ok   generated files  all match buildkit.toml
+    warn production image Dockerfile:2: the stage that runs cargo starts from rust:1.95-bookworm, not from buildkit's toolchain stage: it builds without the linker, tools and settings buildkit.lock pins; start it from an image built with `--target buildkit-toolchain` from .devcontainer/Dockerfile (buildkit's book, docs/src/devcontainer.md)
+    ok   build            a probe crate linked with LLD 22.1.2 (/checkout/src/llvm-project/llvm 1cb4e3833c1919c2e6fb579a23ac0e2b22587b7e)
+    ok   dependencies     no crate is built in more than one version
+    "#);
+}
+
 #[test]
 fn a_legacy_cargo_config_is_caught_twice() {
     let sandbox = good_project();

@@ -27,6 +27,7 @@ pub(super) fn project_findings(
     }
     rustc_finding(ctx, project, manifest, findings);
     generated_files_finding(project, findings);
+    production_image_findings(project.root(), findings);
     sccache_version_finding(ctx, lock, findings);
     super::probe::probe_build(project.root(), &ctx.env.cargo, manifest, lock, findings);
     if !options.probe_only {
@@ -103,6 +104,45 @@ fn generated_files_finding(project: &Project, findings: &mut Findings) {
             );
         }
         Err(e) => findings.add("generated files", Status::Fail, e.to_string()),
+    }
+}
+
+/// The project's own Dockerfiles at its root (a production image, most often): a stage that runs
+/// `cargo build` from a `rust:` image builds without the pinned tools and settings.
+fn production_image_findings(root: &Path, findings: &mut Findings) {
+    let Ok(entries) = fs_err::read_dir(root) else {
+        return;
+    };
+    let mut files: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| {
+            name == "Dockerfile"
+                || name == "Containerfile"
+                || name.starts_with("Dockerfile.")
+                || name.ends_with(".Dockerfile")
+        })
+        .collect();
+    files.sort();
+    for name in files {
+        let Ok(text) = crate::fsutil::read_text(&root.join(&name), crate::fsutil::MAX_TEXT_BYTES)
+        else {
+            continue;
+        };
+        for stage in crate::dockerfile::cargo_stages(&text)
+            .into_iter()
+            .filter(|s| s.starts_from_a_rust_image())
+        {
+            findings.add(
+                "production image",
+                Status::Warn,
+                format!(
+                    "{name}:{}: the stage that runs cargo starts from {}, not from buildkit's toolchain stage: it builds without the linker, tools and settings buildkit.lock pins; start it from an image built with `--target {}` from .devcontainer/Dockerfile (buildkit's book, docs/src/devcontainer.md)",
+                    stage.line,
+                    crate::encode::Inert(&stage.from),
+                    crate::render::TOOLCHAIN_STAGE
+                ),
+            );
+        }
     }
 }
 
