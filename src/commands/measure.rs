@@ -63,7 +63,10 @@ pub enum MeasureError {
     NoBaseline(Box<TrialError>),
     /// The edit-loop edit cannot begin (`option`: in the file `--edit` named).
     #[error("{}{problem}", if *.option { "--edit " } else { "" })]
-    Edit { option: bool, problem: EditError },
+    Edit {
+        option: bool,
+        problem: SourceEditError,
+    },
     /// PATH with the bin directory first cannot be written (a directory with a `:`).
     #[error("cannot put {bin_dir} first on PATH: {source}")]
     Path {
@@ -82,7 +85,7 @@ pub enum TrialError {
     #[error(transparent)]
     Measure(#[from] MeasureError),
     #[error(transparent)]
-    Edit(#[from] EditError),
+    Edit(#[from] SourceEditError),
     /// The configuration's target directory could not be emptied for a clean build.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -573,4 +576,4 @@ mod tests;
 
 #[cfg(test)]
 use edit::{BOM, EDIT_MARK, marked, unmarked};
-pub use edit::{EditError, SourceEdit};
+pub use edit::{SourceEdit, SourceEditError};

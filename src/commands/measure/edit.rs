@@ -10,7 +10,7 @@ use super::MainBinary;
 /// Why the edit-loop edit could not begin, be made or be undone. Each names the file; a
 /// failure once the file holds the mark says so, and how it goes away.
 #[derive(Debug, thiserror::Error)]
-pub enum EditError {
+pub enum SourceEditError {
     /// The file (or the project's root) cannot be resolved, or is not a file buildkit reads.
     #[error("{path}: {source}")]
     Read {
@@ -112,16 +112,16 @@ impl SourceEdit {
         file: &Path,
         root: &Path,
         command: &'static str,
-    ) -> Result<(SourceEdit, Option<String>), EditError> {
+    ) -> Result<(SourceEdit, Option<String>), SourceEditError> {
         let read = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| EditError::Read { path, source }
+            move |source| SourceEditError::Read { path, source }
         };
         // The file itself, not a link to it: the edit renames a new file over it.
         let real = std::fs::canonicalize(file).map_err(read(file))?;
         let real_root = std::fs::canonicalize(root).map_err(read(root))?;
         if !real.starts_with(&real_root) {
-            return Err(EditError::Outside {
+            return Err(SourceEditError::Outside {
                 file: file.to_path_buf(),
                 root: root.to_path_buf(),
                 command,
@@ -176,7 +176,7 @@ impl SourceEdit {
 
     /// Changes the file before a build whose incremental cache is `cache`: to the state that
     /// cache did not compile last.
-    pub fn change_for(&mut self, cache: &str) -> Result<(), EditError> {
+    pub fn change_for(&mut self, cache: &str) -> Result<(), SourceEditError> {
         let want = !self.compiled.get(cache).copied().unwrap_or(self.marked);
         self.write(want)?;
         self.compiled.insert(cache.to_string(), want);
@@ -184,7 +184,7 @@ impl SourceEdit {
     }
 
     /// The file as it was before the first edit.
-    pub fn restore(&mut self) -> Result<(), EditError> {
+    pub fn restore(&mut self) -> Result<(), SourceEditError> {
         if self.marked {
             self.write(false)?;
         }
@@ -200,24 +200,24 @@ impl SourceEdit {
         }
     }
 
-    fn write(&mut self, marked_now: bool) -> Result<(), EditError> {
+    fn write(&mut self, marked_now: bool) -> Result<(), SourceEditError> {
         let expected = self.content(self.marked);
         let current =
             crate::fsutil::read_bounded(&self.file, MAX_SOURCE_BYTES).map_err(|source| {
-                EditError::Read {
+                SourceEditError::Read {
                     path: self.file.clone(),
                     source,
                 }
             })?;
         if current != expected {
-            return Err(EditError::ChangedMeanwhile {
+            return Err(SourceEditError::ChangedMeanwhile {
                 file: self.file.clone(),
                 command: self.command,
                 marked: self.marked,
             });
         }
         crate::fsutil::write_atomically(&self.file, &self.content(marked_now)).map_err(
-            |source| EditError::Write {
+            |source| SourceEditError::Write {
                 file: self.file.clone(),
                 source,
                 marked: self.marked,

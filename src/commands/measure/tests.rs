@@ -149,7 +149,10 @@ fn a_file_outside_the_project_is_refused() {
     std::os::unix::fs::symlink(&outside, &link).unwrap();
     for file in [&outside, &link] {
         let err = SourceEdit::begin(file, &project, "bench").err().unwrap();
-        assert!(matches!(err, super::EditError::Outside { .. }), "{err}");
+        assert!(
+            matches!(err, super::SourceEditError::Outside { .. }),
+            "{err}"
+        );
     }
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "fn f() {}");
 }
